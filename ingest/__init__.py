@@ -1,0 +1,1 @@
+"""Ingest: Kafka consumer group → PostgreSQL/TimescaleDB, exactly once."""

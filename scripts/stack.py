@@ -1,0 +1,425 @@
+"""Local service stack for development and CI: Kafka (KRaft), PostgreSQL, TimescaleDB.
+
+Usage: ``scripts/stack up|down|status|env``
+
+Everything listens on 127.0.0.1 only. ``up`` is idempotent: a service whose process is
+alive is left alone. ``down`` stops exactly the processes ``up`` recorded in the stack
+directory. Connection settings are printed as ``export`` lines for the shell.
+
+Settings (environment): ``TWIN_STACK_DIR`` (default ``$TMPDIR/twin-stack-$UID``),
+``TWIN_STACK_KAFKA_PORT`` (19092; the controller takes the next port),
+``TWIN_STACK_PG_PORT`` (15432), ``TWIN_STACK_TSDB_PORT`` (15433).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+STACK_SRC = REPO / "stack"
+STACK_DIR = Path(
+    os.environ.get("TWIN_STACK_DIR") or Path(tempfile.gettempdir()) / f"twin-stack-{os.getuid()}"
+)
+KAFKA_PORT = int(os.environ.get("TWIN_STACK_KAFKA_PORT", "19092"))
+PG_PORT = int(os.environ.get("TWIN_STACK_PG_PORT", "15432"))
+TSDB_PORT = int(os.environ.get("TWIN_STACK_TSDB_PORT", "15433"))
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "orbital-twin"
+KAFKA_HEAP = "-Xms256m -Xmx768m"
+READY_TIMEOUT_S = 120.0
+
+
+def log(message: str) -> None:
+    """Progress goes to stderr so that stdout carries only the export lines."""
+    print(f"stack: {message}", file=sys.stderr, flush=True)
+
+
+def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, **kwargs)
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_until(check, what: str, log_file: Path) -> float:
+    """Poll ``check()`` until it returns True; return the seconds waited."""
+    start = time.monotonic()
+    while time.monotonic() - start < READY_TIMEOUT_S:
+        try:
+            if check():
+                return time.monotonic() - start
+        except Exception:  # any failure means "not ready yet"
+            pass
+        time.sleep(0.25)
+    tail = log_file.read_text(errors="replace")[-3000:] if log_file.exists() else ""
+    raise SystemExit(f"stack: {what} not ready after {READY_TIMEOUT_S:.0f} s; log tail:\n{tail}")
+
+
+def pid_alive(name: str) -> int | None:
+    pid_file = STACK_DIR / f"{name}.pid"
+    if not pid_file.exists():
+        return None
+    pid = int(pid_file.read_text())
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        pid_file.unlink()
+        return None
+    return pid
+
+
+def spawn(name: str, cmd: list[str], cwd: Path | None = None, user: str | None = None) -> None:
+    log_file = STACK_DIR / f"{name}.log"
+    out = open(log_file, "ab")  # noqa: SIM115 - handed to the child process
+    if user:
+        cmd = ["runuser", "-u", user, "--", *cmd]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    (STACK_DIR / f"{name}.pid").write_text(str(proc.pid))
+
+
+def secret(name: str) -> str:
+    """A password generated once per stack directory, kept in a 0600 file."""
+    path = STACK_DIR / f"{name}.secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(18))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+# ---------------------------------------------------------------- Kafka
+def kafka_version() -> str:
+    pom = (STACK_SRC / "pom.xml").read_text()
+    return pom.split("<kafka.version>")[1].split("<")[0]
+
+
+def kafka_classpath() -> Path:
+    libs = CACHE / f"kafka-libs-{kafka_version()}"
+    marker = libs / ".complete"
+    if not marker.exists():
+        log(f"resolving Kafka {kafka_version()} jars from Maven Central into {libs}")
+        shutil.rmtree(libs, ignore_errors=True)
+        run(
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(STACK_SRC / "pom.xml"),
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={libs}",
+            ],
+            stdout=sys.stderr,
+        )
+        marker.touch()
+    return libs
+
+
+def kafka_up() -> None:
+    if pid_alive("kafka"):
+        log(f"kafka already running on 127.0.0.1:{KAFKA_PORT}")
+        return
+    libs = kafka_classpath()
+    data = STACK_DIR / "kafka-data"
+    controller = KAFKA_PORT + 1
+    props = STACK_DIR / "kafka-server.properties"
+    props.write_text(
+        "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.voters=1@127.0.0.1:{controller}",
+                f"listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT},CONTROLLER://127.0.0.1:{controller}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT}",
+                "controller.listener.names=CONTROLLER",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "inter.broker.listener.name=PLAINTEXT",
+                f"log.dirs={data}",
+                "num.partitions=1",
+                "offsets.topic.replication.factor=1",
+                "offsets.topic.num.partitions=4",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "auto.create.topics.enable=false",
+                "group.initial.rebalance.delay.ms=0",
+                "",
+            ]
+        )
+    )
+    java = [
+        "java",
+        *KAFKA_HEAP.split(),
+        f"-Dlog4j2.configurationFile={STACK_SRC / 'kafka-log4j2.properties'}",
+        "-cp",
+        f"{libs}/*",
+    ]
+    if not (data / "meta.properties").exists():
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        run(
+            [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
+            stdout=subprocess.DEVNULL,
+        )
+    start = time.monotonic()
+    spawn("kafka", [*java, "kafka.Kafka", str(props)])
+    wait_until(kafka_ready, "kafka", STACK_DIR / "kafka.log")
+    log(f"kafka ready on 127.0.0.1:{KAFKA_PORT} in {time.monotonic() - start:.1f} s")
+
+
+def kafka_ready() -> bool:
+    """Ready when the broker answers a DescribeCluster request through the Kafka protocol."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(
+        bootstrap_servers=f"127.0.0.1:{KAFKA_PORT}", request_timeout_ms=3000, client_id="twin-stack"
+    )
+    try:
+        cluster = admin.describe_cluster()
+        return bool(cluster["brokers"]) and cluster["controller_id"] is not None
+    finally:
+        admin.close()
+
+
+# ---------------------------------------------------------------- PostgreSQL
+def pg_bindir() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+    if not found:
+        if os.geteuid() != 0:
+            raise SystemExit(
+                "stack: PostgreSQL server not found; install it: sudo apt-get install -y postgresql"
+            )
+        log("installing the Debian PostgreSQL server")
+        run(["apt-get", "update", "-q"], stdout=subprocess.DEVNULL)
+        run(
+            ["apt-get", "install", "-y", "-q", "postgresql"],
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+    return found[-1].parent
+
+
+def pg_user() -> str | None:
+    """initdb refuses to run as root: the cluster then belongs to the ``postgres`` user."""
+    return "postgres" if os.geteuid() == 0 else None
+
+
+def pg_up() -> None:
+    if pid_alive("postgres"):
+        log(f"postgres already running on 127.0.0.1:{PG_PORT}")
+        return
+    bindir = pg_bindir()
+    data = STACK_DIR / "pg-data"
+    user = pg_user()
+    superuser_pw = secret("pg-superuser")
+    if not (data / "PG_VERSION").exists():
+        pwfile = STACK_DIR / "pg-pwfile"
+        pwfile.write_text(superuser_pw + "\n")
+        data.mkdir(mode=0o700)
+        if user:
+            shutil.chown(pwfile, user)
+            shutil.chown(data, user)
+        cmd = [
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=scram-sha-256",
+            f"--pwfile={pwfile}",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ]
+        if user:
+            cmd = ["runuser", "-u", user, "--", *cmd]
+        run(cmd, stdout=subprocess.DEVNULL)
+        pwfile.unlink()
+    start = time.monotonic()
+    spawn(
+        "postgres",
+        [
+            str(bindir / "postgres"),
+            "-D",
+            str(data),
+            "-p",
+            str(PG_PORT),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            "fsync=off",
+            "-c",
+            "max_connections=100",
+            "-c",
+            "shared_buffers=256MB",
+        ],
+        user=user,
+    )
+    wait_until(
+        lambda: pg_query(PG_PORT, "postgres", superuser_pw, "SELECT 1"),
+        "postgres",
+        STACK_DIR / "postgres.log",
+    )
+    pg_bootstrap(superuser_pw)
+    log(f"postgres ready on 127.0.0.1:{PG_PORT} in {time.monotonic() - start:.1f} s")
+
+
+def pg_query(port: int, user: str, password: str, sql: str, dbname: str = "postgres"):
+    import psycopg
+
+    with psycopg.connect(
+        host="127.0.0.1",
+        port=port,
+        user=user,
+        password=password,
+        dbname=dbname,
+        sslmode="disable",
+        connect_timeout=3,
+        autocommit=True,
+    ) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def pg_bootstrap(superuser_pw: str) -> None:
+    """Create the ``twin`` owner role and database once (the owner runs migrations)."""
+    import psycopg
+    from psycopg import sql
+
+    owner_pw = secret("pg-twin")
+    with psycopg.connect(
+        host="127.0.0.1",
+        port=PG_PORT,
+        user="postgres",
+        password=superuser_pw,
+        dbname="postgres",
+        sslmode="disable",
+        autocommit=True,
+    ) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'twin'").fetchone():
+            conn.execute(
+                sql.SQL("CREATE ROLE twin LOGIN CREATEDB CREATEROLE PASSWORD {}").format(
+                    sql.Literal(owner_pw)
+                )
+            )
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'twin'").fetchone():
+            conn.execute("CREATE DATABASE twin OWNER twin")
+
+
+# ---------------------------------------------------------------- TimescaleDB (PGlite)
+def tsdb_up() -> None:
+    if pid_alive("timescaledb"):
+        log(f"timescaledb already running on 127.0.0.1:{TSDB_PORT}")
+        return
+    if not (STACK_SRC / "node_modules" / "@unni-craftsman" / "pglite").exists():
+        log("installing the PGlite TimescaleDB build from npm")
+        run(
+            ["npm", "ci", "--legacy-peer-deps", "--no-audit", "--no-fund"],
+            cwd=STACK_SRC,
+            stdout=subprocess.DEVNULL,
+        )
+    start = time.monotonic()
+    spawn(
+        "timescaledb",
+        ["node", str(STACK_SRC / "timescaledb-server.mjs"), str(TSDB_PORT)],
+        cwd=STACK_SRC,
+    )
+    wait_until(
+        lambda: pg_query(TSDB_PORT, "postgres", "twin", "SELECT 1"),
+        "timescaledb",
+        STACK_DIR / "timescaledb.log",
+    )
+    log(f"timescaledb ready on 127.0.0.1:{TSDB_PORT} in {time.monotonic() - start:.1f} s")
+
+
+# ---------------------------------------------------------------- commands
+def env_lines() -> list[str]:
+    owner_pw = secret("pg-twin")
+    return [
+        f"export TWIN_KAFKA_BOOTSTRAP=127.0.0.1:{KAFKA_PORT}",
+        f"export TWIN_DATABASE_URL=postgresql://twin:{owner_pw}@127.0.0.1:{PG_PORT}/twin",
+        # PGlite accepts any password; sslmode=disable is required by pglite-socket.
+        f"export TWIN_TIMESCALE_URL=postgresql://postgres:twin@127.0.0.1:{TSDB_PORT}/postgres"
+        "?sslmode=disable",
+    ]
+
+
+def up() -> None:
+    STACK_DIR.mkdir(parents=True, exist_ok=True)
+    STACK_DIR.chmod(0o755)  # the postgres user must reach its data directory
+    start = time.monotonic()
+    kafka_up()
+    pg_up()
+    tsdb_up()
+    log(f"stack up in {time.monotonic() - start:.1f} s (logs in {STACK_DIR})")
+    print("\n".join(env_lines()))
+
+
+def down() -> None:
+    for name in ("timescaledb", "postgres", "kafka"):
+        pid = pid_alive(name)
+        if pid is None:
+            continue
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
+            os.killpg(pid, signal.SIGKILL)
+        (STACK_DIR / f"{name}.pid").unlink(missing_ok=True)
+        log(f"{name} stopped (pid {pid})")
+
+
+def status() -> int:
+    ports = {"kafka": KAFKA_PORT, "postgres": PG_PORT, "timescaledb": TSDB_PORT}
+    missing = 0
+    for name, port in ports.items():
+        pid = pid_alive(name)
+        state = f"running, pid {pid}" if pid else "stopped"
+        missing += pid is None
+        print(f"{name:12} 127.0.0.1:{port:<6} {state}")
+    return 1 if missing else 0
+
+
+def print_env() -> None:
+    print("\n".join(env_lines()))
+
+
+def main(argv: list[str]) -> int:
+    commands = {"up": up, "down": down, "status": status, "env": print_env}
+    if len(argv) != 1 or argv[0] not in commands:
+        print(f"usage: stack {{{'|'.join(commands)}}}", file=sys.stderr)
+        return 2
+    if argv[0] == "up" and pwd.getpwuid(os.getuid()).pw_name == "postgres":
+        print("stack: run as your own user or root, not as postgres", file=sys.stderr)
+        return 2
+    return commands[argv[0]]() or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,229 @@
+"""The ``twin`` command: run the twin, ingest telemetry, manage topics and the database."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from twin import __version__
+from twin.clock import NS_PER_S, iso, parse_duration_ns, parse_start
+from twin.settings import (
+    ConfigError,
+    database_url,
+    kafka_bootstrap,
+    mask_url,
+    topic_prefix,
+)
+
+log = logging.getLogger("twin")
+
+EXIT_CONFIG = 2
+
+
+def _speed(value: str) -> float | None:
+    if value == "max":
+        return None
+    try:
+        speed = float(value)
+    except ValueError:
+        speed = -1.0
+    if not speed > 0:
+        raise ConfigError("--speed", value, "a positive number (1 = real time) or 'max'")
+    return speed
+
+
+def _walker(value: str) -> tuple[int, int, int]:
+    parts = value.split("/")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise ConfigError("--walker", value, "TOTAL/PLANES/PHASING, e.g. 12/3/1")
+    total, planes, phasing = (int(p) for p in parts)
+    return total, planes, phasing
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from twin import engine, telemetry
+    from twin.bus import Producer, default_topics, ensure_topics
+    from twin.fleet import walker_delta
+
+    bootstrap = kafka_bootstrap(args.kafka)
+    prefix = topic_prefix(args.topic_prefix)
+    try:
+        start_ns = parse_start(args.start)
+        step_ns = parse_duration_ns("--step", args.step)
+        duration_ns = parse_duration_ns("--duration", args.duration)
+        total, planes, phasing = _walker(args.walker)
+        fleet = walker_delta(
+            total, planes, phasing, args.altitude_km, args.inclination_deg, epoch_ns=start_ns
+        )
+    except ValueError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(*_split_error(exc)) from None
+    plan = engine.RunPlan(start_ns, step_ns, max(1, duration_ns // step_ns), _speed(args.speed))
+    ensure_topics(bootstrap, default_topics(prefix))
+    topic = prefix + telemetry.TELEMETRY_TOPIC
+    producer = Producer(bootstrap, client_id="twin-run")
+    headers = [
+        ("schema_id", telemetry.SCHEMA_ID.encode()),
+        ("schema_version", str(telemetry.SCHEMA_VERSION).encode()),
+    ]
+
+    def publish(frame: telemetry.Frame) -> None:
+        producer.send(
+            topic, key=frame.group.encode(), value=telemetry.encode(frame), headers=headers
+        )
+
+    log.info(
+        "running %d satellites from %s, %d ticks of %.3f s, speed %s, to %s on %s",
+        fleet.n_sat,
+        iso(start_ns),
+        plan.n_ticks,
+        step_ns / NS_PER_S,
+        args.speed,
+        topic,
+        bootstrap,
+    )
+    try:
+        stats = engine.run(fleet, plan, publish)
+        producer.flush()
+    finally:
+        producer.close()
+    print(
+        f"twin run: {stats.ticks} ticks, {stats.frames} frames, {stats.samples} samples "
+        f"to {topic} in {stats.wall_s:.2f} s"
+    )
+    return 0
+
+
+def _split_error(exc: ValueError) -> tuple[str, str, str]:
+    """Turn 'field: message' errors from the model layer into ConfigError parts."""
+    field, _, rest = str(exc).partition(": ")
+    return field, rest, "see the message above"
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from ingest.consumer import run_ingest
+    from twin.telemetry import TELEMETRY_TOPIC
+
+    bootstrap = kafka_bootstrap(args.kafka)
+    url = database_url(args.database)
+    prefix = topic_prefix(args.topic_prefix)
+    log.info(
+        "ingesting %s%s from %s into %s (group %s)",
+        prefix,
+        TELEMETRY_TOPIC,
+        bootstrap,
+        mask_url(url),
+        args.group,
+    )
+    stats = run_ingest(
+        bootstrap,
+        url,
+        prefix + TELEMETRY_TOPIC,
+        prefix + "twin.deadletter",
+        group=args.group,
+        stop_when_caught_up=args.stop_when_caught_up,
+        max_seconds=args.max_seconds,
+    )
+    print(
+        f"twin ingest: {stats.messages} messages, {stats.rows_inserted} rows inserted, "
+        f"{stats.dead_letters} dead letters, {stats.batches} batches"
+    )
+    return 0
+
+
+def cmd_db_migrate(args: argparse.Namespace) -> int:
+    from ingest.migrate import migrate
+
+    applied = migrate(database_url(args.database))
+    print(f"twin db migrate: applied {applied or 'nothing (up to date)'}")
+    return 0
+
+
+def cmd_topics_ensure(args: argparse.Namespace) -> int:
+    from twin.bus import default_topics, ensure_topics
+
+    created = ensure_topics(
+        kafka_bootstrap(args.kafka), default_topics(topic_prefix(args.topic_prefix))
+    )
+    print(f"twin topics ensure: created {created or 'nothing (all present)'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="twin", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"twin {__version__}")
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def kafka_opts(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--kafka", help="bootstrap servers (default: $TWIN_KAFKA_BOOTSTRAP)")
+        p.add_argument("--topic-prefix", help="prefix for topic names ($TWIN_TOPIC_PREFIX)")
+
+    run = sub.add_parser("run", help="run the twin and stream telemetry to Kafka")
+    kafka_opts(run)
+    run.add_argument(
+        "--walker",
+        default="12/3/1",
+        help="Walker-delta fleet TOTAL/PLANES/PHASING (default 12/3/1)",
+    )
+    run.add_argument("--altitude-km", type=float, default=500.0)
+    run.add_argument("--inclination-deg", type=float, default=97.4)
+    run.add_argument("--start", default="now", help="'now' or ISO-8601 UTC time")
+    run.add_argument("--duration", default="10m", help="simulated time, e.g. 600, 10m, 2h")
+    run.add_argument("--step", default="1s", help="tick length (default 1s)")
+    run.add_argument(
+        "--speed", default="1", help="simulated seconds per wall second, or 'max' (default 1)"
+    )
+    run.set_defaults(func=cmd_run)
+
+    ing = sub.add_parser("ingest", help="consume telemetry into PostgreSQL/TimescaleDB")
+    kafka_opts(ing)
+    ing.add_argument("--database", help="PostgreSQL URL (default: $TWIN_DATABASE_URL)")
+    ing.add_argument("--group", default="twin-ingest", help="consumer group id")
+    ing.add_argument(
+        "--stop-when-caught-up",
+        action="store_true",
+        help="exit once every assigned partition is consumed to its end",
+    )
+    ing.add_argument("--max-seconds", type=float, help="exit after this many seconds")
+    ing.set_defaults(func=cmd_ingest)
+
+    db = sub.add_parser("db", help="database administration").add_subparsers(
+        dest="db_command", required=True
+    )
+    mig = db.add_parser("migrate", help="apply pending schema migrations (idempotent)")
+    mig.add_argument("--database", help="PostgreSQL URL (default: $TWIN_DATABASE_URL)")
+    mig.set_defaults(func=cmd_db_migrate)
+
+    topics = sub.add_parser("topics", help="Kafka topic administration").add_subparsers(
+        dest="topics_command", required=True
+    )
+    ens = topics.add_parser("ensure", help="create missing topics with their settings")
+    kafka_opts(ens)
+    ens.set_defaults(func=cmd_topics_ensure)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(args.log_level)))
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"twin: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
