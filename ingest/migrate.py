@@ -6,11 +6,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, create_engine, text
-from sqlalchemy.pool import NullPool
+from sqlalchemy import Connection, text
 
-from ingest import schema
-from twin.settings import sqlalchemy_url
+from ingest import db, schema
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +64,7 @@ def timescaledb_available(conn: Connection) -> bool:
 
 def migrate(database_url: str) -> list[int]:
     """Apply pending migrations in order, each in its own transaction; return those applied."""
-    engine = create_engine(sqlalchemy_url(database_url), poolclass=NullPool)
+    engine = db.engine(database_url)
     applied_now = []
     try:
         with engine.begin() as conn:

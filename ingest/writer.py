@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import psycopg
 
+from ingest.db import connect
 from ingest.pgcopy import binary_copy_payload
 from twin.telemetry import CHANNELS, Frame
 
@@ -115,9 +116,7 @@ class Writer:
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(
-                self._url, autocommit=False, application_name="twin-ingest"
-            )
+            self._conn = connect(self._url, application_name="twin-ingest")
             self._use_copy = server_supports_copy(self._conn)
             self._conn.commit()
         return self._conn

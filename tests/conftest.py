@@ -1,0 +1,121 @@
+"""Service fixtures: real Kafka, PostgreSQL and TimescaleDB.
+
+Services come from the environment (``TWIN_KAFKA_BOOTSTRAP``, ``TWIN_DATABASE_URL``,
+``TWIN_TIMESCALE_URL``, as printed by ``scripts/stack up``); where a variable is unset and a
+Docker engine answers, from testcontainers; otherwise the test is skipped with the reason.
+With ``TWIN_REQUIRE_SERVICES=1`` (set by .ci/run) a missing service fails the test, and any
+skipped test fails the session.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from psycopg import sql
+
+from ingest.db import connect
+from twin.settings import ENV_DATABASE, ENV_KAFKA, ENV_TIMESCALE, libpq_url
+
+REQUIRE_ENV = "TWIN_REQUIRE_SERVICES"
+TIMESCALE_IMAGE = "timescale/timescaledb:latest-pg17"
+KAFKA_IMAGE = "apache/kafka:4.1.1"
+
+
+def _required() -> bool:
+    return os.environ.get(REQUIRE_ENV) == "1"
+
+
+def _docker_engine() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:
+        return False
+
+
+def _service(request: pytest.FixtureRequest, env_var: str, start: Callable[[], str]) -> str:
+    value = os.environ.get(env_var)
+    if value:
+        return value
+    if _docker_engine():
+        return start()
+    reason = f'{env_var} is not set and no Docker engine answers (run: eval "$(scripts/stack up)")'
+    if _required():
+        pytest.fail(f"{REQUIRE_ENV}=1 but {reason}")
+    pytest.skip(reason)
+
+
+def _kafka_container(request: pytest.FixtureRequest) -> str:
+    from testcontainers.kafka import KafkaContainer
+
+    container = KafkaContainer(KAFKA_IMAGE).with_kraft()
+    container.start()
+    request.addfinalizer(container.stop)
+    return container.get_bootstrap_server()
+
+
+def _postgres_container(request: pytest.FixtureRequest) -> str:
+    from testcontainers.postgres import PostgresContainer
+
+    container = PostgresContainer(TIMESCALE_IMAGE, driver=None)
+    container.start()
+    request.addfinalizer(container.stop)
+    return container.get_connection_url()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(request: pytest.FixtureRequest) -> str:
+    return _service(request, ENV_KAFKA, lambda: _kafka_container(request))
+
+
+@pytest.fixture(scope="session")
+def postgres_url(request: pytest.FixtureRequest) -> str:
+    """URL of a role that may create databases (the stack's ``twin`` owner)."""
+    return libpq_url(_service(request, ENV_DATABASE, lambda: _postgres_container(request)))
+
+
+@pytest.fixture(scope="session")
+def timescale_url(request: pytest.FixtureRequest) -> str:
+    return libpq_url(_service(request, ENV_TIMESCALE, lambda: _postgres_container(request)))
+
+
+@pytest.fixture
+def database(postgres_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test; dropped afterwards."""
+    name = f"twin_test_{uuid.uuid4().hex[:12]}"
+    with connect(postgres_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}"))
+    with connect(postgres_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def timescale_db(timescale_url: str) -> str:
+    """The TimescaleDB server emptied of the twin's tables (it serves one database only)."""
+    with connect(timescale_url, autocommit=True) as conn:
+        for table in ("telemetry", "ingest_offsets", "dead_letters", "schema_migrations"):
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(table)))
+    return timescale_url
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A unique topic prefix so that tests sharing a broker do not see each other's data."""
+    return f"test-{uuid.uuid4().hex[:10]}."
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not _required():
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if skipped:
+        print(f"\n{REQUIRE_ENV}=1: {skipped} test(s) skipped; failing the run")
+        session.exitstatus = 1

@@ -1,0 +1,37 @@
+import pytest
+
+from twin.cli import main
+from twin.settings import ENV_DATABASE, ENV_KAFKA
+
+
+@pytest.mark.parametrize(
+    ("argv", "field"),
+    [
+        (["run", "--kafka", "127.0.0.1:1", "--speed", "fast"], "--speed"),
+        (["run", "--kafka", "127.0.0.1:1", "--walker", "12x3"], "--walker"),
+        (["run", "--kafka", "127.0.0.1:1", "--walker", "12/5/1"], "planes"),
+        (["run", "--kafka", "127.0.0.1:1", "--duration", "forever"], "--duration"),
+        (["run", "--kafka", "127.0.0.1:1", "--start", "soon"], "start"),
+        (["run", "--kafka", "no-port"], "--kafka"),
+        (["run", "--kafka", "127.0.0.1:1", "--topic-prefix", "bad prefix"], "--topic-prefix"),
+        (["ingest", "--kafka", "127.0.0.1:1", "--database", "mysql://x"], "--database"),
+    ],
+)
+def test_bad_configuration_exits_2_naming_the_field(argv, field, capsys, monkeypatch):
+    monkeypatch.delenv(ENV_KAFKA, raising=False)
+    monkeypatch.delenv(ENV_DATABASE, raising=False)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "configuration error" in err and field in err
+
+
+def test_missing_kafka_says_how_to_get_one(capsys, monkeypatch):
+    monkeypatch.delenv(ENV_KAFKA, raising=False)
+    assert main(["topics", "ensure"]) == 2
+    assert "TWIN_KAFKA_BOOTSTRAP" in capsys.readouterr().err
+
+
+def test_database_password_is_masked_in_errors(capsys):
+    assert main(["db", "migrate", "--database", "mysql://u:secret@h/db"]) == 2
+    err = capsys.readouterr().err
+    assert "secret" not in err and "***" in err
