@@ -69,14 +69,23 @@ def wait_until(check, what: str, log_file: Path) -> float:
     raise SystemExit(f"stack: {what} not ready after {READY_TIMEOUT_S:.0f} s; log tail:\n{tail}")
 
 
+# What each service's command line contains: a recorded pid reused by another program
+# after a reboot is not mistaken for the service.
+SIGNATURES = {"kafka": "kafka.Kafka", "postgres": "postgres", "timescaledb": "timescaledb-server"}
+# Signal for a prompt, clean stop (SIGINT is PostgreSQL's "fast" shutdown).
+STOP_SIGNALS = {"kafka": signal.SIGTERM, "postgres": signal.SIGINT, "timescaledb": signal.SIGTERM}
+
+
 def pid_alive(name: str) -> int | None:
     pid_file = STACK_DIR / f"{name}.pid"
     if not pid_file.exists():
         return None
     pid = int(pid_file.read_text())
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except FileNotFoundError:
+        cmdline = ""
+    if SIGNATURES[name] not in cmdline:
         pid_file.unlink()
         return None
     return pid
@@ -381,7 +390,7 @@ def down() -> None:
         pid = pid_alive(name)
         if pid is None:
             continue
-        os.killpg(pid, signal.SIGTERM)
+        os.killpg(pid, STOP_SIGNALS[name])
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

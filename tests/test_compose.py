@@ -1,0 +1,68 @@
+"""docker-compose.yml cannot run here; check that it agrees with the code's settings."""
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+
+from twin import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+
+
+def _published_port(service: str) -> int:
+    return int(SERVICES[service]["ports"][0].split(":")[-1])
+
+
+def test_all_services_present():
+    assert {"kafka", "timescaledb", "grafana", "twin", "ingest"} <= set(SERVICES)
+
+
+def test_twin_and_ingest_use_the_settings_variables_and_ports():
+    known = {settings.ENV_KAFKA, settings.ENV_DATABASE, settings.ENV_TOPIC_PREFIX}
+    for name in ("twin", "ingest"):
+        env = SERVICES[name]["environment"]
+        assert set(env) <= known, f"{name} sets variables the code does not read"
+        host, port = env[settings.ENV_KAFKA].split(":")
+        assert host == "kafka" and int(port) == _published_port("kafka")
+        assert settings.kafka_bootstrap(env[settings.ENV_KAFKA]) == env[settings.ENV_KAFKA]
+    url = SERVICES["ingest"]["environment"][settings.ENV_DATABASE]
+    parts = urlsplit(url.replace("${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}", "pw"))
+    assert parts.hostname == "timescaledb" and parts.port == _published_port("timescaledb")
+    assert parts.path.lstrip("/") == SERVICES["timescaledb"]["environment"]["POSTGRES_DB"]
+    assert parts.username == SERVICES["timescaledb"]["environment"]["POSTGRES_USER"]
+    assert settings.database_url(url) == url
+
+
+def test_ports_bind_to_loopback_and_kafka_advertises_its_service_name():
+    for name in ("kafka", "timescaledb", "grafana"):
+        assert SERVICES[name]["ports"][0].startswith("127.0.0.1:")
+    assert (
+        SERVICES["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"] == "PLAINTEXT://kafka:9092"
+    )
+    assert SERVICES["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+
+
+def test_no_default_passwords():
+    tsdb = SERVICES["timescaledb"]["environment"]["POSTGRES_PASSWORD"]
+    grafana = SERVICES["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
+    assert tsdb.startswith("${POSTGRES_PASSWORD:?") and grafana.startswith("${GRAFANA_ADMIN")
+
+
+def test_grafana_provisioning_is_mounted_and_names_the_variables_it_gets():
+    volume = SERVICES["grafana"]["volumes"][0]
+    source = volume.split(":")[0]
+    assert (ROOT / source / "datasources").is_dir()
+    datasource = yaml.safe_load((ROOT / source / "datasources" / "twin.yaml").read_text())
+    text = yaml.safe_dump(datasource)
+    for variable in ("TWIN_GRAFANA_DB_HOST", "TWIN_GRAFANA_DB_USER", "TWIN_GRAFANA_DB_PASSWORD"):
+        assert f"${variable}" in text and variable in SERVICES["grafana"]["environment"]
+
+
+def test_images_build_from_the_project():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert SERVICES["twin"]["build"] == SERVICES["ingest"]["build"] == "."
+    assert "pip install" in dockerfile and "USER twin" in dockerfile
+    assert SERVICES["twin"]["command"][0] == "twin"
