@@ -26,7 +26,8 @@ class Fleet:
     Attributes
     ----------
     sat_id : (n_sat,) int32, unique satellite identifiers.
-    plane : (n_sat,) int32, orbital plane index (frames are grouped by plane).
+    plane : (n_sat,) int32, orbital plane index across the fleet (frames group by plane).
+    shell : (n_sat,) int16, index of the shell (preset section) the satellite belongs to.
     elements : one sgp4 ``Satrec`` per satellite, in the same order (for export and for
         per-satellite checks against skyfield).
     satrecs : SatrecArray built from ``elements`` (one C call propagates the fleet).
@@ -34,12 +35,39 @@ class Fleet:
 
     sat_id: np.ndarray
     plane: np.ndarray
+    shell: np.ndarray
     elements: tuple[Satrec, ...]
     satrecs: SatrecArray
 
     @property
     def n_sat(self) -> int:
         return int(self.sat_id.shape[0])
+
+
+def make_fleet(sat_id, plane, elements, shell=None) -> Fleet:
+    """Assemble a fleet from per-satellite arrays and element sets (one SatrecArray build)."""
+    sat_id = np.asarray(sat_id, dtype=np.int32)
+    if len(np.unique(sat_id)) != sat_id.shape[0]:
+        raise ValueError("sat_id: satellite ids must be unique within a fleet")
+    shell = np.zeros(sat_id.shape, np.int16) if shell is None else np.asarray(shell, np.int16)
+    return Fleet(
+        sat_id, np.asarray(plane, np.int32), shell, tuple(elements), SatrecArray(list(elements))
+    )
+
+
+def concat(fleets: list[Fleet]) -> Fleet:
+    """Join shells into one fleet; ids stay as given, planes and shells are renumbered."""
+    plane_offset, planes, shells = 0, [], []
+    for k, fleet in enumerate(fleets):
+        planes.append(fleet.plane - fleet.plane.min() + plane_offset)
+        plane_offset = int(planes[-1].max()) + 1
+        shells.append(np.full(fleet.n_sat, k, np.int16))
+    return make_fleet(
+        np.concatenate([f.sat_id for f in fleets]),
+        np.concatenate(planes),
+        [e for f in fleets for e in f.elements],
+        np.concatenate(shells),
+    )
 
 
 def mean_motion_rad_min(altitude_km: float | np.ndarray) -> np.ndarray:
@@ -56,14 +84,17 @@ def walker_delta(
     inclination_deg: float,
     epoch_ns: int,
     raan_spread_deg: float = 360.0,
+    raan0_deg: float = 0.0,
+    bstar: float = 0.0,
     first_sat_id: int = 1,
-    first_plane: int = 0,
 ) -> Fleet:
     """A Walker constellation i:t/p/f of circular orbits (Walker 1984, J. Brit. Interplanet. Soc.).
 
-    Plane ``j`` has right ascension ``j * raan_spread_deg / planes``; satellite ``k`` of plane
+        Plane ``j`` has right ascension ``raan0_deg + j * raan_spread_deg / planes``; satellite
+        ``k`` of plane
     ``j`` has mean anomaly ``k * 360 / s + j * f * 360 / t`` with ``s = t / p``. A delta
-    pattern spreads the planes over 360°, a star pattern over 180°.
+    pattern spreads the planes over 360°, a star pattern (``walker_star``) over 180°.
+    ``bstar`` (1/Earth radii) gives SGP4 drag, hence decay at low altitude.
 
     Raises ``ValueError`` naming the parameter when the pattern is not realisable.
     """
@@ -72,17 +103,34 @@ def walker_delta(
     index = np.arange(total)
     plane_of = index // per_plane
     slot = index % per_plane
-    raan_deg = plane_of * (raan_spread_deg / planes)
+    raan_deg = (raan0_deg + plane_of * (raan_spread_deg / planes)) % 360.0
     mean_anomaly_deg = (slot * 360.0 / per_plane + plane_of * phasing * 360.0 / total) % 360.0
     sat_id = (first_sat_id + index).astype(np.int32)
     elements = circular_elements(
-        sat_id, epoch_ns, altitude_km, inclination_deg, raan_deg, mean_anomaly_deg
+        sat_id, epoch_ns, altitude_km, inclination_deg, raan_deg, mean_anomaly_deg, bstar=bstar
     )
-    return Fleet(
-        sat_id=sat_id,
-        plane=(first_plane + plane_of).astype(np.int32),
-        elements=elements,
-        satrecs=SatrecArray(list(elements)),
+    return make_fleet(sat_id, plane_of, elements)
+
+
+def walker_star(
+    total: int,
+    planes: int,
+    phasing: int,
+    altitude_km: float,
+    inclination_deg: float,
+    epoch_ns: int,
+    **kwargs,
+) -> Fleet:
+    """A Walker star pattern: planes spread over 180° of right ascension (polar shells)."""
+    return walker_delta(
+        total,
+        planes,
+        phasing,
+        altitude_km,
+        inclination_deg,
+        epoch_ns,
+        raan_spread_deg=180.0,
+        **kwargs,
     )
 
 
@@ -106,8 +154,13 @@ def circular_elements(
     inclination_deg: float | np.ndarray,
     raan_deg: np.ndarray,
     mean_anomaly_deg: np.ndarray,
+    eccentricity: float | np.ndarray = 0.0,
+    arg_perigee_deg: float | np.ndarray = 0.0,
+    bstar: float = 0.0,
 ) -> tuple[Satrec, ...]:
-    """Build SGP4 element sets (no drag) for circular orbits; all arrays shaped ``(n_sat,)``.
+    """Build SGP4 mean element sets; arrays shaped ``(n_sat,)`` or scalars.
+
+    Circular unless ``eccentricity`` is given; ``bstar`` in 1/Earth radii (0: no drag).
 
     ``sgp4init`` initialises one satellite per call: this loop runs once when the fleet is
     built, never inside a simulation step.
@@ -116,8 +169,10 @@ def circular_elements(
     epoch_days = JD_UNIX_EPOCH - JD_SGP4_EPOCH + np.int64(epoch_ns) / NS_PER_DAY
     no_kozai = np.broadcast_to(mean_motion_rad_min(altitude_km), (n,))
     incl_rad = np.broadcast_to(np.radians(inclination_deg), (n,))
-    raan_rad = np.radians(raan_deg)
-    mo_rad = np.radians(mean_anomaly_deg)
+    raan_rad = np.broadcast_to(np.radians(raan_deg), (n,))
+    mo_rad = np.broadcast_to(np.radians(mean_anomaly_deg), (n,))
+    ecc = np.broadcast_to(eccentricity, (n,))
+    argp_rad = np.broadcast_to(np.radians(arg_perigee_deg), (n,))
     satrecs = []
     for i in range(n):
         sat = Satrec()
@@ -126,11 +181,11 @@ def circular_elements(
             "i",
             int(sat_id[i]) % 100_000,
             float(epoch_days),
+            float(bstar),
+            0.0,  # ndot and nddot: not used by SGP4
             0.0,
-            0.0,
-            0.0,  # bstar, ndot, nddot: drag-free
-            0.0,
-            0.0,  # eccentricity, argument of perigee (rad)
+            float(ecc[i]),
+            float(argp_rad[i]),
             float(incl_rad[i]),
             float(mo_rad[i]),
             float(no_kozai[i]),
