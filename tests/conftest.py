@@ -9,7 +9,9 @@ skipped test fails the session.
 
 from __future__ import annotations
 
+import functools
 import os
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
@@ -29,13 +31,18 @@ def _required() -> bool:
     return os.environ.get(REQUIRE_ENV) == "1"
 
 
+@functools.cache
 def _docker_engine() -> bool:
+    """True when a Docker engine answers ``GET /_ping`` on its socket (``DOCKER_HOST`` aside)."""
+    path = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
     try:
-        import docker
-
-        docker.from_env(timeout=3).ping()
-        return True
-    except Exception:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(3)
+            sock.connect(path)
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            status_line = sock.recv(64).split(b"\r\n", 1)[0]
+            return status_line.startswith(b"HTTP/1.") and b" 200 " in status_line + b" "
+    except OSError:
         return False
 
 
