@@ -15,7 +15,15 @@ HEADER = SIGNATURE + np.array([0, 0], dtype=">i4").tobytes()
 TRAILER = np.array([-1], dtype=">i2").tobytes()
 
 # PostgreSQL type name -> big-endian numpy dtype of its binary representation.
-BINARY_DTYPES = {"int2": ">i2", "int4": ">i4", "int8": ">i8", "float4": ">f4", "float8": ">f8"}
+# bool is one byte, 0 or 1.
+BINARY_DTYPES = {
+    "bool": "?",
+    "int2": ">i2",
+    "int4": ">i4",
+    "int8": ">i8",
+    "float4": ">f4",
+    "float8": ">f8",
+}
 
 
 def binary_copy_payload(columns: list[tuple[np.ndarray, str]]) -> bytes:

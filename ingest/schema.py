@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Double,
@@ -11,10 +12,15 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
+    SmallInteger,
     Table,
     Text,
     func,
 )
+
+from twin.telemetry import CHANNELS
+
+_SQL_TYPES = {"float8": Double, "bool": Boolean, "int2": SmallInteger}
 
 metadata = MetaData()
 
@@ -23,9 +29,7 @@ telemetry = Table(
     metadata,
     Column("time", DateTime(timezone=True), nullable=False),
     Column("sat_id", Integer, nullable=False),
-    Column("lat_deg", Double),
-    Column("lon_deg", Double),
-    Column("alt_km", Double),
+    *(Column(name, _SQL_TYPES[c.pg_type], comment=c.description) for name, c in CHANNELS.items()),
     # (sat_id, time) identifies a sample: replays are absorbed by ON CONFLICT DO NOTHING.
     PrimaryKeyConstraint("sat_id", "time", name="telemetry_pkey"),
     comment="Per-satellite telemetry samples decoded from twin.telemetry frames",

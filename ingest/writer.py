@@ -19,7 +19,7 @@ from twin.telemetry import CHANNELS, Frame
 NS_PER_US = 1000
 
 _STAGE_COLUMNS = ("time_unix_us", "sat_id", *CHANNELS)
-_STAGE_TYPES = ("int8", "int4", *("float8" for _ in CHANNELS))
+_STAGE_TYPES = ("int8", "int4", *(c.pg_type for c in CHANNELS.values()))
 
 _FROM_STAGE = (
     "INSERT INTO telemetry (time, sat_id, {cols}) "
@@ -27,7 +27,11 @@ _FROM_STAGE = (
     "FROM {source} ON CONFLICT (sat_id, time) DO NOTHING"
 )
 _COLS = ", ".join(CHANNELS)
-_VALS = ", ".join(f"NULLIF({c}, 'NaN'::float8)" for c in CHANNELS)
+# NaN marks a value that could not be computed; the table stores it as NULL.
+_VALS = ", ".join(
+    f"NULLIF({name}, 'NaN'::float8)" if c.pg_type == "float8" else name
+    for name, c in CHANNELS.items()
+)
 INSERT_FROM_STAGE = _FROM_STAGE.format(cols=_COLS, vals=_VALS, source="telemetry_stage")
 INSERT_FROM_UNNEST = _FROM_STAGE.format(
     cols=_COLS,
@@ -68,7 +72,7 @@ class DeadLetter:
 @dataclass(frozen=True)
 class Columns:
     """Telemetry rows as columns: ``time_unix_us`` (n,) int64, ``sat_id`` (n,) int32,
-    and one (n,) float64 array per channel."""
+    and one (n,) array per channel in the channel's dtype."""
 
     time_unix_us: np.ndarray
     sat_id: np.ndarray
@@ -86,7 +90,7 @@ def frames_to_columns(frames: list[Frame]) -> Columns:
         return Columns(
             empty.astype(np.int64),
             empty.astype(np.int32),
-            {c: empty.astype(np.float64) for c in CHANNELS},
+            {name: empty.astype(c.dtype) for name, c in CHANNELS.items()},
         )
     counts = np.array([f.sat_id.shape[0] for f in frames])
     times_us = np.array([f.time_unix_ns // NS_PER_US for f in frames], dtype=np.int64)
@@ -94,7 +98,8 @@ def frames_to_columns(frames: list[Frame]) -> Columns:
         time_unix_us=np.repeat(times_us, counts),
         sat_id=np.concatenate([f.sat_id for f in frames]).astype(np.int32),
         channels={
-            c: np.concatenate([f.channels[c] for f in frames]).astype(np.float64) for c in CHANNELS
+            name: np.concatenate([f.channels[name] for f in frames]).astype(c.dtype)
+            for name, c in CHANNELS.items()
         },
     )
 

@@ -10,8 +10,9 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from ingest.db import connect
 from twin.clock import NS_PER_S, parse_start
-from twin.fleet import walker_delta
-from twin.orbit import propagate
+from twin.engine import RunPlan, run
+from twin.presets import build, load_preset
+from twin.telemetry import CHANNELS
 
 pytestmark = pytest.mark.integration
 
@@ -41,12 +42,8 @@ def env(kafka_bootstrap, database, topic_prefix):
 def test_twelve_satellites_ten_minutes_stored_exactly_once(env, database):
     out = twin(
         "run",
-        "--walker",
-        "12/3/1",
-        "--altitude-km",
-        "500",
-        "--inclination-deg",
-        "97.4",
+        "--preset",
+        "threebody-12",
         "--start",
         START,
         "--duration",
@@ -57,31 +54,32 @@ def test_twelve_satellites_ten_minutes_stored_exactly_once(env, database):
         "max",
         env=env,
     )
-    assert "600 ticks, 1800 frames, 7200 samples" in out
+    assert "600 ticks, 600 frames, 7200 samples" in out
     twin("db", "migrate", env=env)
     out = twin("ingest", "--stop-when-caught-up", env=env)
-    assert "1800 messages, 7200 rows inserted, 0 dead letters" in out
+    assert "600 messages, 7200 rows inserted, 0 dead letters" in out
 
-    # The same fleet and times, computed here, are the twin's output.
-    fleet = walker_delta(12, 3, 1, 500.0, 97.4, parse_start(START))
-    t_ns = parse_start(START) + np.arange(DURATION_S, dtype=np.int64) * NS_PER_S
-    expected = propagate(fleet.satrecs, t_ns)
+    # The same preset and times, run here, are the twin's output.
+    fleet, hw = build(load_preset("threebody-12"), parse_start(START))
+    frames = []
+    run(fleet, hw, RunPlan(parse_start(START), NS_PER_S, DURATION_S), frames.append)
+    expected = {name: np.concatenate([f.channels[name] for f in frames]) for name in CHANNELS}
+    expected_keys = [(int(s), f.time_unix_ns // 1000) for f in frames for s in f.sat_id]
     with connect(database) as conn:
         rows = conn.execute(
-            "SELECT sat_id, (extract(epoch FROM time) * 1000000)::int8, lat_deg, lon_deg, alt_km "
-            "FROM telemetry ORDER BY sat_id, time"
+            "SELECT sat_id, (extract(epoch FROM time) * 1000000)::int8, "
+            + ", ".join(CHANNELS)
+            + " FROM telemetry ORDER BY time, sat_id"
         ).fetchall()
         dupes = conn.execute(
             "SELECT count(*) FROM (SELECT 1 FROM telemetry GROUP BY sat_id, time "
             "HAVING count(*) > 1) d"
         ).fetchone()[0]
     assert len(rows) == 12 * DURATION_S and dupes == 0
-    got = np.array(rows, dtype=object)
-    np.testing.assert_array_equal(got[:, 0].astype(int), np.repeat(fleet.sat_id, DURATION_S))
-    np.testing.assert_array_equal(got[:, 1].astype(np.int64), np.tile(t_ns // 1000, 12))
-    np.testing.assert_array_equal(got[:, 2].astype(float), expected.lat_deg.ravel())
-    np.testing.assert_array_equal(got[:, 3].astype(float), expected.lon_deg.ravel())
-    np.testing.assert_array_equal(got[:, 4].astype(float), expected.alt_km.ravel())
+    assert [(r[0], r[1]) for r in rows] == expected_keys
+    for i, name in enumerate(CHANNELS, start=2):
+        got = np.array([r[i] for r in rows], dtype=float)
+        np.testing.assert_array_equal(got, expected[name].astype(float), err_msg=name)
 
     # A restarted ingest resumes from the offsets stored with the data: nothing repeats.
     out = twin("ingest", "--stop-when-caught-up", env=env)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from twin import __version__
 from twin.clock import NS_PER_S, iso, parse_duration_ns, parse_start
 from twin.settings import (
     ConfigError,
+    InputError,
     database_url,
     kafka_bootstrap,
     mask_url,
@@ -41,26 +43,50 @@ def _walker(value: str) -> tuple[int, int, int]:
     return total, planes, phasing
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from twin import engine, telemetry
-    from twin.bus import Producer, default_topics, ensure_topics
+def load_fleet(args: argparse.Namespace, start_ns: int):
+    """The fleet and hardware for ``twin run``: a preset, optionally with its geometry
+    replaced by a Walker pattern (``--walker``) or element sets (``--elements``), flown with
+    the preset's first hardware model."""
+    from twin import presets
+    from twin.elements import fleet_from_elements, read_elements
     from twin.fleet import walker_delta
+    from twin.hardware import hardware_arrays
 
-    bootstrap = kafka_bootstrap(args.kafka)
-    prefix = topic_prefix(args.topic_prefix)
-    try:
-        start_ns = parse_start(args.start)
-        step_ns = parse_duration_ns("--step", args.step)
-        duration_ns = parse_duration_ns("--duration", args.duration)
+    preset = presets.load_preset(args.preset)
+    if args.walker and args.elements:
+        raise ConfigError(
+            "--walker / --elements", f"{args.walker} / {args.elements}", "one of the two, not both"
+        )
+    if not (args.walker or args.elements):
+        return presets.build(preset, start_ns)
+    if args.walker:
         total, planes, phasing = _walker(args.walker)
         fleet = walker_delta(
             total, planes, phasing, args.altitude_km, args.inclination_deg, epoch_ns=start_ns
         )
-    except ValueError as exc:
-        if isinstance(exc, ConfigError):
-            raise
-        raise ConfigError(*_split_error(exc)) from None
-    plan = engine.RunPlan(start_ns, step_ns, max(1, duration_ns // step_ns), _speed(args.speed))
+    else:
+        fleet = fleet_from_elements(read_elements(Path(args.elements))[0])
+    first_model = preset.hardware[preset.shells[0].hardware]
+    return fleet, hardware_arrays([first_model], [fleet.n_sat])
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from twin import engine, telemetry
+    from twin.bus import Producer, default_topics, ensure_topics
+
+    bootstrap = kafka_bootstrap(args.kafka)
+    prefix = topic_prefix(args.topic_prefix)
+    speed = _speed(args.speed)
+    try:
+        start_ns = parse_start(args.start)
+        step_ns = parse_duration_ns("--step", args.step)
+        duration_ns = parse_duration_ns("--duration", args.duration)
+        fleet, hw = load_fleet(args, start_ns)
+    except InputError:
+        raise
+    except ValueError as exc:  # a model's "field: problem" message
+        raise InputError(str(exc)) from None
+    plan = engine.RunPlan(start_ns, step_ns, max(1, duration_ns // step_ns), speed)
     ensure_topics(bootstrap, default_topics(prefix))
     topic = prefix + telemetry.TELEMETRY_TOPIC
     producer = Producer(bootstrap, client_id="twin-run")
@@ -75,7 +101,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
 
     log.info(
-        "running %d satellites from %s, %d ticks of %.3f s, speed %s, to %s on %s",
+        "running %s: %d satellites from %s, %d ticks of %.3f s, speed %s, to %s on %s",
+        args.preset,
         fleet.n_sat,
         iso(start_ns),
         plan.n_ticks,
@@ -85,21 +112,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         bootstrap,
     )
     try:
-        stats = engine.run(fleet, plan, publish)
+        stats = engine.run(fleet, hw, plan, publish)
         producer.flush()
     finally:
         producer.close()
+    simulated_h = plan.n_ticks * step_ns / NS_PER_S / 3600
     print(
         f"twin run: {stats.ticks} ticks, {stats.frames} frames, {stats.samples} samples "
-        f"to {topic} in {stats.wall_s:.2f} s"
+        f"to {topic} in {stats.wall_s:.2f} s\n"
+        f"  fleet: {fleet.n_sat} satellites over {simulated_h:.2f} h; array energy "
+        f"{stats.array_energy_wh / 1000:.1f} kWh; mean delivered "
+        f"{stats.compute_tera_ops / (plan.n_ticks * step_ns / NS_PER_S):.0f} TOPS; "
+        f"lowest state of charge {stats.min_soc:.2f}; hottest payload "
+        f"{stats.max_temp_payload_c:.1f} °C; safe-mode samples {stats.safe_mode_samples}; "
+        f"propagation failures {stats.propagation_failures}"
     )
     return 0
-
-
-def _split_error(exc: ValueError) -> tuple[str, str, str]:
-    """Turn 'field: message' errors from the model layer into ConfigError parts."""
-    field, _, rest = str(exc).partition(": ")
-    return field, rest, "see the message above"
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -166,12 +194,16 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the twin and stream telemetry to Kafka")
     kafka_opts(run)
     run.add_argument(
-        "--walker",
-        default="12/3/1",
-        help="Walker-delta fleet TOTAL/PLANES/PHASING (default 12/3/1)",
+        "--preset",
+        default="threebody-12",
+        help="fleet and hardware preset, a name or a .toml path (default threebody-12)",
     )
-    run.add_argument("--altitude-km", type=float, default=500.0)
-    run.add_argument("--inclination-deg", type=float, default=97.4)
+    run.add_argument(
+        "--walker", help="replace the preset's fleet by a Walker-delta TOTAL/PLANES/PHASING"
+    )
+    run.add_argument("--altitude-km", type=float, default=500.0, help="with --walker")
+    run.add_argument("--inclination-deg", type=float, default=97.4, help="with --walker")
+    run.add_argument("--elements", help="replace the preset's fleet by a TLE or OMM file")
     run.add_argument("--start", default="now", help="'now' or ISO-8601 UTC time")
     run.add_argument("--duration", default="10m", help="simulated time, e.g. 600, 10m, 2h")
     run.add_argument("--step", default="1s", help="tick length (default 1s)")
@@ -218,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(args.log_level)))
     try:
         return args.func(args)
-    except ConfigError as exc:
+    except InputError as exc:
         print(f"twin: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:

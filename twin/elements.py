@@ -10,11 +10,12 @@ from sgp4 import omm
 from sgp4.api import Satrec
 
 from twin.fleet import Fleet, make_fleet
+from twin.settings import InputError
 
 FORMATS = ("tle", "omm-csv", "omm-xml", "omm-json")
 
 
-class ElementsError(ValueError):
+class ElementsError(InputError):
     """An element file that cannot be read; names the file, the entry and the problem."""
 
 

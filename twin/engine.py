@@ -1,22 +1,26 @@
 """The twin's run loop: step the fleet through time and hand telemetry frames to a sink.
 
-Physics is vectorised over satellites and over a block of ticks; the loop here runs over
-blocks of ticks and over frame groups (planes), never over satellites.
+Orbit, Sun and shadow are computed for a block of ticks at once (one SGP4 call for all
+satellites × times); power and thermal then advance tick by tick, each tick one vectorised
+step over the whole fleet. The loops here run over ticks and over frame groups (planes),
+never over satellites.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from twin.fleet import Fleet
-from twin.orbit import OrbitState, propagate
+from twin.hardware import Hardware
+from twin.state import Environment, FleetState, TickOutputs, environment, initial_state, step
 from twin.telemetry import CHANNELS, Frame, group_name
+from twin.thermal import KELVIN
 
-MAX_BLOCK_TICKS = 120  # ticks propagated per SGP4 call when running faster than real time
+MAX_BLOCK_TICKS = 60  # ticks per environment block when running faster than real time
 
 
 @dataclass(frozen=True)
@@ -38,64 +42,129 @@ class RunPlan:
 
 @dataclass
 class RunStats:
+    """Counts and fleet totals of a run."""
+
     ticks: int = 0
     frames: int = 0
     samples: int = 0
     wall_s: float = 0.0
+    array_energy_wh: float = 0.0
+    compute_tera_ops: float = 0.0  # throughput integrated over time
+    min_soc: float = 1.0
+    max_temp_payload_c: float = -KELVIN
+    safe_mode_samples: int = 0
+    propagation_failures: int = 0
+    final_state: FleetState | None = field(default=None, repr=False)
 
 
-def telemetry_channels(orbit: OrbitState) -> dict[str, np.ndarray]:
-    """Telemetry channel arrays (n_sat, n_time) taken from the fleet state."""
-    return {"lat_deg": orbit.lat_deg, "lon_deg": orbit.lon_deg, "alt_km": orbit.alt_km}
+def tick_channels(env: Environment, state: FleetState, out: TickOutputs) -> dict[str, np.ndarray]:
+    """Telemetry channel arrays (n_sat,) for one tick: environment and state at the tick's
+    time, flows over the tick that follows it."""
+    o = env.orbit
+    failed = o.sgp4_error[:, 0] != 0
+    return {
+        "lat_deg": o.lat_deg[:, 0],
+        "lon_deg": o.lon_deg[:, 0],
+        "alt_km": o.alt_km[:, 0],
+        "beta_deg": env.beta_deg[:, 0],
+        "illumination": env.illumination[:, 0],
+        "sunlit": env.sunlit[:, 0] & ~failed,
+        "array_w": out.array_w,
+        "load_w": out.load_w,
+        "battery_w": out.charge_w - out.discharge_w,
+        "battery_wh": state.battery_wh,
+        "soc": state.battery_wh / state.battery_capacity_wh,
+        "temp_payload_c": state.temp_payload_k - KELVIN,
+        "temp_radiator_c": state.temp_radiator_k - KELVIN,
+        "safe_mode": state.safe_mode,
+        "utilisation": out.utilisation,
+        "throughput_tops": out.throughput_tops,
+        "sgp4_error": o.sgp4_error[:, 0].astype(np.int16),
+    }
 
 
-def frames_at(fleet: Fleet, t_ns: np.ndarray, channels: dict[str, np.ndarray]) -> Iterator[Frame]:
-    """Split a block of ticks into frames, one per (tick, plane).
+@dataclass(frozen=True)
+class Grouping:
+    """Rows of each frame group (plane): ``order[bounds[g]:bounds[g+1]]`` for group ``g``."""
 
-    ``channels`` maps names to (n_sat, n_time) arrays for the times ``t_ns`` (n_time,).
-    """
+    order: np.ndarray
+    planes: tuple[int, ...]
+    bounds: tuple[int, ...]
+
+
+def plane_grouping(fleet: Fleet) -> Grouping:
     order = np.argsort(fleet.plane, kind="stable")
     planes, starts = np.unique(fleet.plane[order], return_index=True)
-    bounds = [*starts.tolist(), fleet.n_sat]
-    for k, t in enumerate(t_ns.tolist()):
-        for g, plane in enumerate(planes.tolist()):
-            rows = order[bounds[g] : bounds[g + 1]]
-            yield Frame(
-                time_unix_ns=t,
-                group=group_name(plane),
-                sat_id=fleet.sat_id[rows],
-                channels={name: channels[name][rows, k] for name in CHANNELS},
-            )
+    return Grouping(order, tuple(planes.tolist()), (*starts.tolist(), fleet.n_sat))
+
+
+def frames_for_tick(
+    fleet: Fleet, grouping: Grouping, t_ns: int, channels: dict[str, np.ndarray]
+) -> Iterator[Frame]:
+    """One frame per plane for one tick; ``channels`` are (n_sat,) arrays."""
+    for g, plane in enumerate(grouping.planes):
+        rows = grouping.order[grouping.bounds[g] : grouping.bounds[g + 1]]
+        yield Frame(
+            time_unix_ns=int(t_ns),
+            group=group_name(plane),
+            sat_id=fleet.sat_id[rows],
+            channels={name: channels[name][rows] for name in CHANNELS},
+        )
 
 
 def run(
     fleet: Fleet,
+    hw: Hardware,
     plan: RunPlan,
     sink: Callable[[Frame], None],
+    state: FleetState | None = None,
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RunStats:
-    """Simulate ``plan`` and pass every frame to ``sink``.
+    """Simulate ``plan`` from ``state`` (default: the presets' initial state) and pass every
+    frame to ``sink``.
 
     Paced runs publish tick ``k`` at ``wall_start + k * step / speed`` on an absolute
     schedule, so lateness never accumulates into drift.
     """
     stats = RunStats()
+    state = initial_state(hw) if state is None else state
+    grouping = plane_grouping(fleet)
+    dt_s = plan.step_ns / 1e9
     wall_start = monotonic()
     times = plan.tick_times_ns()
     block = MAX_BLOCK_TICKS if plan.speed is None else 1
     for first in range(0, plan.n_ticks, block):
         t_block = times[first : first + block]
         if plan.speed is not None:
-            due = wall_start + (first * plan.step_ns / 1e9) / plan.speed
-            delay = due - monotonic()
+            delay = wall_start + (first * dt_s) / plan.speed - monotonic()
             if delay > 0:
                 sleep(delay)
-        orbit = propagate(fleet.satrecs, t_block)
-        for frame in frames_at(fleet, t_block, telemetry_channels(orbit)):
-            sink(frame)
-            stats.frames += 1
-            stats.samples += int(frame.sat_id.shape[0])
-        stats.ticks += int(t_block.shape[0])
+        env = environment(fleet, t_block)
+        for k, t_ns in enumerate(t_block.tolist()):
+            env_k = env.at(k)
+            new_state, out = step(state, hw, env_k, dt_s)
+            channels = tick_channels(env_k, state, out)
+            for frame in frames_for_tick(fleet, grouping, t_ns, channels):
+                sink(frame)
+                stats.frames += 1
+            _accumulate(stats, channels, out, dt_s)
+            state = new_state
+    stats.samples = stats.ticks * fleet.n_sat
     stats.wall_s = monotonic() - wall_start
+    stats.final_state = state
     return stats
+
+
+def _accumulate(
+    stats: RunStats, channels: dict[str, np.ndarray], out: TickOutputs, dt_s: float
+) -> None:
+    stats.ticks += 1
+    stats.array_energy_wh += float(out.array_w.sum()) * dt_s / 3600.0
+    stats.compute_tera_ops += float(out.throughput_tops.sum()) * dt_s
+    stats.min_soc = min(stats.min_soc, float(channels["soc"].min()))
+    stats.max_temp_payload_c = max(
+        stats.max_temp_payload_c, float(channels["temp_payload_c"].max())
+    )
+    stats.safe_mode_samples += int(channels["safe_mode"].sum())
+    stats.propagation_failures += int((channels["sgp4_error"] != 0).sum())

@@ -14,7 +14,11 @@ ENV_TOPIC_PREFIX = "TWIN_TOPIC_PREFIX"
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-_\[\]:]+:\d{1,5}$")
 
 
-class ConfigError(ValueError):
+class InputError(ValueError):
+    """Bad configuration or input a user can fix; the message says what and how."""
+
+
+class ConfigError(InputError):
     """Bad configuration: names the field, the value and what is accepted."""
 
     def __init__(self, field: str, value: object, accepted: str) -> None:

@@ -6,6 +6,7 @@ package (valid 1900–2050), so nothing is downloaded at run time.
 
 from __future__ import annotations
 
+import atexit
 from functools import cache
 from importlib.resources import files
 
@@ -25,7 +26,9 @@ SOLAR_CONSTANT_W_M2 = 1361.0  # total solar irradiance at 1 AU (Kopp & Lean 2011
 def _ephemeris():
     # The package's own path helper warns about its (unused here) Earth-orientation file
     # ageing; de421.bsp itself does not expire, so it is opened from the package directly.
-    return Loader(str(files("skyfield_data") / "data"), verbose=False)("de421.bsp")
+    kernel = Loader(str(files("skyfield_data") / "data"), verbose=False)("de421.bsp")
+    atexit.register(kernel.close)
+    return kernel
 
 
 def sun_teme_km(t_ns: np.ndarray) -> np.ndarray:

@@ -7,35 +7,32 @@ import pytest
 from ingest.db import connect
 from ingest.migrate import migrate
 from ingest.writer import DeadLetter, Writer, frames_to_columns
-from twin.telemetry import Frame
+from twin.clock import NS_PER_S, parse_start
+from twin.engine import RunPlan, run
+from twin.presets import build, load_preset
+from twin.telemetry import CHANNELS
+
+CHANNELS_INDEX = {name: i for i, name in enumerate(CHANNELS, start=2)}
 
 pytestmark = pytest.mark.integration
 
-T0_NS = 1_774_008_000_000_000_000  # 2026-03-20T12:00:00Z
+T0_NS = parse_start("2026-03-20T12:00:00Z")
 
 
-def _frames(n_ticks=3, n_sat=5):
-    rng = np.random.default_rng(1)
-    return [
-        Frame(
-            time_unix_ns=T0_NS + k * 1_000_000_000,
-            group="plane-0000",
-            sat_id=np.arange(1, n_sat + 1, dtype=np.int32),
-            channels={
-                "lat_deg": rng.uniform(-90, 90, n_sat),
-                "lon_deg": rng.uniform(-180, 180, n_sat),
-                "alt_km": rng.uniform(400, 600, n_sat),
-            },
-        )
-        for k in range(n_ticks)
-    ]
+def _frames(n_ticks=3):
+    """Real frames of threebody-12 (12 satellites, one plane)."""
+    fleet, hw = build(load_preset("threebody-12"), T0_NS)
+    frames = []
+    run(fleet, hw, RunPlan(T0_NS, NS_PER_S, n_ticks), frames.append)
+    return frames
 
 
 def _rows(url):
     with connect(url) as conn:
         return conn.execute(
-            "SELECT (extract(epoch FROM time) * 1e6)::int8, sat_id, lat_deg, lon_deg, alt_km "
-            "FROM telemetry ORDER BY time, sat_id"
+            "SELECT (extract(epoch FROM time) * 1e6)::int8, sat_id, "
+            + ", ".join(CHANNELS)
+            + " FROM telemetry ORDER BY time, sat_id"
         ).fetchall()
 
 
@@ -52,19 +49,21 @@ def test_batch_is_stored_exactly_and_replay_changes_nothing(store):
     columns = frames_to_columns(frames)
     writer = Writer(store, "g1")
     try:
-        assert writer.write(columns, [], {("t", 0): 3}) == 15
+        assert writer.write(columns, [], {("t", 0): 3}) == 36
         assert writer.write(columns, [], {("t", 0): 3}) == 0  # replay after a crash
         assert writer.stored_offsets("t") == {0: 3}
     finally:
         writer.close()
     rows = _rows(store)
-    assert len(rows) == 15
+    assert len(rows) == 36
     for frame in frames:
         got = [r for r in rows if r[0] == frame.time_unix_ns // 1000]
         assert [r[1] for r in got] == frame.sat_id.tolist()
-        lat = np.array([r[2] for r in got])
-        np.testing.assert_array_equal(lat, frame.channels["lat_deg"])  # bit-exact float8
-    assert sum(r[4] is None for r in rows) == 1
+        for i, name in enumerate(CHANNELS, start=2):
+            column = np.array([r[i] for r in got], dtype=float)
+            np.testing.assert_array_equal(column, frame.channels[name])  # bit-exact
+    alt = CHANNELS_INDEX["alt_km"]
+    assert sum(r[alt] is None for r in rows) == 1
 
 
 def test_dead_letters_and_offsets_commit_together(store):

@@ -3,53 +3,80 @@ import numpy as np
 from twin.clock import NS_PER_S, parse_start
 from twin.engine import RunPlan, run
 from twin.fleet import walker_delta
+from twin.hardware import hardware_arrays
 from twin.orbit import propagate
+from twin.presets import build, load_preset
+from twin.state import environment, initial_state, step
+from twin.telemetry import CHANNELS
 
 START_NS = parse_start("2026-03-20T12:00:00Z")
 
 
+def _walker_fleet(total, planes):
+    fleet = walker_delta(total, planes, planes - 1, 500.0, 97.4, START_NS)
+    spec = next(iter(load_preset("threebody-12").hardware.values()))
+    return fleet, hardware_arrays([spec], [fleet.n_sat])
+
+
 def test_frames_cover_every_satellite_once_per_tick_with_step_values():
-    fleet = walker_delta(12, 3, 1, 500.0, 97.4, START_NS)
-    plan = RunPlan(START_NS, NS_PER_S, n_ticks=250)  # spans more than one propagation block
+    fleet, hw = _walker_fleet(12, 3)
+    plan = RunPlan(START_NS, NS_PER_S, n_ticks=150)  # spans more than one environment block
     frames = []
-    stats = run(fleet, plan, frames.append)
-    assert stats.ticks == 250 and stats.frames == 750 and stats.samples == 3000
+    stats = run(fleet, hw, plan, frames.append)
+    assert stats.ticks == 150 and stats.frames == 450 and stats.samples == 1800
     expected = propagate(fleet.satrecs, plan.tick_times_ns())
     for frame in frames:
         k = (frame.time_unix_ns - START_NS) // NS_PER_S
         rows = frame.sat_id - 1
         assert frame.group == f"plane-{(rows[0] // 4):04d}"
+        assert set(frame.channels) == set(CHANNELS)
         np.testing.assert_array_equal(frame.channels["lat_deg"], expected.lat_deg[rows, k])
         np.testing.assert_array_equal(frame.channels["alt_km"], expected.alt_km[rows, k])
     keys = {(f.time_unix_ns, int(s)) for f in frames for s in f.sat_id}
-    assert len(keys) == 3000
+    assert len(keys) == 1800
+
+
+def test_run_is_deterministic_and_matches_stepping_by_hand():
+    fleet, hw = build(load_preset("threebody-12"), START_NS)
+    plan = RunPlan(START_NS, 30 * NS_PER_S, n_ticks=200)
+    first, second = [], []
+    run(fleet, hw, plan, first.append)
+    run(fleet, hw, plan, second.append)
+    for a, b in zip(first, second, strict=True):
+        for name in CHANNELS:
+            np.testing.assert_array_equal(a.channels[name], b.channels[name])
+    # By hand: the battery reported at the last tick is the state after 199 steps.
+    env = environment(fleet, plan.tick_times_ns())
+    state = initial_state(hw)
+    for k in range(199):
+        state, _ = step(state, hw, env.at(k), 30.0)
+    last_tick = [f for f in first if f.time_unix_ns == plan.tick_times_ns()[-1]]
+    reported = np.concatenate([f.channels["battery_wh"] for f in last_tick])
+    np.testing.assert_allclose(reported, state.battery_wh, rtol=1e-12)
 
 
 class FakeClock:
-    """Wall clock whose sleeps advance time; each tick's work costs ``work_s``."""
+    """Wall clock whose sleeps advance time."""
 
-    def __init__(self, work_s: float) -> None:
+    def __init__(self) -> None:
         self.now = 100.0
-        self.work_s = work_s
-        self.sleeps: list[float] = []
 
     def monotonic(self) -> float:
         return self.now
 
     def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
         self.now += seconds
 
 
 def test_paced_run_follows_an_absolute_schedule_without_drift():
-    fleet = walker_delta(3, 1, 0, 500.0, 97.4, START_NS)
-    clock = FakeClock(work_s=0.3)
+    fleet, hw = _walker_fleet(3, 1)
+    clock = FakeClock()
     published_at = []
 
     def sink(frame):
         published_at.append(clock.now)
-        clock.now += clock.work_s  # publishing takes time
+        clock.now += 0.3  # publishing takes time
 
     plan = RunPlan(START_NS, 2 * NS_PER_S, n_ticks=50, speed=4.0)  # one tick every 0.5 s
-    run(fleet, plan, sink, monotonic=clock.monotonic, sleep=clock.sleep)
+    run(fleet, hw, plan, sink, monotonic=clock.monotonic, sleep=clock.sleep)
     np.testing.assert_allclose(np.array(published_at) - 100.0, np.arange(50) * 0.5, atol=1e-9)

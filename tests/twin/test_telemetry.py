@@ -6,13 +6,21 @@ import pytest
 from twin.telemetry import CHANNELS, Frame, FrameError, decode, encode
 
 
+def _values(channel, n, rng):
+    if channel.dtype == "bool":
+        return rng.random(n) > 0.5
+    if channel.dtype == "int16":
+        return np.zeros(n, dtype=np.int16)
+    return rng.uniform(max(channel.low, -1e4), min(channel.high, 1e4), n)
+
+
 def _frame(n=4, time_ns=1_700_000_000_123_456_000):
     rng = np.random.default_rng(7)
     return Frame(
         time_unix_ns=time_ns,
         group="plane-0002",
         sat_id=np.arange(10, 10 + n, dtype=np.int32),
-        channels={c: rng.normal(size=n) * 100 for c in CHANNELS},
+        channels={name: _values(c, n, rng) for name, c in CHANNELS.items()},
     )
 
 
@@ -22,8 +30,9 @@ def test_round_trip_is_exact():
     assert back.time_unix_ns == frame.time_unix_ns
     assert back.group == frame.group
     np.testing.assert_array_equal(back.sat_id, frame.sat_id)
-    for c in CHANNELS:
-        np.testing.assert_array_equal(back.channels[c], frame.channels[c])  # bit-exact
+    for name, channel in CHANNELS.items():
+        np.testing.assert_array_equal(back.channels[name], frame.channels[name])  # bit-exact
+        assert back.channels[name].dtype == np.dtype(channel.dtype)
 
 
 def test_nan_travels_as_null():
@@ -52,6 +61,11 @@ def _mutated(**changes):
         (_mutated(sat_id=[1, -2, 3, 4]), "sat_id"),
         (_mutated(alt_km=["500", 1, 2, 3]), "alt_km: values must all be numbers"),
         (_mutated(lon_deg=[True, 1, 2, 3]), "lon_deg"),
+        (_mutated(sunlit=[1, 0, 1, 1]), "sunlit: values must all be true or false"),
+        (_mutated(sgp4_error=[0, 0, 1.5, 0]), "sgp4_error: values must all be integers"),
+        (_mutated(soc=[0.5, 1.5, 0.5, 0.5]), r"soc: 1.5 outside the physical range 0.0..1.0"),
+        (_mutated(lat_deg=[0, 0, -91, 0]), "lat_deg: -91.0 outside"),
+        (_mutated(extra=[1, 2, 3, 4]), "unknown fields: extra"),
     ],
 )
 def test_bad_frames_give_reasons(payload, reason):

@@ -15,13 +15,14 @@ from twin.cluster import formation_cluster
 from twin.elements import fleet_from_elements, read_elements
 from twin.fleet import Fleet, concat, walker_delta, walker_star
 from twin.hardware import Hardware, HardwareSpec, check_spec, hardware_arrays
+from twin.settings import InputError
 from twin.sun import sun_right_ascension_deg
 
 PRESET_DIR = Path(__file__).resolve().parent
 PATTERNS = ("walker-delta", "walker-star", "cluster", "elements")
 
 
-class PresetError(ValueError):
+class PresetError(InputError):
     """A preset that cannot be used; the message names the file, the key and the problem."""
 
 

@@ -1,0 +1,129 @@
+"""Element import: TLE and OMM (CSV, XML, JSON) give the same orbits as the sources."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from sgp4.exporter import export_omm, export_tle
+
+from twin.clock import NS_PER_S, parse_start
+from twin.elements import ElementsError, fleet_from_elements, read_elements
+from twin.fleet import walker_delta
+from twin.orbit import propagate
+
+START_NS = parse_start("2026-03-20T12:00:00Z")
+
+
+@pytest.fixture(scope="module")
+def source():
+    return walker_delta(8, 2, 1, 550.0, 53.0, START_NS, bstar=2e-5)
+
+
+def _positions(fleet):
+    t = START_NS + np.arange(0, 7200, 600, dtype=np.int64) * NS_PER_S
+    return propagate(fleet.satrecs, t).r_teme_km
+
+
+def _omm_records(source):
+    for sat in source.elements:
+        sat.intldesg = "26001A"  # OMM needs an international designator; generated sets lack one
+    return [export_omm(s, f"SAT-{i}") for i, s in enumerate(source.elements)]
+
+
+def test_tle_round_trip(tmp_path, source):
+    lines = []
+    for i, sat in enumerate(source.elements):
+        lines += [f"SAT-{i}", *export_tle(sat)]
+    path = tmp_path / "fleet.tle"
+    path.write_text("\n".join(lines) + "\n")
+    sats, names = read_elements(path)
+    assert names == [f"SAT-{i}" for i in range(8)]
+    # TLE text keeps ~8 digits: agreement to well under a kilometre after two hours.
+    np.testing.assert_allclose(_positions(fleet_from_elements(sats)), _positions(source), atol=1.0)
+
+
+def test_omm_json_csv_and_xml_agree(tmp_path, source):
+    records = _omm_records(source)
+    (tmp_path / "fleet.json").write_text(json.dumps(records))
+    with (tmp_path / "fleet.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows(records)
+    body = "".join(
+        "<segment><metadata>"
+        + "".join(
+            f"<{k}>{r[k]}</{k}>"
+            for k in (
+                "OBJECT_NAME",
+                "OBJECT_ID",
+                "CENTER_NAME",
+                "REF_FRAME",
+                "TIME_SYSTEM",
+                "MEAN_ELEMENT_THEORY",
+            )
+        )
+        + "</metadata><data><meanElements>"
+        + "".join(
+            f"<{k}>{r[k]}</{k}>"
+            for k in (
+                "EPOCH",
+                "MEAN_MOTION",
+                "ECCENTRICITY",
+                "INCLINATION",
+                "RA_OF_ASC_NODE",
+                "ARG_OF_PERICENTER",
+                "MEAN_ANOMALY",
+            )
+        )
+        + "</meanElements><tleParameters>"
+        + "".join(
+            f"<{k}>{r[k]}</{k}>"
+            for k in (
+                "EPHEMERIS_TYPE",
+                "CLASSIFICATION_TYPE",
+                "NORAD_CAT_ID",
+                "ELEMENT_SET_NO",
+                "REV_AT_EPOCH",
+                "BSTAR",
+                "MEAN_MOTION_DOT",
+                "MEAN_MOTION_DDOT",
+            )
+        )
+        + "</tleParameters></data></segment>"
+        for r in records
+    )
+    (tmp_path / "fleet.xml").write_text(
+        f'<?xml version="1.0"?><ndm><omm><body>{body}</body></omm></ndm>'
+    )
+    expected = _positions(source)
+    for name in ("fleet.json", "fleet.csv", "fleet.xml"):
+        sats, names = read_elements(tmp_path / name)
+        assert names[0] == "SAT-0" and len(sats) == 8
+        np.testing.assert_allclose(_positions(fleet_from_elements(sats, 1)), expected, atol=1e-3)
+
+
+def test_imported_fleet_groups_planes_by_node(source, tmp_path):
+    (tmp_path / "f.json").write_text(json.dumps(_omm_records(source)))
+    fleet = fleet_from_elements(read_elements(tmp_path / "f.json")[0], first_sat_id=100)
+    assert len(np.unique(fleet.plane)) == 2 and fleet.sat_id.tolist() == list(range(100, 108))
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        (
+            "a.tle",
+            "1 25544U 98067A   24001.50000000  .00016717  00000-0  10270-3 0  9005\n",
+            "line 1: a TLE line 1 must be followed by line 2",
+        ),
+        ("a.tle", "just a name\n", "no TLE found"),
+        ("a.json", "{broken", "not JSON"),
+        ("a.json", '[{"OBJECT_NAME": "X"}]', "entry 1: KeyError"),
+        ("a.dat", "", "unknown suffix '.dat'"),
+    ],
+)
+def test_bad_files_are_reported_with_place_and_reason(tmp_path, name, text, message):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ElementsError, match=message):
+        read_elements(tmp_path / name)
