@@ -21,3 +21,24 @@ def test_sgp4_bench_prints_both_timings_and_ratios():
         r" \| SatrecArray is +\d+x faster",
         out,
     ), out
+
+
+def test_step_bench_prints_ratios_and_memory():
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "bench_step.py"),
+            "--sizes",
+            "300",
+            "--repeats",
+            "1",
+            "--loop-sample",
+            "30",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    assert re.search(r"300 sats \| bare SatrecArray.sgp4 .* \(\s*[\d.]+x bare\)", out), out
+    assert re.search(r"peak memory of a twin run: \d+ MB resident", out), out

@@ -112,3 +112,31 @@ def test_malformed_message_goes_to_dead_letters_with_reason(
     consumer.close()
     assert [m.value for m in letters] == [b"{oops"]
     assert dict(letters[0].headers)["reason"].decode().startswith("not JSON")
+
+
+@pytest.mark.parametrize(
+    ("preset", "n_sat", "frames_per_tick"),
+    [
+        ("threebody-12", 12, 1),
+        ("threebody-2800", 2800, 100),
+        ("starcloud-1", 1, 1),
+        ("suncatcher-81", 81, 1),
+    ],
+)
+def test_every_preset_runs_through_kafka(env, preset, n_sat, frames_per_tick):
+    out = twin(
+        "run",
+        "--preset",
+        preset,
+        "--start",
+        START,
+        "--duration",
+        "60s",
+        "--step",
+        "10s",
+        "--speed",
+        "max",
+        env=env,
+    )
+    assert f"6 ticks, {6 * frames_per_tick} frames, {6 * n_sat} samples" in out
+    assert f"fleet: {n_sat} satellites" in out and "propagation failures 0" in out

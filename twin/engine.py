@@ -21,6 +21,12 @@ from twin.telemetry import CHANNELS, Frame, group_name
 from twin.thermal import KELVIN
 
 MAX_BLOCK_TICKS = 60  # ticks per environment block when running faster than real time
+MAX_BLOCK_SAMPLES = 120_000  # satellites × ticks per block: ~75 MB of environment arrays
+
+
+def block_ticks(n_sat: int, paced: bool) -> int:
+    """Ticks computed per environment block: one when paced, else as many as memory allows."""
+    return 1 if paced else max(1, min(MAX_BLOCK_TICKS, MAX_BLOCK_SAMPLES // max(n_sat, 1)))
 
 
 @dataclass(frozen=True)
@@ -133,7 +139,7 @@ def run(
     dt_s = plan.step_ns / 1e9
     wall_start = monotonic()
     times = plan.tick_times_ns()
-    block = MAX_BLOCK_TICKS if plan.speed is None else 1
+    block = block_ticks(fleet.n_sat, paced=plan.speed is not None)
     for first in range(0, plan.n_ticks, block):
         t_block = times[first : first + block]
         if plan.speed is not None:

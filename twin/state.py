@@ -72,14 +72,14 @@ def environment(fleet: Fleet, t_ns: np.ndarray) -> Environment:
     """Orbit, Sun and shadow for every satellite at every time in ``t_ns`` (n_time,)."""
     orbit = propagate(fleet.satrecs, t_ns)
     sun_km = sun.sun_teme_km(t_ns)[:, None, :]  # (3, 1, n_time): broadcasts over satellites
-    r = orbit.r_teme_km
+    light = sun.sunlight(orbit.r_teme_km, sun_km)
     return Environment(
         orbit=orbit,
         sun_teme_km=sun_km,
-        illumination=sun.illumination_fraction(r, sun_km),
-        sunlit=sun.sun_centre_visible(r, sun_km),
-        flux_w_m2=sun.solar_flux_w_m2(r, sun_km),
-        beta_deg=sun.beta_angle_deg(r, orbit.v_teme_km_s, sun_km),
+        illumination=light.illumination,
+        sunlit=light.sunlit,
+        flux_w_m2=light.flux_w_m2,
+        beta_deg=sun.beta_angle_deg(orbit.r_teme_km, orbit.v_teme_km_s, sun_km),
     )
 
 

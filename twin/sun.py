@@ -7,6 +7,7 @@ package (valid 1900–2050), so nothing is downloaded at run time.
 from __future__ import annotations
 
 import atexit
+from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 
@@ -31,8 +32,14 @@ def _ephemeris():
     return kernel
 
 
-def sun_teme_km(t_ns: np.ndarray) -> np.ndarray:
-    """Geometric Earth→Sun vector in each time's TEME frame.
+SUN_GRID_S = 600  # Sun vectors are tabulated every 10 min and interpolated linearly
+_GRID_NS = SUN_GRID_S * 1_000_000_000
+_DAY_NS = 86_400 * 1_000_000_000
+_POINTS_PER_DAY = _DAY_NS // _GRID_NS
+
+
+def sun_teme_km_exact(t_ns: np.ndarray) -> np.ndarray:
+    """Geometric Earth→Sun vector in each time's TEME frame, straight from DE421.
 
     Parameters
     ----------
@@ -49,68 +56,94 @@ def sun_teme_km(t_ns: np.ndarray) -> np.ndarray:
     return np.einsum("ijt,jt->it", rotation, sun_gcrs_km)
 
 
+@cache
+def _day_grid(day: int) -> np.ndarray:
+    """(3, points_per_day + 1) Sun vectors over one UTC day, both ends included."""
+    t = day * _DAY_NS + np.arange(_POINTS_PER_DAY + 1, dtype=np.int64) * _GRID_NS
+    return sun_teme_km_exact(t)
+
+
+def sun_teme_km(t_ns: np.ndarray) -> np.ndarray:
+    """Earth→Sun vector in TEME, (3, n_time) km, interpolated from a 10-minute table.
+
+    The Sun moves 0.007° in 10 min; linear interpolation departs from DE421 by under
+    1e-8 rad, which moves a LEO shadow edge by less than 0.1 m. Each UTC day's table is
+    computed once (one ephemeris call) and cached.
+    """
+    t_ns = np.atleast_1d(np.asarray(t_ns, dtype=np.int64))
+    days, into_day = np.divmod(t_ns, _DAY_NS)
+    slot, rest = np.divmod(into_day, _GRID_NS)
+    frac = rest / _GRID_NS
+    out = np.empty((3, t_ns.shape[0]))
+    for day in np.unique(days).tolist():  # one or two days per block of ticks
+        pick = days == day
+        grid = _day_grid(day)
+        i = slot[pick]
+        out[:, pick] = grid[:, i] * (1.0 - frac[pick]) + grid[:, i + 1] * frac[pick]
+    return out
+
+
 def sun_right_ascension_deg(t_ns: int) -> float:
     """Right ascension of the Sun in the TEME frame at ``t_ns``, degrees in [0, 360)."""
-    x, y, _ = sun_teme_km(np.array([t_ns], dtype=np.int64))[:, 0]
+    x, y, _ = sun_teme_km_exact(np.array([t_ns], dtype=np.int64))[:, 0]
     return float(np.degrees(np.arctan2(y, x)) % 360.0)
 
 
-def illumination_fraction(r_km: np.ndarray, sun_km: np.ndarray) -> np.ndarray:
-    """Fraction of the solar disc visible from each satellite (conical shadow, 0..1).
+@dataclass(frozen=True)
+class Sunlight:
+    """Sunlight at each satellite, each of shape ``...``.
 
-    Montenbruck & Gill, "Satellite Orbits" (2000), §3.4.2: apparent radii of Sun and Earth
-    and their apparent separation give the occulted area of overlapping discs.
+    illumination : fraction of the solar disc visible, 0 umbra .. 1 full Sun (NaN if the
+        position is NaN).
+    sunlit : the Sun's centre is above the Earth's limb (what skyfield's ``is_sunlit`` tells).
+    flux_w_m2 : irradiance before shadowing, inverse-square in the Sun's distance.
+    """
+
+    illumination: np.ndarray
+    sunlit: np.ndarray
+    flux_w_m2: np.ndarray
+
+
+def sunlight(r_km: np.ndarray, sun_km: np.ndarray) -> Sunlight:
+    """Conical umbra/penumbra shadow and solar flux for each satellite.
+
+    Montenbruck & Gill, "Satellite Orbits" (2000), §3.4.2: from the apparent radii of the Sun
+    (a) and the Earth (b) and the apparent separation of their centres (c), the occulted
+    share of the solar disc is the overlap of two discs. The overlap is evaluated only for
+    the satellites in penumbra.
 
     Parameters
     ----------
     r_km : (3, ...) satellite positions, geocentric (km).
     sun_km : (3, ...) geocentric Sun positions in the same frame, broadcastable to ``r_km``.
-
-    Returns
-    -------
-    (...) illumination fraction: 1 sunlit, 0 umbra, in between penumbra (NaN for NaN rows).
     """
     to_sun = sun_km - r_km
-    d_sun = np.linalg.norm(to_sun, axis=0)
-    d_earth = np.linalg.norm(r_km, axis=0)
-    a = np.arcsin(R_SUN_KM / d_sun)  # apparent solar radius
-    b = np.arcsin(np.clip(R_EARTH_SHADOW_KM / d_earth, -1.0, 1.0))  # apparent Earth radius
-    cos_c = -np.sum(r_km * to_sun, axis=0) / (d_earth * d_sun)
-    c = np.arccos(np.clip(cos_c, -1.0, 1.0))  # separation of the two centres
-    # Partial overlap of two discs (radii a, b, centre distance c).
-    with np.errstate(invalid="ignore", divide="ignore"):
-        x = (c * c + a * a - b * b) / (2.0 * c)
-        y = np.sqrt(np.maximum(a * a - x * x, 0.0))
+    d_sun = np.sqrt(np.einsum("i...,i...->...", to_sun, to_sun))
+    d_earth = np.sqrt(np.einsum("i...,i...->...", r_km, r_km))
+    a = np.arcsin(R_SUN_KM / d_sun)
+    b = np.arcsin(np.minimum(R_EARTH_SHADOW_KM / d_earth, 1.0))
+    cos_c = -np.einsum("i...,i...->...", r_km, to_sun) / (d_earth * d_sun)
+    c = np.arccos(np.clip(cos_c, -1.0, 1.0))
+    fraction = np.where(c >= a + b, 1.0, 0.0)
+    partial = (c < a + b) & (c > np.abs(b - a))
+    if partial.any():
+        ap, bp, cp = a[partial], b[partial], c[partial]
+        x = (cp * cp + ap * ap - bp * bp) / (2.0 * cp)
+        y = np.sqrt(np.maximum(ap * ap - x * x, 0.0))
         overlap = (
-            a * a * np.arccos(np.clip(x / a, -1.0, 1.0))
-            + b * b * np.arccos(np.clip((c - x) / b, -1.0, 1.0))
-            - c * y
+            ap * ap * np.arccos(np.clip(x / ap, -1.0, 1.0))
+            + bp * bp * np.arccos(np.clip((cp - x) / bp, -1.0, 1.0))
+            - cp * y
         )
-    partial = 1.0 - overlap / (np.pi * a * a)
-    annular = 1.0 - (b * b) / (a * a)  # Earth disc inside the solar disc (not seen in LEO)
-    fraction = np.where(
-        c >= a + b, 1.0, np.where(c <= b - a, 0.0, np.where(c <= a - b, annular, partial))
+        fraction[partial] = np.clip(1.0 - overlap / (np.pi * ap * ap), 0.0, 1.0)
+    annular = (c <= a - b) & (a > b)  # Earth disc inside the solar disc: not seen in LEO
+    fraction[annular] = (1.0 - (b * b) / (a * a))[annular]
+    fraction[np.isnan(cos_c)] = np.nan
+    return Sunlight(
+        illumination=fraction,
+        sunlit=c > b,
+        flux_w_m2=SOLAR_CONSTANT_W_M2 * (AU_KM / d_sun) ** 2,
     )
-    return np.where(np.isnan(cos_c), np.nan, np.clip(fraction, 0.0, 1.0))
-
-
-def sun_centre_visible(r_km: np.ndarray, sun_km: np.ndarray) -> np.ndarray:
-    """True where the line from the satellite to the Sun's centre clears the Earth sphere.
-
-    Shapes as in ``illumination_fraction``; this is the flag ``sunlit`` in telemetry.
-    """
-    to_sun = sun_km - r_km
-    d_sun = np.linalg.norm(to_sun, axis=0)
-    d_earth = np.linalg.norm(r_km, axis=0)
-    b = np.arcsin(np.clip(R_EARTH_SHADOW_KM / d_earth, -1.0, 1.0))
-    cos_c = -np.sum(r_km * to_sun, axis=0) / (d_earth * d_sun)
-    return np.arccos(np.clip(cos_c, -1.0, 1.0)) > b
-
-
-def solar_flux_w_m2(r_km: np.ndarray, sun_km: np.ndarray) -> np.ndarray:
-    """Solar irradiance at each satellite before shadowing, (...) W/m² (inverse square)."""
-    d_sun = np.linalg.norm(sun_km - r_km, axis=0)
-    return SOLAR_CONSTANT_W_M2 * (AU_KM / d_sun) ** 2
 
 
 def beta_angle_deg(r_km: np.ndarray, v_km_s: np.ndarray, sun_km: np.ndarray) -> np.ndarray:
@@ -118,7 +151,9 @@ def beta_angle_deg(r_km: np.ndarray, v_km_s: np.ndarray, sun_km: np.ndarray) -> 
 
     Positive when the Sun lies on the side of the orbit normal ``r × v``.
     """
-    h = np.cross(r_km, v_km_s, axis=0)
-    h_unit = h / np.linalg.norm(h, axis=0)
-    s_unit = sun_km / np.linalg.norm(sun_km, axis=0)
-    return np.degrees(np.arcsin(np.clip(np.sum(h_unit * s_unit, axis=0), -1.0, 1.0)))
+    x, y, z = r_km
+    vx, vy, vz = v_km_s
+    hx, hy, hz = y * vz - z * vy, z * vx - x * vz, x * vy - y * vx
+    sx, sy, sz = sun_km / np.sqrt(np.einsum("i...,i...->...", sun_km, sun_km))
+    sin_beta = (hx * sx + hy * sy + hz * sz) / np.sqrt(hx * hx + hy * hy + hz * hz)
+    return np.degrees(np.arcsin(np.clip(sin_beta, -1.0, 1.0)))

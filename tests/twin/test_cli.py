@@ -35,3 +35,18 @@ def test_database_password_is_masked_in_errors(capsys):
     assert main(["db", "migrate", "--database", "mysql://u:secret@h/db"]) == 2
     err = capsys.readouterr().err
     assert "secret" not in err and "***" in err
+
+
+def test_conflicting_fleet_options_are_rejected(capsys):
+    argv = ["run", "--kafka", "127.0.0.1:1", "--walker", "4/2/1", "--elements", "x.tle"]
+    assert main(argv) == 2
+    assert "--walker / --elements" in capsys.readouterr().err
+
+
+def test_unknown_preset_and_bad_elements_file_exit_2(capsys, tmp_path):
+    assert main(["run", "--kafka", "127.0.0.1:1", "--preset", "nope"]) == 2
+    assert "available: starcloud-1" in capsys.readouterr().err
+    bad = tmp_path / "bad.tle"
+    bad.write_text("no elements here\n")
+    assert main(["run", "--kafka", "127.0.0.1:1", "--elements", str(bad)]) == 2
+    assert "no TLE found" in capsys.readouterr().err

@@ -13,11 +13,15 @@ from twin.sun import (
     R_EARTH_SHADOW_KM,
     _ephemeris,
     beta_angle_deg,
-    illumination_fraction,
-    solar_flux_w_m2,
-    sun_centre_visible,
     sun_teme_km,
+    sun_teme_km_exact,
+    sunlight,
 )
+
+
+def illumination_fraction(r, sun):
+    return sunlight(r, sun).illumination
+
 
 EQUINOX_NS = parse_start("2026-03-20T14:46:00Z")  # March equinox 2026
 
@@ -27,8 +31,8 @@ def test_sunlit_agrees_with_skyfield_is_sunlit():
     t_ns = EQUINOX_NS + np.arange(100, dtype=np.int64) * 611 * NS_PER_S
     orbit = propagate(fleet.satrecs, t_ns)
     sun_km = sun_teme_km(t_ns)[:, None, :]
-    ours = sun_centre_visible(orbit.r_teme_km, sun_km)
-    fraction = illumination_fraction(orbit.r_teme_km, sun_km)
+    light = sunlight(orbit.r_teme_km, sun_km)
+    ours, fraction = light.sunlit, light.illumination
     t = skyfield_time(t_ns)
     theirs = np.array(
         [EarthSatellite.from_satrec(s, t.ts).at(t).is_sunlit(_ephemeris()) for s in fleet.elements]
@@ -59,6 +63,18 @@ def test_dawn_dusk_sso_at_650_km_near_equinox_sees_no_eclipse():
     env = environment(fleet, t_ns)
     assert env.sunlit.all() and (env.illumination == 1.0).all()
     assert np.abs(env.beta_deg).min() > 60.0
+
+
+def test_interpolated_sun_matches_de421_within_1e_8_rad():
+    t_ns = EQUINOX_NS + np.arange(0, 3 * 86_400, 137, dtype=np.int64) * NS_PER_S
+    approx, exact = sun_teme_km(t_ns), sun_teme_km_exact(t_ns)
+    sin_angle = np.linalg.norm(np.cross(approx, exact, axis=0), axis=0) / (
+        np.linalg.norm(approx, axis=0) * np.linalg.norm(exact, axis=0)
+    )
+    assert sin_angle.max() < 1e-8
+    np.testing.assert_allclose(
+        np.linalg.norm(approx, axis=0), np.linalg.norm(exact, axis=0), rtol=1e-8
+    )
 
 
 def test_beta_of_an_equatorial_orbit_is_the_sun_declination():
@@ -94,7 +110,7 @@ def test_penumbra_is_monotonic_across_the_shadow_edge():
 def test_flux_follows_inverse_square_of_sun_distance():
     t_ns = np.array([parse_start("2026-01-03T00:00:00Z"), parse_start("2026-07-04T00:00:00Z")])
     sun = sun_teme_km(t_ns)
-    flux = solar_flux_w_m2(np.zeros((3, 2)), sun)
+    flux = sunlight(np.array([[0.0, 0.0], [0.0, 0.0], [7000.0, 7000.0]]), sun).flux_w_m2
     assert flux[0] == pytest.approx(1361 * 1.0334, rel=2e-3)  # perihelion
     assert flux[1] == pytest.approx(1361 * 0.9672, rel=2e-3)  # aphelion
 
