@@ -91,6 +91,16 @@ def pid_alive(name: str) -> int | None:
     return pid
 
 
+def ensure_port_free(name: str, port: int) -> None:
+    """Refuse to start a service whose port another process already holds."""
+    if port_open(port):
+        raise SystemExit(
+            f"stack: cannot start {name}: 127.0.0.1:{port} is already in use by "
+            "a process this stack did not start; stop it or choose another port "
+            "(TWIN_STACK_KAFKA_PORT, TWIN_STACK_PG_PORT, TWIN_STACK_TSDB_PORT)"
+        )
+
+
 def spawn(name: str, cmd: list[str], cwd: Path | None = None, user: str | None = None) -> None:
     log_file = STACK_DIR / f"{name}.log"
     out = open(log_file, "ab")  # noqa: SIM115 - handed to the child process
@@ -149,9 +159,11 @@ def kafka_up() -> None:
     if pid_alive("kafka"):
         log(f"kafka already running on 127.0.0.1:{KAFKA_PORT}")
         return
+    controller = KAFKA_PORT + 1
+    ensure_port_free("kafka", KAFKA_PORT)
+    ensure_port_free("kafka controller", controller)
     libs = kafka_classpath()
     data = STACK_DIR / "kafka-data"
-    controller = KAFKA_PORT + 1
     props = STACK_DIR / "kafka-server.properties"
     props.write_text(
         "\n".join(
@@ -237,6 +249,7 @@ def pg_up() -> None:
     if pid_alive("postgres"):
         log(f"postgres already running on 127.0.0.1:{PG_PORT}")
         return
+    ensure_port_free("postgres", PG_PORT)
     bindir = pg_bindir()
     data = STACK_DIR / "pg-data"
     user = pg_user()
@@ -341,6 +354,7 @@ def tsdb_up() -> None:
     if pid_alive("timescaledb"):
         log(f"timescaledb already running on 127.0.0.1:{TSDB_PORT}")
         return
+    ensure_port_free("timescaledb", TSDB_PORT)
     if not (STACK_SRC / "node_modules" / "@unni-craftsman" / "pglite").exists():
         log("installing the PGlite TimescaleDB build from npm")
         run(
