@@ -8,6 +8,8 @@ lag monitoring only.
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from kafka.structs import OffsetAndMetadata
 
 from ingest.writer import DeadLetter, Writer, frames_to_columns
-from twin.bus import Producer
+from twin.bus import Producer, schema_headers
 from twin.telemetry import FrameError, decode
 
 log = logging.getLogger(__name__)
@@ -113,10 +115,10 @@ def run_ingest(
                 dead_producer.send(
                     deadletter_topic,
                     key=f"{letter.topic}:{letter.partition}".encode(),
-                    value=letter.payload,
+                    value=deadletter_message(letter),
                     headers=[
+                        *schema_headers("twin.deadletter", 1),
                         ("reason", letter.reason.encode()),
-                        ("source_offset", str(letter.offset).encode()),
                     ],
                 )
             dead_producer.flush()
@@ -125,6 +127,22 @@ def run_ingest(
         dead_producer.close()
         writer.close()
     return stats
+
+
+def deadletter_message(letter: DeadLetter) -> bytes:
+    """The ``twin.deadletter`` v1 envelope: reason, source and the raw value in base64."""
+    return json.dumps(
+        {
+            "schema": "twin.deadletter",
+            "version": 1,
+            "reason": letter.reason,
+            "source_topic": letter.topic,
+            "source_partition": letter.partition,
+            "source_offset": letter.offset,
+            "payload_base64": base64.b64encode(letter.payload).decode(),
+        },
+        separators=(",", ":"),
+    ).encode()
 
 
 def _ingest_batch(batch: dict, writer: Writer, stats: IngestStats) -> list[DeadLetter]:

@@ -1,11 +1,15 @@
 """The twin through the real Kafka broker into the real PostgreSQL, as a user runs it."""
 
+import base64
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+from jsonschema import Draft202012Validator
 from kafka import KafkaConsumer, KafkaProducer
 
 from ingest.db import connect
@@ -110,8 +114,15 @@ def test_malformed_message_goes_to_dead_letters_with_reason(
     )
     letters = list(consumer)
     consumer.close()
-    assert [m.value for m in letters] == [b"{oops"]
-    assert dict(letters[0].headers)["reason"].decode().startswith("not JSON")
+    assert len(letters) == 1
+    envelope = json.loads(letters[0].value)
+    assert base64.b64decode(envelope["payload_base64"]) == b"{oops"
+    assert envelope["reason"].startswith("not JSON") and envelope["source_offset"] >= 0
+    assert dict(letters[0].headers)["reason"].decode() == envelope["reason"]
+    schema = json.loads(
+        (Path(__file__).parent.parent / "schemas" / "twin.deadletter.v1.json").read_text()
+    )
+    Draft202012Validator(schema).validate(envelope)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The topic contracts in schemas/ hold for what the twin actually produces."""
+"""The topic contracts in schemas/ are current, valid, and hold for what the twin produces."""
 
 import json
 from pathlib import Path
@@ -7,47 +7,82 @@ import numpy as np
 import pytest
 from jsonschema import Draft202012Validator
 
+from twin import events
 from twin.clock import NS_PER_S, parse_start
-from twin.contract import example_frame, telemetry_schema
+from twin.contract import SCHEMAS, examples
 from twin.engine import RunPlan, run
 from twin.presets import build, load_preset
 from twin.telemetry import decode, encode
 
-SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
-TELEMETRY = json.loads((SCHEMAS / "twin.telemetry.v1.json").read_text())
-EXAMPLE = SCHEMAS / "examples" / "twin.telemetry.v1.json"
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 
-def test_committed_schema_and_example_are_current():
-    assert telemetry_schema() == TELEMETRY, "run: python -m twin.contract"
-    assert json.loads(EXAMPLE.read_text()) == json.loads(example_frame())
+def _schema(topic):
+    return json.loads((SCHEMA_DIR / f"{topic}.v1.json").read_text())
 
 
-def test_schema_is_valid_draft_2020_12():
-    Draft202012Validator.check_schema(TELEMETRY)
+def _examples(topic):
+    return json.loads((SCHEMA_DIR / "examples" / f"{topic}.v1.json").read_text())
 
 
-def test_example_validates_and_decodes():
-    Draft202012Validator(TELEMETRY).validate(json.loads(EXAMPLE.read_text()))
-    assert decode(EXAMPLE.read_bytes()).sat_id.shape == (12,)
+def test_committed_schemas_and_examples_are_current():
+    generated = examples()
+    for topic, make in SCHEMAS.items():
+        assert _schema(topic) == make(), f"{topic}: run python -m twin.contract"
+        assert _examples(topic) == generated[topic], f"{topic}: run python -m twin.contract"
+
+
+@pytest.mark.parametrize("topic", list(SCHEMAS))
+def test_schema_is_valid_and_its_examples_validate(topic):
+    Draft202012Validator.check_schema(_schema(topic))
+    validator = Draft202012Validator(_schema(topic))
+    assert _examples(topic), "every topic has an example"
+    for message in _examples(topic):
+        validator.validate(message)
+
+
+def test_telemetry_examples_decode():
+    for message in _examples("twin.telemetry"):
+        assert decode(json.dumps(message).encode()).sat_id.shape == (12,)
 
 
 @pytest.mark.parametrize("preset", ["threebody-12", "starcloud-1", "suncatcher-81"])
-def test_produced_frames_validate_including_failed_values(preset):
+def test_produced_frames_and_events_validate(preset):
     t0 = parse_start("2026-03-20T12:00:00Z")
     fleet, hw = build(load_preset(preset), t0)
-    frames = []
-    run(fleet, hw, RunPlan(t0, 60 * NS_PER_S, 100), frames.append)
+    frames, produced_events = [], []
+    plan = RunPlan(t0, 60 * NS_PER_S, 100, every={"orbit": 2, "thermal": 5})
+    run(
+        fleet,
+        hw,
+        plan,
+        frames.append,
+        events_sink=lambda e: produced_events.extend(events.encode(e)),
+    )
     frames[0].channels["alt_km"][0] = np.nan
-    validator = Draft202012Validator(TELEMETRY)
+    telemetry = Draft202012Validator(_schema("twin.telemetry"))
     for frame in frames:
-        validator.validate(json.loads(encode(frame)))
+        telemetry.validate(json.loads(encode(frame)))
+    event_validator = Draft202012Validator(_schema("twin.events"))
+    for key, value in produced_events:
+        body = json.loads(value)
+        event_validator.validate(body)
+        assert key == str(body["sat_id"]).encode()
 
 
 @pytest.mark.parametrize(
-    "bad", [{"lat_deg": [91.0] * 12}, {"group": "shell-1"}, {"extra": 1}, {"sunlit": [1] * 12}]
+    "bad",
+    [{"lat_deg": [91.0] * 12}, {"group": "shell-1"}, {"extra": 1}, {"sunlit": [1] * 12}],
 )
 def test_schema_rejects_out_of_contract_frames(bad):
-    body = json.loads(EXAMPLE.read_text())
+    body = _examples("twin.telemetry")[0]
     body.update(bad)
-    assert not Draft202012Validator(TELEMETRY).is_valid(body)
+    assert not Draft202012Validator(_schema("twin.telemetry")).is_valid(body)
+
+
+def test_schema_rejects_an_incomplete_channel_group():
+    body = _examples("twin.telemetry")[0]
+    del body["alt_km"]
+    assert not Draft202012Validator(_schema("twin.telemetry")).is_valid(body)
+    bare = {k: body[k] for k in ("schema", "version", "time_unix_ns", "group", "sat_id")}
+    assert not Draft202012Validator(_schema("twin.telemetry")).is_valid(bare)

@@ -7,11 +7,15 @@ is set here explicitly, never left to library defaults.
 from __future__ import annotations
 
 import logging
+import tomllib
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
+
+from twin.settings import InputError
 
 log = logging.getLogger(__name__)
 
@@ -33,49 +37,85 @@ PRODUCER_SETTINGS: dict[str, object] = {
     "max_block_ms": 10_000,
     "allow_auto_create_topics": False,
 }
+# What kafka-python raises when no bootstrap server answers.
+UNREACHABLE = (KafkaTimeoutError, KafkaConnectionError)
+# Connection settings shared by every client: an unreachable broker is reported in 10 s.
+CONNECT_SETTINGS: dict[str, int] = {
+    "bootstrap_timeout_ms": 8_000,
+    "reconnect_backoff_ms": 100,
+    "reconnect_backoff_max_ms": 2_000,
+}
+
+
+DEFAULT_TOPICS_FILE = Path(__file__).resolve().parent / "topics.toml"
 
 
 @dataclass(frozen=True)
 class TopicSpec:
-    """How a topic is created: partitions and broker-side configs."""
+    """How a topic is created: partitions, replication and broker-side configs."""
 
     name: str
-    partitions: int = 6
+    partitions: int = 1
     replication_factor: int = 1
     configs: dict[str, str] = field(default_factory=dict)
 
 
-def default_topics(prefix: str = "") -> list[TopicSpec]:
-    """The topics the twin produces to, with retention and cleanup policy."""
-    day_ms = str(24 * 3600 * 1000)
-    return [
-        TopicSpec(
-            f"{prefix}twin.telemetry",
-            partitions=6,
-            configs={
-                "retention.ms": day_ms,
-                "cleanup.policy": "delete",
-                "compression.type": "producer",
-            },
-        ),
-        TopicSpec(
-            f"{prefix}twin.deadletter",
-            partitions=1,
-            configs={"retention.ms": str(7 * int(day_ms)), "cleanup.policy": "delete"},
-        ),
-    ]
+def load_topics(path: Path = DEFAULT_TOPICS_FILE, prefix: str = "") -> dict[str, TopicSpec]:
+    """Topic specs from a TOML file, keyed by the unprefixed topic name.
+
+    Raises ``InputError`` naming the file, the topic and the key for anything unknown.
+    """
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(f"--topics: {path}: {exc}") from None
+    if set(data) != {"topics"} or not isinstance(data["topics"], dict):
+        raise InputError(f'--topics: {path}: expected only [topics."NAME"] tables')
+    specs = {}
+    for name, table in data["topics"].items():
+        unknown = set(table) - {"partitions", "replication_factor", "configs"}
+        if unknown:
+            raise InputError(
+                f"--topics: {path}: topics.{name}: unknown keys {', '.join(sorted(unknown))}"
+            )
+        partitions = table.get("partitions", 1)
+        if not isinstance(partitions, int) or not 1 <= partitions <= 1000:
+            raise InputError(
+                f"--topics: {path}: topics.{name}.partitions: {partitions!r} "
+                "must be an integer in 1..1000"
+            )
+        configs = {str(k): str(v) for k, v in table.get("configs", {}).items()}
+        specs[name] = TopicSpec(
+            prefix + name, partitions, table.get("replication_factor", 1), configs
+        )
+    return specs
+
+
+def admin_client(bootstrap: str) -> KafkaAdminClient:
+    """An admin client that gives up on an unreachable broker within 10 s."""
+    try:
+        return KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            client_id="twin-admin",
+            request_timeout_ms=10_000,
+            **CONNECT_SETTINGS,
+        )
+    except UNREACHABLE:
+        raise InputError(
+            f"--kafka: no Kafka broker answered at {bootstrap} within "
+            f"{CONNECT_SETTINGS['bootstrap_timeout_ms'] / 1000:.0f} s"
+        ) from None
 
 
 def ensure_topics(bootstrap: str, topics: list[TopicSpec]) -> list[str]:
     """Create the topics that do not exist yet; return the names created."""
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap, client_id="twin-admin", request_timeout_ms=15_000
-    )
+    admin = admin_client(bootstrap)
     try:
         existing = set(admin.list_topics())
-        new = [t for t in topics if t.name not in existing]
         created = []
-        for spec in new:
+        for spec in topics:
+            if spec.name in existing:
+                continue
             try:
                 admin.create_topics(
                     [
@@ -95,6 +135,11 @@ def ensure_topics(bootstrap: str, topics: list[TopicSpec]) -> list[str]:
         admin.close()
 
 
+def schema_headers(schema_id: str, version: int) -> list[tuple[str, bytes]]:
+    """Kafka headers naming a message's schema and version."""
+    return [("schema_id", schema_id.encode()), ("schema_version", str(version).encode())]
+
+
 class DeliveryError(RuntimeError):
     """Kafka did not acknowledge some messages within the delivery timeout."""
 
@@ -105,6 +150,7 @@ class Producer:
     def __init__(self, bootstrap: str, client_id: str = "twin", **overrides: object) -> None:
         self._config = {
             **PRODUCER_SETTINGS,
+            **CONNECT_SETTINGS,
             **overrides,
             "bootstrap_servers": bootstrap,
             "client_id": client_id,
@@ -117,7 +163,12 @@ class Producer:
         self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]] | None = None
     ) -> None:
         if self._producer is None:
-            self._producer = KafkaProducer(**self._config)
+            try:
+                self._producer = KafkaProducer(**self._config)
+            except UNREACHABLE:
+                raise InputError(
+                    f"--kafka: no Kafka broker answered at {self._config['bootstrap_servers']}"
+                ) from None
         future = self._producer.send(topic, key=key, value=value, headers=headers or [])
         future.add_errback(self._on_error)
         self.sent += 1
@@ -138,3 +189,32 @@ class Producer:
         if self._producer is not None:
             self._producer.close(timeout=30)
             self._producer = None
+
+
+def latest_value(bootstrap: str, topic: str, key: bytes) -> bytes | None:
+    """The value of the newest message with ``key`` on ``topic`` (read to its end), or None.
+
+    Used for compacted topics such as checkpoints, which keep the latest value per key.
+    """
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        client_id="twin-latest",
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        **CONNECT_SETTINGS,
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        latest = None
+        while any(consumer.position(tp) < ends[tp] for tp in partitions):
+            for records in consumer.poll(timeout_ms=1000).values():
+                for record in records:
+                    if record.key == key:
+                        latest = record.value
+        return latest
+    finally:
+        consumer.close()

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from twin import __version__
-from twin.clock import NS_PER_S, iso, parse_duration_ns, parse_start
+from twin.clock import NS_PER_S, parse_duration_ns, parse_start
 from twin.settings import (
     ConfigError,
     InputError,
@@ -71,8 +71,7 @@ def load_fleet(args: argparse.Namespace, start_ns: int):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from twin import engine, telemetry
-    from twin.bus import Producer, default_topics, ensure_topics
+    from twin import runner
 
     bootstrap = kafka_bootstrap(args.kafka)
     prefix = topic_prefix(args.topic_prefix)
@@ -81,48 +80,37 @@ def cmd_run(args: argparse.Namespace) -> int:
         start_ns = parse_start(args.start)
         step_ns = parse_duration_ns("--step", args.step)
         duration_ns = parse_duration_ns("--duration", args.duration)
+        checkpoint_ns = (
+            0
+            if args.checkpoint_every == "off"
+            else parse_duration_ns("--checkpoint-every", args.checkpoint_every)
+        )
+        config = runner.RunConfig(
+            bootstrap=bootstrap,
+            topics=_topics(args, prefix),
+            preset_name=Path(args.preset).stem,
+            start_ns=start_ns,
+            step_ns=step_ns,
+            n_ticks=max(1, duration_ns // step_ns),
+            speed=speed,
+            every=runner.parse_rates(args.rate, step_ns, parse_duration_ns),
+            shard=runner.parse_shard(args.shard),
+            run_id=args.run_id,
+            checkpoint_every_ns=checkpoint_ns,
+        )
         fleet, hw = load_fleet(args, start_ns)
     except InputError:
         raise
     except ValueError as exc:  # a model's "field: problem" message
         raise InputError(str(exc)) from None
-    plan = engine.RunPlan(start_ns, step_ns, max(1, duration_ns // step_ns), speed)
-    ensure_topics(bootstrap, default_topics(prefix))
-    topic = prefix + telemetry.TELEMETRY_TOPIC
-    producer = Producer(bootstrap, client_id="twin-run")
-    headers = [
-        ("schema_id", telemetry.SCHEMA_ID.encode()),
-        ("schema_version", str(telemetry.SCHEMA_VERSION).encode()),
-    ]
-
-    def publish(frame: telemetry.Frame) -> None:
-        producer.send(
-            topic, key=frame.group.encode(), value=telemetry.encode(frame), headers=headers
-        )
-
-    log.info(
-        "running %s: %d satellites from %s, %d ticks of %.3f s, speed %s, to %s on %s",
-        args.preset,
-        fleet.n_sat,
-        iso(start_ns),
-        plan.n_ticks,
-        step_ns / NS_PER_S,
-        args.speed,
-        topic,
-        bootstrap,
-    )
-    try:
-        stats = engine.run(fleet, hw, plan, publish)
-        producer.flush()
-    finally:
-        producer.close()
-    simulated_h = plan.n_ticks * step_ns / NS_PER_S / 3600
+    stats = runner.run(config, fleet, hw)
+    simulated_s = stats.ticks * step_ns / NS_PER_S
     print(
         f"twin run: {stats.ticks} ticks, {stats.frames} frames, {stats.samples} samples "
-        f"to {topic} in {stats.wall_s:.2f} s\n"
-        f"  fleet: {fleet.n_sat} satellites over {simulated_h:.2f} h; array energy "
+        f"in {stats.wall_s:.2f} s\n"
+        f"  fleet: {stats.n_sat} satellites over {simulated_s / 3600:.2f} h; array energy "
         f"{stats.array_energy_wh / 1000:.1f} kWh; mean delivered "
-        f"{stats.compute_tera_ops / (plan.n_ticks * step_ns / NS_PER_S):.0f} TOPS; "
+        f"{stats.compute_tera_ops / max(simulated_s, 1e-9):.0f} TOPS; "
         f"lowest state of charge {stats.min_soc:.2f}; hottest payload "
         f"{stats.max_temp_payload_c:.1f} °C; safe-mode samples {stats.safe_mode_samples}; "
         f"propagation failures {stats.propagation_failures}"
@@ -169,12 +157,18 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_topics_ensure(args: argparse.Namespace) -> int:
-    from twin.bus import default_topics, ensure_topics
+def _topics(args: argparse.Namespace, prefix: str):
+    from twin.bus import DEFAULT_TOPICS_FILE, load_topics
 
-    created = ensure_topics(
-        kafka_bootstrap(args.kafka), default_topics(topic_prefix(args.topic_prefix))
-    )
+    return load_topics(Path(args.topics) if args.topics else DEFAULT_TOPICS_FILE, prefix)
+
+
+def cmd_topics_ensure(args: argparse.Namespace) -> int:
+    from twin.bus import ensure_topics
+
+    bootstrap = kafka_bootstrap(args.kafka)
+    topics = _topics(args, topic_prefix(args.topic_prefix))
+    created = ensure_topics(bootstrap, list(topics.values()))
     print(f"twin topics ensure: created {created or 'nothing (all present)'}")
     return 0
 
@@ -210,6 +204,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--speed", default="1", help="simulated seconds per wall second, or 'max' (default 1)"
     )
+    run.add_argument(
+        "--rate",
+        action="append",
+        default=[],
+        metavar="GROUP=DURATION",
+        help="sample a channel group (orbit, power, thermal, compute) every "
+        "DURATION instead of every tick; repeatable",
+    )
+    run.add_argument("--shard", default="0/1", help="run shard i of n (whole planes), e.g. 1/4")
+    run.add_argument(
+        "--checkpoint-every",
+        default="5m",
+        help="simulated time between checkpoints, or 'off' (default 5m)",
+    )
+    run.add_argument(
+        "--run-id",
+        help="checkpoint key; a run restarted with the same id "
+        "resumes (default: preset, start and shard)",
+    )
+    run.add_argument("--topics", help="topic settings TOML (default: the bundled topics.toml)")
     run.set_defaults(func=cmd_run)
 
     ing = sub.add_parser("ingest", help="consume telemetry into PostgreSQL/TimescaleDB")
@@ -236,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ens = topics.add_parser("ensure", help="create missing topics with their settings")
     kafka_opts(ens)
+    ens.add_argument("--topics", help="topic settings TOML (default: the bundled topics.toml)")
     ens.set_defaults(func=cmd_topics_ensure)
     return parser
 
@@ -247,7 +262,10 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(args.log_level)))
+    # kafka-python logs every reconnect attempt; the twin reports what failed itself.
+    logging.getLogger("kafka").setLevel(
+        logging.DEBUG if args.log_level == "DEBUG" else logging.CRITICAL
+    )
     try:
         return args.func(args)
     except InputError as exc:

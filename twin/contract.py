@@ -1,6 +1,8 @@
-"""The JSON Schema of each topic, derived from the channel table (one source of truth).
+"""The JSON Schema of every topic, and an example message of each (one source of truth).
 
-``python -m twin.contract`` rewrites ``schemas/``; a test checks the committed files match.
+Telemetry and event schemas are derived from the channel and event tables in code; the others
+are written here. ``python -m twin.contract`` rewrites ``schemas/``; a test checks that the
+committed files match.
 """
 
 from __future__ import annotations
@@ -9,43 +11,62 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
+from twin import events, telemetry
 
-from twin.telemetry import CHANNELS, SCHEMA_ID, SCHEMA_VERSION
-
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _JSON_TYPES = {"float64": ["number", "null"], "bool": "boolean", "int16": "integer"}
+TIME_NS = {
+    "description": "ns since 1970-01-01T00:00:00Z (UTC, POSIX seconds)",
+    "type": "integer",
+    "minimum": 0,
+    "maximum": 2**63 - 1,
+}
+SAT_ID = {"description": "satellite id", "type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+ID_TEXT = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"}
+
+
+def _envelope(
+    schema_id: str, title: str, description: str, required: list[str], properties: dict, **extra
+) -> dict:
+    return {
+        "$schema": DRAFT,
+        "$id": f"{schema_id}.v1.json",
+        "title": f"{schema_id} v1: {title}",
+        "description": description,
+        "type": "object",
+        "required": ["schema", "version", *required],
+        "additionalProperties": False,
+        "properties": {"schema": {"const": schema_id}, "version": {"const": 1}, **properties},
+        **extra,
+    }
 
 
 def telemetry_schema() -> dict:
-    """JSON Schema (draft 2020-12) of a ``twin.telemetry`` frame."""
+    """A ``twin.telemetry`` frame."""
     channels = {}
-    for name, c in CHANNELS.items():
+    for name, c in telemetry.CHANNELS.items():
         items: dict = {"type": _JSON_TYPES[c.dtype]}
         if c.low is not None:
             items |= {"minimum": c.low, "maximum": c.high}
-        channels[name] = {"description": c.description, "type": "array", "items": items}
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": f"{SCHEMA_ID}.v{SCHEMA_VERSION}.json",
-        "title": f"{SCHEMA_ID} v{SCHEMA_VERSION}: one telemetry frame (one tick, one orbital "
-        "plane), columnar",
-        "description": "Row i of the frame is satellite sat_id[i] at time_unix_ns; every "
-        "channel array has one value per satellite. null marks a value that could not be "
-        "computed (an SGP4 failure, see sgp4_error). Environment and state are at the tick's "
-        "time; powers, utilisation and throughput are over the tick that follows. Kafka key: "
-        "the group. Headers: schema_id, schema_version.",
-        "type": "object",
-        "required": ["schema", "version", "time_unix_ns", "group", "sat_id", *CHANNELS],
-        "additionalProperties": False,
-        "properties": {
-            "schema": {"const": SCHEMA_ID},
-            "version": {"const": SCHEMA_VERSION},
-            "time_unix_ns": {
-                "description": "tick time, ns since 1970-01-01T00:00:00Z (UTC, POSIX seconds)",
-                "type": "integer",
-                "minimum": 0,
-                "maximum": 2**63 - 1,
-            },
+        channels[name] = {
+            "description": f"{c.description} [{c.group}]",
+            "type": "array",
+            "items": items,
+        }
+    groups = telemetry.GROUPS
+    return _envelope(
+        telemetry.SCHEMA_ID,
+        "one telemetry frame (one tick, one orbital plane), columnar",
+        "Row i of the frame is satellite sat_id[i] at time_unix_ns; every channel array has "
+        "one value per satellite. Channels come in groups (" + ", ".join(groups) + ") sent "
+        "at their own rates: a frame carries every channel of the groups due at its tick and "
+        "none of the others. null marks a value that could not be computed (an SGP4 failure, "
+        "see sgp4_error). Environment and state are at the tick's time; powers, utilisation "
+        "and throughput are over the tick that follows. Kafka key: the group. Headers: "
+        "schema_id, schema_version.",
+        ["time_unix_ns", "group", "sat_id"],
+        {
+            "time_unix_ns": {**TIME_NS, "description": "tick time, " + TIME_NS["description"]},
             "group": {
                 "description": "frame group: the orbital plane, plane-NNNN; also the Kafka key",
                 "type": "string",
@@ -55,44 +76,251 @@ def telemetry_schema() -> dict:
                 "description": "satellite ids of the frame's rows",
                 "type": "array",
                 "minItems": 1,
-                "maxItems": 10000,
-                "items": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+                "maxItems": telemetry.MAX_SATELLITES_PER_FRAME,
+                "uniqueItems": True,
+                "items": SAT_ID,
             },
             **channels,
         },
-    }
+        dependentRequired={n: list(groups[c.group]) for n, c in telemetry.CHANNELS.items()},
+        anyOf=[{"required": [names[0]]} for names in groups.values()],
+    )
 
 
-def example_frame() -> bytes:
-    """A real frame: the first plane of threebody-12 at its first tick."""
+def events_schema() -> dict:
+    """A ``twin.events`` event."""
+    return _envelope(
+        events.SCHEMA_ID,
+        "one discrete event of one satellite",
+        "Eclipse entry/exit at the first tick that sees the change; safe-mode entry/exit at "
+        "the time the new mode takes effect. Kafka key: the satellite id as text.",
+        ["time_unix_ns", "sat_id", "kind"],
+        {"time_unix_ns": TIME_NS, "sat_id": SAT_ID, "kind": {"enum": list(events.KINDS)}},
+    )
+
+
+JOB_KINDS = ["inference", "training_step", "imagery"]
+JOB_STATES = [
+    "accepted",
+    "rejected",
+    "queued",
+    "running",
+    "completed",
+    "delivered",
+    "failed",
+    "expired",
+]
+
+
+def jobs_submit_schema() -> dict:
+    return _envelope(
+        "twin.jobs.submit",
+        "a compute job submitted to the constellation",
+        "Submitted by other systems. Kafka key: job_id. The twin answers on twin.jobs with "
+        "accepted or rejected (with the reason).",
+        [
+            "job_id",
+            "kind",
+            "work_tera_ops",
+            "input_mb",
+            "result_mb",
+            "priority",
+            "deadline_unix_ns",
+            "origin",
+        ],
+        {
+            "job_id": ID_TEXT,
+            "kind": {"enum": JOB_KINDS},
+            "work_tera_ops": {
+                "description": "work, tera-operations",
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": 1e12,
+            },
+            "input_mb": {
+                "description": "input data, MB",
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1e6,
+            },
+            "result_mb": {
+                "description": "result data to deliver to the ground, MB",
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1e6,
+            },
+            "priority": {
+                "description": "0 lowest .. 9 highest",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 9,
+            },
+            "deadline_unix_ns": {**TIME_NS, "description": "deadline, " + TIME_NS["description"]},
+            "origin": ID_TEXT,
+            "sat_id": {**SAT_ID, "description": "optional: run on this satellite"},
+        },
+    )
+
+
+def jobs_schema() -> dict:
+    return _envelope(
+        "twin.jobs",
+        "one step in a job's life",
+        "Kafka key: job_id, so each job's steps stay in order.",
+        ["job_id", "time_unix_ns", "state"],
+        {
+            "job_id": ID_TEXT,
+            "time_unix_ns": TIME_NS,
+            "state": {"enum": JOB_STATES},
+            "sat_id": {"anyOf": [SAT_ID, {"type": "null"}]},
+            "reason": {"type": ["string", "null"], "maxLength": 500},
+        },
+    )
+
+
+def anomalies_schema() -> dict:
+    return _envelope(
+        "twin.anomalies",
+        "an anomaly opened or closed by a rule",
+        "Kafka key: the satellite id as text, or 'fleet' for fleet-level rules.",
+        ["anomaly_id", "time_unix_ns", "rule", "severity", "state"],
+        {
+            "anomaly_id": ID_TEXT,
+            "time_unix_ns": TIME_NS,
+            "sat_id": {"anyOf": [SAT_ID, {"type": "null"}]},
+            "rule": ID_TEXT,
+            "severity": {"enum": ["info", "warning", "critical"]},
+            "state": {"enum": ["open", "closed"]},
+            "value": {"type": ["number", "null"]},
+            "message": {"type": "string", "maxLength": 500},
+        },
+    )
+
+
+def deadletter_schema() -> dict:
+    return _envelope(
+        "twin.deadletter",
+        "a message that could not be stored, with the reason",
+        "Written by ingest after the database has recorded the same rejection in "
+        "dead_letters. Kafka key: source_topic:source_partition.",
+        ["reason", "source_topic", "source_partition", "source_offset", "payload_base64"],
+        {
+            "reason": {"type": "string", "minLength": 1, "maxLength": 1000},
+            "source_topic": {"type": "string"},
+            "source_partition": {"type": "integer", "minimum": 0},
+            "source_offset": {"type": "integer", "minimum": 0},
+            "payload_base64": {
+                "description": "the rejected message value, base64",
+                "type": "string",
+            },
+        },
+    )
+
+
+SCHEMAS = {
+    "twin.telemetry": telemetry_schema,
+    "twin.events": events_schema,
+    "twin.jobs.submit": jobs_submit_schema,
+    "twin.jobs": jobs_schema,
+    "twin.anomalies": anomalies_schema,
+    "twin.deadletter": deadletter_schema,
+}
+
+
+def examples() -> dict[str, list[dict]]:
+    """Example messages per topic; telemetry and events come from a real run."""
     from twin.clock import NS_PER_S, parse_start
     from twin.engine import RunPlan, run
     from twin.presets import build, load_preset
-    from twin.telemetry import encode
 
     start = parse_start("2026-03-20T12:00:00Z")
     fleet, hw = build(load_preset("threebody-12"), start)
-    frames = []
-    run(fleet, hw, RunPlan(start, NS_PER_S, 1), frames.append)
-    return encode(frames[0])
+    frames, found = [], []
+    plan = RunPlan(start, 10 * NS_PER_S, 600, every={"thermal": 6, "compute": 6})
+
+    def keep_events(batch: events.Events) -> None:
+        if batch.sat_id.size and len(found) < 2:
+            found.extend(json.loads(v) for _, v in events.encode(batch))
+
+    run(
+        fleet,
+        hw,
+        plan,
+        lambda f: frames.append(f) if len(frames) < 2 else None,
+        events_sink=keep_events,
+    )
+    t = start + 3600 * NS_PER_S
+    return {
+        "twin.telemetry": [json.loads(telemetry.encode(f)) for f in frames],
+        "twin.events": found[:2],
+        "twin.jobs.submit": [
+            {
+                "schema": "twin.jobs.submit",
+                "version": 1,
+                "job_id": "job-000001",
+                "kind": "imagery",
+                "work_tera_ops": 2.5e6,
+                "input_mb": 800.0,
+                "result_mb": 12.0,
+                "priority": 5,
+                "deadline_unix_ns": t,
+                "origin": "ground-ops",
+            }
+        ],
+        "twin.jobs": [
+            {
+                "schema": "twin.jobs",
+                "version": 1,
+                "job_id": "job-000001",
+                "time_unix_ns": start,
+                "state": "accepted",
+                "sat_id": 3,
+                "reason": None,
+            }
+        ],
+        "twin.anomalies": [
+            {
+                "schema": "twin.anomalies",
+                "version": 1,
+                "anomaly_id": "a-3-battery_low-1",
+                "time_unix_ns": start,
+                "sat_id": 3,
+                "rule": "battery_low",
+                "severity": "warning",
+                "state": "open",
+                "value": 0.28,
+                "message": "soc 0.28 below 0.30 for 60 s",
+            }
+        ],
+        "twin.deadletter": [
+            {
+                "schema": "twin.deadletter",
+                "version": 1,
+                "reason": "not JSON: Expecting value",
+                "source_topic": "twin.telemetry",
+                "source_partition": 2,
+                "source_offset": 1234,
+                "payload_base64": "e29vcHM=",
+            }
+        ],
+    }
 
 
 def write(schemas_dir: Path) -> list[Path]:
-    """Write the schema and its example; return the paths written."""
-    schema_path = schemas_dir / f"{SCHEMA_ID}.v{SCHEMA_VERSION}.json"
-    example_path = schemas_dir / "examples" / f"{SCHEMA_ID}.v{SCHEMA_VERSION}.json"
-    example_path.parent.mkdir(parents=True, exist_ok=True)
-    schema_path.write_text(json.dumps(telemetry_schema(), indent=2) + "\n")
-    example = json.loads(example_frame())
-    example_path.write_text(json.dumps(example, indent=1, default=_plain) + "\n")
-    return [schema_path, example_path]
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
+    """Write every schema and its examples; return the paths written."""
+    written = []
+    (schemas_dir / "examples").mkdir(parents=True, exist_ok=True)
+    all_examples = examples()
+    for topic, make in SCHEMAS.items():
+        path = schemas_dir / f"{topic}.v1.json"
+        path.write_text(json.dumps(make(), indent=2) + "\n")
+        example = schemas_dir / "examples" / f"{topic}.v1.json"
+        example.write_text(json.dumps(all_examples[topic], indent=1) + "\n")
+        written += [path, example]
+    return written
 
 
 if __name__ == "__main__":
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("schemas")
-    for path in write(target):
-        print(path)
+    for written_path in write(target):
+        print(written_path)

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from twin import events
 from twin.fleet import Fleet
 from twin.hardware import Hardware
 from twin.state import Environment, FleetState, TickOutputs, environment, initial_state, step
-from twin.telemetry import CHANNELS, Frame, group_name
+from twin.telemetry import GROUPS, Frame, group_name
 from twin.thermal import KELVIN
 
 MAX_BLOCK_TICKS = 60  # ticks per environment block when running faster than real time
@@ -34,22 +35,29 @@ class RunPlan:
     """When to simulate: ``n_ticks`` ticks from ``start_ns`` every ``step_ns``.
 
     ``speed`` is simulated seconds per wall-clock second, or ``None`` for as fast as possible.
+    ``every`` maps a channel group to its rate in ticks (default: every tick); a group is
+    sampled at tick ``k`` when ``k % every == 0``, ``k`` counted from ``start_ns``.
     """
 
     start_ns: int
     step_ns: int
     n_ticks: int
     speed: float | None = None
+    every: dict[str, int] = field(default_factory=dict)
 
     def tick_times_ns(self) -> np.ndarray:
         """(n_ticks,) int64 tick times."""
         return self.start_ns + np.arange(self.n_ticks, dtype=np.int64) * self.step_ns
+
+    def due_groups(self, tick: int) -> tuple[str, ...]:
+        return tuple(g for g in GROUPS if tick % self.every.get(g, 1) == 0)
 
 
 @dataclass
 class RunStats:
     """Counts and fleet totals of a run."""
 
+    n_sat: int = 0
     ticks: int = 0
     frames: int = 0
     samples: int = 0
@@ -105,16 +113,24 @@ def plane_grouping(fleet: Fleet) -> Grouping:
 
 
 def frames_for_tick(
-    fleet: Fleet, grouping: Grouping, t_ns: int, channels: dict[str, np.ndarray]
+    fleet: Fleet,
+    grouping: Grouping,
+    t_ns: int,
+    channels: dict[str, np.ndarray],
+    groups: tuple[str, ...] = tuple(GROUPS),
 ) -> Iterator[Frame]:
-    """One frame per plane for one tick; ``channels`` are (n_sat,) arrays."""
+    """One frame per plane for one tick with the channel ``groups`` due; ``channels`` are
+    (n_sat,) arrays."""
+    names = [n for g in groups for n in GROUPS[g]]
+    if not names:
+        return
     for g, plane in enumerate(grouping.planes):
         rows = grouping.order[grouping.bounds[g] : grouping.bounds[g + 1]]
         yield Frame(
             time_unix_ns=int(t_ns),
             group=group_name(plane),
             sat_id=fleet.sat_id[rows],
-            channels={name: channels[name][rows] for name in CHANNELS},
+            channels={name: channels[name][rows] for name in names},
         )
 
 
@@ -124,26 +140,34 @@ def run(
     plan: RunPlan,
     sink: Callable[[Frame], None],
     state: FleetState | None = None,
+    start_tick: int = 0,
+    events_sink: Callable[[events.Events], None] | None = None,
+    on_block_end: Callable[[int, FleetState], None] | None = None,
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RunStats:
-    """Simulate ``plan`` from ``state`` (default: the presets' initial state) and pass every
-    frame to ``sink``.
+    """Simulate ``plan`` from tick ``start_tick`` and ``state`` (default: the presets'
+    initial state), passing every frame to ``sink`` and every tick's events to
+    ``events_sink``. After each block ``on_block_end(next_tick, state)`` is called.
 
-    Paced runs publish tick ``k`` at ``wall_start + k * step / speed`` on an absolute
-    schedule, so lateness never accumulates into drift.
+    Blocks of ticks are aligned to multiples of the block length counted from the plan's
+    start, so a run resumed at a block boundary computes exactly the arrays of an
+    uninterrupted one. Paced runs publish tick ``k`` at ``wall_start + (k - start_tick) *
+    step / speed`` on an absolute schedule, so lateness never accumulates into drift.
     """
-    stats = RunStats()
+    stats = RunStats(n_sat=fleet.n_sat)
     state = initial_state(hw) if state is None else state
     grouping = plane_grouping(fleet)
     dt_s = plan.step_ns / 1e9
     wall_start = monotonic()
     times = plan.tick_times_ns()
     block = block_ticks(fleet.n_sat, paced=plan.speed is not None)
-    for first in range(0, plan.n_ticks, block):
+    if start_tick % block and start_tick < plan.n_ticks:
+        raise ValueError(f"start_tick: {start_tick} is not a multiple of the block ({block})")
+    for first in range(start_tick, plan.n_ticks, block):
         t_block = times[first : first + block]
         if plan.speed is not None:
-            delay = wall_start + (first * dt_s) / plan.speed - monotonic()
+            delay = wall_start + ((first - start_tick) * dt_s) / plan.speed - monotonic()
             if delay > 0:
                 sleep(delay)
         env = environment(fleet, t_block)
@@ -151,11 +175,26 @@ def run(
             env_k = env.at(k)
             new_state, out = step(state, hw, env_k, dt_s)
             channels = tick_channels(env_k, state, out)
-            for frame in frames_for_tick(fleet, grouping, t_ns, channels):
+            for frame in frames_for_tick(
+                fleet, grouping, t_ns, channels, plan.due_groups(first + k)
+            ):
                 sink(frame)
                 stats.frames += 1
+            if events_sink is not None:
+                # Eclipse changes seen at this tick; mode changes decided by this tick's step
+                # take effect at the next one.
+                events_sink(
+                    events.eclipse_events(t_ns, fleet.sat_id, state.sunlit, channels["sunlit"])
+                )
+                events_sink(
+                    events.mode_events(
+                        t_ns + plan.step_ns, fleet.sat_id, state.safe_mode, new_state.safe_mode
+                    )
+                )
             _accumulate(stats, channels, out, dt_s)
             state = new_state
+        if on_block_end is not None:
+            on_block_end(first + t_block.shape[0], state)
     stats.samples = stats.ticks * fleet.n_sat
     stats.wall_s = monotonic() - wall_start
     stats.final_state = state

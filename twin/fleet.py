@@ -55,6 +55,30 @@ def make_fleet(sat_id, plane, elements, shell=None) -> Fleet:
     )
 
 
+def subset(fleet: Fleet, rows: np.ndarray) -> Fleet:
+    """The satellites at ``rows`` (indices, in order), keeping ids, planes and shells."""
+    rows = np.asarray(rows, dtype=np.intp)
+    return make_fleet(
+        fleet.sat_id[rows],
+        fleet.plane[rows],
+        [fleet.elements[i] for i in rows.tolist()],
+        fleet.shell[rows],
+    )
+
+
+def shard_rows(fleet: Fleet, shard: int, shards: int) -> np.ndarray:
+    """Rows of shard ``shard`` of ``shards``: whole planes, dealt round-robin by plane rank.
+
+    Frames are per plane, so the shards together produce exactly the frames of the whole
+    fleet. Raises ``ValueError`` naming the field for an impossible shard.
+    """
+    if not shards >= 1 or not 0 <= shard < shards:
+        raise ValueError(f"shard: {shard}/{shards} must satisfy 0 <= i < n")
+    planes = np.unique(fleet.plane)
+    mine = planes[np.arange(planes.shape[0]) % shards == shard]
+    return np.nonzero(np.isin(fleet.plane, mine))[0]
+
+
 def concat(fleets: list[Fleet]) -> Fleet:
     """Join shells into one fleet; ids stay as given, planes and shells are renumbered."""
     plane_offset, planes, shells = 0, [], []

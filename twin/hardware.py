@@ -134,6 +134,10 @@ class Hardware:
 
     arrays: dict[str, np.ndarray]
 
+    def subset(self, rows: np.ndarray) -> Hardware:
+        """The hardware of the satellites at ``rows``."""
+        return Hardware({name: a[rows] for name, a in self.arrays.items()})
+
     def __getattr__(self, name: str) -> np.ndarray:
         try:
             return self.arrays[name]

@@ -27,6 +27,7 @@ class FleetState:
     temp_radiator_k: np.ndarray
     safe_mode: np.ndarray  # bool
     heater_on: np.ndarray  # bool
+    sunlit: np.ndarray  # int8: 1 sunlit, 0 eclipsed, -1 not known yet (before the first tick)
 
 
 def initial_state(hw: Hardware) -> FleetState:
@@ -40,6 +41,7 @@ def initial_state(hw: Hardware) -> FleetState:
         temp_radiator_k=temp_k.copy(),
         safe_mode=soc < hw.safe_mode_enter_soc,
         heater_on=np.zeros(soc.shape, dtype=bool),
+        sunlit=np.full(soc.shape, -1, dtype=np.int8),
     )
 
 
@@ -140,6 +142,7 @@ def step(
         temp_radiator_k=np.where(ok, temp_r, state.temp_radiator_k),
         safe_mode=np.where(ok, power.next_safe_mode(hw, state.safe_mode, soc), state.safe_mode),
         heater_on=np.where(ok, heater_on, state.heater_on),
+        sunlit=np.where(ok, env.sunlit[:, 0], state.sunlit).astype(np.int8),
     )
     # Throughput scales with the share of the accelerator's demand actually served.
     served_share = np.where(demand_w > 0, served_w / np.where(demand_w > 0, demand_w, 1.0), 1.0)
@@ -162,3 +165,13 @@ def step(
 def with_state(state: FleetState, **changes: np.ndarray) -> FleetState:
     """A copy of ``state`` with some arrays replaced (for scenarios and tests)."""
     return replace(state, **changes)
+
+
+def state_arrays(state: FleetState) -> dict[str, np.ndarray]:
+    """The state as named arrays (for checkpoints)."""
+    return {name: getattr(state, name) for name in FleetState.__dataclass_fields__}
+
+
+def subset_state(state: FleetState, rows: np.ndarray) -> FleetState:
+    """The state of the satellites at ``rows``."""
+    return FleetState(**{name: a[rows] for name, a in state_arrays(state).items()})

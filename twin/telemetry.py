@@ -1,9 +1,10 @@
 """Telemetry frames: one message per (tick, orbital plane), columnar, JSON-encoded.
 
-A frame carries the tick's time, the satellite ids of its group and one array per
-channel. A consumer turns it into rows by zipping ``sat_id`` with each channel array
-(row ``i`` is satellite ``sat_id[i]`` at ``time_unix_ns``). Values that could not be
-computed (SGP4 failure) travel as ``null``.
+A frame carries the tick's time, the satellite ids of its group and one array per channel.
+A consumer turns it into rows by zipping ``sat_id`` with each channel array (row ``i`` is
+satellite ``sat_id[i]`` at ``time_unix_ns``). Channels come in groups (orbit, power, thermal,
+compute), each sent at its own rate: a frame holds the groups due at its tick, every channel
+of a group or none. Values that could not be computed (SGP4 failure) travel as ``null``.
 
 Serialisation is kept apart from transport (the bus sends bytes).
 """
@@ -11,6 +12,7 @@ Serialisation is kept apart from transport (the bus sends bytes).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,12 +20,14 @@ import numpy as np
 TELEMETRY_TOPIC = "twin.telemetry"
 SCHEMA_ID = "twin.telemetry"
 SCHEMA_VERSION = 1
+MAX_SATELLITES_PER_FRAME = 10_000
 
 
 @dataclass(frozen=True)
 class Channel:
-    """A telemetry channel: numpy dtype, PostgreSQL type and the accepted physical range."""
+    """A telemetry channel: group, numpy dtype, PostgreSQL type and accepted physical range."""
 
+    group: str
     dtype: str  # "float64", "bool" or "int16"
     pg_type: str
     low: float | None = None
@@ -31,34 +35,39 @@ class Channel:
     description: str = ""
 
 
-def _f(low: float, high: float, description: str) -> Channel:
-    return Channel("float64", "float8", low, high, description)
+def _f(group: str, low: float, high: float, description: str) -> Channel:
+    return Channel(group, "float64", "float8", low, high, description)
 
 
 # Names carry units; message fields and database columns use the same names.
 CHANNELS: dict[str, Channel] = {
-    "lat_deg": _f(-90.0, 90.0, "geodetic latitude (WGS84)"),
-    "lon_deg": _f(-180.0, 180.0, "longitude, east positive (WGS84)"),
-    "alt_km": _f(-100.0, 100_000.0, "height above the WGS84 ellipsoid"),
-    "beta_deg": _f(-90.0, 90.0, "Sun angle above the orbit plane"),
-    "illumination": _f(0.0, 1.0, "visible fraction of the solar disc (0 umbra, 1 sunlit)"),
-    "sunlit": Channel("bool", "bool", description="the Sun's centre is above the Earth's limb"),
-    "array_w": _f(0.0, 1e7, "solar array output"),
-    "load_w": _f(0.0, 1e7, "electrical load served"),
-    "battery_w": _f(-1e7, 1e7, "battery terminal power, positive when charging"),
-    "battery_wh": _f(0.0, 1e8, "energy stored in the battery"),
-    "soc": _f(0.0, 1.0, "battery state of charge, fraction of present capacity"),
-    "temp_payload_c": _f(-273.15, 1000.0, "payload node temperature"),
-    "temp_radiator_c": _f(-273.15, 1000.0, "radiator node temperature"),
-    "safe_mode": Channel("bool", "bool", description="payload powered off to save the battery"),
-    "utilisation": _f(0.0, 1.0, "accelerator utilisation"),
-    "throughput_tops": _f(0.0, 1e9, "compute delivered, tera-operations per second"),
-    "sgp4_error": Channel("int16", "int2", 0, 6, "SGP4 error code, 0 = ok (values are null)"),
+    "lat_deg": _f("orbit", -90.0, 90.0, "geodetic latitude (WGS84)"),
+    "lon_deg": _f("orbit", -180.0, 180.0, "longitude, east positive (WGS84)"),
+    "alt_km": _f("orbit", -100.0, 100_000.0, "height above the WGS84 ellipsoid"),
+    "beta_deg": _f("orbit", -90.0, 90.0, "Sun angle above the orbit plane"),
+    "illumination": _f("orbit", 0.0, 1.0, "visible share of the solar disc, 0 umbra, 1 sunlit"),
+    "sunlit": Channel("orbit", "bool", "bool", description="the Sun's centre is above the limb"),
+    "sgp4_error": Channel("orbit", "int16", "int2", 0, 6, "SGP4 error code, 0 = ok"),
+    "array_w": _f("power", 0.0, 1e7, "solar array output over the next tick"),
+    "load_w": _f("power", 0.0, 1e7, "electrical load served over the next tick"),
+    "battery_w": _f("power", -1e7, 1e7, "battery terminal power, positive when charging"),
+    "battery_wh": _f("power", 0.0, 1e8, "energy stored in the battery"),
+    "soc": _f("power", 0.0, 1.0, "battery state of charge, fraction of present capacity"),
+    "safe_mode": Channel("power", "bool", "bool", description="payload off to save the battery"),
+    "temp_payload_c": _f("thermal", -273.15, 1000.0, "payload node temperature"),
+    "temp_radiator_c": _f("thermal", -273.15, 1000.0, "radiator node temperature"),
+    "utilisation": _f("compute", 0.0, 1.0, "accelerator utilisation over the next tick"),
+    "throughput_tops": _f("compute", 0.0, 1e9, "compute delivered, tera-operations per second"),
 }
+GROUPS: dict[str, tuple[str, ...]] = {}
+for _name, _channel in CHANNELS.items():
+    GROUPS.setdefault(_channel.group, ())
+    GROUPS[_channel.group] += (_name,)
+FRAME_FIELDS = ("schema", "version", "time_unix_ns", "group", "sat_id")
 
 
 class FrameError(ValueError):
-    """A frame that cannot be decoded or fails validation; ``reason`` names the problem."""
+    """A frame that cannot be decoded or fails validation; the message names the problem."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +79,7 @@ class Frame:
     time_unix_ns : int, tick time in ns since the Unix epoch (UTC).
     group : str, the frame's group (``plane-<n>``); also the Kafka key.
     sat_id : (n,) int32 satellite ids.
-    channels : name -> (n,) array, units in the names.
+    channels : name -> (n,) array for the channel groups sampled at this tick.
     """
 
     time_unix_ns: int
@@ -100,12 +109,12 @@ def encode(frame: Frame) -> bytes:
     return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
 
 
-def decode(payload: bytes) -> Frame:
+def decode(payload: bytes | None) -> Frame:
     """Parse and validate a frame; raise ``FrameError`` with the reason when it is bad."""
     if not payload:
         raise FrameError("empty message")
     try:
-        body = json.loads(payload)
+        body = json.loads(payload, parse_constant=_reject_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FrameError(f"not JSON: {exc}") from None
     if not isinstance(body, dict):
@@ -115,31 +124,48 @@ def decode(payload: bytes) -> Frame:
             f"unsupported schema {body.get('schema')!r} version {body.get('version')!r}; "
             f"expected {SCHEMA_ID!r} version {SCHEMA_VERSION}"
         )
-    missing = [k for k in ("time_unix_ns", "group", "sat_id", *CHANNELS) if k not in body]
+    missing = [k for k in FRAME_FIELDS if k not in body]
     if missing:
         raise FrameError(f"missing fields: {', '.join(missing)}")
-    time_ns = body["time_unix_ns"]
-    if not isinstance(time_ns, int) or isinstance(time_ns, bool):
-        raise FrameError(f"time_unix_ns: {time_ns!r} is not an integer")
-    sat_id = _array(body, "sat_id", "int64")
-    if sat_id.ndim != 1 or (sat_id <= 0).any() or (sat_id > 2**31 - 1).any():
-        raise FrameError("sat_id: must be a list of positive 32-bit integers")
-    unknown = sorted(
-        set(body) - {"schema", "version", "time_unix_ns", "group", "sat_id", *CHANNELS}
-    )
+    unknown = sorted(set(body) - {*FRAME_FIELDS, *CHANNELS})
     if unknown:
         raise FrameError(f"unknown fields: {', '.join(unknown)}")
+    time_ns = body["time_unix_ns"]
+    if not isinstance(time_ns, int) or isinstance(time_ns, bool) or not 0 <= time_ns < 2**63:
+        raise FrameError(f"time_unix_ns: {time_ns!r} is not a non-negative 64-bit integer")
+    if not isinstance(body["group"], str):
+        raise FrameError(f"group: {body['group']!r} is not a string")
+    sat_id = _array(body, "sat_id", "int64")
+    if not 1 <= sat_id.shape[0] <= MAX_SATELLITES_PER_FRAME:
+        raise FrameError(
+            f"sat_id: {sat_id.shape[0]} satellites; a frame carries 1 to {MAX_SATELLITES_PER_FRAME}"
+        )
+    if (sat_id <= 0).any() or (sat_id > 2**31 - 1).any():
+        raise FrameError("sat_id: must be positive 32-bit integers")
+    if np.unique(sat_id).shape != sat_id.shape:
+        raise FrameError("sat_id: a satellite appears twice in one frame")
+    present = [g for g, names in GROUPS.items() if any(n in body for n in names)]
+    if not present:
+        raise FrameError("no channel group in the frame")
     channels = {}
-    for name, channel in CHANNELS.items():
-        values = _array(body, name, channel.dtype)
-        if values.shape != sat_id.shape:
-            raise FrameError(
-                f"{name}: {values.shape[0] if values.ndim else 0} values "
-                f"for {sat_id.shape[0]} satellites"
-            )
-        _check_range(name, channel, values)
-        channels[name] = values
-    return Frame(time_ns, str(body["group"]), sat_id.astype(np.int32), channels)
+    for group in present:
+        absent = [n for n in GROUPS[group] if n not in body]
+        if absent:
+            raise FrameError(f"channel group {group!r} incomplete: missing {', '.join(absent)}")
+        for name in GROUPS[group]:
+            channel = CHANNELS[name]
+            values = _array(body, name, channel.dtype)
+            if values.shape != sat_id.shape:
+                raise FrameError(
+                    f"{name}: {values.shape[0]} values for {sat_id.shape[0]} satellites"
+                )
+            _check_range(name, channel, values)
+            channels[name] = values
+    return Frame(time_ns, body["group"], sat_id.astype(np.int32), channels)
+
+
+def _reject_constant(name: str) -> float:
+    raise FrameError(f"not JSON: {name} is not a number in JSON")
 
 
 _KINDS = {
@@ -158,6 +184,8 @@ def _array(body: dict, name: str, dtype: str) -> np.ndarray:
     if not all(isinstance(v, allowed) and (dtype == "bool") == isinstance(v, bool) for v in values):
         raise FrameError(f"{name}: values must all be {kind}")
     if dtype == "float64":
+        if any(v is not None and not math.isfinite(v) for v in values):
+            raise FrameError(f"{name}: values must be finite")
         return np.array([np.nan if v is None else v for v in values], dtype=dtype)
     try:
         return np.array(values, dtype=dtype)

@@ -75,6 +75,44 @@ def test_bad_frames_give_reasons(payload, reason):
 
 def test_missing_field_is_named():
     body = json.loads(encode(_frame()))
-    del body["alt_km"]
-    with pytest.raises(FrameError, match="missing fields: alt_km"):
+    del body["time_unix_ns"]
+    with pytest.raises(FrameError, match="missing fields: time_unix_ns"):
         decode(json.dumps(body).encode())
+
+
+def test_incomplete_channel_group_is_named():
+    body = json.loads(encode(_frame()))
+    del body["alt_km"]
+    with pytest.raises(FrameError, match="channel group 'orbit' incomplete: missing alt_km"):
+        decode(json.dumps(body).encode())
+
+
+def test_frame_may_carry_only_some_groups():
+    frame = _frame()
+    power_only = Frame(
+        frame.time_unix_ns,
+        frame.group,
+        frame.sat_id,
+        {n: v for n, v in frame.channels.items() if CHANNELS[n].group == "power"},
+    )
+    back = decode(encode(power_only))
+    assert set(back.channels) == {n for n, c in CHANNELS.items() if c.group == "power"}
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b'{"schema": "twin.telemetry", "version": 1, "lat_deg": NaN}', "NaN is not a number"),
+        (
+            _mutated(alt_km=[12345.5, 1, 2, 3]).replace(b"12345.5", b"1e400"),
+            "alt_km: values must be finite",
+        ),
+        (_mutated(sat_id=[5, 5, 6, 7]), "appears twice"),
+        (_mutated(sat_id=[]), "0 satellites"),
+        (_mutated(time_unix_ns=-5), "time_unix_ns"),
+        (_mutated(group=7), "group: 7 is not a string"),
+    ],
+)
+def test_more_bad_frames(payload, reason):
+    with pytest.raises(FrameError, match=reason):
+        decode(payload)

@@ -1,0 +1,84 @@
+"""Discrete per-satellite events found by comparing one tick's state with the previous one.
+
+Vectorised: the changes are found with array comparisons; only the (rare) events themselves
+are turned into messages, one per event, keyed by satellite id.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+EVENTS_TOPIC = "twin.events"
+SCHEMA_ID = "twin.events"
+SCHEMA_VERSION = 1
+KINDS = ("eclipse_entry", "eclipse_exit", "safe_mode_entry", "safe_mode_exit")
+
+
+@dataclass(frozen=True)
+class Events:
+    """Events of one tick: ``sat_id`` (k,) int32 and ``kind`` (k,) indices into ``KINDS``."""
+
+    time_unix_ns: int
+    sat_id: np.ndarray
+    kind: np.ndarray
+
+
+def _events(time_unix_ns: int, sat_id: np.ndarray, changes: dict[str, np.ndarray]) -> Events:
+    rows = {kind: np.nonzero(mask)[0] for kind, mask in changes.items()}
+    return Events(
+        time_unix_ns=int(time_unix_ns),
+        sat_id=np.concatenate([sat_id[r] for r in rows.values()]).astype(np.int32),
+        kind=np.concatenate(
+            [np.full(r.shape[0], KINDS.index(k), np.int8) for k, r in rows.items()]
+        ),
+    )
+
+
+def eclipse_events(
+    time_unix_ns: int, sat_id: np.ndarray, sunlit_before: np.ndarray, sunlit_now: np.ndarray
+) -> Events:
+    """Eclipse entries and exits between the previous tick and this one, (n_sat,) arrays.
+
+    ``sunlit_before`` is int8 with -1 for "not known yet" (no event on the first tick).
+    """
+    known = sunlit_before >= 0
+    return _events(
+        time_unix_ns,
+        sat_id,
+        {
+            "eclipse_entry": known & (sunlit_before == 1) & ~sunlit_now,
+            "eclipse_exit": known & (sunlit_before == 0) & sunlit_now,
+        },
+    )
+
+
+def mode_events(
+    time_unix_ns: int, sat_id: np.ndarray, safe_before: np.ndarray, safe_now: np.ndarray
+) -> Events:
+    """Safe-mode entries and exits taking effect at ``time_unix_ns``, (n_sat,) arrays."""
+    return _events(
+        time_unix_ns,
+        sat_id,
+        {
+            "safe_mode_entry": ~safe_before & safe_now,
+            "safe_mode_exit": safe_before & ~safe_now,
+        },
+    )
+
+
+def encode(events: Events) -> list[tuple[bytes, bytes]]:
+    """(key, value) messages, one per event; the key is the satellite id."""
+    messages = []
+    for sat, kind in zip(events.sat_id.tolist(), events.kind.tolist(), strict=True):
+        body = {
+            "schema": SCHEMA_ID,
+            "version": SCHEMA_VERSION,
+            "time_unix_ns": events.time_unix_ns,
+            "sat_id": sat,
+            "kind": KINDS[kind],
+        }
+        messages.append((str(sat).encode(), json.dumps(body, separators=(",", ":")).encode()))
+    return messages
