@@ -6,10 +6,10 @@ are turned into messages, one per event, keyed by satellite id.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
+import orjson
 
 EVENTS_TOPIC = "twin.events"
 SCHEMA_ID = "twin.events"
@@ -80,5 +80,5 @@ def encode(events: Events) -> list[tuple[bytes, bytes]]:
             "sat_id": sat,
             "kind": KINDS[kind],
         }
-        messages.append((str(sat).encode(), json.dumps(body, separators=(",", ":")).encode()))
+        messages.append((str(sat).encode(), orjson.dumps(body)))
     return messages

@@ -102,10 +102,10 @@ def test_frame_may_carry_only_some_groups():
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
-        (b'{"schema": "twin.telemetry", "version": 1, "lat_deg": NaN}', "NaN is not a number"),
+        (b'{"schema": "twin.telemetry", "version": 1, "lat_deg": NaN}', "not JSON"),
         (
             _mutated(alt_km=[12345.5, 1, 2, 3]).replace(b"12345.5", b"1e400"),
-            "alt_km: values must be finite",
+            "not JSON: number is infinity",
         ),
         (_mutated(sat_id=[5, 5, 6, 7]), "appears twice"),
         (_mutated(sat_id=[]), "0 satellites"),
