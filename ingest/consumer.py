@@ -20,7 +20,8 @@ from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from kafka.structs import OffsetAndMetadata
 
 from ingest.writer import DeadLetter, Writer, frames_to_columns
-from twin.bus import Producer, schema_headers
+from twin.bus import CONNECT_SETTINGS, UNREACHABLE, Producer, schema_headers
+from twin.settings import InputError, mask_url
 from twin.telemetry import FrameError, decode
 
 log = logging.getLogger(__name__)
@@ -87,11 +88,20 @@ def run_ingest(
 ) -> IngestStats:
     """Consume ``topic`` into the database until stopped (or caught up, if asked)."""
     writer = Writer(database_url, group)
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=group,
-        client_id=f"{group}-consumer",
-        **CONSUMER_SETTINGS,
+    writer.check()  # an unreachable database is reported before anything is consumed
+    try:
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=group,
+            client_id=f"{group}-consumer",
+            **CONSUMER_SETTINGS,
+            **CONNECT_SETTINGS,
+        )
+    except UNREACHABLE:
+        writer.close()
+        raise InputError(f"--kafka: no Kafka broker answered at {bootstrap}") from None
+    log.info(
+        "ingesting %s from %s into %s (group %s)", topic, bootstrap, mask_url(database_url), group
     )
     dead_producer = Producer(bootstrap, client_id=f"{group}-deadletter")
     consumer.subscribe([topic], listener=_SeekToStored(consumer, writer, topic))

@@ -14,6 +14,7 @@ import psycopg
 
 from ingest.db import connect
 from ingest.pgcopy import binary_copy_payload
+from twin.settings import InputError
 from twin.telemetry import CHANNELS, Frame
 
 NS_PER_US = 1000
@@ -125,6 +126,13 @@ class Writer:
             self._use_copy = server_supports_copy(self._conn)
             self._conn.commit()
         return self._conn
+
+    def check(self) -> None:
+        """Connect now; raise ``InputError`` naming the database if it cannot be reached."""
+        try:
+            self._connection()
+        except psycopg.OperationalError as exc:
+            raise InputError(f"--database: {exc}".splitlines()[0]) from None
 
     def stored_offsets(self, topic: str) -> dict[int, int]:
         """The next offset to consume per partition, as last committed with the data."""

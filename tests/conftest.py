@@ -12,6 +12,9 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
@@ -116,6 +119,55 @@ def timescale_db(timescale_url: str) -> str:
 def topic_prefix() -> str:
     """A unique topic prefix so that tests sharing a broker do not see each other's data."""
     return f"test-{uuid.uuid4().hex[:10]}."
+
+
+@pytest.fixture
+def kafka_env(kafka_bootstrap: str, topic_prefix: str) -> dict[str, str]:
+    """Environment for ``twin`` commands against the test broker, with unique topics."""
+    return {
+        **os.environ,
+        "TWIN_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "TWIN_TOPIC_PREFIX": topic_prefix,
+    }
+
+
+def read_topic(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list:
+    """Every record of ``topic`` from its beginning to its current end, in partition order."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        records = []
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < ends[tp] for tp in partitions):
+            assert time.monotonic() < deadline, f"{topic}: not read to its end in {timeout_s} s"
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+        return records
+    finally:
+        consumer.close()
+
+
+def twin_command(*args: str, env: dict[str, str], timeout_s: float = 300) -> str:
+    """Run the ``twin`` command; return its stdout, failing the test on a non-zero exit."""
+    done = subprocess.run(
+        [sys.executable, "-m", "twin", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+    assert done.returncode == 0, f"twin {' '.join(args)} failed:\n{done.stderr}"
+    return done.stdout
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -2,9 +2,6 @@
 
 import base64
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +10,7 @@ from jsonschema import Draft202012Validator
 from kafka import KafkaConsumer, KafkaProducer
 
 from ingest.db import connect
+from tests.conftest import twin_command
 from twin.clock import NS_PER_S, parse_start
 from twin.engine import RunPlan, run
 from twin.presets import build, load_preset
@@ -24,23 +22,12 @@ START = "2026-03-20T12:00:00Z"
 DURATION_S = 600
 
 
-def twin(*args: str, env: dict[str, str]) -> str:
-    """Run the ``twin`` command; return its stdout, failing the test on a non-zero exit."""
-    done = subprocess.run(
-        [sys.executable, "-m", "twin", *args], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, f"twin {' '.join(args)} failed:\n{done.stderr}"
-    return done.stdout
+twin = twin_command
 
 
 @pytest.fixture
-def env(kafka_bootstrap, database, topic_prefix):
-    return {
-        **os.environ,
-        "TWIN_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "TWIN_DATABASE_URL": database,
-        "TWIN_TOPIC_PREFIX": topic_prefix,
-    }
+def env(kafka_env, database):
+    return {**kafka_env, "TWIN_DATABASE_URL": database}
 
 
 def test_twelve_satellites_ten_minutes_stored_exactly_once(env, database):

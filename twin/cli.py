@@ -14,7 +14,6 @@ from twin.settings import (
     InputError,
     database_url,
     kafka_bootstrap,
-    mask_url,
     topic_prefix,
 )
 
@@ -97,6 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             shard=runner.parse_shard(args.shard),
             run_id=args.run_id,
             checkpoint_every_ns=checkpoint_ns,
+            align_wall_clock=args.start == "now" and speed is not None,
         )
         fleet, hw = load_fleet(args, start_ns)
     except InputError:
@@ -125,14 +125,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     bootstrap = kafka_bootstrap(args.kafka)
     url = database_url(args.database)
     prefix = topic_prefix(args.topic_prefix)
-    log.info(
-        "ingesting %s%s from %s into %s (group %s)",
-        prefix,
-        TELEMETRY_TOPIC,
-        bootstrap,
-        mask_url(url),
-        args.group,
-    )
     stats = run_ingest(
         bootstrap,
         url,
@@ -150,9 +142,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_db_migrate(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import OperationalError
+
     from ingest.migrate import migrate
 
-    applied = migrate(database_url(args.database))
+    url = database_url(args.database)
+    try:
+        applied = migrate(url)
+    except OperationalError as exc:
+        raise InputError(f"--database: {exc.orig}".splitlines()[0]) from None
     print(f"twin db migrate: applied {applied or 'nothing (up to date)'}")
     return 0
 

@@ -6,6 +6,7 @@ Time is converted to Julian dates only at the SGP4/skyfield edge, here, in one p
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -67,14 +68,15 @@ def skyfield_time(t_ns: np.ndarray | int):
 
 
 def parse_start(value: str, now_ns: int | None = None) -> int:
-    """Parse ``now`` or an ISO-8601 timestamp (naive means UTC) into int64 ns.
+    """Parse ``now`` (the next whole second) or an ISO-8601 timestamp (naive means UTC) into
+    int64 ns.
 
     Raises ``ValueError`` naming the value and the accepted forms.
     """
     if value == "now":
         if now_ns is not None:
             return now_ns
-        return int(datetime.now(UTC).timestamp()) * NS_PER_S
+        return (time.time_ns() // NS_PER_S + 1) * NS_PER_S
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

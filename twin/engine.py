@@ -143,6 +143,7 @@ def run(
     start_tick: int = 0,
     events_sink: Callable[[events.Events], None] | None = None,
     on_block_end: Callable[[int, FleetState], None] | None = None,
+    wall_start: float | None = None,
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RunStats:
@@ -153,13 +154,14 @@ def run(
     Blocks of ticks are aligned to multiples of the block length counted from the plan's
     start, so a run resumed at a block boundary computes exactly the arrays of an
     uninterrupted one. Paced runs publish tick ``k`` at ``wall_start + (k - start_tick) *
-    step / speed`` on an absolute schedule, so lateness never accumulates into drift.
+    step / speed`` on an absolute schedule, so lateness never accumulates into drift;
+    ``wall_start`` (a ``monotonic()`` reading) pins that schedule, e.g. to the wall clock.
     """
     stats = RunStats(n_sat=fleet.n_sat)
     state = initial_state(hw) if state is None else state
     grouping = plane_grouping(fleet)
     dt_s = plan.step_ns / 1e9
-    wall_start = monotonic()
+    wall_start = monotonic() if wall_start is None else wall_start
     times = plan.tick_times_ns()
     block = block_ticks(fleet.n_sat, paced=plan.speed is not None)
     if start_tick % block and start_tick < plan.n_ticks:
@@ -196,7 +198,7 @@ def run(
         if on_block_end is not None:
             on_block_end(first + t_block.shape[0], state)
     stats.samples = stats.ticks * fleet.n_sat
-    stats.wall_s = monotonic() - wall_start
+    stats.wall_s = max(0.0, monotonic() - wall_start)
     stats.final_state = state
     return stats
 

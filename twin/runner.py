@@ -39,6 +39,7 @@ class RunConfig:
     shard: tuple[int, int] = (0, 1)
     run_id: str | None = None
     checkpoint_every_ns: int = 0  # 0: no checkpoints
+    align_wall_clock: bool = False  # publish each tick when the wall clock reaches its time
 
 
 def parse_shard(value: str) -> tuple[int, int]:
