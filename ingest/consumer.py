@@ -1,9 +1,10 @@
-"""The ingest loop: poll a batch → decode → write with offsets in one transaction → commit.
+"""The ingest loop: poll a batch → decode and validate → write with offsets in one transaction.
 
 Offsets are stored in the database with the data ("storing offsets outside Kafka"); on
 partition assignment the consumer seeks to them, so a crash between the database commit and
 the Kafka commit neither loses nor repeats a sample. The Kafka commit that follows is for
-lag monitoring only.
+lag monitoring only. Nothing a producer sends can stop the loop: a message that fails any
+check is stored in ``dead_letters`` (and sent to ``twin.deadletter``) with its reason.
 """
 
 from __future__ import annotations
@@ -14,17 +15,23 @@ import logging
 import time
 from dataclasses import dataclass
 
+import numpy as np
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from kafka.structs import OffsetAndMetadata
 
-from ingest.writer import DeadLetter, Writer, frames_to_columns
+from ingest.writer import DeadLetter, Event, PartitionBatch, Writer
+from twin import events, telemetry
 from twin.bus import CONNECT_SETTINGS, UNREACHABLE, Producer, schema_headers
+from twin.clock import parse_start
 from twin.settings import InputError, mask_url
-from twin.telemetry import FrameError, decode
 
 log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 2 * 1024 * 1024  # frames of a 2,800-satellite fleet are ~6 KiB per plane
+EARLIEST_NS = parse_start("1990-01-01T00:00:00Z")  # sane simulation times
+LATEST_NS = parse_start("2100-01-01T00:00:00Z")
 
 # Consumer settings (kafka-python names), all explicit.
 CONSUMER_SETTINGS: dict[str, object] = {
@@ -48,8 +55,14 @@ CONSUMER_SETTINGS: dict[str, object] = {
 
 @dataclass
 class IngestStats:
+    """Counts of a run. Invariants: messages = frames + events + dead letters;
+    samples in stored frames = rows inserted + rows repeated."""
+
     messages: int = 0
+    frames: int = 0
+    events: int = 0
     rows_inserted: int = 0
+    rows_repeated: int = 0
     dead_letters: int = 0
     batches: int = 0
 
@@ -57,36 +70,68 @@ class IngestStats:
 class _SeekToStored(ConsumerRebalanceListener):
     """On assignment, continue from the offsets stored with the data."""
 
-    def __init__(self, consumer: KafkaConsumer, writer: Writer, topic: str) -> None:
+    def __init__(self, consumer: KafkaConsumer, writer: Writer) -> None:
         self._consumer = consumer
         self._writer = writer
-        self._topic = topic
 
     def on_partitions_revoked(self, revoked) -> None:
         pass  # every batch is committed before the next poll; nothing is pending
 
     def on_partitions_assigned(self, assigned) -> None:
-        stored = self._writer.stored_offsets(self._topic)
-        for tp in assigned:
-            if tp.partition in stored:
-                self._consumer.seek(tp, stored[tp.partition])
-        log.info(
-            "assigned %s; resuming from stored offsets %s",
-            sorted(tp.partition for tp in assigned),
-            stored,
-        )
+        for topic in {tp.topic for tp in assigned}:
+            stored = self._writer.stored_offsets(topic)
+            for tp in assigned:
+                if tp.topic == topic and tp.partition in stored:
+                    self._consumer.seek(tp, stored[tp.partition])
+        log.info("assigned %s", sorted((tp.topic, tp.partition) for tp in assigned))
+
+
+class Validator:
+    """Decodes messages and applies the store's checks; raises ValueError with the reason."""
+
+    def __init__(self, writer: Writer) -> None:
+        self._writer = writer
+
+    def frame(self, payload: bytes) -> telemetry.Frame:
+        frame = telemetry.decode(payload)
+        _check_time(frame.time_unix_ns)
+        known = self._writer.known_satellites()
+        unknown = frame.sat_id[~np.isin(frame.sat_id, known)]
+        if unknown.size:
+            known = self._writer.known_satellites(refresh=True)  # registered since?
+            unknown = frame.sat_id[~np.isin(frame.sat_id, known)]
+        if unknown.size:
+            raise ValueError(
+                f"unknown satellite ids {unknown[:5].tolist()} (register the fleet "
+                "with: twin db fleet)"
+            )
+        return frame
+
+    def event(self, payload: bytes) -> Event:
+        time_ns, sat, kind = events.decode(payload)
+        _check_time(time_ns)
+        if sat not in self._writer.known_satellites():
+            raise ValueError(f"unknown satellite id {sat}")
+        return Event(time_ns, sat, kind)
+
+
+def _check_time(time_ns: int) -> None:
+    if not EARLIEST_NS <= time_ns < LATEST_NS:
+        raise ValueError(f"time_unix_ns: {time_ns} is outside the accepted 1990..2100")
 
 
 def run_ingest(
     bootstrap: str,
     database_url: str,
-    topic: str,
-    deadletter_topic: str,
+    topic_prefix: str = "",
     group: str = "twin-ingest",
     stop_when_caught_up: bool = False,
     max_seconds: float | None = None,
 ) -> IngestStats:
-    """Consume ``topic`` into the database until stopped (or caught up, if asked)."""
+    """Consume telemetry and events into the database until stopped (or caught up, if asked)."""
+    telemetry_topic = topic_prefix + telemetry.TELEMETRY_TOPIC
+    events_topic = topic_prefix + events.EVENTS_TOPIC
+    deadletter_topic = topic_prefix + "twin.deadletter"
     writer = Writer(database_url, group)
     writer.check()  # an unreachable database is reported before anything is consumed
     try:
@@ -101,10 +146,16 @@ def run_ingest(
         writer.close()
         raise InputError(f"--kafka: no Kafka broker answered at {bootstrap}") from None
     log.info(
-        "ingesting %s from %s into %s (group %s)", topic, bootstrap, mask_url(database_url), group
+        "ingesting %s and %s from %s into %s (group %s)",
+        telemetry_topic,
+        events_topic,
+        bootstrap,
+        mask_url(database_url),
+        group,
     )
     dead_producer = Producer(bootstrap, client_id=f"{group}-deadletter")
-    consumer.subscribe([topic], listener=_SeekToStored(consumer, writer, topic))
+    consumer.subscribe([telemetry_topic, events_topic], listener=_SeekToStored(consumer, writer))
+    validator = Validator(writer)
     stats = IngestStats()
     started = time.monotonic()
     try:
@@ -114,14 +165,20 @@ def run_ingest(
                 if stop_when_caught_up and _caught_up(consumer):
                     break
                 continue
-            dead = _ingest_batch(batch, writer, stats)
+            parts = [
+                _decode_partition(tp, records, validator, telemetry_topic)
+                for tp, records in batch.items()
+            ]
+            result = writer.write(parts)
+            _count(stats, parts, result)
             consumer.commit(
                 {
                     tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)
                     for tp, records in batch.items()
                 }
             )
-            for letter in dead:  # after the database commit: the table is the record
+            for letter in (d for part in parts for d in part.dead):
+                # After the database commit: the table is the record of it.
                 dead_producer.send(
                     deadletter_topic,
                     key=f"{letter.topic}:{letter.partition}".encode(),
@@ -139,6 +196,54 @@ def run_ingest(
     return stats
 
 
+def _decode_partition(
+    tp: TopicPartition, records: list, validator: Validator, telemetry_topic: str
+) -> PartitionBatch:
+    part = PartitionBatch(
+        tp.topic, tp.partition, records[0].offset, records[-1].offset, messages=len(records)
+    )
+    for record in records:
+        value = record.value or b""
+        try:
+            if len(value) > MAX_MESSAGE_BYTES:
+                raise ValueError(f"message of {len(value)} bytes exceeds {MAX_MESSAGE_BYTES}")
+            if tp.topic == telemetry_topic:
+                part.frames.append((record.offset, validator.frame(value)))
+            else:
+                part.events.append((record.offset, validator.event(value)))
+        except ValueError as exc:
+            part.dead.append(
+                DeadLetter(
+                    tp.topic,
+                    tp.partition,
+                    record.offset,
+                    str(exc),
+                    value,
+                    samples=_samples_in(value),
+                )
+            )
+    return part
+
+
+def _samples_in(value: bytes) -> int:
+    """Satellite-samples a rejected message held, when its sat_id list can be read."""
+    try:
+        sat_id = json.loads(value).get("sat_id") if len(value) <= MAX_MESSAGE_BYTES else None
+    except (ValueError, AttributeError):
+        return 0
+    return len(sat_id) if isinstance(sat_id, list) else (1 if isinstance(sat_id, int) else 0)
+
+
+def _count(stats: IngestStats, parts: list[PartitionBatch], result) -> None:
+    stats.batches += 1
+    stats.messages += sum(p.messages for p in parts)
+    stats.frames += sum(len(p.frames) for p in parts)
+    stats.events += sum(len(p.events) for p in parts)
+    stats.dead_letters += sum(len(p.dead) for p in parts)
+    stats.rows_inserted += result.rows_inserted
+    stats.rows_repeated += result.rows_repeated
+
+
 def deadletter_message(letter: DeadLetter) -> bytes:
     """The ``twin.deadletter`` v1 envelope: reason, source and the raw value in base64."""
     return json.dumps(
@@ -153,24 +258,6 @@ def deadletter_message(letter: DeadLetter) -> bytes:
         },
         separators=(",", ":"),
     ).encode()
-
-
-def _ingest_batch(batch: dict, writer: Writer, stats: IngestStats) -> list[DeadLetter]:
-    frames, dead, offsets = [], [], {}
-    for tp, records in batch.items():
-        for record in records:
-            try:
-                frames.append(decode(record.value))
-            except FrameError as exc:
-                dead.append(
-                    DeadLetter(tp.topic, tp.partition, record.offset, str(exc), record.value or b"")
-                )
-        offsets[(tp.topic, tp.partition)] = records[-1].offset + 1
-    stats.rows_inserted += writer.write(frames_to_columns(frames), dead, offsets)
-    stats.messages += sum(len(r) for r in batch.values())
-    stats.dead_letters += len(dead)
-    stats.batches += 1
-    return dead
 
 
 def _caught_up(consumer: KafkaConsumer) -> bool:

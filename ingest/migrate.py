@@ -1,4 +1,14 @@
-"""Versioned schema migrations; idempotent; TimescaleDB detected, plain PostgreSQL otherwise."""
+"""Versioned schema migrations; idempotent; TimescaleDB detected, plain PostgreSQL otherwise.
+
+Both paths give the same table and view names, so dashboards and audit SQL run unchanged:
+
+- TimescaleDB: hypertables, compression segmented by satellite, compression and retention
+  policies, continuous aggregates ``telemetry_1m`` → ``fleet_1m`` → ``fleet_1h`` (hierarchical,
+  real-time aggregation) with refresh policies.
+- PostgreSQL: ``telemetry`` range-partitioned by day (partitions made on demand by a
+  ``SECURITY DEFINER`` function that ingest may call), BRIN indexes on time, and plain views
+  with ``date_bin`` in place of the continuous aggregates.
+"""
 
 from __future__ import annotations
 
@@ -6,43 +16,160 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, MetaData, text
+from sqlalchemy.schema import CreateTable
 
-from ingest import db, schema
+from ingest import audit, db, schema
 
 log = logging.getLogger(__name__)
 
-TELEMETRY_CHUNK_INTERVAL = "1 hour"  # 2,800 sats at 1 Hz: ~10M rows per chunk
+INGEST_ROLE = "twin_ingest"
+READER_ROLE = "twin_reader"
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """Intervals of the store, as PostgreSQL interval text.
+
+    ``telemetry_chunk``: 2,800 satellites at 1 Hz write ~10 M rows (about 2 GB before
+    compression) an hour, so one-hour chunks keep the chunk being written, its indexes and
+    the few chunks dashboards read in memory; other tables are far sparser.
+    """
+
+    telemetry_chunk: str = "1 hour"
+    events_chunk: str = "1 day"
+    compress_after: str = "1 day"
+    retain_telemetry: str = "90 days"
+    retain_events: str = "365 days"
+    cagg_refresh_every: str = "1 minute"
+    cagg_lookback: str = "1 day"
 
 
 @dataclass(frozen=True)
 class Migration:
     version: int
     description: str
-    apply: Callable[[Connection, bool], None]  # (connection, timescaledb available)
+    apply: Callable[[Connection, bool, StoreSettings], None]  # (conn, timescaledb, settings)
 
 
-def _v1_initial(conn: Connection, timescale: bool) -> None:
-    schema.metadata.create_all(
-        conn,
-        tables=[
-            schema.telemetry,
-            schema.ingest_offsets,
-            schema.dead_letters,
-        ],
-    )
+def _v1_initial(conn: Connection, timescale: bool, settings: StoreSettings) -> None:
+    schema.metadata.create_all(conn, tables=[*schema.DIMENSIONS, *schema.BOOKKEEPING])
     if timescale:
+        schema.metadata.create_all(conn, tables=list(schema.TIME_SERIES))
+        _timescale_objects(conn, settings)
+    else:
+        _plain_objects(conn)
+    for sql in audit.BUCKET_FUNCTION[timescale]:
+        conn.execute(text(sql))
+    if not timescale:
+        for sql in audit.PLAIN_ROLLUPS:
+            conn.execute(text(sql))
+    for sql in audit.AUDIT_VIEWS:
+        conn.execute(text(sql))
+    _roles(conn, timescale)
+
+
+def _timescale_objects(conn: Connection, s: StoreSettings) -> None:
+    chunks = {
+        "telemetry": s.telemetry_chunk,
+        "events": s.events_chunk,
+        "anomalies": s.events_chunk,
+        "job_events": s.events_chunk,
+    }
+    for table, chunk in chunks.items():
         conn.execute(
             text(
-                "SELECT create_hypertable('telemetry', by_range('time', CAST(:chunk AS interval)), "
-                "migrate_data => true)"
+                f"SELECT create_hypertable('{table}', by_range('time', CAST(:chunk AS interval)))"
             ),
-            {"chunk": TELEMETRY_CHUNK_INTERVAL},
+            {"chunk": chunk},
+        )
+    conn.execute(
+        text(
+            "ALTER TABLE telemetry SET (timescaledb.compress, "
+            "timescaledb.compress_segmentby = 'sat_id', timescaledb.compress_orderby = 'time DESC')"
+        )
+    )
+    conn.execute(
+        text("SELECT add_compression_policy('telemetry', CAST(:after AS interval))"),
+        {"after": s.compress_after},
+    )
+    conn.execute(
+        text("SELECT add_retention_policy('telemetry', CAST(:keep AS interval))"),
+        {"keep": s.retain_telemetry},
+    )
+    for table in ("events", "anomalies", "job_events"):
+        conn.execute(
+            text(f"SELECT add_retention_policy('{table}', CAST(:keep AS interval))"),
+            {"keep": s.retain_events},
+        )
+    for name, sql in audit.CONTINUOUS_AGGREGATES:
+        conn.execute(text(sql))
+        conn.execute(
+            text(
+                f"SELECT add_continuous_aggregate_policy('{name}', "
+                "start_offset => CAST(:lookback AS interval), end_offset => INTERVAL '1 minute', "
+                "schedule_interval => CAST(:every AS interval))"
+            ),
+            {
+                "lookback": s.cagg_lookback if name != "fleet_1h" else "7 days",
+                "every": s.cagg_refresh_every,
+            },
         )
 
 
+def _plain_objects(conn: Connection) -> None:
+    partitioned = MetaData()
+    telemetry = schema.telemetry.to_metadata(partitioned)
+    telemetry.dialect_options["postgresql"]["partition_by"] = "RANGE (time)"
+    conn.execute(CreateTable(telemetry))
+    schema.metadata.create_all(
+        conn, tables=[t for t in schema.TIME_SERIES if t is not schema.telemetry]
+    )
+    for table in ("telemetry", "events", "anomalies", "job_events"):
+        conn.execute(text(f"CREATE INDEX {table}_time_brin ON {table} USING brin (time)"))
+    conn.execute(text(audit.ENSURE_PARTITIONS_FUNCTION))
+
+
+def _roles(conn: Connection, timescale: bool) -> None:
+    """``twin_ingest`` writes new rows and its offsets; ``twin_reader`` reads. Both NOLOGIN:
+    a deployment gives them a login and password (never committed)."""
+    for role in (INGEST_ROLE, READER_ROLE):
+        conn.execute(
+            text(
+                f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') "
+                f"THEN CREATE ROLE {role} NOLOGIN; END IF; END $$"
+            )
+        )
+    history = ", ".join(
+        t.name for t in (*schema.TIME_SERIES, schema.ingest_batches, schema.dead_letters)
+    )
+    conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {INGEST_ROLE}, {READER_ROLE}"))
+    conn.execute(text(f"GRANT SELECT, INSERT ON {history} TO {INGEST_ROLE}"))
+    conn.execute(text(f"GRANT SELECT, INSERT, UPDATE ON ingest_offsets TO {INGEST_ROLE}"))
+    conn.execute(text(f"GRANT SELECT ON satellites, ground_stations TO {INGEST_ROLE}"))
+    conn.execute(text(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {INGEST_ROLE}"))
+    if not timescale:
+        conn.execute(
+            text(
+                "REVOKE ALL ON FUNCTION twin_ensure_partitions(timestamptz, "
+                "timestamptz) FROM PUBLIC"
+            )
+        )
+        conn.execute(
+            text(
+                "GRANT EXECUTE ON FUNCTION twin_ensure_partitions(timestamptz, "
+                f"timestamptz) TO {INGEST_ROLE}"
+            )
+        )
+    conn.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READER_ROLE}"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "telemetry, ingest offsets and dead letters", _v1_initial),
+    Migration(
+        1,
+        "telemetry, events, anomalies, jobs, lineage, dimensions, roles, audit views",
+        _v1_initial,
+    ),
 )
 
 
@@ -62,8 +189,9 @@ def timescaledb_available(conn: Connection) -> bool:
     return False
 
 
-def migrate(database_url: str) -> list[int]:
+def migrate(database_url: str, settings: StoreSettings | None = None) -> list[int]:
     """Apply pending migrations in order, each in its own transaction; return those applied."""
+    settings = settings or StoreSettings()
     engine = db.engine(database_url)
     applied_now = []
     try:
@@ -79,10 +207,12 @@ def migrate(database_url: str) -> list[int]:
                 ).first()
                 if done:
                     continue
-                migration.apply(conn, timescale)
+                migration.apply(conn, timescale, settings)
                 conn.execute(
                     schema.schema_migrations.insert().values(
-                        version=migration.version, description=migration.description
+                        version=migration.version,
+                        description=migration.description,
+                        timescaledb=timescale,
                     )
                 )
                 applied_now.append(migration.version)

@@ -1,4 +1,11 @@
-"""Table definitions, in one place (SQLAlchemy Core). Column names match message fields."""
+"""Table definitions, in one place (SQLAlchemy Core). Column names match message fields.
+
+Time-series tables (telemetry, events, anomalies, job_events) carry their time column in the
+primary key, as hypertables and range partitions require. Stored rows carry ``batch_id`` and
+``kafka_offset``: with ``ingest_batches`` they trace every row to its Kafka record. There are
+no foreign keys from the time-series tables: a key check per row would slow the bulk load,
+and the writer fills both columns in the same transaction as the batch row.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Double,
+    Identity,
     Integer,
     LargeBinary,
     MetaData,
@@ -17,6 +25,7 @@ from sqlalchemy import (
     Text,
     func,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 from twin.telemetry import CHANNELS
 
@@ -24,15 +33,122 @@ _SQL_TYPES = {"float8": Double, "bool": Boolean, "int2": SmallInteger}
 
 metadata = MetaData()
 
+
+def _ts(name: str = "time") -> Column:
+    return Column(name, DateTime(timezone=True), nullable=False)
+
+
+def _lineage() -> list[Column]:
+    return [
+        Column(
+            "batch_id",
+            BigInteger,
+            nullable=False,
+            comment="ingest_batches.batch_id of the batch that stored the row",
+        ),
+        Column(
+            "kafka_offset",
+            BigInteger,
+            nullable=False,
+            comment="offset of the Kafka record the row came from",
+        ),
+    ]
+
+
+satellites = Table(
+    "satellites",
+    metadata,
+    Column("sat_id", Integer, primary_key=True, autoincrement=False),
+    Column("fleet", Text, nullable=False, comment="preset or fleet name"),
+    Column("shell", Text, nullable=False),
+    Column("plane", Integer, nullable=False),
+    Column("hardware", JSONB, nullable=False, comment="the preset's hardware model"),
+    Column(
+        "telemetry_interval_s",
+        Double,
+        nullable=False,
+        comment="expected seconds between orbit samples (for completeness)",
+    ),
+    Column("registered_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    comment="Satellites known to the store; ingest rejects telemetry of any other id",
+)
+
+ground_stations = Table(
+    "ground_stations",
+    metadata,
+    Column("station_id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("lat_deg", Double, nullable=False),
+    Column("lon_deg", Double, nullable=False),
+    Column("alt_m", Double, nullable=False),
+    Column("min_elevation_deg", Double, nullable=False),
+    comment="Ground stations for contacts",
+)
+
+ingest_batches = Table(
+    "ingest_batches",
+    metadata,
+    Column("batch_id", BigInteger, Identity(), primary_key=True),
+    Column("consumer_group", Text, nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("first_offset", BigInteger, nullable=False),
+    Column("last_offset", BigInteger, nullable=False),
+    Column("messages", Integer, nullable=False),
+    Column("rows", Integer, nullable=False, comment="rows inserted (repeats not counted)"),
+    Column("dead_letters", Integer, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    comment="One row per consumed (poll, partition): the lineage of every stored row",
+)
+
 telemetry = Table(
     "telemetry",
     metadata,
-    Column("time", DateTime(timezone=True), nullable=False),
+    _ts(),
     Column("sat_id", Integer, nullable=False),
     *(Column(name, _SQL_TYPES[c.pg_type], comment=c.description) for name, c in CHANNELS.items()),
+    *_lineage(),
     # (sat_id, time) identifies a sample: replays are absorbed by ON CONFLICT DO NOTHING.
     PrimaryKeyConstraint("sat_id", "time", name="telemetry_pkey"),
     comment="Per-satellite telemetry samples decoded from twin.telemetry frames",
+)
+
+events = Table(
+    "events",
+    metadata,
+    _ts(),
+    Column("sat_id", Integer, nullable=False),
+    Column("kind", Text, nullable=False),
+    *_lineage(),
+    PrimaryKeyConstraint("sat_id", "time", "kind", name="events_pkey"),
+    comment="Discrete events from twin.events",
+)
+
+anomalies = Table(
+    "anomalies",
+    metadata,
+    _ts(),
+    Column("anomaly_id", Text, nullable=False),
+    Column("sat_id", Integer, comment="NULL for fleet-level anomalies"),
+    Column("rule", Text, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("state", Text, nullable=False, comment="open or closed"),
+    Column("value", Double),
+    Column("message", Text, nullable=False),
+    PrimaryKeyConstraint("anomaly_id", "state", "time", name="anomalies_pkey"),
+    comment="Anomalies opened and closed by rules",
+)
+
+job_events = Table(
+    "job_events",
+    metadata,
+    _ts(),
+    Column("job_id", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("sat_id", Integer),
+    Column("reason", Text),
+    PrimaryKeyConstraint("job_id", "state", "time", name="job_events_pkey"),
+    comment="Job lifecycle steps from twin.jobs",
 )
 
 ingest_offsets = Table(
@@ -54,6 +170,12 @@ dead_letters = Table(
     Column("partition", Integer, nullable=False),
     Column("kafka_offset", BigInteger, nullable=False),
     Column("reason", Text, nullable=False),
+    Column(
+        "samples",
+        Integer,
+        nullable=False,
+        comment="satellite-samples the message held, when that could be read (0 otherwise)",
+    ),
     Column("payload", LargeBinary, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("topic", "partition", "kafka_offset", name="dead_letters_pkey"),
@@ -63,7 +185,12 @@ dead_letters = Table(
 schema_migrations = Table(
     "schema_migrations",
     metadata,
-    Column("version", Integer, primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
     Column("description", Text, nullable=False),
+    Column("timescaledb", Boolean, nullable=False),
     Column("applied_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+TIME_SERIES = (telemetry, events, anomalies, job_events)
+DIMENSIONS = (satellites, ground_stations)
+BOOKKEEPING = (ingest_batches, ingest_offsets, dead_letters)

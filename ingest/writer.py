@@ -1,13 +1,15 @@
-"""The writer: one transaction per consumed batch holding rows, dead letters and offsets.
+"""The writer: one transaction per consumed batch holding rows, lineage, rejects and offsets.
 
 Native PostgreSQL gets a binary COPY into a temporary staging table; servers without COPY
 (the PGlite TimescaleDB build) get ``INSERT ... SELECT FROM unnest(arrays)``. Both end in
-``INSERT ... ON CONFLICT (sat_id, time) DO NOTHING``, so a replayed batch changes nothing.
+``INSERT ... ON CONFLICT DO NOTHING`` on (sat_id, time), so a replayed batch changes nothing.
+Every channel is staged as float8 with NaN for "no value" (not computed, or its group not
+sampled at that tick); the insert turns NaN into NULL and casts booleans and codes back.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import psycopg
@@ -19,22 +21,24 @@ from twin.telemetry import CHANNELS, Frame
 
 NS_PER_US = 1000
 
-_STAGE_COLUMNS = ("time_unix_us", "sat_id", *CHANNELS)
-_STAGE_TYPES = ("int8", "int4", *(c.pg_type for c in CHANNELS.values()))
+_STAGE_COLUMNS = ("time_unix_us", "sat_id", "batch_id", "kafka_offset", *CHANNELS)
+_STAGE_TYPES = ("int8", "int4", "int8", "int8", *("float8" for _ in CHANNELS))
 
-_FROM_STAGE = (
-    "INSERT INTO telemetry (time, sat_id, {cols}) "
-    "SELECT timestamptz 'epoch' + time_unix_us * interval '1 microsecond', sat_id, {vals} "
-    "FROM {source} ON CONFLICT (sat_id, time) DO NOTHING"
+
+def _from_stage(name: str, pg_type: str) -> str:
+    value = f"NULLIF({name}, 'NaN'::float8)"
+    return {"float8": value, "bool": f"({value} <> 0)", "int2": f"{value}::int2"}[pg_type]
+
+
+_INSERT = (
+    "INSERT INTO telemetry (time, sat_id, batch_id, kafka_offset, {cols}) "
+    "SELECT timestamptz 'epoch' + time_unix_us * interval '1 microsecond', sat_id, batch_id, "
+    "kafka_offset, {vals} FROM {source} ON CONFLICT (sat_id, time) DO NOTHING"
 )
 _COLS = ", ".join(CHANNELS)
-# NaN marks a value that could not be computed; the table stores it as NULL.
-_VALS = ", ".join(
-    f"NULLIF({name}, 'NaN'::float8)" if c.pg_type == "float8" else name
-    for name, c in CHANNELS.items()
-)
-INSERT_FROM_STAGE = _FROM_STAGE.format(cols=_COLS, vals=_VALS, source="telemetry_stage")
-INSERT_FROM_UNNEST = _FROM_STAGE.format(
+_VALS = ", ".join(_from_stage(name, c.pg_type) for name, c in CHANNELS.items())
+INSERT_FROM_STAGE = _INSERT.format(cols=_COLS, vals=_VALS, source="telemetry_stage")
+INSERT_FROM_UNNEST = _INSERT.format(
     cols=_COLS,
     vals=_VALS,
     source="unnest("
@@ -48,14 +52,24 @@ CREATE_STAGE = (
     + ", ".join(f"{c} {t} NOT NULL" for c, t in zip(_STAGE_COLUMNS, _STAGE_TYPES, strict=True))
     + ") ON COMMIT DELETE ROWS"
 )
+INSERT_BATCH = (
+    "INSERT INTO ingest_batches (consumer_group, topic, partition, first_offset, last_offset, "
+    "messages, rows, dead_letters) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING batch_id"
+)
+INSERT_EVENTS = (
+    "INSERT INTO events (time, sat_id, kind, batch_id, kafka_offset) "
+    "SELECT timestamptz 'epoch' + t * interval '1 microsecond', s, k, b, o "
+    "FROM unnest(%s::int8[], %s::int4[], %s::text[], %s::int8[], %s::int8[]) AS u(t, s, k, b, o) "
+    "ON CONFLICT DO NOTHING"
+)
 UPSERT_OFFSET = (
     "INSERT INTO ingest_offsets (consumer_group, topic, partition, next_offset, updated_at) "
     "VALUES (%s, %s, %s, %s, now()) ON CONFLICT (consumer_group, topic, partition) "
     "DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()"
 )
 INSERT_DEAD_LETTER = (
-    "INSERT INTO dead_letters (topic, partition, kafka_offset, reason, payload) "
-    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+    "INSERT INTO dead_letters (topic, partition, kafka_offset, reason, samples, payload) "
+    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
 )
 
 
@@ -68,40 +82,87 @@ class DeadLetter:
     offset: int
     reason: str
     payload: bytes
+    samples: int = 0
+
+
+@dataclass(frozen=True)
+class Event:
+    time_unix_ns: int
+    sat_id: int
+    kind: str
+
+
+@dataclass
+class PartitionBatch:
+    """What one poll brought from one partition, decoded."""
+
+    topic: str
+    partition: int
+    first_offset: int
+    last_offset: int
+    messages: int = 0
+    frames: list[tuple[int, Frame]] = field(default_factory=list)  # (offset, frame)
+    events: list[tuple[int, Event]] = field(default_factory=list)  # (offset, event)
+    dead: list[DeadLetter] = field(default_factory=list)
+
+    @property
+    def samples(self) -> int:
+        return sum(int(f.sat_id.shape[0]) for _, f in self.frames)
 
 
 @dataclass(frozen=True)
 class Columns:
-    """Telemetry rows as columns: ``time_unix_us`` (n,) int64, ``sat_id`` (n,) int32,
-    and one (n,) array per channel in the channel's dtype."""
+    """Telemetry rows as columns, each (n,): ``time_unix_us`` int64, ``sat_id`` int32,
+    ``batch_id`` and ``kafka_offset`` int64, and one float64 array per channel (NaN: none)."""
 
     time_unix_us: np.ndarray
     sat_id: np.ndarray
+    batch_id: np.ndarray
+    kafka_offset: np.ndarray
     channels: dict[str, np.ndarray]
 
     @property
     def n_rows(self) -> int:
         return int(self.sat_id.shape[0])
 
+    def arrays(self) -> list[np.ndarray]:
+        return [
+            self.time_unix_us,
+            self.sat_id,
+            self.batch_id,
+            self.kafka_offset,
+            *(self.channels[c] for c in CHANNELS),
+        ]
 
-def frames_to_columns(frames: list[Frame]) -> Columns:
-    """Concatenate frames into row columns (row i of a frame is satellite sat_id[i])."""
-    if not frames:
-        empty = np.empty(0)
-        return Columns(
-            empty.astype(np.int64),
-            empty.astype(np.int32),
-            {name: empty.astype(c.dtype) for name, c in CHANNELS.items()},
-        )
-    counts = np.array([f.sat_id.shape[0] for f in frames])
-    times_us = np.array([f.time_unix_ns // NS_PER_US for f in frames], dtype=np.int64)
+
+def frames_to_columns(frames: list[tuple[int, int, Frame]]) -> Columns:
+    """Concatenate (batch_id, offset, frame) triples into row columns; row i of a frame is
+    satellite sat_id[i]. Channels a frame does not carry become NaN."""
+    counts = np.array([f.sat_id.shape[0] for _, _, f in frames], dtype=np.int64)
+    n = int(counts.sum())
+
+    def per_frame(values, dtype) -> np.ndarray:
+        return np.repeat(np.asarray(values, dtype=dtype), counts) if frames else np.empty(0, dtype)
+
+    channels = {}
+    for name in CHANNELS:
+        parts = [
+            f.channels[name].astype(np.float64)
+            if name in f.channels
+            else np.full(f.sat_id.shape[0], np.nan)
+            for _, _, f in frames
+        ]
+        channels[name] = np.concatenate(parts) if parts else np.empty(0)
     return Columns(
-        time_unix_us=np.repeat(times_us, counts),
-        sat_id=np.concatenate([f.sat_id for f in frames]).astype(np.int32),
-        channels={
-            name: np.concatenate([f.channels[name] for f in frames]).astype(c.dtype)
-            for name, c in CHANNELS.items()
-        },
+        time_unix_us=per_frame([f.time_unix_ns // NS_PER_US for _, _, f in frames], np.int64),
+        sat_id=(
+            np.concatenate([f.sat_id for _, _, f in frames]).astype(np.int32)
+            if n
+            else np.empty(0, np.int32)
+        ),
+        batch_id=per_frame([b for b, _, _ in frames], np.int64),
+        kafka_offset=per_frame([o for _, o, _ in frames], np.int64),
+        channels=channels,
     )
 
 
@@ -109,6 +170,13 @@ def server_supports_copy(conn: psycopg.Connection) -> bool:
     """COPY FROM STDIN breaks the connection on the PGlite (WASM) server; use it elsewhere."""
     version = conn.execute("SELECT version()").fetchone()[0]
     return "emscripten" not in version.lower() and "emcc" not in version.lower()
+
+
+@dataclass
+class WriteResult:
+    rows_inserted: int
+    rows_repeated: int
+    events_inserted: int
 
 
 class Writer:
@@ -119,11 +187,19 @@ class Writer:
         self._group = consumer_group
         self._conn: psycopg.Connection | None = None
         self._use_copy = True
+        self._partitioned = False
+        self._known = np.empty(0, dtype=np.int32)
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
             self._conn = connect(self._url, application_name="twin-ingest")
             self._use_copy = server_supports_copy(self._conn)
+            row = self._conn.execute(
+                "SELECT timescaledb FROM schema_migrations ORDER BY version DESC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                raise InputError("--database: the schema is missing; run: twin db migrate")
+            self._partitioned = not row[0]
             self._conn.commit()
         return self._conn
 
@@ -133,6 +209,17 @@ class Writer:
             self._connection()
         except psycopg.OperationalError as exc:
             raise InputError(f"--database: {exc}".splitlines()[0]) from None
+        except psycopg.errors.UndefinedTable:
+            raise InputError("--database: the schema is missing; run: twin db migrate") from None
+
+    def known_satellites(self, refresh: bool = False) -> np.ndarray:
+        """Sorted ids of the registered satellites (re-read when ``refresh``)."""
+        if refresh or self._known.size == 0:
+            conn = self._connection()
+            rows = conn.execute("SELECT sat_id FROM satellites ORDER BY sat_id").fetchall()
+            conn.commit()
+            self._known = np.array([r[0] for r in rows], dtype=np.int32)
+        return self._known
 
     def stored_offsets(self, topic: str) -> dict[int, int]:
         """The next offset to consume per partition, as last committed with the data."""
@@ -145,37 +232,78 @@ class Writer:
         conn.commit()
         return dict(rows)
 
-    def write(
-        self, columns: Columns, dead: list[DeadLetter], offsets: dict[tuple[str, int], int]
-    ) -> int:
-        """Store rows, dead letters and next offsets in one transaction; return rows inserted
-        (rows already present are not counted)."""
+    def write(self, parts: list[PartitionBatch]) -> WriteResult:
+        """Store one poll: lineage rows, telemetry, events, dead letters and the next offsets,
+        in one transaction."""
         conn = self._connection()
+        frames, events = [], []
         with conn.transaction(), conn.cursor() as cur:
+            for part in parts:
+                cur.execute(
+                    INSERT_BATCH,
+                    (
+                        self._group,
+                        part.topic,
+                        part.partition,
+                        part.first_offset,
+                        part.last_offset,
+                        part.messages,
+                        part.samples,
+                        len(part.dead),
+                    ),
+                )
+                batch_id = cur.fetchone()[0]
+                frames += [(batch_id, offset, frame) for offset, frame in part.frames]
+                events += [(batch_id, offset, event) for offset, event in part.events]
+            columns = frames_to_columns(frames)
             inserted = self._insert_rows(cur, columns) if columns.n_rows else 0
+            events_inserted = self._insert_events(cur, events) if events else 0
+            dead = [d for part in parts for d in part.dead]
             if dead:
                 cur.executemany(
                     INSERT_DEAD_LETTER,
-                    [(d.topic, d.partition, d.offset, d.reason, d.payload) for d in dead],
+                    [
+                        (d.topic, d.partition, d.offset, d.reason, d.samples, d.payload)
+                        for d in dead
+                    ],
                 )
             cur.executemany(
                 UPSERT_OFFSET,
-                [
-                    (self._group, topic, partition, offset)
-                    for (topic, partition), offset in sorted(offsets.items())
-                ],
+                [(self._group, p.topic, p.partition, p.last_offset + 1) for p in parts],
             )
-        return inserted
+        return WriteResult(inserted, columns.n_rows - inserted, events_inserted)
 
     def _insert_rows(self, cur: psycopg.Cursor, columns: Columns) -> int:
-        arrays = [columns.time_unix_us, columns.sat_id, *(columns.channels[c] for c in CHANNELS)]
+        if self._partitioned:
+            first, last = columns.time_unix_us.min(), columns.time_unix_us.max()
+            cur.execute(
+                "SELECT twin_ensure_partitions(timestamptz 'epoch' + %s * interval "
+                "'1 microsecond', timestamptz 'epoch' + %s * interval '1 microsecond')",
+                (int(first), int(last)),
+            )
         if self._use_copy:
             cur.execute(CREATE_STAGE)
             with cur.copy("COPY telemetry_stage FROM STDIN (FORMAT BINARY)") as copy:
-                copy.write(binary_copy_payload(list(zip(arrays, _STAGE_TYPES, strict=True))))
+                copy.write(
+                    binary_copy_payload(list(zip(columns.arrays(), _STAGE_TYPES, strict=True)))
+                )
             cur.execute(INSERT_FROM_STAGE)
         else:
-            cur.execute(INSERT_FROM_UNNEST, [a.tolist() for a in arrays])
+            cur.execute(INSERT_FROM_UNNEST, [a.tolist() for a in columns.arrays()])
+        return cur.rowcount
+
+    @staticmethod
+    def _insert_events(cur: psycopg.Cursor, events: list[tuple[int, int, Event]]) -> int:
+        cur.execute(
+            INSERT_EVENTS,
+            (
+                [e.time_unix_ns // NS_PER_US for _, _, e in events],
+                [e.sat_id for _, _, e in events],
+                [e.kind for _, _, e in events],
+                [b for b, _, _ in events],
+                [o for _, o, _ in events],
+            ),
+        )
         return cur.rowcount
 
     def close(self) -> None:

@@ -109,9 +109,17 @@ def database(postgres_url: str) -> Iterator[str]:
 @pytest.fixture
 def timescale_db(timescale_url: str) -> str:
     """The TimescaleDB server emptied of the twin's tables (it serves one database only)."""
+    from ingest import schema
+
     with connect(timescale_url, autocommit=True) as conn:
-        for table in ("telemetry", "ingest_offsets", "dead_letters", "schema_migrations"):
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(table)))
+        for view in ("fleet_1h", "fleet_1m", "telemetry_1m"):
+            conn.execute(
+                sql.SQL("DROP MATERIALIZED VIEW IF EXISTS {} CASCADE").format(sql.Identifier(view))
+            )
+        for table in schema.metadata.sorted_tables:
+            conn.execute(
+                sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(table.name))
+            )
     return timescale_url
 
 

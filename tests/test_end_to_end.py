@@ -47,8 +47,9 @@ def test_twelve_satellites_ten_minutes_stored_exactly_once(env, database):
     )
     assert "600 ticks, 600 frames, 7200 samples" in out
     twin("db", "migrate", env=env)
+    twin("db", "fleet", "--preset", "threebody-12", "--start", START, env=env)
     out = twin("ingest", "--stop-when-caught-up", env=env)
-    assert "600 messages, 7200 rows inserted, 0 dead letters" in out
+    assert "(600 frames," in out and "7200 rows inserted, 0 repeated, 0 dead letters" in out
 
     # The same preset and times, run here, are the twin's output.
     fleet, hw = build(load_preset("threebody-12"), parse_start(START))
@@ -74,7 +75,7 @@ def test_twelve_satellites_ten_minutes_stored_exactly_once(env, database):
 
     # A restarted ingest resumes from the offsets stored with the data: nothing repeats.
     out = twin("ingest", "--stop-when-caught-up", env=env)
-    assert "0 messages, 0 rows inserted" in out
+    assert "0 messages (0 frames, 0 events), 0 rows inserted" in out
 
 
 def test_malformed_message_goes_to_dead_letters_with_reason(
@@ -87,8 +88,9 @@ def test_malformed_message_goes_to_dead_letters_with_reason(
     producer.send(f"{topic_prefix}twin.telemetry", key=b"plane-0000", value=b"{oops").get(30)
     producer.close()
     twin("db", "migrate", env=env)
+    twin("db", "fleet", "--walker", "4/2/1", "--start", START, env=env)
     out = twin("ingest", "--stop-when-caught-up", env=env)
-    assert "11 messages, 20 rows inserted, 1 dead letters" in out
+    assert "(10 frames," in out and "20 rows inserted, 0 repeated, 1 dead letters" in out
     with connect(database) as conn:
         reason, payload = conn.execute("SELECT reason, payload FROM dead_letters").fetchone()
     assert reason.startswith("not JSON") and payload == b"{oops"

@@ -43,21 +43,22 @@ def _walker(value: str) -> tuple[int, int, int]:
 
 
 def load_fleet(args: argparse.Namespace, start_ns: int):
-    """The fleet and hardware for ``twin run``: a preset, optionally with its geometry
-    replaced by a Walker pattern (``--walker``) or element sets (``--elements``), flown with
-    the preset's first hardware model."""
+    """The fleet, hardware and shell names for ``twin run`` and ``twin db fleet``: a preset,
+    optionally with its geometry replaced by a Walker pattern (``--walker``) or element sets
+    (``--elements``), flown with the preset's first hardware model."""
     from twin import presets
     from twin.elements import fleet_from_elements, read_elements
     from twin.fleet import walker_delta
     from twin.hardware import hardware_arrays
 
     preset = presets.load_preset(args.preset)
+    shells = [shell.name for shell in preset.shells]
     if args.walker and args.elements:
         raise ConfigError(
             "--walker / --elements", f"{args.walker} / {args.elements}", "one of the two, not both"
         )
     if not (args.walker or args.elements):
-        return presets.build(preset, start_ns)
+        return (*presets.build(preset, start_ns), shells)
     if args.walker:
         total, planes, phasing = _walker(args.walker)
         fleet = walker_delta(
@@ -66,7 +67,8 @@ def load_fleet(args: argparse.Namespace, start_ns: int):
     else:
         fleet = fleet_from_elements(read_elements(Path(args.elements))[0])
     first_model = preset.hardware[preset.shells[0].hardware]
-    return fleet, hardware_arrays([first_model], [fleet.n_sat])
+    shell = "walker" if args.walker else Path(args.elements).stem
+    return fleet, hardware_arrays([first_model], [fleet.n_sat]), [shell]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -98,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             checkpoint_every_ns=checkpoint_ns,
             align_wall_clock=args.start == "now" and speed is not None,
         )
-        fleet, hw = load_fleet(args, start_ns)
+        fleet, hw, _ = load_fleet(args, start_ns)
     except InputError:
         raise
     except ValueError as exc:  # a model's "field: problem" message
@@ -120,24 +122,38 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.consumer import run_ingest
-    from twin.telemetry import TELEMETRY_TOPIC
 
-    bootstrap = kafka_bootstrap(args.kafka)
-    url = database_url(args.database)
-    prefix = topic_prefix(args.topic_prefix)
     stats = run_ingest(
-        bootstrap,
-        url,
-        prefix + TELEMETRY_TOPIC,
-        prefix + "twin.deadletter",
+        kafka_bootstrap(args.kafka),
+        database_url(args.database),
+        topic_prefix(args.topic_prefix),
         group=args.group,
         stop_when_caught_up=args.stop_when_caught_up,
         max_seconds=args.max_seconds,
     )
     print(
-        f"twin ingest: {stats.messages} messages, {stats.rows_inserted} rows inserted, "
+        f"twin ingest: {stats.messages} messages ({stats.frames} frames, {stats.events} events), "
+        f"{stats.rows_inserted} rows inserted, {stats.rows_repeated} repeated, "
         f"{stats.dead_letters} dead letters, {stats.batches} batches"
     )
+    return 0
+
+
+def cmd_db_fleet(args: argparse.Namespace) -> int:
+    from ingest.dimensions import register_fleet
+
+    url = database_url(args.database)
+    try:
+        start_ns = parse_start(args.start)
+        step_ns = parse_duration_ns("--step", args.step)
+        fleet, hw, shells = load_fleet(args, start_ns)
+    except InputError:
+        raise
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    name = Path(args.preset).stem if not (args.walker or args.elements) else shells[0]
+    written = register_fleet(url, fleet, hw, name, shells, step_ns / NS_PER_S)
+    print(f"twin db fleet: {written} satellites registered as {name!r}")
     return 0
 
 
@@ -179,23 +195,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
+    def fleet_opts(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--preset",
+            default="threebody-12",
+            help="fleet and hardware preset, a name or a .toml path (default threebody-12)",
+        )
+        p.add_argument(
+            "--walker", help="replace the preset's fleet by a Walker-delta TOTAL/PLANES/PHASING"
+        )
+        p.add_argument("--altitude-km", type=float, default=500.0, help="with --walker")
+        p.add_argument("--inclination-deg", type=float, default=97.4, help="with --walker")
+        p.add_argument("--elements", help="replace the preset's fleet by a TLE or OMM file")
+
     def kafka_opts(p: argparse.ArgumentParser) -> None:
         p.add_argument("--kafka", help="bootstrap servers (default: $TWIN_KAFKA_BOOTSTRAP)")
         p.add_argument("--topic-prefix", help="prefix for topic names ($TWIN_TOPIC_PREFIX)")
 
     run = sub.add_parser("run", help="run the twin and stream telemetry to Kafka")
     kafka_opts(run)
-    run.add_argument(
-        "--preset",
-        default="threebody-12",
-        help="fleet and hardware preset, a name or a .toml path (default threebody-12)",
-    )
-    run.add_argument(
-        "--walker", help="replace the preset's fleet by a Walker-delta TOTAL/PLANES/PHASING"
-    )
-    run.add_argument("--altitude-km", type=float, default=500.0, help="with --walker")
-    run.add_argument("--inclination-deg", type=float, default=97.4, help="with --walker")
-    run.add_argument("--elements", help="replace the preset's fleet by a TLE or OMM file")
+    fleet_opts(run)
     run.add_argument("--start", default="now", help="'now' or ISO-8601 UTC time")
     run.add_argument("--duration", default="10m", help="simulated time, e.g. 600, 10m, 2h")
     run.add_argument("--step", default="1s", help="tick length (default 1s)")
@@ -242,6 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
     mig = db.add_parser("migrate", help="apply pending schema migrations (idempotent)")
     mig.add_argument("--database", help="PostgreSQL URL (default: $TWIN_DATABASE_URL)")
     mig.set_defaults(func=cmd_db_migrate)
+    reg = db.add_parser("fleet", help="register a fleet's satellites (ingest accepts only these)")
+    reg.add_argument("--database", help="PostgreSQL URL (default: $TWIN_DATABASE_URL)")
+    fleet_opts(reg)
+    reg.add_argument("--start", default="now", help="element epoch: 'now' or ISO-8601 UTC")
+    reg.add_argument("--step", default="1s", help="expected seconds between orbit samples")
+    reg.set_defaults(func=cmd_db_fleet)
 
     topics = sub.add_parser("topics", help="Kafka topic administration").add_subparsers(
         dest="topics_command", required=True

@@ -82,3 +82,36 @@ def encode(events: Events) -> list[tuple[bytes, bytes]]:
         }
         messages.append((str(sat).encode(), orjson.dumps(body)))
     return messages
+
+
+class EventError(ValueError):
+    """An event message that cannot be decoded; the message names the problem."""
+
+
+def decode(payload: bytes | None) -> tuple[int, int, str]:
+    """(time_unix_ns, sat_id, kind) of a ``twin.events`` message, validated."""
+    if not payload:
+        raise EventError("empty message")
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise EventError(f"not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise EventError("event is not a JSON object")
+    if body.get("schema") != SCHEMA_ID or body.get("version") != SCHEMA_VERSION:
+        raise EventError(
+            f"unsupported schema {body.get('schema')!r} version "
+            f"{body.get('version')!r}; expected {SCHEMA_ID!r} version "
+            f"{SCHEMA_VERSION}"
+        )
+    unknown = sorted(set(body) - {"schema", "version", "time_unix_ns", "sat_id", "kind"})
+    if unknown:
+        raise EventError(f"unknown fields: {', '.join(unknown)}")
+    time_ns, sat, kind = body.get("time_unix_ns"), body.get("sat_id"), body.get("kind")
+    if type(time_ns) is not int or not 0 <= time_ns < 2**63:
+        raise EventError(f"time_unix_ns: {time_ns!r} is not a non-negative 64-bit integer")
+    if type(sat) is not int or not 1 <= sat < 2**31:
+        raise EventError(f"sat_id: {sat!r} is not a positive 32-bit integer")
+    if kind not in KINDS:
+        raise EventError(f"kind: {kind!r} is not one of {', '.join(KINDS)}")
+    return time_ns, sat, kind

@@ -1,12 +1,17 @@
 import pytest
 
+from ingest import audit, schema
 from ingest.db import connect
 from ingest.migrate import MIGRATIONS, migrate
 
 pytestmark = pytest.mark.integration
 
+VIEWS = {"telemetry_1m", "fleet_1m", "fleet_1h"} | {
+    sql.split("CREATE VIEW ")[1].split()[0] for sql in audit.AUDIT_VIEWS
+}
 
-def _tables(url: str) -> set[str]:
+
+def _relations(url: str) -> set[str]:
     with connect(url) as conn:
         rows = conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
@@ -17,24 +22,59 @@ def _tables(url: str) -> set[str]:
 def test_migrate_is_idempotent_on_plain_postgresql(database):
     assert migrate(database) == [m.version for m in MIGRATIONS]
     assert migrate(database) == []
-    assert {"telemetry", "ingest_offsets", "dead_letters", "schema_migrations"} <= _tables(database)
+    assert {t.name for t in schema.metadata.sorted_tables} | VIEWS <= _relations(database)
     with connect(database) as conn:
         assert (
             conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
             is None
         )
+        strategy = conn.execute(
+            "SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'telemetry'::regclass"
+        ).fetchone()
+        brin = conn.execute(
+            "SELECT count(*) FROM pg_indexes WHERE indexdef LIKE '%USING brin%'"
+        ).fetchone()[0]
+    assert strategy == ("r",) and brin == 4
 
 
-def test_migrate_makes_a_hypertable_on_timescaledb(timescale_db):
+def test_migrate_makes_the_timescaledb_objects(timescale_db):
     assert migrate(timescale_db) == [m.version for m in MIGRATIONS]
     assert migrate(timescale_db) == []
+    assert {t.name for t in schema.metadata.sorted_tables} <= _relations(timescale_db)
     with connect(timescale_db) as conn:
-        hypertables = conn.execute(
-            "SELECT hypertable_name FROM timescaledb_information.hypertables"
-        ).fetchall()
+        hypertables = {
+            r[0]
+            for r in conn.execute("SELECT hypertable_name FROM timescaledb_information.hypertables")
+        }
         interval = conn.execute(
             "SELECT time_interval FROM timescaledb_information.dimensions "
             "WHERE hypertable_name = 'telemetry'"
         ).fetchone()[0]
-    assert ("telemetry",) in hypertables
+        compression = dict(
+            conn.execute(
+                "SELECT attname, coalesce(segmentby_column_index, -orderby_column_index) "
+                "FROM timescaledb_information.compression_settings "
+                "WHERE hypertable_name = 'telemetry'"
+            ).fetchall()
+        )
+        caggs = {
+            r[0]: r[1]
+            for r in conn.execute(
+                "SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates"
+            )
+        }
+        jobs = {
+            (r[0], r[1])
+            for r in conn.execute(
+                "SELECT proc_name, hypertable_name FROM timescaledb_information.jobs "
+                "WHERE proc_name LIKE 'policy_%'"
+            )
+        }
+    assert hypertables == {"telemetry", "events", "anomalies", "job_events"}
     assert interval.total_seconds() == 3600
+    assert compression["sat_id"] == 1 and compression["time"] < 0  # segment by, order by
+    assert caggs == {"telemetry_1m": False, "fleet_1m": False, "fleet_1h": False}
+    assert ("policy_compression", "telemetry") in jobs
+    assert ("policy_retention", "telemetry") in jobs
+    assert {p for p, _ in jobs} >= {"policy_refresh_continuous_aggregate"}
+    assert sum(p == "policy_refresh_continuous_aggregate" for p, _ in jobs) == 3

@@ -5,32 +5,45 @@ import psycopg
 import pytest
 
 from ingest.db import connect
+from ingest.dimensions import register_fleet
 from ingest.migrate import migrate
-from ingest.writer import DeadLetter, Writer, frames_to_columns
+from ingest.writer import DeadLetter, Event, PartitionBatch, Writer
 from twin.clock import NS_PER_S, parse_start
 from twin.engine import RunPlan, run
 from twin.presets import build, load_preset
 from twin.telemetry import CHANNELS
-
-CHANNELS_INDEX = {name: i for i, name in enumerate(CHANNELS, start=2)}
 
 pytestmark = pytest.mark.integration
 
 T0_NS = parse_start("2026-03-20T12:00:00Z")
 
 
-def _frames(n_ticks=3):
+def _frames(n_ticks=3, every=None):
     """Real frames of threebody-12 (12 satellites, one plane)."""
     fleet, hw = build(load_preset("threebody-12"), T0_NS)
     frames = []
-    run(fleet, hw, RunPlan(T0_NS, NS_PER_S, n_ticks), frames.append)
+    run(fleet, hw, RunPlan(T0_NS, NS_PER_S, n_ticks, every=every or {}), frames.append)
     return frames
+
+
+def _part(frames, first_offset=0, partition=0, topic="t", dead=(), events=()):
+    part = PartitionBatch(
+        topic,
+        partition,
+        first_offset,
+        first_offset + max(len(frames) + len(dead) + len(events), 1) - 1,
+        messages=len(frames) + len(dead) + len(events),
+    )
+    part.frames = [(first_offset + i, f) for i, f in enumerate(frames)]
+    part.events = list(events)
+    part.dead = list(dead)
+    return part
 
 
 def _rows(url):
     with connect(url) as conn:
         return conn.execute(
-            "SELECT (extract(epoch FROM time) * 1e6)::int8, sat_id, "
+            "SELECT (extract(epoch FROM time) * 1e6)::int8, sat_id, batch_id, kafka_offset, "
             + ", ".join(CHANNELS)
             + " FROM telemetry ORDER BY time, sat_id"
         ).fetchall()
@@ -40,44 +53,63 @@ def _rows(url):
 def store(request):
     url = request.getfixturevalue("database" if request.param == "postgresql" else "timescale_db")
     migrate(url)
+    fleet, hw = build(load_preset("threebody-12"), T0_NS)
+    register_fleet(url, fleet, hw, "threebody-12", ["batch-1"], 1.0)
     return url
 
 
-def test_batch_is_stored_exactly_and_replay_changes_nothing(store):
-    frames = _frames()
+def test_batch_is_stored_exactly_with_lineage_and_replay_changes_nothing(store):
+    frames = _frames(every={"thermal": 2})  # tick 1 carries no thermal channels
     frames[1].channels["alt_km"][2] = np.nan  # an SGP4 failure travels as NaN → NULL
-    columns = frames_to_columns(frames)
     writer = Writer(store, "g1")
     try:
-        assert writer.write(columns, [], {("t", 0): 3}) == 36
-        assert writer.write(columns, [], {("t", 0): 3}) == 0  # replay after a crash
-        assert writer.stored_offsets("t") == {0: 3}
+        first = writer.write([_part(frames, first_offset=40)])
+        again = writer.write([_part(frames, first_offset=40)])  # replay after a crash
+        assert (first.rows_inserted, first.rows_repeated) == (36, 0)
+        assert (again.rows_inserted, again.rows_repeated) == (0, 36)
+        assert writer.stored_offsets("t") == {0: 43}
     finally:
         writer.close()
     rows = _rows(store)
     assert len(rows) == 36
-    for frame in frames:
+    for k, frame in enumerate(frames):
         got = [r for r in rows if r[0] == frame.time_unix_ns // 1000]
         assert [r[1] for r in got] == frame.sat_id.tolist()
-        for i, name in enumerate(CHANNELS, start=2):
-            column = np.array([r[i] for r in got], dtype=float)
-            np.testing.assert_array_equal(column, frame.channels[name])  # bit-exact
-    alt = CHANNELS_INDEX["alt_km"]
-    assert sum(r[alt] is None for r in rows) == 1
+        assert {r[3] for r in got} == {40 + k}  # each row points at its Kafka record
+        for i, name in enumerate(CHANNELS, start=4):
+            column = np.array([np.nan if r[i] is None else float(r[i]) for r in got])
+            expected = frame.channels.get(name, np.full(12, np.nan)).astype(float)
+            np.testing.assert_array_equal(column, expected, err_msg=name)
+    with connect(store) as conn:
+        batch = conn.execute(
+            "SELECT topic, partition, first_offset, last_offset, messages, rows "
+            "FROM ingest_batches ORDER BY batch_id LIMIT 1"
+        ).fetchone()
+        lineage = conn.execute("SELECT DISTINCT topic, partition FROM audit_row_lineage").fetchall()
+    assert batch == ("t", 0, 40, 42, 3, 36) and lineage == [("t", 0)]
 
 
-def test_dead_letters_and_offsets_commit_together(store):
+def test_events_dead_letters_and_offsets_commit_together(store):
     writer = Writer(store, "g2")
+    events = [
+        (7, Event(T0_NS, 3, "eclipse_entry")),
+        (8, Event(T0_NS + NS_PER_S, 3, "eclipse_exit")),
+    ]
+    dead = [DeadLetter("t", 1, 9, "not JSON: boom", b"\x00garbage")]
     try:
-        dead = [DeadLetter("t", 1, 41, "not JSON: boom", b"\x00garbage")]
-        writer.write(frames_to_columns([]), dead, {("t", 1): 42})
-        writer.write(frames_to_columns([]), dead, {("t", 1): 42})  # idempotent
-        assert writer.stored_offsets("t") == {1: 42}
+        result = writer.write([_part([], first_offset=7, partition=1, dead=dead, events=events)])
+        writer.write([_part([], first_offset=7, partition=1, dead=dead, events=events)])
+        assert result.events_inserted == 2
+        assert writer.stored_offsets("t") == {1: 10}
     finally:
         writer.close()
     with connect(store) as conn:
-        rows = conn.execute("SELECT partition, kafka_offset, reason, payload FROM dead_letters")
-        assert rows.fetchall() == [(1, 41, "not JSON: boom", b"\x00garbage")]
+        assert conn.execute(
+            "SELECT partition, kafka_offset, reason, payload FROM dead_letters"
+        ).fetchall() == [(1, 9, "not JSON: boom", b"\x00garbage")]
+        assert conn.execute(
+            "SELECT sat_id, kind, kafka_offset FROM events ORDER BY time"
+        ).fetchall() == [(3, "eclipse_entry", 7), (3, "eclipse_exit", 8)]
 
 
 def test_failed_batch_leaves_neither_rows_nor_offsets(database):
@@ -85,10 +117,27 @@ def test_failed_batch_leaves_neither_rows_nor_offsets(database):
     writer = Writer(database, "g3")
     try:
         with pytest.raises(psycopg.errors.NotNullViolation):
-            # Rows are fine; the offset upsert (topic NULL) fails after them in the same
-            # transaction, which must take the rows down with it.
-            writer.write(frames_to_columns(_frames()), [], {(None, 0): 3})
+            # Rows are fine; the batch row (topic NULL) fails in the same transaction.
+            writer.write([_part(_frames(), topic=None)])
         assert writer.stored_offsets("t") == {}
     finally:
         writer.close()
     assert _rows(database) == []
+
+
+def test_plain_postgresql_makes_daily_partitions(database):
+    migrate(database)
+    fleet, hw = build(load_preset("threebody-12"), T0_NS)
+    register_fleet(database, fleet, hw, "threebody-12", ["batch-1"], 1.0)
+    late = [f for f in _frames(2)]
+    writer = Writer(database, "g4")
+    try:
+        writer.write([_part(late)])
+    finally:
+        writer.close()
+    with connect(database) as conn:
+        parts = conn.execute(
+            "SELECT inhrelid::regclass::text FROM pg_inherits "
+            "WHERE inhparent = 'telemetry'::regclass"
+        ).fetchall()
+    assert parts == [("telemetry_p20260320",)]

@@ -1,0 +1,190 @@
+"""Rollups and audit views: the SQL that operations dashboards and auditors read.
+
+The same view names and columns exist on both paths. On TimescaleDB, ``telemetry_1m``,
+``fleet_1m`` and ``fleet_1h`` are continuous aggregates (hierarchical, real-time); on plain
+PostgreSQL they are views over the raw table. ``twin_bucket(interval, time)`` is
+``time_bucket`` on TimescaleDB and the equivalent ``date_bin`` (same origin) elsewhere.
+"""
+
+from __future__ import annotations
+
+# time_bucket's default origin for intervals under a month is Monday 2000-01-03.
+BUCKET_FUNCTION = {
+    True: [
+        "CREATE OR REPLACE FUNCTION twin_bucket(width interval, ts timestamptz) "
+        "RETURNS timestamptz LANGUAGE sql IMMUTABLE PARALLEL SAFE AS "
+        "$$ SELECT time_bucket(width, ts) $$",
+    ],
+    False: [
+        "CREATE OR REPLACE FUNCTION twin_bucket(width interval, ts timestamptz) "
+        "RETURNS timestamptz LANGUAGE sql IMMUTABLE PARALLEL SAFE AS "
+        "$$ SELECT date_bin(width, ts, TIMESTAMPTZ '2000-01-03 00:00:00+00') $$",
+    ],
+}
+
+_TELEMETRY_1M_COLUMNS = """
+    sat_id,
+    count(*) AS samples,
+    count(sgp4_error) AS orbit_samples,
+    avg(soc) AS soc_avg,
+    min(soc) AS soc_min,
+    avg(temp_payload_c) AS temp_payload_avg_c,
+    max(temp_payload_c) AS temp_payload_max_c,
+    max(temp_radiator_c) AS temp_radiator_max_c,
+    avg(array_w) AS array_w_avg,
+    avg(load_w) AS load_w_avg,
+    avg(throughput_tops) AS throughput_tops_avg,
+    sum(CASE WHEN safe_mode THEN 1 ELSE 0 END) AS safe_mode_samples,
+    avg(CASE WHEN sunlit THEN 1.0 WHEN NOT sunlit THEN 0.0 END) AS sunlit_share
+"""
+_FLEET_1M_COLUMNS = """
+    count(*) AS satellites,
+    sum(samples) AS samples,
+    sum(throughput_tops_avg) AS throughput_tops,
+    avg(soc_avg) AS soc_avg,
+    min(soc_min) AS soc_min,
+    max(temp_payload_max_c) AS temp_payload_max_c,
+    sum(CASE WHEN safe_mode_samples > 0 THEN 1 ELSE 0 END) AS safe_mode_satellites,
+    avg(sunlit_share) AS sunlit_share
+"""
+_FLEET_1H_COLUMNS = """
+    max(satellites) AS satellites,
+    sum(samples) AS samples,
+    avg(throughput_tops) AS throughput_tops,
+    avg(soc_avg) AS soc_avg,
+    min(soc_min) AS soc_min,
+    max(temp_payload_max_c) AS temp_payload_max_c,
+    max(safe_mode_satellites) AS safe_mode_satellites,
+    avg(sunlit_share) AS sunlit_share
+"""
+
+_CAGG = (
+    "CREATE MATERIALIZED VIEW {name} WITH (timescaledb.continuous, "
+    "timescaledb.materialized_only = false) AS SELECT time_bucket('{width}', {time_col}) "
+    "AS bucket, {columns} FROM {source} GROUP BY {group} WITH NO DATA"
+)
+
+CONTINUOUS_AGGREGATES: list[tuple[str, str]] = [
+    (
+        "telemetry_1m",
+        _CAGG.format(
+            name="telemetry_1m",
+            width="1 minute",
+            time_col="time",
+            columns=_TELEMETRY_1M_COLUMNS,
+            source="telemetry",
+            group="1, sat_id",
+        ),
+    ),
+    (
+        "fleet_1m",
+        _CAGG.format(
+            name="fleet_1m",
+            width="1 minute",
+            time_col="bucket",
+            columns=_FLEET_1M_COLUMNS,
+            source="telemetry_1m",
+            group="1",
+        ),
+    ),
+    (
+        "fleet_1h",
+        _CAGG.format(
+            name="fleet_1h",
+            width="1 hour",
+            time_col="bucket",
+            columns=_FLEET_1H_COLUMNS,
+            source="fleet_1m",
+            group="1",
+        ),
+    ),
+]
+
+PLAIN_ROLLUPS = [
+    f"CREATE VIEW telemetry_1m AS SELECT twin_bucket('1 minute', time) AS bucket, "
+    f"{_TELEMETRY_1M_COLUMNS} FROM telemetry GROUP BY 1, sat_id",
+    f"CREATE VIEW fleet_1m AS SELECT twin_bucket('1 minute', bucket) AS bucket, "
+    f"{_FLEET_1M_COLUMNS} FROM telemetry_1m GROUP BY 1",
+    f"CREATE VIEW fleet_1h AS SELECT twin_bucket('1 hour', bucket) AS bucket, "
+    f"{_FLEET_1H_COLUMNS} FROM fleet_1m GROUP BY 1",
+]
+
+# Daily partitions of the plain-PostgreSQL telemetry table, made on demand. SECURITY DEFINER
+# runs it as the schema owner, so the ingest role may call it without CREATE rights.
+ENSURE_PARTITIONS_FUNCTION = """
+CREATE OR REPLACE FUNCTION twin_ensure_partitions(first_time timestamptz, last_time timestamptz)
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+DECLARE
+    day date := (first_time AT TIME ZONE 'UTC')::date;
+    made integer := 0;
+    name text;
+BEGIN
+    IF last_time - first_time > interval '31 days' THEN
+        RAISE EXCEPTION 'batch spans % days; at most 31', (last_time - first_time);
+    END IF;
+    WHILE day <= (last_time AT TIME ZONE 'UTC')::date LOOP
+        name := format('telemetry_p%s', to_char(day, 'YYYYMMDD'));
+        IF to_regclass(name) IS NULL THEN
+            EXECUTE format('CREATE TABLE %I PARTITION OF telemetry FOR VALUES FROM (%L) TO (%L)',
+                           name, day::timestamp AT TIME ZONE 'UTC',
+                           (day + 1)::timestamp AT TIME ZONE 'UTC');
+            made := made + 1;
+        END IF;
+        day := day + 1;
+    END LOOP;
+    RETURN made;
+END $$
+"""
+
+AUDIT_VIEWS = [
+    # Share of each day a satellite was propagated, out of safe mode and computing.
+    """CREATE VIEW audit_satellite_availability_daily AS
+    SELECT twin_bucket('1 day', bucket) AS day, sat_id,
+           sum(samples) AS samples,
+           1.0 - sum(safe_mode_samples)::float8 / nullif(sum(samples), 0) AS available_share,
+           sum(orbit_samples) AS orbit_samples
+    FROM telemetry_1m GROUP BY 1, sat_id""",
+    # Energy per orbit, orbits counted at ascending node crossings (latitude turns positive).
+    """CREATE VIEW audit_energy_per_orbit AS
+    WITH samples AS (
+        SELECT sat_id, time, lat_deg, array_w, load_w, battery_w,
+               lag(lat_deg) OVER w AS previous_lat_deg,
+               extract(epoch FROM lead(time) OVER w - time) AS seconds
+        FROM telemetry WHERE array_w IS NOT NULL AND lat_deg IS NOT NULL
+        WINDOW w AS (PARTITION BY sat_id ORDER BY time)
+    ), numbered AS (
+        SELECT *, sum(CASE WHEN previous_lat_deg < 0 AND lat_deg >= 0 THEN 1 ELSE 0 END)
+                  OVER (PARTITION BY sat_id ORDER BY time) AS orbit
+        FROM samples
+    )
+    SELECT sat_id, orbit, min(time) AS orbit_start, max(time) AS orbit_end,
+           sum(array_w * seconds) / 3600 AS array_wh,
+           sum(load_w * seconds) / 3600 AS load_wh,
+           sum(battery_w * seconds) / 3600 AS battery_net_wh
+    FROM numbered GROUP BY sat_id, orbit""",
+    # Tera-operations delivered per satellite per day.
+    """CREATE VIEW audit_compute_daily AS
+    SELECT twin_bucket('1 day', bucket) AS day, sat_id,
+           sum(throughput_tops_avg * 60) AS tera_ops
+    FROM telemetry_1m GROUP BY 1, sat_id""",
+    # Each anomaly with when it opened and closed.
+    """CREATE VIEW audit_anomaly_history AS
+    SELECT anomaly_id, sat_id, rule, max(severity) AS severity,
+           min(time) FILTER (WHERE state = 'open') AS opened_at,
+           max(time) FILTER (WHERE state = 'closed') AS closed_at,
+           max(value) AS worst_value
+    FROM anomalies GROUP BY anomaly_id, sat_id, rule""",
+    # Orbit samples expected (from the satellite's interval) against received, per hour.
+    """CREATE VIEW audit_completeness_hourly AS
+    SELECT twin_bucket('1 hour', m.bucket) AS hour, m.sat_id,
+           3600 / s.telemetry_interval_s AS expected,
+           sum(m.orbit_samples) AS received,
+           sum(m.orbit_samples) / (3600 / s.telemetry_interval_s) AS completeness
+    FROM telemetry_1m m JOIN satellites s USING (sat_id)
+    GROUP BY 1, m.sat_id, s.telemetry_interval_s""",
+    # Where a stored row came from: the batch, the topic partition and the record's offset.
+    """CREATE VIEW audit_row_lineage AS
+    SELECT t.sat_id, t.time, t.kafka_offset, b.topic, b.partition, b.batch_id,
+           b.consumer_group, b.received_at, b.first_offset, b.last_offset
+    FROM telemetry t JOIN ingest_batches b USING (batch_id)""",
+]
