@@ -30,6 +30,7 @@ from twin.settings import InputError, mask_url
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 2 * 1024 * 1024  # frames of a 2,800-satellite fleet are ~6 KiB per plane
+DEADLETTER_PAYLOAD_BYTES = 256 * 1024
 EARLIEST_NS = parse_start("1990-01-01T00:00:00Z")  # sane simulation times
 LATEST_NS = parse_start("2100-01-01T00:00:00Z")
 
@@ -127,8 +128,15 @@ def run_ingest(
     group: str = "twin-ingest",
     stop_when_caught_up: bool = False,
     max_seconds: float | None = None,
+    batch_records: int = 2000,
+    instance_id: str | None = None,
 ) -> IngestStats:
-    """Consume telemetry and events into the database until stopped (or caught up, if asked)."""
+    """Consume telemetry and events into the database until stopped (or caught up, if asked).
+
+    ``batch_records`` caps the messages per poll (one transaction); ``instance_id`` makes the
+    consumer a static group member, so a restarted process takes its partitions back at once
+    instead of waiting for the session of the one it replaces to time out.
+    """
     telemetry_topic = topic_prefix + telemetry.TELEMETRY_TOPIC
     events_topic = topic_prefix + events.EVENTS_TOPIC
     deadletter_topic = topic_prefix + "twin.deadletter"
@@ -245,7 +253,8 @@ def _count(stats: IngestStats, parts: list[PartitionBatch], result) -> None:
 
 
 def deadletter_message(letter: DeadLetter) -> bytes:
-    """The ``twin.deadletter`` v1 envelope: reason, source and the raw value in base64."""
+    """The ``twin.deadletter`` v1 envelope: reason, source and the raw value in base64 (its
+    first 256 KiB; the ``dead_letters`` table keeps it whole)."""
     return json.dumps(
         {
             "schema": "twin.deadletter",
@@ -254,7 +263,8 @@ def deadletter_message(letter: DeadLetter) -> bytes:
             "source_topic": letter.topic,
             "source_partition": letter.partition,
             "source_offset": letter.offset,
-            "payload_base64": base64.b64encode(letter.payload).decode(),
+            "payload_bytes": len(letter.payload),
+            "payload_base64": base64.b64encode(letter.payload[:DEADLETTER_PAYLOAD_BYTES]).decode(),
         },
         separators=(",", ":"),
     ).encode()

@@ -146,7 +146,9 @@ def _roles(conn: Connection, timescale: bool) -> None:
     conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {INGEST_ROLE}, {READER_ROLE}"))
     conn.execute(text(f"GRANT SELECT, INSERT ON {history} TO {INGEST_ROLE}"))
     conn.execute(text(f"GRANT SELECT, INSERT, UPDATE ON ingest_offsets TO {INGEST_ROLE}"))
-    conn.execute(text(f"GRANT SELECT ON satellites, ground_stations TO {INGEST_ROLE}"))
+    conn.execute(
+        text(f"GRANT SELECT ON satellites, ground_stations, schema_migrations TO {INGEST_ROLE}")
+    )
     conn.execute(text(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {INGEST_ROLE}"))
     if not timescale:
         conn.execute(

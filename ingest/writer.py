@@ -9,6 +9,8 @@ sampled at that tick); the insert turns NaN into NULL and casts booleans and cod
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +22,9 @@ from twin.settings import InputError
 from twin.telemetry import CHANNELS, Frame
 
 NS_PER_US = 1000
+RECONNECT_WITHIN_S = 120.0  # a database restart shorter than this is ridden out
+
+log = logging.getLogger(__name__)
 
 _STAGE_COLUMNS = ("time_unix_us", "sat_id", "batch_id", "kafka_offset", *CHANNELS)
 _STAGE_TYPES = ("int8", "int4", "int8", "int8", *("float8" for _ in CHANNELS))
@@ -209,8 +214,10 @@ class Writer:
             self._connection()
         except psycopg.OperationalError as exc:
             raise InputError(f"--database: {exc}".splitlines()[0]) from None
-        except psycopg.errors.UndefinedTable:
-            raise InputError("--database: the schema is missing; run: twin db migrate") from None
+        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):
+            raise InputError(
+                "--database: the schema is missing or outdated; run: twin db migrate"
+            ) from None
 
     def known_satellites(self, refresh: bool = False) -> np.ndarray:
         """Sorted ids of the registered satellites (re-read when ``refresh``)."""
@@ -233,8 +240,21 @@ class Writer:
         return dict(rows)
 
     def write(self, parts: list[PartitionBatch]) -> WriteResult:
-        """Store one poll: lineage rows, telemetry, events, dead letters and the next offsets,
-        in one transaction."""
+        """Store one poll in one transaction, retrying on a lost connection (a database
+        restart): the failed transaction stored nothing, so trying again is safe."""
+        deadline = time.monotonic() + RECONNECT_WITHIN_S
+        while True:
+            try:
+                return self._write_once(parts)
+            except psycopg.OperationalError as exc:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("database connection lost (%s); reconnecting", str(exc).splitlines()[0])
+                self.close()
+                time.sleep(1.0)
+
+    def _write_once(self, parts: list[PartitionBatch]) -> WriteResult:
+        """Lineage rows, telemetry, events, dead letters and the next offsets."""
         conn = self._connection()
         frames, events = [], []
         with conn.transaction(), conn.cursor() as cur:
@@ -308,5 +328,7 @@ class Writer:
 
     def close(self) -> None:
         if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None

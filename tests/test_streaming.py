@@ -11,6 +11,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
+from ingest.migrate import migrate
 from tests.conftest import read_topic, twin_command
 from twin.bus import load_topics
 from twin.clock import NS_PER_S, parse_start
@@ -209,8 +210,10 @@ def test_speed_1_keeps_sim_time_within_one_tick_of_wall_time(kafka_env):
         (["db", "migrate", "--database", "postgresql://u:p@127.0.0.1:1/x"], "cannot connect"),
     ],
 )
-def test_bad_configuration_is_one_line_exit_2_within_10_s(kafka_env, postgres_url, argv, message):
-    argv = [a.replace("{db}", postgres_url) for a in argv]
+def test_bad_configuration_is_one_line_exit_2_within_10_s(kafka_env, database, argv, message):
+    if "{db}" in argv:
+        migrate(database)
+        argv = [a.replace("{db}", database) for a in argv]
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "twin", *argv],

@@ -130,6 +130,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         group=args.group,
         stop_when_caught_up=args.stop_when_caught_up,
         max_seconds=args.max_seconds,
+        batch_records=args.batch_records,
+        instance_id=args.instance_id,
     )
     print(
         f"twin ingest: {stats.messages} messages ({stats.frames} frames, {stats.events} events), "
@@ -253,6 +255,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit once every assigned partition is consumed to its end",
     )
     ing.add_argument("--max-seconds", type=float, help="exit after this many seconds")
+    ing.add_argument(
+        "--batch-records",
+        type=int,
+        default=2000,
+        help="messages per poll, each poll one transaction (default 2000)",
+    )
+    ing.add_argument(
+        "--instance-id",
+        help="static group membership id: a restarted consumer "
+        "with the same id takes its partitions back without a rebalance wait",
+    )
     ing.set_defaults(func=cmd_ingest)
 
     db = sub.add_parser("db", help="database administration").add_subparsers(

@@ -203,14 +203,27 @@ def deadletter_schema() -> dict:
         "a message that could not be stored, with the reason",
         "Written by ingest after the database has recorded the same rejection in "
         "dead_letters. Kafka key: source_topic:source_partition.",
-        ["reason", "source_topic", "source_partition", "source_offset", "payload_base64"],
+        [
+            "reason",
+            "source_topic",
+            "source_partition",
+            "source_offset",
+            "payload_bytes",
+            "payload_base64",
+        ],
         {
             "reason": {"type": "string", "minLength": 1, "maxLength": 1000},
             "source_topic": {"type": "string"},
             "source_partition": {"type": "integer", "minimum": 0},
             "source_offset": {"type": "integer", "minimum": 0},
+            "payload_bytes": {
+                "description": "size of the rejected message value, bytes",
+                "type": "integer",
+                "minimum": 0,
+            },
             "payload_base64": {
-                "description": "the rejected message value, base64",
+                "description": "the rejected message value (its first 256 KiB), base64; "
+                "the dead_letters table keeps it whole",
                 "type": "string",
             },
         },
@@ -300,6 +313,7 @@ def examples() -> dict[str, list[dict]]:
                 "source_topic": "twin.telemetry",
                 "source_partition": 2,
                 "source_offset": 1234,
+                "payload_bytes": 5,
                 "payload_base64": "e29vcHM=",
             }
         ],

@@ -60,7 +60,8 @@ def test_migrate_makes_the_timescaledb_objects(timescale_db):
         caggs = {
             r[0]: r[1]
             for r in conn.execute(
-                "SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates"
+                "SELECT view_name, materialized_only "
+                "FROM timescaledb_information.continuous_aggregates"
             )
         }
         jobs = {

@@ -1,0 +1,255 @@
+"""Exactly-once into the database through crashes, lost connections, repeats and bad input."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from jsonschema import Draft202012Validator
+from kafka import KafkaProducer
+
+from ingest.db import connect
+from ingest.dimensions import register_fleet
+from ingest.migrate import migrate
+from tests.conftest import read_topic, twin_command
+from twin.clock import NS_PER_S, parse_start
+from twin.engine import RunPlan, run
+from twin.presets import build, load_preset
+from twin.telemetry import encode
+
+pytestmark = pytest.mark.integration
+
+START = "2026-03-20T12:00:00Z"
+T0 = parse_start(START)
+
+
+@pytest.fixture
+def env(kafka_env, database):
+    migrate(database)
+    fleet, hw = build(load_preset("threebody-12"), T0)
+    register_fleet(database, fleet, hw, "threebody-12", ["batch-1"], 1.0)
+    return {**kafka_env, "TWIN_DATABASE_URL": database}
+
+
+def ingest_args(*extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "twin",
+        "ingest",
+        "--batch-records",
+        "100",
+        "--instance-id",
+        "exactly-once-test",
+        *extra,
+    ]
+
+
+def stored(database: str) -> tuple[int, int]:
+    """(rows, distinct (sat_id, time))."""
+    with connect(database) as conn:
+        return conn.execute(
+            "SELECT count(*), count(DISTINCT (sat_id, time)) FROM telemetry"
+        ).fetchone()
+
+
+def test_ingest_killed_at_ten_random_points_stores_every_sample_once(env):
+    twin_command(
+        "run",
+        "--preset",
+        "threebody-12",
+        "--start",
+        START,
+        "--duration",
+        "2h",
+        "--speed",
+        "max",
+        "--checkpoint-every",
+        "off",
+        env=env,
+    )
+    database = env["TWIN_DATABASE_URL"]
+    rng = random.Random(20261128)
+    progress = []
+    for _ in range(10):
+        proc = subprocess.Popen(
+            ingest_args(),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        time.sleep(rng.uniform(1.0, 2.5))
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        progress.append(stored(database)[0])
+    assert 0 < progress[0] < 7200 * 12, "the first kill landed mid-stream"
+    assert progress == sorted(progress)
+    out = subprocess.run(
+        ingest_args("--stop-when-caught-up"), env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    assert stored(database) == (7200 * 12, 7200 * 12)
+
+
+def test_lost_database_connections_are_ridden_out(env):
+    twin_command(
+        "run",
+        "--preset",
+        "threebody-12",
+        "--start",
+        START,
+        "--duration",
+        "2h",
+        "--speed",
+        "max",
+        "--checkpoint-every",
+        "off",
+        env=env,
+    )
+    database = env["TWIN_DATABASE_URL"]
+    proc = subprocess.Popen(
+        ingest_args("--stop-when-caught-up"),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    terminated = 0
+    with connect(database, autocommit=True) as admin:
+        for _ in range(3):
+            time.sleep(1.0)
+            terminated += admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'twin-ingest' AND datname = current_database()"
+            ).fetchone()[0]
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert terminated >= 2 and "reconnecting" in err
+    assert stored(database) == (7200 * 12, 7200 * 12)
+
+
+def test_repeated_and_reordered_messages_are_stored_once(env):
+    fleet, hw = build(load_preset("threebody-12"), T0)
+    frames = []
+    run(fleet, hw, RunPlan(T0, NS_PER_S, 300), frames.append)
+    messages = [encode(f) for f in frames] * 2
+    random.Random(7).shuffle(messages)
+    twin_command("topics", "ensure", env=env)
+    producer = KafkaProducer(bootstrap_servers=env["TWIN_KAFKA_BOOTSTRAP"], acks="all")
+    topic = env["TWIN_TOPIC_PREFIX"] + "twin.telemetry"
+    for message in messages:
+        producer.send(topic, key=b"plane-0000", value=message)
+    producer.flush()
+    producer.close()
+    out = twin_command("ingest", "--stop-when-caught-up", env=env)
+    assert "600 messages (600 frames, 0 events), 3600 rows inserted, 3600 repeated" in out
+    assert stored(env["TWIN_DATABASE_URL"]) == (3600, 3600)
+
+
+def _good_frame() -> dict:
+    fleet, hw = build(load_preset("threebody-12"), T0)
+    frames = []
+    run(fleet, hw, RunPlan(T0, NS_PER_S, 1), frames.append)
+    return orjson.loads(encode(frames[0]))
+
+
+def _with(**changes) -> bytes:
+    body = _good_frame()
+    body.update(changes)
+    return orjson.dumps(body)
+
+
+def _without(field: str) -> bytes:
+    body = _good_frame()
+    del body[field]
+    return orjson.dumps(body)
+
+
+BAD_FRAMES = {
+    "truncated JSON": (encode_good := orjson.dumps(_good_frame()))[: len(encode_good) // 2],
+    "binary garbage": b"\x00\xff\xfe garbage",
+    "empty message": b"",
+    "JSON array": b"[1, 2, 3]",
+    "wrong schema version": _with(version=2),
+    "missing field": _without("time_unix_ns"),
+    "wrong type": _with(sat_id=[str(i) for i in range(1, 13)]),
+    "NaN literal": orjson.dumps(_good_frame()).replace(b'"alt_km":[', b'"alt_km":[NaN,', 1),
+    "overflowing number": _with(alt_km=[123.25] * 12).replace(b"123.25", b"1e999", 1),
+    "mismatched lengths": _with(lat_deg=[0.0] * 11),
+    "unknown satellite": _with(sat_id=[*range(1, 12), 99_999]),
+    "far future": _with(time_unix_ns=parse_start("2200-01-01T00:00:00Z")),
+    "far past": _with(time_unix_ns=parse_start("1970-01-02T00:00:00Z")),
+    "oversized": _with(group="plane-0000" + "0" * (3 * 1024 * 1024)),
+    "out of range": _with(soc=[1.5] * 12),
+    "duplicate satellite": _with(sat_id=[1] * 12),
+    "incomplete group": _without("temp_radiator_c"),
+    "unknown field": _with(colour=["red"] * 12),
+}
+REASONS = {
+    "truncated JSON": "not JSON",
+    "binary garbage": "not JSON",
+    "empty message": "empty message",
+    "JSON array": "not a JSON object",
+    "wrong schema version": "unsupported schema",
+    "missing field": "missing fields: time_unix_ns",
+    "wrong type": "sat_id: values must",
+    "NaN literal": "not JSON",
+    "overflowing number": "not JSON: number is infinity",
+    "mismatched lengths": "lat_deg: 11 values for 12 satellites",
+    "unknown satellite": "unknown satellite ids [99999]",
+    "far future": "outside the accepted 1990..2100",
+    "far past": "outside the accepted",
+    "oversized": "exceeds 2097152",
+    "out of range": "soc: 1.5 outside the physical range",
+    "duplicate satellite": "appears twice",
+    "incomplete group": "'thermal' incomplete",
+    "unknown field": "unknown fields: colour",
+}
+BAD_EVENT = orjson.dumps(
+    {"schema": "twin.events", "version": 1, "time_unix_ns": T0, "sat_id": 3, "kind": "explosion"}
+)
+
+
+def test_bad_input_corpus_lands_in_dead_letters_with_specific_reasons(env):
+    twin_command("topics", "ensure", env=env)
+    producer = KafkaProducer(
+        bootstrap_servers=env["TWIN_KAFKA_BOOTSTRAP"], acks="all", max_request_size=8 * 1024 * 1024
+    )
+    prefix = env["TWIN_TOPIC_PREFIX"]
+    good = orjson.dumps(_good_frame())
+    for payload in [good, *BAD_FRAMES.values()]:
+        producer.send(prefix + "twin.telemetry", key=b"plane-0000", value=payload).get(30)
+    producer.send(prefix + "twin.events", key=b"3", value=BAD_EVENT).get(30)
+    producer.close()
+    out = twin_command("ingest", "--stop-when-caught-up", env=env)
+    n_bad = len(BAD_FRAMES) + 1
+    assert f"{n_bad + 1} messages (1 frames, 0 events), 12 rows inserted" in out
+    assert f"{n_bad} dead letters" in out
+    with connect(env["TWIN_DATABASE_URL"]) as conn:
+        rows = conn.execute(
+            "SELECT topic, kafka_offset, reason, payload FROM dead_letters "
+            "ORDER BY topic DESC, kafka_offset"
+        ).fetchall()
+    telemetry_rows = [r for r in rows if r[0].endswith("twin.telemetry")]
+    assert len(telemetry_rows) == len(BAD_FRAMES) and len(rows) == n_bad
+    for (kind, payload), (_, _, reason, stored_payload) in zip(
+        BAD_FRAMES.items(), telemetry_rows, strict=True
+    ):
+        assert REASONS[kind] in reason, (kind, reason)
+        assert stored_payload == payload
+    assert "kind: 'explosion'" in rows[-1][2]
+    letters = read_topic(env["TWIN_KAFKA_BOOTSTRAP"], prefix + "twin.deadletter")
+    assert len(letters) == n_bad
+    schema = Draft202012Validator(
+        orjson.loads(
+            (Path(__file__).parents[2] / "schemas" / "twin.deadletter.v1.json").read_bytes()
+        )
+    )
+    for letter in letters:
+        schema.validate(orjson.loads(letter.value))
