@@ -66,6 +66,8 @@ class IngestStats:
     rows_repeated: int = 0
     dead_letters: int = 0
     batches: int = 0
+    first_record_s: float | None = None  # monotonic time the first records arrived
+    last_write_s: float | None = None  # monotonic time the last batch was committed
 
 
 class _SeekToStored(ConsumerRebalanceListener):
@@ -173,12 +175,15 @@ def run_ingest(
                 if stop_when_caught_up and _caught_up(consumer):
                     break
                 continue
+            if stats.first_record_s is None:
+                stats.first_record_s = time.monotonic()
             parts = [
                 _decode_partition(tp, records, validator, telemetry_topic)
                 for tp, records in batch.items()
             ]
             result = writer.write(parts)
             _count(stats, parts, result)
+            stats.last_write_s = time.monotonic()
             consumer.commit(
                 {
                     tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)

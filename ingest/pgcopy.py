@@ -15,9 +15,10 @@ HEADER = SIGNATURE + np.array([0, 0], dtype=">i4").tobytes()
 TRAILER = np.array([-1], dtype=">i2").tobytes()
 
 # PostgreSQL type name -> big-endian numpy dtype of its binary representation.
-# bool is one byte, 0 or 1.
+# bool is one byte, 0 or 1; timestamptz is int8 microseconds since 2000-01-01 UTC.
 BINARY_DTYPES = {
     "bool": "?",
+    "timestamptz": ">i8",
     "int2": ">i2",
     "int4": ">i4",
     "int8": ">i8",
@@ -50,3 +51,6 @@ def binary_copy_payload(columns: list[tuple[np.ndarray, str]]) -> bytes:
         rows[f"len{i}"] = np.dtype(BINARY_DTYPES[pg_type]).itemsize
         rows[f"val{i}"] = values
     return HEADER + rows.tobytes() + TRAILER
+
+
+PG_EPOCH_UNIX_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z in Unix microseconds

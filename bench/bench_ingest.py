@@ -1,0 +1,237 @@
+"""Ingest throughput into PostgreSQL: Kafka → database, against a ceiling and a naive consumer.
+
+For ``threebody-2800`` frames, in one run against ``$TWIN_KAFKA_BOOTSTRAP`` and
+``$TWIN_DATABASE_URL`` (a role that may create databases), each in a fresh database:
+- ceiling: the same rows loaded by one binary COPY straight into ``telemetry``, no Kafka;
+- ours: ``twin ingest``'s loop (poll, decode, validate, COPY, lineage, offsets) reading the
+  frames from the broker, rows per second;
+- naive: one INSERT per row, one transaction per frame (timed on a sample of frames);
+- end to end: ``twin run`` and ``twin ingest`` as two processes at once on this machine.
+
+Run: ``eval "$(scripts/stack up)"; python bench/bench_ingest.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+from psycopg import sql
+
+from ingest.consumer import run_ingest
+from ingest.db import connect
+from ingest.dimensions import register_fleet
+from ingest.migrate import migrate
+from ingest.pgcopy import BINARY_DTYPES, PG_EPOCH_UNIX_US, binary_copy_payload
+from ingest.writer import frames_to_columns
+from twin import telemetry
+from twin.bus import Producer, ensure_topics, load_topics
+from twin.clock import NS_PER_S, parse_start
+from twin.engine import RunPlan, run
+from twin.presets import build, load_preset
+
+START = "2026-03-20T12:00:00Z"
+T0 = parse_start(START)
+
+
+def fresh_database(admin_url: str) -> str:
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    with connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+    migrate(url)
+    fleet, hw = build(load_preset("threebody-2800"), T0)
+    register_fleet(url, fleet, hw, "threebody-2800", ["a", "b", "c"], 1.0)
+    return url
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    with connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE {} WITH (FORCE)").format(
+                sql.Identifier(urlsplit(url).path.lstrip("/"))
+            )
+        )
+
+
+def ceiling(url: str, frames: list) -> float:
+    """One binary COPY of every row straight into ``telemetry``; returns rows/s."""
+    columns = frames_to_columns([(0, i, f) for i, f in enumerate(frames)])
+    types = {name: c.pg_type for name, c in telemetry.CHANNELS.items()}
+    arrays = [
+        (columns.time_unix_us - PG_EPOCH_UNIX_US, "timestamptz"),
+        (columns.sat_id, "int4"),
+        (columns.batch_id, "int8"),
+        (columns.kafka_offset, "int8"),
+        *(
+            (columns.channels[n].astype(np.dtype(BINARY_DTYPES[t]).newbyteorder("=")), t)
+            for n, t in types.items()
+        ),
+    ]
+    payload = binary_copy_payload(arrays)
+    names = ", ".join(["time", "sat_id", "batch_id", "kafka_offset", *types])
+    with connect(url) as conn:
+        conn.execute(
+            "SELECT twin_ensure_partitions(%s, %s)",
+            (_ts(frames[0].time_unix_ns), _ts(frames[-1].time_unix_ns)),
+        )
+        conn.commit()
+        t0 = time.perf_counter()
+        with (
+            conn.cursor() as cur,
+            cur.copy(f"COPY telemetry ({names}) FROM STDIN (FORMAT BINARY)") as copy,
+        ):
+            copy.write(payload)
+        conn.commit()
+        elapsed = time.perf_counter() - t0
+    return columns.n_rows / elapsed
+
+
+def _ts(t_ns: int):
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(t_ns / 1e9, UTC)
+
+
+def naive(url: str, frames: list) -> float:
+    """One INSERT per row, a transaction per frame; returns rows/s."""
+    names = ["time", "sat_id", "batch_id", "kafka_offset", *telemetry.CHANNELS]
+    statement = (
+        f"INSERT INTO telemetry ({', '.join(names)}) VALUES "
+        f"({', '.join(['%s'] * len(names))}) ON CONFLICT DO NOTHING"
+    )
+    rows = 0
+    with connect(url) as conn:
+        conn.execute(
+            "SELECT twin_ensure_partitions(%s, %s)",
+            (_ts(frames[0].time_unix_ns), _ts(frames[-1].time_unix_ns)),
+        )
+        conn.commit()
+        t0 = time.perf_counter()
+        for offset, frame in enumerate(frames):
+            time_value = _ts(frame.time_unix_ns)
+            for i, sat in enumerate(frame.sat_id.tolist()):
+                values = [frame.channels[n][i].item() for n in telemetry.CHANNELS]
+                conn.execute(statement, [time_value, sat, 0, offset, *values])
+                rows += 1
+            conn.commit()
+        elapsed = time.perf_counter() - t0
+    return rows / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ticks", type=int, default=120)
+    args = parser.parse_args()
+    bootstrap = os.environ["TWIN_KAFKA_BOOTSTRAP"]
+    admin_url = os.environ["TWIN_DATABASE_URL"]
+    fleet, hw = build(load_preset("threebody-2800"), T0)
+    frames: list[telemetry.Frame] = []
+    run(fleet, hw, RunPlan(T0, NS_PER_S, args.ticks), frames.append)
+    rows = args.ticks * fleet.n_sat
+
+    url = fresh_database(admin_url)
+    try:
+        ceiling_rows_s = ceiling(url, frames)
+    finally:
+        drop_database(admin_url, url)
+
+    prefix = f"bench-{uuid.uuid4().hex[:8]}."
+    ensure_topics(bootstrap, list(load_topics(prefix=prefix).values()))
+    producer = Producer(bootstrap, client_id="bench")
+    for frame in frames:
+        producer.send(prefix + "twin.telemetry", frame.group.encode(), telemetry.encode(frame))
+    producer.flush()
+    producer.close()
+    url = fresh_database(admin_url)
+    try:
+        t0 = time.monotonic()
+        stats = run_ingest(bootstrap, url, prefix, group="bench", stop_when_caught_up=True)
+        whole_rows_s = stats.rows_inserted / (time.monotonic() - t0)
+        ours_rows_s = stats.rows_inserted / (stats.last_write_s - stats.first_record_s)
+        assert stats.rows_inserted == rows, stats
+    finally:
+        drop_database(admin_url, url)
+
+    url = fresh_database(admin_url)
+    try:
+        naive_rows_s = naive(url, frames[:100])
+    finally:
+        drop_database(admin_url, url)
+
+    print(f"rows: {rows} ({args.ticks} ticks of {fleet.n_sat} satellites, {len(frames)} frames)")
+    print(f"ceiling, one binary COPY, no Kafka: {ceiling_rows_s:>10,.0f} rows/s")
+    print(
+        f"twin ingest from Kafka:              {ours_rows_s:>10,.0f} rows/s "
+        f"({ours_rows_s / ceiling_rows_s:.0%} of the ceiling; {whole_rows_s:,.0f} rows/s "
+        "counting the consumer group join)"
+    )
+    print(
+        f"naive, one INSERT per row:           {naive_rows_s:>10,.0f} rows/s "
+        f"(twin ingest is {ours_rows_s / naive_rows_s:.0f}x faster)"
+    )
+    end_to_end(bootstrap, admin_url, args.ticks)
+
+
+def end_to_end(bootstrap: str, admin_url: str, ticks: int) -> None:
+    """twin run and twin ingest as two processes at once; rows stored per second."""
+    url = fresh_database(admin_url)
+    env = {
+        **os.environ,
+        "TWIN_KAFKA_BOOTSTRAP": bootstrap,
+        "TWIN_DATABASE_URL": url,
+        "TWIN_TOPIC_PREFIX": f"bench-{uuid.uuid4().hex[:8]}.",
+    }
+    twin = [sys.executable, "-m", "twin"]
+    try:
+        subprocess.run([*twin, "topics", "ensure"], env=env, check=True, capture_output=True)
+        t0 = time.perf_counter()
+        producer = subprocess.Popen(
+            [
+                *twin,
+                "run",
+                "--preset",
+                "threebody-2800",
+                "--start",
+                START,
+                "--duration",
+                f"{ticks}s",
+                "--speed",
+                "max",
+                "--checkpoint-every",
+                "off",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        consumer = subprocess.Popen(
+            [*twin, "ingest"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        producer.wait()
+        expected = ticks * 2800
+        while True:
+            with connect(url) as conn:
+                stored = conn.execute("SELECT count(*) FROM telemetry").fetchone()[0]
+            if stored >= expected:
+                break
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - t0
+        consumer.terminate()
+        consumer.wait()
+        print(
+            f"end to end, twin run + twin ingest at once: {expected / elapsed:>10,.0f} rows/s "
+            f"({elapsed:.1f} s for {expected} rows)"
+        )
+    finally:
+        drop_database(admin_url, url)
+
+
+if __name__ == "__main__":
+    main()
