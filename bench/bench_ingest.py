@@ -22,6 +22,7 @@ import uuid
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
+import psycopg
 from psycopg import sql
 
 from ingest.consumer import run_ingest
@@ -52,12 +53,19 @@ def fresh_database(admin_url: str) -> str:
 
 
 def drop_database(admin_url: str, url: str) -> None:
-    with connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE {} WITH (FORCE)").format(
-                sql.Identifier(urlsplit(url).path.lstrip("/"))
-            )
-        )
+    """Drop a benchmark database; an autovacuum worker in it may delay that a little."""
+    statement = sql.SQL("DROP DATABASE {} WITH (FORCE)").format(
+        sql.Identifier(urlsplit(url).path.lstrip("/"))
+    )
+    for attempt in range(20):
+        try:
+            with connect(admin_url, autocommit=True) as conn:
+                conn.execute(statement)
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            if attempt == 19:
+                raise
+            time.sleep(0.5)
 
 
 def ceiling(url: str, frames: list) -> float:

@@ -111,13 +111,13 @@ def main() -> None:
     t0 = time.perf_counter()
     records = per_satellite_records(frames)
     record_s = (
-        time.perf_counter() - t0 + send_all(bootstrap, fresh_topic(bootstrap), records, "lz4")
+        time.perf_counter() - t0 + send_all(bootstrap, fresh_topic(bootstrap), records, "zstd")
     )
     print(
-        f"per-satellite records, lz4: {samples / record_s:>9,.0f} samples/s "
+        f"per-satellite records, zstd: {samples / record_s:>9,.0f} samples/s "
         f"({len(records)} messages)"
     )
-    print(f"frames are {record_s / frame_s['lz4']:.1f}x faster than per-satellite records")
+    print(f"frames are {record_s / frame_s['zstd']:.1f}x faster than per-satellite records")
 
     topic = fresh_topic(bootstrap)
     producer = Producer(bootstrap, client_id="bench-run")
@@ -129,7 +129,7 @@ def main() -> None:
     whole_s = time.perf_counter() - t0
     producer.close()
     print(
-        f"twin run loop (simulate + encode + send, lz4): "
+        f"twin run loop (simulate + encode + send, zstd): "
         f"{stats.samples / whole_s:>9,.0f} samples/s, {whole_s / args.ticks * 1e3:.0f} ms "
         f"per tick of {fleet.n_sat} satellites "
         f"({np.mean([len(v) for _, v in framed]) / 1024:.0f} KiB per frame before compression)"

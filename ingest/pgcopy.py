@@ -2,8 +2,8 @@
 
 Format: PostgreSQL documentation, "COPY — Binary Format": a signature, flags and header
 extension, then per row a 16-bit field count and per field a 32-bit length and the value in
-network byte order, then a 16-bit -1 trailer. Only fixed-width, non-null types are handled;
-NULLs are carried as NaN and turned into NULL by the statement that reads the staging table.
+network byte order, then a 16-bit -1 trailer. Fixed-width types only; a NULL is a field of
+length -1 with no value bytes, cut out of the fixed-width rows with one boolean mask.
 """
 
 from __future__ import annotations
@@ -27,13 +27,16 @@ BINARY_DTYPES = {
 }
 
 
-def binary_copy_payload(columns: list[tuple[np.ndarray, str]]) -> bytes:
+def binary_copy_payload(
+    columns: list[tuple[np.ndarray, str]], nulls: dict[int, np.ndarray] | None = None
+) -> bytes:
     """Encode equally long 1-D arrays as one binary COPY stream.
 
     Parameters
     ----------
     columns : (values, pg_type) pairs; ``values`` shaped (n_rows,), ``pg_type`` a key of
         ``BINARY_DTYPES``.
+    nulls : column index -> (n_rows,) bool, True where that column is NULL.
     """
     if not columns:
         raise ValueError("columns: at least one column is needed")
@@ -50,7 +53,15 @@ def binary_copy_payload(columns: list[tuple[np.ndarray, str]]) -> bytes:
     for i, (values, pg_type) in enumerate(columns):
         rows[f"len{i}"] = np.dtype(BINARY_DTYPES[pg_type]).itemsize
         rows[f"val{i}"] = values
-    return HEADER + rows.tobytes() + TRAILER
+    nulls = {i: mask for i, mask in (nulls or {}).items() if mask.any()}
+    if not nulls:
+        return HEADER + rows.tobytes() + TRAILER
+    keep = np.ones((n_rows, rows.dtype.itemsize), dtype=bool)
+    for i, mask in nulls.items():
+        rows[f"len{i}"][mask] = -1
+        offset = rows.dtype.fields[f"val{i}"][1]
+        keep[mask, offset : offset + rows.dtype[f"val{i}"].itemsize] = False
+    return HEADER + rows.view(np.uint8).reshape(n_rows, -1)[keep].tobytes() + TRAILER
 
 
 PG_EPOCH_UNIX_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z in Unix microseconds

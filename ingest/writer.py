@@ -1,8 +1,10 @@
 """The writer: one transaction per consumed batch holding rows, lineage, rejects and offsets.
 
-Native PostgreSQL gets a binary COPY into a temporary staging table; servers without COPY
-(the PGlite TimescaleDB build) get ``INSERT ... SELECT FROM unnest(arrays)``. Both end in
-``INSERT ... ON CONFLICT DO NOTHING`` on (sat_id, time), so a replayed batch changes nothing.
+Native PostgreSQL first tries one binary COPY straight into ``telemetry`` inside a savepoint;
+if any row is already stored (a replay after a crash) the savepoint is undone and the rows go
+through a temporary staging table and ``INSERT ... ON CONFLICT (sat_id, time) DO NOTHING``.
+Servers without COPY (the PGlite TimescaleDB build) get ``INSERT ... SELECT FROM
+unnest(arrays)`` with the same conflict rule. Either way a replayed batch changes nothing.
 Every channel is staged as float8 with NaN for "no value" (not computed, or its group not
 sampled at that tick); the insert turns NaN into NULL and casts booleans and codes back.
 """
@@ -17,7 +19,7 @@ import numpy as np
 import psycopg
 
 from ingest.db import connect
-from ingest.pgcopy import binary_copy_payload
+from ingest.pgcopy import PG_EPOCH_UNIX_US, binary_copy_payload
 from twin.settings import InputError
 from twin.telemetry import CHANNELS, Frame
 
@@ -56,6 +58,11 @@ CREATE_STAGE = (
     "CREATE TEMP TABLE IF NOT EXISTS telemetry_stage ("
     + ", ".join(f"{c} {t} NOT NULL" for c, t in zip(_STAGE_COLUMNS, _STAGE_TYPES, strict=True))
     + ") ON COMMIT DELETE ROWS"
+)
+COPY_DIRECT = (
+    "COPY telemetry (time, sat_id, batch_id, kafka_offset, "
+    + ", ".join(CHANNELS)
+    + ") FROM STDIN (FORMAT BINARY)"
 )
 INSERT_BATCH = (
     "INSERT INTO ingest_batches (consumer_group, topic, partition, first_offset, last_offset, "
@@ -219,39 +226,49 @@ class Writer:
                 "--database: the schema is missing or outdated; run: twin db migrate"
             ) from None
 
+    def _read(self, query: str, params: tuple = ()) -> list[tuple]:
+        def action() -> list[tuple]:
+            conn = self._connection()
+            rows = conn.execute(query, params).fetchall()
+            conn.commit()
+            return rows
+
+        return self._retrying(action)
+
     def known_satellites(self, refresh: bool = False) -> np.ndarray:
         """Sorted ids of the registered satellites (re-read when ``refresh``)."""
         if refresh or self._known.size == 0:
-            conn = self._connection()
-            rows = conn.execute("SELECT sat_id FROM satellites ORDER BY sat_id").fetchall()
-            conn.commit()
+            rows = self._read("SELECT sat_id FROM satellites ORDER BY sat_id")
             self._known = np.array([r[0] for r in rows], dtype=np.int32)
         return self._known
 
     def stored_offsets(self, topic: str) -> dict[int, int]:
         """The next offset to consume per partition, as last committed with the data."""
-        conn = self._connection()
-        rows = conn.execute(
-            "SELECT partition, next_offset FROM ingest_offsets "
-            "WHERE consumer_group = %s AND topic = %s",
-            (self._group, topic),
-        ).fetchall()
-        conn.commit()
-        return dict(rows)
+        return dict(
+            self._read(
+                "SELECT partition, next_offset FROM ingest_offsets "
+                "WHERE consumer_group = %s AND topic = %s",
+                (self._group, topic),
+            )
+        )
 
-    def write(self, parts: list[PartitionBatch]) -> WriteResult:
-        """Store one poll in one transaction, retrying on a lost connection (a database
-        restart): the failed transaction stored nothing, so trying again is safe."""
+    def _retrying(self, action):
+        """Run ``action()``, reconnecting on a lost connection (a database restart) for up to
+        ``RECONNECT_WITHIN_S``: a failed transaction stored nothing, so trying again is safe."""
         deadline = time.monotonic() + RECONNECT_WITHIN_S
         while True:
             try:
-                return self._write_once(parts)
+                return action()
             except psycopg.OperationalError as exc:
                 if time.monotonic() > deadline:
                     raise
                 log.warning("database connection lost (%s); reconnecting", str(exc).splitlines()[0])
                 self.close()
                 time.sleep(1.0)
+
+    def write(self, parts: list[PartitionBatch]) -> WriteResult:
+        """Store one poll in one transaction (retried whole after a lost connection)."""
+        return self._retrying(lambda: self._write_once(parts))
 
     def _write_once(self, parts: list[PartitionBatch]) -> WriteResult:
         """Lineage rows, telemetry, events, dead letters and the next offsets."""
@@ -302,6 +319,11 @@ class Writer:
                 (int(first), int(last)),
             )
         if self._use_copy:
+            try:
+                with cur.connection.transaction():  # a savepoint: undone whole on conflict
+                    return self._copy_direct(cur, columns)
+            except psycopg.errors.UniqueViolation:
+                pass  # some rows are already stored (a replay): insert what is new
             cur.execute(CREATE_STAGE)
             with cur.copy("COPY telemetry_stage FROM STDIN (FORMAT BINARY)") as copy:
                 copy.write(
@@ -311,6 +333,30 @@ class Writer:
         else:
             cur.execute(INSERT_FROM_UNNEST, [a.tolist() for a in columns.arrays()])
         return cur.rowcount
+
+    @staticmethod
+    def _copy_direct(cur: psycopg.Cursor, columns: Columns) -> int:
+        """The fast path when no row is stored yet: one binary COPY into the table."""
+        arrays = [
+            (columns.time_unix_us - PG_EPOCH_UNIX_US, "timestamptz"),
+            (columns.sat_id, "int4"),
+            (columns.batch_id, "int8"),
+            (columns.kafka_offset, "int8"),
+        ]
+        nulls = {}
+        for name, channel in CHANNELS.items():
+            values = columns.channels[name]
+            missing = np.isnan(values)
+            nulls[len(arrays)] = missing
+            if channel.pg_type == "float8":
+                arrays.append((values, "float8"))
+            elif channel.pg_type == "bool":
+                arrays.append((values == 1.0, "bool"))
+            else:
+                arrays.append((np.where(missing, 0, values).astype(np.int16), channel.pg_type))
+        with cur.copy(COPY_DIRECT) as copy:
+            copy.write(binary_copy_payload(arrays, nulls))
+        return columns.n_rows
 
     @staticmethod
     def _insert_events(cur: psycopg.Cursor, events: list[tuple[int, int, Event]]) -> int:

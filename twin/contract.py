@@ -56,7 +56,7 @@ def telemetry_schema() -> dict:
     groups = telemetry.GROUPS
     return _envelope(
         telemetry.SCHEMA_ID,
-        "one telemetry frame (one tick, one orbital plane), columnar",
+        "one telemetry frame (one tick, one group of orbital planes), columnar",
         "Row i of the frame is satellite sat_id[i] at time_unix_ns; every channel array has "
         "one value per satellite. Channels come in groups (" + ", ".join(groups) + ") sent "
         "at their own rates: a frame carries every channel of the groups due at its tick and "
@@ -68,9 +68,10 @@ def telemetry_schema() -> dict:
         {
             "time_unix_ns": {**TIME_NS, "description": "tick time, " + TIME_NS["description"]},
             "group": {
-                "description": "frame group: the orbital plane, plane-NNNN; also the Kafka key",
+                "description": "frame group: consecutive whole orbital planes, planes-FIRST-LAST "
+                "(at least 200 satellites, except the last group); also the Kafka key",
                 "type": "string",
-                "pattern": "^plane-[0-9]{4,}$",
+                "pattern": "^planes-[0-9]{4,}-[0-9]{4,}$",
             },
             "sat_id": {
                 "description": "satellite ids of the frame's rows",

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from twin import events
-from twin.fleet import Fleet
+from twin.fleet import Fleet, FrameGroups, frame_groups
 from twin.hardware import Hardware
 from twin.state import Environment, FleetState, TickOutputs, environment, initial_state, step
-from twin.telemetry import GROUPS, Frame, group_name
+from twin.telemetry import GROUPS, Frame
 from twin.thermal import KELVIN
 
 MAX_BLOCK_TICKS = 60  # ticks per environment block when running faster than real time
@@ -97,38 +97,23 @@ def tick_channels(env: Environment, state: FleetState, out: TickOutputs) -> dict
     }
 
 
-@dataclass(frozen=True)
-class Grouping:
-    """Rows of each frame group (plane): ``order[bounds[g]:bounds[g+1]]`` for group ``g``."""
-
-    order: np.ndarray
-    planes: tuple[int, ...]
-    bounds: tuple[int, ...]
-
-
-def plane_grouping(fleet: Fleet) -> Grouping:
-    order = np.argsort(fleet.plane, kind="stable")
-    planes, starts = np.unique(fleet.plane[order], return_index=True)
-    return Grouping(order, tuple(planes.tolist()), (*starts.tolist(), fleet.n_sat))
-
-
 def frames_for_tick(
     fleet: Fleet,
-    grouping: Grouping,
+    grouping: FrameGroups,
     t_ns: int,
     channels: dict[str, np.ndarray],
     groups: tuple[str, ...] = tuple(GROUPS),
 ) -> Iterator[Frame]:
-    """One frame per plane for one tick with the channel ``groups`` due; ``channels`` are
-    (n_sat,) arrays."""
+    """One frame per frame group for one tick with the channel ``groups`` due; ``channels``
+    are (n_sat,) arrays."""
     names = [n for g in groups for n in GROUPS[g]]
     if not names:
         return
-    for g, plane in enumerate(grouping.planes):
+    for g, name in enumerate(grouping.names):
         rows = grouping.order[grouping.bounds[g] : grouping.bounds[g + 1]]
         yield Frame(
             time_unix_ns=int(t_ns),
-            group=group_name(plane),
+            group=name,
             sat_id=fleet.sat_id[rows],
             channels={name: channels[name][rows] for name in names},
         )
@@ -159,7 +144,7 @@ def run(
     """
     stats = RunStats(n_sat=fleet.n_sat)
     state = initial_state(hw) if state is None else state
-    grouping = plane_grouping(fleet)
+    grouping = frame_groups(fleet)
     dt_s = plan.step_ns / 1e9
     wall_start = monotonic() if wall_start is None else wall_start
     times = plan.tick_times_ns()

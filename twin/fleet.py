@@ -66,17 +66,56 @@ def subset(fleet: Fleet, rows: np.ndarray) -> Fleet:
     )
 
 
-def shard_rows(fleet: Fleet, shard: int, shards: int) -> np.ndarray:
-    """Rows of shard ``shard`` of ``shards``: whole planes, dealt round-robin by plane rank.
+FRAME_MIN_SATELLITES = 200  # satellites per telemetry frame, at least (whole planes)
 
-    Frames are per plane, so the shards together produce exactly the frames of the whole
-    fleet. Raises ``ValueError`` naming the field for an impossible shard.
+
+@dataclass(frozen=True)
+class FrameGroups:
+    """Telemetry frame groups: runs of consecutive whole planes, each closed once it holds
+    ``FRAME_MIN_SATELLITES`` (the last may hold fewer). Group ``g`` is the rows
+    ``order[bounds[g]:bounds[g + 1]]`` and is called ``names[g]`` (its first and last plane).
+    """
+
+    order: np.ndarray
+    names: tuple[str, ...]
+    bounds: tuple[int, ...]
+
+
+def frame_groups(fleet: Fleet, min_satellites: int = FRAME_MIN_SATELLITES) -> FrameGroups:
+    """Group whole planes into frames of at least ``min_satellites``.
+
+    Larger frames mean fewer Kafka records, whose per-record cost dominates producer and
+    consumer alike; whole planes keep each plane's frames in one partition, in order. The
+    greedy grouping is stable under sharding: a subset made of whole groups groups the same.
+    """
+    order = np.argsort(fleet.plane, kind="stable")
+    planes, counts = np.unique(fleet.plane[order], return_counts=True)
+    ends = np.cumsum(counts)
+    names, bounds, first, held = [], [0], 0, 0
+    for k in range(planes.shape[0]):  # over planes, once per run
+        held += int(counts[k])
+        if held >= min_satellites or k == planes.shape[0] - 1:
+            names.append(f"planes-{int(planes[first]):04d}-{int(planes[k]):04d}")
+            bounds.append(int(ends[k]))
+            first, held = k + 1, 0
+    return FrameGroups(order, tuple(names), tuple(bounds))
+
+
+def shard_rows(fleet: Fleet, shard: int, shards: int) -> np.ndarray:
+    """Rows of shard ``shard`` of ``shards``: whole frame groups, dealt round-robin.
+
+    The shards together produce exactly the frames of the whole fleet. Raises ``ValueError``
+    naming the field for an impossible shard.
     """
     if not shards >= 1 or not 0 <= shard < shards:
         raise ValueError(f"shard: {shard}/{shards} must satisfy 0 <= i < n")
-    planes = np.unique(fleet.plane)
-    mine = planes[np.arange(planes.shape[0]) % shards == shard]
-    return np.nonzero(np.isin(fleet.plane, mine))[0]
+    groups = frame_groups(fleet)
+    mine = [
+        groups.order[groups.bounds[g] : groups.bounds[g + 1]]
+        for g in range(len(groups.names))
+        if g % shards == shard
+    ]
+    return np.sort(np.concatenate(mine)) if mine else np.empty(0, dtype=np.intp)
 
 
 def concat(fleets: list[Fleet]) -> Fleet:

@@ -1,4 +1,4 @@
-"""Telemetry frames: one message per (tick, orbital plane), columnar, JSON-encoded.
+"""Telemetry frames: one message per (tick, group of planes), columnar, JSON-encoded.
 
 A frame carries the tick's time, the satellite ids of its group and one array per channel.
 A consumer turns it into rows by zipping ``sat_id`` with each channel array (row ``i`` is
@@ -78,7 +78,7 @@ class Frame:
     Attributes
     ----------
     time_unix_ns : int, tick time in ns since the Unix epoch (UTC).
-    group : str, the frame's group (``plane-<n>``); also the Kafka key.
+    group : str, the frame's group of planes (``planes-<first>-<last>``); the Kafka key.
     sat_id : (n,) int32 satellite ids.
     channels : name -> (n,) array for the channel groups sampled at this tick.
     """
@@ -87,10 +87,6 @@ class Frame:
     group: str
     sat_id: np.ndarray
     channels: dict[str, np.ndarray]
-
-
-def group_name(plane: int) -> str:
-    return f"plane-{int(plane):04d}"
 
 
 def encode(frame: Frame) -> bytes:

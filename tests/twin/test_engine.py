@@ -23,12 +23,13 @@ def test_frames_cover_every_satellite_once_per_tick_with_step_values():
     plan = RunPlan(START_NS, NS_PER_S, n_ticks=150)  # spans more than one environment block
     frames = []
     stats = run(fleet, hw, plan, frames.append)
-    assert stats.ticks == 150 and stats.frames == 450 and stats.samples == 1800
+    # 12 satellites in 3 planes make one frame group.
+    assert stats.ticks == 150 and stats.frames == 150 and stats.samples == 1800
     expected = propagate(fleet.satrecs, plan.tick_times_ns())
     for frame in frames:
         k = (frame.time_unix_ns - START_NS) // NS_PER_S
         rows = frame.sat_id - 1
-        assert frame.group == f"plane-{(rows[0] // 4):04d}"
+        assert frame.group == "planes-0000-0002"
         assert set(frame.channels) == set(CHANNELS)
         np.testing.assert_array_equal(frame.channels["lat_deg"], expected.lat_deg[rows, k])
         np.testing.assert_array_equal(frame.channels["alt_km"], expected.alt_km[rows, k])

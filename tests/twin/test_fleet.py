@@ -57,3 +57,28 @@ def test_bad_altitude_and_inclination_name_field():
         walker_delta(12, 3, 1, 50.0, 53.0, START_NS)
     with pytest.raises(ValueError, match=r"^inclination_deg: "):
         walker_delta(12, 3, 1, 550.0, 190.0, START_NS)
+
+
+def test_frame_groups_hold_whole_planes_of_at_least_200_satellites():
+    from twin.fleet import frame_groups
+
+    fleet = walker_delta(2800, 100, 1, 550.0, 53.0, START_NS)  # 28 satellites per plane
+    groups = frame_groups(fleet)
+    sizes = np.diff(groups.bounds)
+    assert (sizes[:-1] >= 200).all() and sizes.sum() == 2800
+    for g in range(len(groups.names)):
+        rows = groups.order[groups.bounds[g] : groups.bounds[g + 1]]
+        planes = np.unique(fleet.plane[rows])
+        assert groups.names[g] == f"planes-{planes[0]:04d}-{planes[-1]:04d}"
+        assert np.isin(fleet.plane, planes).sum() == rows.size  # whole planes only
+
+
+def test_shards_keep_the_frame_groups_of_the_whole_fleet():
+    from twin.fleet import frame_groups, shard_rows, subset
+
+    fleet = walker_delta(2800, 100, 1, 550.0, 53.0, START_NS)
+    whole = set(frame_groups(fleet).names)
+    parts = [frame_groups(subset(fleet, shard_rows(fleet, i, 4))).names for i in range(4)]
+    assert set().union(*parts) == whole and sum(map(len, parts)) == len(whole)
+    rows = np.concatenate([shard_rows(fleet, i, 4) for i in range(4)])
+    assert np.array_equal(np.sort(rows), np.arange(2800))
