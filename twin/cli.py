@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from twin import __version__
@@ -162,15 +164,30 @@ def cmd_db_fleet(args: argparse.Namespace) -> int:
 def cmd_db_migrate(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import OperationalError
 
-    from ingest.migrate import migrate
+    from ingest.migrate import StoreSettings, migrate
 
     url = database_url(args.database)
+    settings = StoreSettings(
+        **{
+            f.name: _interval(f"--{f.name.replace('_', '-')}", getattr(args, f.name))
+            for f in fields(StoreSettings)
+        }
+    )
     try:
-        applied = migrate(url)
+        applied = migrate(url, settings)
     except OperationalError as exc:
         raise InputError(f"--database: {exc.orig}".splitlines()[0]) from None
     print(f"twin db migrate: applied {applied or 'nothing (up to date)'}")
     return 0
+
+
+_INTERVAL = re.compile(r"^\d+ (second|minute|hour|day|week|month|year)s?$")
+
+
+def _interval(field: str, value: str) -> str:
+    if not _INTERVAL.match(value):
+        raise ConfigError(field, value, "a PostgreSQL interval like '1 hour', '30 days'")
+    return value
 
 
 def _topics(args: argparse.Namespace, prefix: str):
@@ -273,6 +290,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mig = db.add_parser("migrate", help="apply pending schema migrations (idempotent)")
     mig.add_argument("--database", help="PostgreSQL URL (default: $TWIN_DATABASE_URL)")
+    from ingest.migrate import StoreSettings
+
+    for f in fields(StoreSettings):
+        mig.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            default=f.default,
+            help=f"interval (default {f.default!r}; TimescaleDB policies)",
+        )
     mig.set_defaults(func=cmd_db_migrate)
     reg = db.add_parser("fleet", help="register a fleet's satellites (ingest accepts only these)")
     reg.add_argument("--database", help="PostgreSQL URL (default: $TWIN_DATABASE_URL)")

@@ -79,3 +79,17 @@ def test_migrate_makes_the_timescaledb_objects(timescale_db):
     assert ("policy_retention", "telemetry") in jobs
     assert {p for p, _ in jobs} >= {"policy_refresh_continuous_aggregate"}
     assert sum(p == "policy_refresh_continuous_aggregate" for p, _ in jobs) == 3
+
+
+def test_intervals_are_configurable(timescale_db):
+    from ingest.migrate import StoreSettings
+
+    migrate(timescale_db, StoreSettings(telemetry_chunk="2 hours", retain_telemetry="10 days"))
+    with connect(timescale_db) as conn:
+        interval = conn.execute(
+            "SELECT time_interval FROM timescaledb_information.dimensions "
+            "WHERE hypertable_name = 'telemetry'").fetchone()[0]
+        retention = conn.execute(
+            "SELECT config->>'drop_after' FROM timescaledb_information.jobs "
+            "WHERE proc_name = 'policy_retention' AND hypertable_name = 'telemetry'").fetchone()
+    assert interval.total_seconds() == 7200 and retention == ("10 days",)
