@@ -88,8 +88,10 @@ def test_intervals_are_configurable(timescale_db):
     with connect(timescale_db) as conn:
         interval = conn.execute(
             "SELECT time_interval FROM timescaledb_information.dimensions "
-            "WHERE hypertable_name = 'telemetry'").fetchone()[0]
+            "WHERE hypertable_name = 'telemetry'"
+        ).fetchone()[0]
         retention = conn.execute(
             "SELECT config->>'drop_after' FROM timescaledb_information.jobs "
-            "WHERE proc_name = 'policy_retention' AND hypertable_name = 'telemetry'").fetchone()
+            "WHERE proc_name = 'policy_retention' AND hypertable_name = 'telemetry'"
+        ).fetchone()
     assert interval.total_seconds() == 7200 and retention == ("10 days",)
