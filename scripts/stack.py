@@ -1,6 +1,6 @@
 """Local service stack for development and CI: Kafka (KRaft), PostgreSQL, TimescaleDB.
 
-Usage: ``scripts/stack up|down|status|env``
+Usage: ``scripts/stack up|down|status|env|restart-postgres``
 
 Everything listens on 127.0.0.1 only. ``up`` is idempotent: a service whose process is
 alive is left alone. ``down`` stops exactly the processes ``up`` recorded in the stack
@@ -399,23 +399,34 @@ def up() -> None:
     print("\n".join(env_lines()))
 
 
+def stop(name: str) -> None:
+    """Stop one service this stack started, and forget its pid."""
+    pid = pid_alive(name)
+    if pid is None:
+        return
+    os.killpg(pid, STOP_SIGNALS[name])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        os.killpg(pid, signal.SIGKILL)
+    (STACK_DIR / f"{name}.pid").unlink(missing_ok=True)
+    log(f"{name} stopped (pid {pid})")
+
+
 def down() -> None:
     for name in ("timescaledb", "postgres", "kafka"):
-        pid = pid_alive(name)
-        if pid is None:
-            continue
-        os.killpg(pid, STOP_SIGNALS[name])
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.2)
-        else:
-            os.killpg(pid, signal.SIGKILL)
-        (STACK_DIR / f"{name}.pid").unlink(missing_ok=True)
-        log(f"{name} stopped (pid {pid})")
+        stop(name)
+
+
+def restart_postgres() -> None:
+    """Stop PostgreSQL (fast shutdown: clients are cut off) and start it again."""
+    stop("postgres")
+    pg_up()
 
 
 def status() -> int:
@@ -434,7 +445,13 @@ def print_env() -> None:
 
 
 def main(argv: list[str]) -> int:
-    commands = {"up": up, "down": down, "status": status, "env": print_env}
+    commands = {
+        "up": up,
+        "down": down,
+        "status": status,
+        "env": print_env,
+        "restart-postgres": restart_postgres,
+    }
     if len(argv) != 1 or argv[0] not in commands:
         print(f"usage: stack {{{'|'.join(commands)}}}", file=sys.stderr)
         return 2

@@ -138,6 +138,47 @@ def test_lost_database_connections_are_ridden_out(env):
     assert stored(database) == (SAMPLES, SAMPLES)
 
 
+STACK = Path(__file__).resolve().parents[2] / "scripts" / "stack"
+
+
+def test_database_restart_mid_run_is_ridden_out(env):
+    if subprocess.run([str(STACK), "status"], capture_output=True).returncode != 0:
+        pytest.skip("PostgreSQL is not run by scripts/stack here; it cannot be restarted")
+    twin_command(
+        "run",
+        "--preset",
+        "threebody-12",
+        "--start",
+        START,
+        "--duration",
+        f"{HOURS}h",
+        "--speed",
+        "max",
+        "--checkpoint-every",
+        "off",
+        env=env,
+    )
+    database = env["TWIN_DATABASE_URL"]
+    proc = subprocess.Popen(
+        ingest_args("--stop-when-caught-up"),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.5)
+    before = stored(database)[0]
+    restart = subprocess.run(
+        [str(STACK), "restart-postgres"], capture_output=True, text=True, timeout=120
+    )
+    assert restart.returncode == 0, restart.stderr
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert 0 < before < SAMPLES, "the restart came mid-stream"
+    assert "reconnecting" in err
+    assert stored(database) == (SAMPLES, SAMPLES)
+
+
 def test_repeated_and_reordered_messages_are_stored_once(env):
     fleet, hw = build(load_preset("threebody-12"), T0)
     frames = []
