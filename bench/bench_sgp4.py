@@ -9,26 +9,16 @@ satellite, all in this process, with the ratios. Run: ``python bench/bench_sgp4.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 from skyfield.api import EarthSatellite
+from timing import best_of  # bench/ is on the path when a benchmark runs
 
 from twin.clock import julian, parse_start, skyfield_time
 from twin.fleet import walker_delta
 from twin.orbit import propagate
 
 START_NS = parse_start("2026-03-20T12:00:00Z")
-
-
-def best_of(fn, repeats: int) -> float:
-    """Best wall time of ``repeats`` calls, in seconds (the least disturbed run)."""
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def bench(n_sat: int, repeats: int) -> None:

@@ -18,11 +18,11 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 from skyfield.api import EarthSatellite
+from timing import best_of  # bench/ is on the path when a benchmark runs
 
 from twin.clock import NS_PER_S, julian, parse_start, skyfield_time
 from twin.fleet import walker_delta
@@ -39,15 +39,6 @@ def twin_fleet(n_sat: int):
     fleet = walker_delta(n_sat, 100, 1, 550.0, 53.0, START_NS)
     spec = next(iter(load_preset("threebody-12").hardware.values()))
     return fleet, hardware_arrays([spec], [n_sat])
-
-
-def best_of(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def bench(n_sat: int, repeats: int, loop_sample: int) -> None:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
+from twin.messages import open_envelope
+
 EVENTS_TOPIC = "twin.events"
 SCHEMA_ID = "twin.events"
 SCHEMA_VERSION = 1
@@ -90,23 +92,14 @@ class EventError(ValueError):
 
 def decode(payload: bytes | None) -> tuple[int, int, str]:
     """(time_unix_ns, sat_id, kind) of a ``twin.events`` message, validated."""
-    if not payload:
-        raise EventError("empty message")
-    try:
-        body = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise EventError(f"not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise EventError("event is not a JSON object")
-    if body.get("schema") != SCHEMA_ID or body.get("version") != SCHEMA_VERSION:
-        raise EventError(
-            f"unsupported schema {body.get('schema')!r} version "
-            f"{body.get('version')!r}; expected {SCHEMA_ID!r} version "
-            f"{SCHEMA_VERSION}"
-        )
-    unknown = sorted(set(body) - {"schema", "version", "time_unix_ns", "sat_id", "kind"})
-    if unknown:
-        raise EventError(f"unknown fields: {', '.join(unknown)}")
+    body = open_envelope(
+        payload,
+        SCHEMA_ID,
+        SCHEMA_VERSION,
+        "event",
+        {"schema", "version", "time_unix_ns", "sat_id", "kind"},
+        EventError,
+    )
     time_ns, sat, kind = body.get("time_unix_ns"), body.get("sat_id"), body.get("kind")
     if type(time_ns) is not int or not 0 <= time_ns < 2**63:
         raise EventError(f"time_unix_ns: {time_ns!r} is not a non-negative 64-bit integer")

@@ -18,6 +18,8 @@ from itertools import chain
 import numpy as np
 import orjson
 
+from twin.messages import open_envelope
+
 TELEMETRY_TOPIC = "twin.telemetry"
 SCHEMA_ID = "twin.telemetry"
 SCHEMA_VERSION = 1
@@ -106,25 +108,12 @@ def encode(frame: Frame) -> bytes:
 
 def decode(payload: bytes | None) -> Frame:
     """Parse and validate a frame; raise ``FrameError`` with the reason when it is bad."""
-    if not payload:
-        raise FrameError("empty message")
-    try:
-        body = orjson.loads(payload)  # strict: NaN, Infinity and overflowing numbers fail
-    except orjson.JSONDecodeError as exc:
-        raise FrameError(f"not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise FrameError("frame is not a JSON object")
-    if body.get("schema") != SCHEMA_ID or body.get("version") != SCHEMA_VERSION:
-        raise FrameError(
-            f"unsupported schema {body.get('schema')!r} version {body.get('version')!r}; "
-            f"expected {SCHEMA_ID!r} version {SCHEMA_VERSION}"
-        )
+    body = open_envelope(
+        payload, SCHEMA_ID, SCHEMA_VERSION, "frame", {*FRAME_FIELDS, *CHANNELS}, FrameError
+    )
     missing = [k for k in FRAME_FIELDS if k not in body]
     if missing:
         raise FrameError(f"missing fields: {', '.join(missing)}")
-    unknown = sorted(set(body) - {*FRAME_FIELDS, *CHANNELS})
-    if unknown:
-        raise FrameError(f"unknown fields: {', '.join(unknown)}")
     time_ns = body["time_unix_ns"]
     if not isinstance(time_ns, int) or isinstance(time_ns, bool) or not 0 <= time_ns < 2**63:
         raise FrameError(f"time_unix_ns: {time_ns!r} is not a non-negative 64-bit integer")
