@@ -85,10 +85,7 @@ def ceiling(url: str, frames: list) -> float:
     payload = binary_copy_payload(arrays)
     names = ", ".join(["time", "sat_id", "batch_id", "kafka_offset", *types])
     with connect(url) as conn:
-        conn.execute(
-            "SELECT twin_ensure_partitions(%s, %s)",
-            (_ts(frames[0].time_unix_ns), _ts(frames[-1].time_unix_ns)),
-        )
+        conn.execute("SELECT twin_ensure_partitions(%s::int8[])", (_days(frames),))
         conn.commit()
         t0 = time.perf_counter()
         with (
@@ -99,6 +96,11 @@ def ceiling(url: str, frames: list) -> float:
         conn.commit()
         elapsed = time.perf_counter() - t0
     return columns.n_rows / elapsed
+
+
+def _days(frames: list) -> list[int]:
+    """Days since 1970-01-01 the frames cover (for the daily partitions)."""
+    return sorted({f.time_unix_ns // (86_400 * NS_PER_S) for f in frames})
 
 
 def _ts(t_ns: int):
@@ -116,10 +118,7 @@ def naive(url: str, frames: list) -> float:
     )
     rows = 0
     with connect(url) as conn:
-        conn.execute(
-            "SELECT twin_ensure_partitions(%s, %s)",
-            (_ts(frames[0].time_unix_ns), _ts(frames[-1].time_unix_ns)),
-        )
+        conn.execute("SELECT twin_ensure_partitions(%s::int8[])", (_days(frames),))
         conn.commit()
         t0 = time.perf_counter()
         for offset, frame in enumerate(frames):

@@ -109,20 +109,19 @@ PLAIN_ROLLUPS = [
     f"{_FLEET_1H_COLUMNS} FROM fleet_1m GROUP BY 1",
 ]
 
-# Daily partitions of the plain-PostgreSQL telemetry table, made on demand. SECURITY DEFINER
-# runs it as the schema owner, so the ingest role may call it without CREATE rights.
+# Daily partitions of the plain-PostgreSQL telemetry table, made on demand for the days (since
+# 1970-01-01) a batch holds. SECURITY DEFINER runs it as the schema owner, so the ingest role
+# may call it without CREATE rights; pg_temp last keeps a caller's temp tables out of it.
 ENSURE_PARTITIONS_FUNCTION = """
-CREATE OR REPLACE FUNCTION twin_ensure_partitions(first_time timestamptz, last_time timestamptz)
-RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+CREATE OR REPLACE FUNCTION twin_ensure_partitions(unix_days bigint[])
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
-    day date := (first_time AT TIME ZONE 'UTC')::date;
+    day date;
     made integer := 0;
     name text;
 BEGIN
-    IF last_time - first_time > interval '31 days' THEN
-        RAISE EXCEPTION 'batch spans % days; at most 31', (last_time - first_time);
-    END IF;
-    WHILE day <= (last_time AT TIME ZONE 'UTC')::date LOOP
+    FOREACH day IN ARRAY ARRAY(SELECT DATE '1970-01-01' + d::integer FROM unnest(unix_days) d)
+    LOOP
         name := format('telemetry_p%s', to_char(day, 'YYYYMMDD'));
         IF to_regclass(name) IS NULL THEN
             EXECUTE format('CREATE TABLE %I PARTITION OF telemetry FOR VALUES FROM (%L) TO (%L)',
@@ -130,7 +129,6 @@ BEGIN
                            (day + 1)::timestamp AT TIME ZONE 'UTC');
             made := made + 1;
         END IF;
-        day := day + 1;
     END LOOP;
     RETURN made;
 END $$

@@ -151,17 +151,9 @@ def _roles(conn: Connection, timescale: bool) -> None:
     )
     conn.execute(text(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {INGEST_ROLE}"))
     if not timescale:
+        conn.execute(text("REVOKE ALL ON FUNCTION twin_ensure_partitions(bigint[]) FROM PUBLIC"))
         conn.execute(
-            text(
-                "REVOKE ALL ON FUNCTION twin_ensure_partitions(timestamptz, "
-                "timestamptz) FROM PUBLIC"
-            )
-        )
-        conn.execute(
-            text(
-                "GRANT EXECUTE ON FUNCTION twin_ensure_partitions(timestamptz, "
-                f"timestamptz) TO {INGEST_ROLE}"
-            )
+            text(f"GRANT EXECUTE ON FUNCTION twin_ensure_partitions(bigint[]) TO {INGEST_ROLE}")
         )
     conn.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READER_ROLE}"))
 

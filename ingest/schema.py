@@ -95,7 +95,12 @@ ingest_batches = Table(
     Column("first_offset", BigInteger, nullable=False),
     Column("last_offset", BigInteger, nullable=False),
     Column("messages", Integer, nullable=False),
-    Column("rows", Integer, nullable=False, comment="rows inserted (repeats not counted)"),
+    Column(
+        "rows",
+        Integer,
+        nullable=False,
+        comment="samples in the valid frames (repeats of stored rows included)",
+    ),
     Column("dead_letters", Integer, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     comment="One row per consumed (poll, partition): the lineage of every stored row",

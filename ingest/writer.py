@@ -24,6 +24,7 @@ from twin.settings import InputError
 from twin.telemetry import CHANNELS, Frame
 
 NS_PER_US = 1000
+US_PER_DAY = 86_400_000_000
 RECONNECT_WITHIN_S = 120.0  # a database restart shorter than this is ridden out
 
 log = logging.getLogger(__name__)
@@ -312,12 +313,8 @@ class Writer:
 
     def _insert_rows(self, cur: psycopg.Cursor, columns: Columns) -> int:
         if self._partitioned:
-            first, last = columns.time_unix_us.min(), columns.time_unix_us.max()
-            cur.execute(
-                "SELECT twin_ensure_partitions(timestamptz 'epoch' + %s * interval "
-                "'1 microsecond', timestamptz 'epoch' + %s * interval '1 microsecond')",
-                (int(first), int(last)),
-            )
+            days = np.unique(columns.time_unix_us // US_PER_DAY)
+            cur.execute("SELECT twin_ensure_partitions(%s::int8[])", (days.tolist(),))
         if self._use_copy:
             try:
                 with cur.connection.transaction():  # a savepoint: undone whole on conflict

@@ -121,8 +121,9 @@ def secret(name: str) -> str:
     """A password generated once per stack directory, kept in a 0600 file."""
     path = STACK_DIR / f"{name}.secret"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(18))
-        path.chmod(0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never world-readable
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(18))
     return path.read_text().strip()
 
 
@@ -256,7 +257,11 @@ def pg_up() -> None:
     superuser_pw = secret("pg-superuser")
     if not (data / "PG_VERSION").exists():
         pwfile = STACK_DIR / "pg-pwfile"
-        pwfile.write_text(superuser_pw + "\n")
+        pwfile.unlink(missing_ok=True)
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(superuser_pw + "\n")
+        shutil.rmtree(data, ignore_errors=True)  # what a failed initdb may have left
         data.mkdir(mode=0o700)
         if user:
             shutil.chown(pwfile, user)

@@ -10,7 +10,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from twin import __version__
-from twin.clock import NS_PER_S, parse_duration_ns, parse_start
+from twin.clock import NS_PER_S, iso, parse_duration_ns, parse_start
 from twin.settings import (
     ConfigError,
     InputError,
@@ -83,6 +83,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         start_ns = parse_start(args.start)
         step_ns = parse_duration_ns("--step", args.step)
         duration_ns = parse_duration_ns("--duration", args.duration)
+        _check_ephemeris_range(start_ns, start_ns + duration_ns)
         checkpoint_ns = (
             0
             if args.checkpoint_every == "off"
@@ -181,6 +182,17 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_ephemeris_range(first_ns: int, last_ns: int) -> None:
+    """The Sun comes from DE421, which covers 1899-07-29 to 2053-10-09."""
+    earliest, latest = parse_start("1900-01-01T00:00:00Z"), parse_start("2053-10-01T00:00:00Z")
+    if first_ns < earliest or last_ns > latest:
+        raise ConfigError(
+            "--start / --duration",
+            f"{iso(first_ns)} .. {iso(last_ns)}",
+            "a run within 1900-01-01 .. 2053-10-01 (the DE421 ephemeris)",
+        )
+
+
 _INTERVAL = re.compile(r"^\d+ (second|minute|hour|day|week|month|year)s?$")
 
 
@@ -248,7 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="sample a channel group (orbit, power, thermal, compute) every "
         "DURATION instead of every tick; repeatable",
     )
-    run.add_argument("--shard", default="0/1", help="run shard i of n (whole planes), e.g. 1/4")
+    run.add_argument(
+        "--shard", default="0/1", help="run shard i of n (whole frame groups), e.g. 1/4"
+    )
     run.add_argument(
         "--checkpoint-every",
         default="5m",
@@ -334,6 +348,18 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        import psycopg
+
+        from twin.bus import DeliveryError
+
+        if isinstance(exc, psycopg.OperationalError):
+            print(f"twin: database unreachable: {str(exc).splitlines()[0]}", file=sys.stderr)
+            return EXIT_CONFIG
+        if isinstance(exc, DeliveryError):
+            print(f"twin: Kafka did not take the messages: {exc}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":

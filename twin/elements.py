@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
+from xml.etree.ElementTree import ParseError
 
 import numpy as np
 from sgp4 import omm
@@ -43,7 +45,10 @@ def read_elements(path: Path, fmt: str | None = None) -> tuple[list[Satrec], lis
     fmt = fmt or detect_format(path)
     if fmt not in FORMATS:
         raise ElementsError(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ElementsError(f"{path}: cannot be read ({exc})") from None
     if fmt == "tle":
         return _read_tle(path, text)
     if fmt == "omm-json":
@@ -53,8 +58,11 @@ def read_elements(path: Path, fmt: str | None = None) -> tuple[list[Satrec], lis
             raise ElementsError(f"{path}: not JSON: {exc}") from None
         records = records if isinstance(records, list) else [records]
     else:
-        with path.open(encoding="utf-8") as f:
-            records = list(omm.parse_csv(f) if fmt == "omm-csv" else omm.parse_xml(f))
+        try:
+            with path.open(encoding="utf-8") as f:
+                records = list(omm.parse_csv(f) if fmt == "omm-csv" else omm.parse_xml(f))
+        except (ParseError, csv.Error, ValueError) as exc:
+            raise ElementsError(f"{path}: not {fmt.upper()}: {exc}") from None
     sats, names = [], []
     for i, fields in enumerate(records):
         sat = Satrec()

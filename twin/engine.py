@@ -149,10 +149,13 @@ def run(
     wall_start = monotonic() if wall_start is None else wall_start
     times = plan.tick_times_ns()
     block = block_ticks(fleet.n_sat, paced=plan.speed is not None)
-    if start_tick % block and start_tick < plan.n_ticks:
-        raise ValueError(f"start_tick: {start_tick} is not a multiple of the block ({block})")
-    for first in range(start_tick, plan.n_ticks, block):
-        t_block = times[first : first + block]
+    # Blocks stay aligned to multiples of ``block``; a start between two (a checkpoint made
+    # at another speed) gets a short first block.
+    starts = [start_tick, *range((start_tick // block + 1) * block, plan.n_ticks, block)]
+    for first, end in zip(starts, [*starts[1:], plan.n_ticks], strict=True):
+        if first >= plan.n_ticks:
+            break
+        t_block = times[first:end]
         if plan.speed is not None:
             delay = wall_start + ((first - start_tick) * dt_s) / plan.speed - monotonic()
             if delay > 0:

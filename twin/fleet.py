@@ -26,7 +26,7 @@ class Fleet:
     Attributes
     ----------
     sat_id : (n_sat,) int32, unique satellite identifiers.
-    plane : (n_sat,) int32, orbital plane index across the fleet (frames group by plane).
+    plane : (n_sat,) int32, orbital plane index across the fleet (frames hold whole planes).
     shell : (n_sat,) int16, index of the shell (preset section) the satellite belongs to.
     elements : one sgp4 ``Satrec`` per satellite, in the same order (for export and for
         per-satellite checks against skyfield).

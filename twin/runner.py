@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +16,7 @@ import numpy as np
 from twin import checkpoint, engine, events, telemetry
 from twin.bus import Producer, TopicSpec, ensure_topics, latest_value, schema_headers
 from twin.clock import NS_PER_S, iso
-from twin.fleet import Fleet, shard_rows, subset
+from twin.fleet import Fleet, frame_groups, shard_rows, subset
 from twin.hardware import Hardware
 from twin.settings import ConfigError, InputError
 
@@ -77,7 +78,7 @@ def run(config: RunConfig, fleet: Fleet, hw: Hardware) -> engine.RunStats:
     if rows.shape[0] == 0:
         raise InputError(
             f"--shard: shard {i}/{n} has no satellites "
-            f"({len(np.unique(fleet.plane))} planes for {n} shards)"
+            f"({len(frame_groups(fleet).names)} frame groups for {n} shards)"
         )
     if n > 1:
         fleet, hw = subset(fleet, rows), hw.subset(rows)
@@ -140,6 +141,10 @@ def run(config: RunConfig, fleet: Fleet, hw: Hardware) -> engine.RunStats:
         config.speed or "max",
         telemetry_topic,
     )
+    wall_start = None
+    if config.align_wall_clock:  # tick k is due when the wall clock reaches its time
+        first_tick_ns = config.start_ns + start_tick * config.step_ns
+        wall_start = time.monotonic() + (first_tick_ns - time.time_ns()) / 1e9
     try:
         stats = engine.run(
             fleet,
@@ -150,6 +155,7 @@ def run(config: RunConfig, fleet: Fleet, hw: Hardware) -> engine.RunStats:
             start_tick=start_tick,
             events_sink=publish_events,
             on_block_end=save,
+            wall_start=wall_start,
         )
         producer.flush()
     finally:

@@ -1,7 +1,7 @@
 """The Sun and the Earth's shadow: Sun vector, conical umbra/penumbra, beta angle.
 
 The Sun's position comes from the JPL DE421 ephemeris shipped in the ``skyfield-data``
-package (valid 1900–2050), so nothing is downloaded at run time.
+package (it covers 1899-07-29 to 2053-10-09), so nothing is downloaded at run time.
 """
 
 from __future__ import annotations

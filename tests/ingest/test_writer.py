@@ -125,19 +125,20 @@ def test_failed_batch_leaves_neither_rows_nor_offsets(database):
     assert _rows(database) == []
 
 
-def test_plain_postgresql_makes_daily_partitions(database):
+def test_plain_postgresql_makes_daily_partitions_for_the_days_a_batch_holds(database):
     migrate(database)
     fleet, hw = build(load_preset("threebody-12"), T0_NS)
     register_fleet(database, fleet, hw, "threebody-12", ["batch-1"], 1.0)
-    late = [f for f in _frames(2)]
+    frames = []  # two ticks 60 days apart in one batch
+    run(fleet, hw, RunPlan(T0_NS, 60 * 86_400 * NS_PER_S, 2), frames.append)
     writer = Writer(database, "g4")
     try:
-        writer.write([_part(late)])
+        assert writer.write([_part(frames)]).rows_inserted == 24
     finally:
         writer.close()
     with connect(database) as conn:
         parts = conn.execute(
             "SELECT inhrelid::regclass::text FROM pg_inherits "
-            "WHERE inhparent = 'telemetry'::regclass"
+            "WHERE inhparent = 'telemetry'::regclass ORDER BY 1"
         ).fetchall()
-    assert parts == [("telemetry_p20260320",)]
+    assert parts == [("telemetry_p20260320",), ("telemetry_p20260519",)]
