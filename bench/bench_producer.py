@@ -3,8 +3,8 @@
 For ``threebody-2800`` at ``--speed max`` (frames of every channel group each tick), in one
 run against the broker at ``$TWIN_KAFKA_BOOTSTRAP``:
 - frames (one message per tick and frame group of whole planes, the twin's way) encoded,
-  sent and acknowledged, in satellite-samples per second; the same with the simulation included (``twin run``'s
-  whole loop);
+  sent and acknowledged, in satellite-samples per second; the same with the simulation
+  included (``twin run``'s whole loop);
 - the same samples as one JSON record per satellite per tick (the reference);
 - bytes per sample stored by the broker for lz4, zstd and no compression, read with
   DescribeLogDirs.
