@@ -9,6 +9,7 @@ skipped test fails the session.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import socket
@@ -95,15 +96,24 @@ def timescale_url(request: pytest.FixtureRequest) -> str:
     return libpq_url(_service(request, ENV_TIMESCALE, lambda: _postgres_container(request)))
 
 
-@pytest.fixture
-def database(postgres_url: str) -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test; dropped afterwards."""
+@contextlib.contextmanager
+def fresh_database(postgres_url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database, dropped on exit."""
     name = f"twin_test_{uuid.uuid4().hex[:12]}"
     with connect(postgres_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}"))
-    with connect(postgres_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    try:
+        yield urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}"))
+    finally:
+        with connect(postgres_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def database(postgres_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test; dropped afterwards."""
+    with fresh_database(postgres_url) as url:
+        yield url
 
 
 @pytest.fixture

@@ -235,6 +235,7 @@ BAD_FRAMES = {
     "duplicate satellite": _with(sat_id=[1] * 12),
     "incomplete group": _without("temp_radiator_c"),
     "unknown field": _with(colour=["red"] * 12),
+    "deeply nested": b"[" * 100_000,
 }
 REASONS = {
     "truncated JSON": "not JSON",
@@ -255,6 +256,7 @@ REASONS = {
     "duplicate satellite": "appears twice",
     "incomplete group": "'thermal' incomplete",
     "unknown field": "unknown fields: colour",
+    "deeply nested": "depth limit exceeded",
 }
 BAD_EVENT = orjson.dumps(
     {"schema": "twin.events", "version": 1, "time_unix_ns": T0, "sat_id": 3, "kind": "explosion"}
@@ -298,3 +300,33 @@ def test_bad_input_corpus_lands_in_dead_letters_with_specific_reasons(env):
     )
     for letter in letters:
         schema.validate(orjson.loads(letter.value))
+
+
+def test_a_new_database_gets_the_whole_history_even_for_a_known_group(env, postgres_url):
+    """Kafka's committed offsets belong to the group; the database's own offsets decide."""
+    from tests.conftest import fresh_database
+
+    twin_command(
+        "run",
+        "--preset",
+        "threebody-12",
+        "--start",
+        START,
+        "--duration",
+        "10m",
+        "--speed",
+        "max",
+        "--checkpoint-every",
+        "off",
+        env=env,
+    )
+    assert "7200 rows inserted" in twin_command("ingest", "--stop-when-caught-up", env=env)
+    with fresh_database(postgres_url) as other:
+        migrate(other)
+        fleet, hw = build(load_preset("threebody-12"), T0)
+        register_fleet(other, fleet, hw, "threebody-12", ["batch-1"], 1.0)
+        out = twin_command(
+            "ingest", "--stop-when-caught-up", env={**env, "TWIN_DATABASE_URL": other}
+        )
+        assert "7200 rows inserted" in out
+        assert stored(other) == (7200, 7200)
