@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 from psycopg import sql
 
@@ -105,8 +106,23 @@ def fresh_database(postgres_url: str) -> Iterator[str]:
     try:
         yield urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}"))
     finally:
-        with connect(postgres_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        _drop_database(postgres_url, name)
+
+
+def _drop_database(postgres_url: str, name: str) -> None:
+    """Drop a test database; an autovacuum worker inside it (which FORCE may not end for a
+    non-superuser) delays that by a moment."""
+    statement = sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name))
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with connect(postgres_url, autocommit=True) as conn:
+                conn.execute(statement)
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 @pytest.fixture
