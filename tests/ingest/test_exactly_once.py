@@ -63,20 +63,7 @@ def stored(database: str) -> tuple[int, int]:
 
 
 def test_ingest_killed_at_ten_random_points_stores_every_sample_once(env):
-    twin_command(
-        "run",
-        "--preset",
-        "threebody-12",
-        "--start",
-        START,
-        "--duration",
-        f"{HOURS}h",
-        "--speed",
-        "max",
-        "--checkpoint-every",
-        "off",
-        env=env,
-    )
+    produce_hours(env)
     database = env["TWIN_DATABASE_URL"]
     rng = random.Random(20261128)
     progress = []
@@ -101,7 +88,8 @@ def test_ingest_killed_at_ten_random_points_stores_every_sample_once(env):
     assert stored(database) == (SAMPLES, SAMPLES)
 
 
-def test_lost_database_connections_are_ridden_out(env):
+def produce_hours(env: dict[str, str]) -> None:
+    """``HOURS`` of threebody-12 at 1 s ticks onto the test topics."""
     twin_command(
         "run",
         "--preset",
@@ -116,7 +104,11 @@ def test_lost_database_connections_are_ridden_out(env):
         "off",
         env=env,
     )
-    database = env["TWIN_DATABASE_URL"]
+
+
+def ingest_through(env: dict[str, str], disrupt) -> str:
+    """Run ingest to the end while ``disrupt(proc)`` interferes; check that every sample is
+    stored once and return ingest's log."""
     proc = subprocess.Popen(
         ingest_args("--stop-when-caught-up"),
         env=env,
@@ -124,18 +116,30 @@ def test_lost_database_connections_are_ridden_out(env):
         stderr=subprocess.PIPE,
         text=True,
     )
-    terminated = 0
-    with connect(database, autocommit=True) as admin:
-        while terminated < 3 and proc.poll() is None:
-            time.sleep(1.0)
-            terminated += admin.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE application_name = 'twin-ingest' AND datname = current_database()"
-            ).fetchone()[0]
+    disrupt(proc)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    assert terminated >= 2 and "reconnecting" in err
-    assert stored(database) == (SAMPLES, SAMPLES)
+    assert stored(env["TWIN_DATABASE_URL"]) == (SAMPLES, SAMPLES)
+    return err
+
+
+def test_lost_database_connections_are_ridden_out(env):
+    produce_hours(env)
+    terminated = []
+
+    def cut_connections(proc) -> None:
+        with connect(env["TWIN_DATABASE_URL"], autocommit=True) as admin:
+            while sum(terminated) < 3 and proc.poll() is None:
+                time.sleep(1.0)
+                terminated.append(
+                    admin.execute(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE application_name = 'twin-ingest' AND datname = current_database()"
+                    ).fetchone()[0]
+                )
+
+    err = ingest_through(env, cut_connections)
+    assert sum(terminated) >= 2 and "reconnecting" in err
 
 
 STACK = Path(__file__).resolve().parents[2] / "scripts" / "stack"
@@ -144,39 +148,20 @@ STACK = Path(__file__).resolve().parents[2] / "scripts" / "stack"
 def test_database_restart_mid_run_is_ridden_out(env):
     if subprocess.run([str(STACK), "status"], capture_output=True).returncode != 0:
         pytest.skip("PostgreSQL is not run by scripts/stack here; it cannot be restarted")
-    twin_command(
-        "run",
-        "--preset",
-        "threebody-12",
-        "--start",
-        START,
-        "--duration",
-        f"{HOURS}h",
-        "--speed",
-        "max",
-        "--checkpoint-every",
-        "off",
-        env=env,
-    )
-    database = env["TWIN_DATABASE_URL"]
-    proc = subprocess.Popen(
-        ingest_args("--stop-when-caught-up"),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(2.5)
-    before = stored(database)[0]
-    restart = subprocess.run(
-        [str(STACK), "restart-postgres"], capture_output=True, text=True, timeout=120
-    )
-    assert restart.returncode == 0, restart.stderr
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err
-    assert 0 < before < SAMPLES, "the restart came mid-stream"
+    produce_hours(env)
+    stored_before = []
+
+    def restart(proc) -> None:
+        time.sleep(2.5)
+        stored_before.append(stored(env["TWIN_DATABASE_URL"])[0])
+        done = subprocess.run(
+            [str(STACK), "restart-postgres"], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+
+    err = ingest_through(env, restart)
+    assert 0 < stored_before[0] < SAMPLES, "the restart came mid-stream"
     assert "reconnecting" in err
-    assert stored(database) == (SAMPLES, SAMPLES)
 
 
 def test_repeated_and_reordered_messages_are_stored_once(env):
