@@ -61,11 +61,6 @@ def libpq_url(url: str) -> str:
     return re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql://", url)
 
 
-def sqlalchemy_url(url: str) -> str:
-    """The URL SQLAlchemy takes, pinned to the psycopg 3 driver."""
-    return re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql+psycopg://", url)
-
-
 def mask_url(url: str) -> str:
     """Hide the password of a URL for logs and error messages."""
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)

@@ -7,7 +7,7 @@ one time slice of it. Both are pure: the same inputs give the same outputs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -162,16 +162,6 @@ def step(
     return new, outputs
 
 
-def with_state(state: FleetState, **changes: np.ndarray) -> FleetState:
-    """A copy of ``state`` with some arrays replaced (for scenarios and tests)."""
-    return replace(state, **changes)
-
-
 def state_arrays(state: FleetState) -> dict[str, np.ndarray]:
     """The state as named arrays (for checkpoints)."""
     return {name: getattr(state, name) for name in FleetState.__dataclass_fields__}
-
-
-def subset_state(state: FleetState, rows: np.ndarray) -> FleetState:
-    """The state of the satellites at ``rows``."""
-    return FleetState(**{name: a[rows] for name, a in state_arrays(state).items()})
