@@ -191,6 +191,14 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list:
         consumer.close()
 
 
+TEST_START = "2026-03-20T12:00:00Z"
+
+
+def run_args(preset: str, duration: str) -> list[str]:
+    """The start of a ``twin run`` command line for the tests' fixed start time."""
+    return ["run", "--preset", preset, "--start", TEST_START, "--duration", duration]
+
+
 def twin_command(*args: str, env: dict[str, str], timeout_s: float = 300) -> str:
     """Run the ``twin`` command; return its stdout, failing the test on a non-zero exit."""
     done = subprocess.run(

@@ -10,7 +10,7 @@ from jsonschema import Draft202012Validator
 from kafka import KafkaConsumer, KafkaProducer
 
 from ingest.db import connect
-from tests.conftest import twin_command
+from tests.conftest import run_args, twin_command
 from twin.clock import NS_PER_S, parse_start
 from twin.engine import RunPlan, run
 from twin.presets import build, load_preset
@@ -32,13 +32,7 @@ def env(kafka_env, database):
 
 def test_twelve_satellites_ten_minutes_stored_exactly_once(env, database):
     out = twin(
-        "run",
-        "--preset",
-        "threebody-12",
-        "--start",
-        START,
-        "--duration",
-        f"{DURATION_S}s",
+        *run_args("threebody-12", f"{DURATION_S}s"),
         "--step",
         "1s",
         "--speed",

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from ingest.migrate import migrate
-from tests.conftest import read_topic, twin_command
+from tests.conftest import read_topic, run_args, twin_command
 from twin.bus import load_topics
 from twin.clock import NS_PER_S, parse_start
 from twin.engine import RunPlan, run
@@ -60,13 +60,7 @@ def test_topics_ensure_creates_topics_with_their_settings(kafka_env):
 def test_shards_together_equal_the_unsharded_run(kafka_env):
     bootstrap = kafka_env["TWIN_KAFKA_BOOTSTRAP"]
     common = [
-        "run",
-        "--preset",
-        "threebody-2800",
-        "--start",
-        START,
-        "--duration",
-        "300s",
+        *run_args("threebody-2800", "300s"),
         "--step",
         "10s",
         "--speed",
@@ -103,13 +97,7 @@ def test_killed_run_resumes_and_the_deduplicated_stream_equals_an_uninterrupted_
         sys.executable,
         "-m",
         "twin",
-        "run",
-        "--preset",
-        "threebody-12",
-        "--start",
-        START,
-        "--duration",
-        "2h",
+        *run_args("threebody-12", "2h"),
         "--step",
         "1s",
         "--speed",

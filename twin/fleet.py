@@ -175,26 +175,10 @@ def walker_delta(
     return make_fleet(sat_id, plane_of, elements)
 
 
-def walker_star(
-    total: int,
-    planes: int,
-    phasing: int,
-    altitude_km: float,
-    inclination_deg: float,
-    epoch_ns: int,
-    **kwargs,
-) -> Fleet:
-    """A Walker star pattern: planes spread over 180° of right ascension (polar shells)."""
-    return walker_delta(
-        total,
-        planes,
-        phasing,
-        altitude_km,
-        inclination_deg,
-        epoch_ns,
-        raan_spread_deg=180.0,
-        **kwargs,
-    )
+def walker_star(*args, **kwargs) -> Fleet:
+    """A Walker star pattern (polar shells): ``walker_delta`` with the planes spread over 180°
+    of right ascension; same parameters."""
+    return walker_delta(*args, raan_spread_deg=180.0, **kwargs)
 
 
 def _check_walker(total, planes, phasing, altitude_km, inclination_deg) -> None:

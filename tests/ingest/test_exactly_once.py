@@ -16,7 +16,7 @@ from kafka import KafkaProducer
 from ingest.db import connect
 from ingest.dimensions import register_fleet
 from ingest.migrate import migrate
-from tests.conftest import read_topic, twin_command
+from tests.conftest import read_topic, run_args, twin_command
 from twin.clock import NS_PER_S, parse_start
 from twin.engine import RunPlan, run
 from twin.presets import build, load_preset
@@ -63,7 +63,7 @@ def stored(database: str) -> tuple[int, int]:
 
 
 def test_ingest_killed_at_ten_random_points_stores_every_sample_once(env):
-    produce_hours(env)
+    produce(env)
     database = env["TWIN_DATABASE_URL"]
     rng = random.Random(20261128)
     progress = []
@@ -88,16 +88,10 @@ def test_ingest_killed_at_ten_random_points_stores_every_sample_once(env):
     assert stored(database) == (SAMPLES, SAMPLES)
 
 
-def produce_hours(env: dict[str, str]) -> None:
-    """``HOURS`` of threebody-12 at 1 s ticks onto the test topics."""
+def produce(env: dict[str, str], duration: str = f"{HOURS}h") -> None:
+    """``duration`` of threebody-12 at 1 s ticks onto the test topics."""
     twin_command(
-        "run",
-        "--preset",
-        "threebody-12",
-        "--start",
-        START,
-        "--duration",
-        f"{HOURS}h",
+        *run_args("threebody-12", duration),
         "--speed",
         "max",
         "--checkpoint-every",
@@ -124,7 +118,7 @@ def ingest_through(env: dict[str, str], disrupt) -> str:
 
 
 def test_lost_database_connections_are_ridden_out(env):
-    produce_hours(env)
+    produce(env)
     terminated = []
 
     def cut_connections(proc) -> None:
@@ -148,7 +142,7 @@ STACK = Path(__file__).resolve().parents[2] / "scripts" / "stack"
 def test_database_restart_mid_run_is_ridden_out(env):
     if subprocess.run([str(STACK), "status"], capture_output=True).returncode != 0:
         pytest.skip("PostgreSQL is not run by scripts/stack here; it cannot be restarted")
-    produce_hours(env)
+    produce(env)
     stored_before = []
 
     def restart(proc) -> None:
@@ -291,20 +285,7 @@ def test_a_new_database_gets_the_whole_history_even_for_a_known_group(env, postg
     """Kafka's committed offsets belong to the group; the database's own offsets decide."""
     from tests.conftest import fresh_database
 
-    twin_command(
-        "run",
-        "--preset",
-        "threebody-12",
-        "--start",
-        START,
-        "--duration",
-        "10m",
-        "--speed",
-        "max",
-        "--checkpoint-every",
-        "off",
-        env=env,
-    )
+    produce(env, "10m")
     assert "7200 rows inserted" in twin_command("ingest", "--stop-when-caught-up", env=env)
     with fresh_database(postgres_url) as other:
         migrate(other)
