@@ -24,7 +24,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from ingest.writer import DeadLetter, Event, PartitionBatch, Writer
-from twin import events, telemetry
+from twin import events, jobs, telemetry
 from twin.bus import CONNECT_SETTINGS, UNREACHABLE, DeliveryError, Producer, schema_headers
 from twin.clock import parse_start
 from twin.settings import InputError, mask_url
@@ -58,12 +58,14 @@ CONSUMER_SETTINGS: dict[str, object] = {
 
 @dataclass
 class IngestStats:
-    """Counts of a run. Invariants: messages = frames + events + dead letters;
+    """Counts of a run. Invariants: messages = frames + events + job messages + dead letters;
     samples in stored frames = rows inserted + rows repeated."""
 
     messages: int = 0
     frames: int = 0
     events: int = 0
+    job_messages: int = 0
+    job_steps_inserted: int = 0
     rows_inserted: int = 0
     rows_repeated: int = 0
     dead_letters: int = 0
@@ -110,10 +112,19 @@ class Validator:
         return frame
 
     def event(self, payload: bytes) -> Event:
-        time_ns, sat, kind = events.decode(payload)
+        time_ns, sat, kind, station = events.decode(payload)
         _check_time(time_ns)
         self._check_known(np.array([sat], dtype=np.int32))
-        return Event(time_ns, sat, kind)
+        return Event(time_ns, sat, kind, station)
+
+    def job_steps(self, payload: bytes) -> list[tuple]:
+        rows = jobs.decode_steps(payload)
+        for row in rows:
+            _check_time(row[0])
+        sats = [row[3] for row in rows if row[3] is not None]
+        if sats:
+            self._check_known(np.unique(np.array(sats, dtype=np.int32)))
+        return rows
 
     def _check_known(self, sat_id: np.ndarray) -> None:
         unknown = sat_id[~np.isin(sat_id, self._writer.known_satellites())]
@@ -142,7 +153,8 @@ def run_ingest(
     batch_records: int = 2000,
     instance_id: str | None = None,
 ) -> IngestStats:
-    """Consume telemetry and events into the database until stopped (or caught up, if asked).
+    """Consume telemetry, events and job steps into the database until stopped (or caught
+    up, if asked).
 
     ``batch_records`` caps the messages per poll (one transaction); ``instance_id`` makes the
     consumer a static group member, so a restarted process takes its partitions back at once
@@ -150,6 +162,7 @@ def run_ingest(
     """
     telemetry_topic = topic_prefix + telemetry.TELEMETRY_TOPIC
     events_topic = topic_prefix + events.EVENTS_TOPIC
+    jobs_topic = topic_prefix + jobs.JOBS_TOPIC
     deadletter_topic = topic_prefix + "twin.deadletter"
     writer = Writer(database_url, group)
     writer.check()  # an unreachable database is reported before anything is consumed
@@ -166,15 +179,18 @@ def run_ingest(
         writer.close()
         raise InputError(f"--kafka: no Kafka broker answered at {bootstrap}") from None
     log.info(
-        "ingesting %s and %s from %s into %s (group %s)",
+        "ingesting %s, %s and %s from %s into %s (group %s)",
         telemetry_topic,
         events_topic,
+        jobs_topic,
         bootstrap,
         mask_url(database_url),
         group,
     )
     dead_producer = Producer(bootstrap, client_id=f"{group}-deadletter")
-    consumer.subscribe([telemetry_topic, events_topic], listener=_SeekToStored(consumer, writer))
+    consumer.subscribe(
+        [telemetry_topic, events_topic, jobs_topic], listener=_SeekToStored(consumer, writer)
+    )
     validator = Validator(writer)
     stats = IngestStats()
     started = time.monotonic()
@@ -188,7 +204,7 @@ def run_ingest(
             if stats.first_record_s is None:
                 stats.first_record_s = time.monotonic()
             parts = [
-                _decode_partition(tp, records, validator, telemetry_topic)
+                _decode_partition(tp, records, validator, telemetry_topic, jobs_topic)
                 for tp, records in batch.items()
             ]
             result = writer.write(parts)
@@ -219,7 +235,7 @@ def run_ingest(
 
 
 def _decode_partition(
-    tp: TopicPartition, records: list, validator: Validator, telemetry_topic: str
+    tp: TopicPartition, records: list, validator: Validator, telemetry_topic: str, jobs_topic: str
 ) -> PartitionBatch:
     part = PartitionBatch(
         tp.topic, tp.partition, records[0].offset, records[-1].offset, messages=len(records)
@@ -231,6 +247,8 @@ def _decode_partition(
                 raise ValueError(f"message of {len(value)} bytes exceeds {MAX_MESSAGE_BYTES}")
             if tp.topic == telemetry_topic:
                 part.frames.append((record.offset, validator.frame(value)))
+            elif tp.topic == jobs_topic:
+                part.job_steps.append((record.offset, validator.job_steps(value)))
             else:
                 part.events.append((record.offset, validator.event(value)))
         except Exception as exc:
@@ -262,6 +280,8 @@ def _count(stats: IngestStats, parts: list[PartitionBatch], result) -> None:
     stats.messages += sum(p.messages for p in parts)
     stats.frames += sum(len(p.frames) for p in parts)
     stats.events += sum(len(p.events) for p in parts)
+    stats.job_messages += sum(len(p.job_steps) for p in parts)
+    stats.job_steps_inserted += result.job_steps_inserted
     stats.dead_letters += sum(len(p.dead) for p in parts)
     stats.rows_inserted += result.rows_inserted
     stats.rows_repeated += result.rows_repeated

@@ -1,4 +1,4 @@
-"""Dimension tables: the satellites the store accepts telemetry for."""
+"""Dimension tables: the satellites the store accepts telemetry for, and ground stations."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from psycopg.types.json import Jsonb
 
 from ingest.db import connect
 from twin.fleet import Fleet
+from twin.ground import Stations
 from twin.hardware import Hardware
 
 UPSERT_SATELLITE = (
@@ -14,6 +15,35 @@ UPSERT_SATELLITE = (
     "shell = EXCLUDED.shell, plane = EXCLUDED.plane, hardware = EXCLUDED.hardware, "
     "telemetry_interval_s = EXCLUDED.telemetry_interval_s, registered_at = now()"
 )
+
+UPSERT_STATION = (
+    "INSERT INTO ground_stations (station_id, name, lat_deg, lon_deg, alt_m, min_elevation_deg, "
+    "downlink_mbps, antennas) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (station_id) DO UPDATE SET name = EXCLUDED.name, lat_deg = EXCLUDED.lat_deg, "
+    "lon_deg = EXCLUDED.lon_deg, alt_m = EXCLUDED.alt_m, "
+    "min_elevation_deg = EXCLUDED.min_elevation_deg, downlink_mbps = EXCLUDED.downlink_mbps, "
+    "antennas = EXCLUDED.antennas"
+)
+
+
+def register_stations(database_url: str, stations: Stations) -> int:
+    """Insert or update one row per ground station; return how many were written."""
+    rows = list(
+        zip(
+            stations.station_id.tolist(),
+            stations.name,
+            stations.lat_deg.tolist(),
+            stations.lon_deg.tolist(),
+            (stations.alt_km * 1000.0).tolist(),
+            stations.min_elevation_deg.tolist(),
+            stations.downlink_mbps.tolist(),
+            stations.antennas.tolist(),
+            strict=True,
+        )
+    )
+    with connect(database_url) as conn, conn.cursor() as cur:
+        cur.executemany(UPSERT_STATION, rows)
+    return len(rows)
 
 
 def register_fleet(

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, MetaData, text
 from sqlalchemy.schema import CreateTable
 
 from ingest import audit, db, schema
+from twin.telemetry import CHANNELS
 
 log = logging.getLogger(__name__)
 
@@ -158,11 +159,84 @@ def _roles(conn: Connection, timescale: bool) -> None:
     conn.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READER_ROLE}"))
 
 
+# Telemetry channels that version 1 created; later channels are added by later versions.
+V1_CHANNELS = frozenset(
+    {
+        *("lat_deg", "lon_deg", "alt_km", "beta_deg", "illumination", "sunlit", "sgp4_error"),
+        *("array_w", "load_w", "battery_w", "battery_wh", "soc", "safe_mode"),
+        *("temp_payload_c", "temp_radiator_c", "utilisation", "throughput_tops"),
+    }
+)
+
+
+def _v2_payload(conn: Connection, timescale: bool, settings: StoreSettings) -> None:
+    """Compute, contact and link channels; contact events' station; ground stations keyed by
+    integer; job lifecycle details.
+
+    Version 1 now creates these too (tables come from the current metadata), so every step
+    is conditional: on a database made by an earlier version 1 it adds what is missing, on
+    a new one it changes nothing.
+    """
+    for name, channel in CHANNELS.items():
+        if name not in V1_CHANNELS:
+            conn.execute(
+                text(
+                    f"ALTER TABLE telemetry ADD COLUMN IF NOT EXISTS {name} "
+                    f"{_PG_TYPES[channel.pg_type]}"
+                )
+            )
+    conn.execute(
+        text("ALTER TABLE events ADD COLUMN IF NOT EXISTS station_id integer NOT NULL DEFAULT 0")
+    )
+    has_station_key = conn.execute(
+        text(
+            "SELECT 1 FROM information_schema.key_column_usage WHERE table_name = 'events' "
+            "AND constraint_name = 'events_pkey' AND column_name = 'station_id'"
+        )
+    ).first()
+    if not has_station_key:
+        conn.execute(text("ALTER TABLE events DROP CONSTRAINT events_pkey"))
+        conn.execute(
+            text(
+                "ALTER TABLE events ADD CONSTRAINT events_pkey "
+                "PRIMARY KEY (sat_id, time, kind, station_id)"
+            )
+        )
+    # Version 1 keyed stations by text and wrote none; ids are the integers telemetry carries.
+    conn.execute(
+        text(
+            "ALTER TABLE ground_stations ALTER COLUMN station_id TYPE integer "
+            "USING station_id::integer"
+        )
+    )
+    for column, sql_type in (("downlink_mbps", "float8"), ("antennas", "integer")):
+        conn.execute(
+            text(f"ALTER TABLE ground_stations ADD COLUMN IF NOT EXISTS {column} {sql_type}")
+        )
+    for column, sql_type in (("kind", "text"), ("latency_s", "float8"), ("energy_j", "float8")):
+        conn.execute(text(f"ALTER TABLE job_events ADD COLUMN IF NOT EXISTS {column} {sql_type}"))
+    for column in ("batch_id", "kafka_offset"):
+        conn.execute(
+            text(
+                f"ALTER TABLE job_events ADD COLUMN IF NOT EXISTS {column} "
+                "bigint NOT NULL DEFAULT 0"
+            )
+        )
+        conn.execute(text(f"ALTER TABLE job_events ALTER COLUMN {column} DROP DEFAULT"))
+
+
+_PG_TYPES = {"float8": "double precision", "bool": "boolean", "int2": "smallint"}
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
         "telemetry, events, anomalies, jobs, lineage, dimensions, roles, audit views",
         _v1_initial,
+    ),
+    Migration(
+        2,
+        "compute, contact and link channels; contact station on events; job step details",
+        _v2_payload,
     ),
 )
 

@@ -76,13 +76,15 @@ satellites = Table(
 ground_stations = Table(
     "ground_stations",
     metadata,
-    Column("station_id", Text, primary_key=True),
+    Column("station_id", Integer, primary_key=True),
     Column("name", Text, nullable=False),
     Column("lat_deg", Double, nullable=False),
     Column("lon_deg", Double, nullable=False),
     Column("alt_m", Double, nullable=False),
     Column("min_elevation_deg", Double, nullable=False),
-    comment="Ground stations for contacts",
+    Column("downlink_mbps", Double, comment="rate of one antenna to one satellite"),
+    Column("antennas", Integer, comment="satellites served at once"),
+    comment="Ground stations for contacts (events.station_id, telemetry.station_id)",
 )
 
 ingest_batches = Table(
@@ -124,8 +126,15 @@ events = Table(
     _ts(),
     Column("sat_id", Integer, nullable=False),
     Column("kind", Text, nullable=False),
+    Column(
+        "station_id",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="ground station of contact_aos / contact_los, 0 for other kinds",
+    ),
     *_lineage(),
-    PrimaryKeyConstraint("sat_id", "time", "kind", name="events_pkey"),
+    PrimaryKeyConstraint("sat_id", "time", "kind", "station_id", name="events_pkey"),
     comment="Discrete events from twin.events",
 )
 
@@ -150,8 +159,12 @@ job_events = Table(
     _ts(),
     Column("job_id", Text, nullable=False),
     Column("state", Text, nullable=False),
-    Column("sat_id", Integer),
+    Column("sat_id", Integer, comment="NULL for a rejected submission"),
     Column("reason", Text),
+    Column("kind", Text, comment="inference, training_step or imagery"),
+    Column("latency_s", Double, comment="submission to result on the ground (downlinked)"),
+    Column("energy_j", Double, comment="accelerator energy spent on the job (when it ended)"),
+    *_lineage(),
     PrimaryKeyConstraint("job_id", "state", "time", name="job_events_pkey"),
     comment="Job lifecycle steps from twin.jobs",
 )

@@ -70,9 +70,17 @@ INSERT_BATCH = (
     "messages, rows, dead_letters) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING batch_id"
 )
 INSERT_EVENTS = (
-    "INSERT INTO events (time, sat_id, kind, batch_id, kafka_offset) "
-    "SELECT timestamptz 'epoch' + t * interval '1 microsecond', s, k, b, o "
-    "FROM unnest(%s::int8[], %s::int4[], %s::text[], %s::int8[], %s::int8[]) AS u(t, s, k, b, o) "
+    "INSERT INTO events (time, sat_id, kind, station_id, batch_id, kafka_offset) "
+    "SELECT timestamptz 'epoch' + t * interval '1 microsecond', s, k, st, b, o "
+    "FROM unnest(%s::int8[], %s::int4[], %s::text[], %s::int4[], %s::int8[], %s::int8[]) "
+    "AS u(t, s, k, st, b, o) ON CONFLICT DO NOTHING"
+)
+INSERT_JOB_EVENTS = (
+    "INSERT INTO job_events (time, job_id, state, sat_id, kind, reason, latency_s, energy_j, "
+    "batch_id, kafka_offset) "
+    "SELECT timestamptz 'epoch' + t * interval '1 microsecond', j, st, s, k, r, l, e, b, o "
+    "FROM unnest(%s::int8[], %s::text[], %s::text[], %s::int4[], %s::text[], %s::text[], "
+    "%s::float8[], %s::float8[], %s::int8[], %s::int8[]) AS u(t, j, st, s, k, r, l, e, b, o) "
     "ON CONFLICT DO NOTHING"
 )
 UPSERT_OFFSET = (
@@ -103,6 +111,7 @@ class Event:
     time_unix_ns: int
     sat_id: int
     kind: str
+    station_id: int
 
 
 @dataclass
@@ -116,6 +125,8 @@ class PartitionBatch:
     messages: int = 0
     frames: list[tuple[int, Frame]] = field(default_factory=list)  # (offset, frame)
     events: list[tuple[int, Event]] = field(default_factory=list)  # (offset, event)
+    # (offset, rows): rows as ``twin.jobs.decode_steps`` gives them
+    job_steps: list[tuple[int, list[tuple]]] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
 
     @property
@@ -190,6 +201,7 @@ class WriteResult:
     rows_inserted: int
     rows_repeated: int
     events_inserted: int
+    job_steps_inserted: int = 0
 
 
 class Writer:
@@ -274,7 +286,7 @@ class Writer:
     def _write_once(self, parts: list[PartitionBatch]) -> WriteResult:
         """Lineage rows, telemetry, events, dead letters and the next offsets."""
         conn = self._connection()
-        frames, events = [], []
+        frames, events, steps = [], [], []
         with conn.transaction(), conn.cursor() as cur:
             for part in parts:
                 cur.execute(
@@ -293,9 +305,13 @@ class Writer:
                 batch_id = cur.fetchone()[0]
                 frames += [(batch_id, offset, frame) for offset, frame in part.frames]
                 events += [(batch_id, offset, event) for offset, event in part.events]
+                steps += [
+                    (batch_id, offset, row) for offset, rows in part.job_steps for row in rows
+                ]
             columns = frames_to_columns(frames)
             inserted = self._insert_rows(cur, columns) if columns.n_rows else 0
             events_inserted = self._insert_events(cur, events) if events else 0
+            steps_inserted = self._insert_job_steps(cur, steps) if steps else 0
             dead = [d for part in parts for d in part.dead]
             if dead:
                 cur.executemany(
@@ -309,7 +325,7 @@ class Writer:
                 UPSERT_OFFSET,
                 [(self._group, p.topic, p.partition, p.last_offset + 1) for p in parts],
             )
-        return WriteResult(inserted, columns.n_rows - inserted, events_inserted)
+        return WriteResult(inserted, columns.n_rows - inserted, events_inserted, steps_inserted)
 
     def _insert_rows(self, cur: psycopg.Cursor, columns: Columns) -> int:
         if self._partitioned:
@@ -363,9 +379,20 @@ class Writer:
                 [e.time_unix_ns // NS_PER_US for _, _, e in events],
                 [e.sat_id for _, _, e in events],
                 [e.kind for _, _, e in events],
+                [e.station_id for _, _, e in events],
                 [b for b, _, _ in events],
                 [o for _, o, _ in events],
             ),
+        )
+        return cur.rowcount
+
+    @staticmethod
+    def _insert_job_steps(cur: psycopg.Cursor, steps: list[tuple[int, int, tuple]]) -> int:
+        columns = [list(c) for c in zip(*(row for _, _, row in steps), strict=True)]
+        columns[0] = [t // NS_PER_US for t in columns[0]]
+        cur.execute(
+            INSERT_JOB_EVENTS,
+            (*columns, [b for b, _, _ in steps], [o for _, o, _ in steps]),
         )
         return cur.rowcount
 

@@ -69,7 +69,7 @@ def test_twelve_satellites_ten_minutes_stored_exactly_once(env, database):
 
     # A restarted ingest resumes from the offsets stored with the data: nothing repeats.
     out = twin("ingest", "--stop-when-caught-up", env=env)
-    assert "0 messages (0 frames, 0 events), 0 rows inserted" in out
+    assert "0 messages (0 frames, 0 events, 0 job messages), 0 rows inserted" in out
 
 
 def test_malformed_message_goes_to_dead_letters_with_reason(

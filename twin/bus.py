@@ -48,7 +48,14 @@ CONNECT_SETTINGS: dict[str, int] = {
 }
 
 
-REQUIRED_TOPICS = {"twin.telemetry", "twin.events", "twin.deadletter", "twin.checkpoints"}
+REQUIRED_TOPICS = {
+    "twin.telemetry",
+    "twin.events",
+    "twin.jobs",
+    "twin.jobs.submit",
+    "twin.deadletter",
+    "twin.checkpoints",
+}
 DEFAULT_TOPICS_FILE = Path(__file__).resolve().parent / "topics.toml"
 
 

@@ -1,22 +1,28 @@
 """Checkpoints: the twin's state at a block boundary, as bytes for a compacted topic.
 
-A checkpoint holds every state array (batteries, temperatures, modes, last sunlit flags),
-the next tick to simulate and the identity of the run it belongs to. It is written only after
-every frame before it has been acknowledged, so a run resumed from it re-sends at most what
-came after it; consumers absorb those repeats by (satellite, time).
+A checkpoint holds every state array (batteries, temperatures, modes, last sunlit flags,
+the payload's jobs, throttle states, laser links and station visibility), the next tick to
+simulate, the identity of the run it belongs to and how far it had read the job submissions.
+It is written only after every frame before it has been acknowledged, so a run resumed from
+it re-sends at most what came after it; consumers absorb those repeats by (satellite, time).
 """
 
 from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from twin.engine import TwinState
+from twin.jobs import Jobs
+from twin.payload import PayloadState
 from twin.state import FleetState, state_arrays
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_PAYLOAD_ARRAYS = ("seq", "throttle_level", "reset_left_s", "over_target", "link_acquired_s")
+_PAYLOAD_ARRAYS += ("visible", "totals")
 
 
 @dataclass(frozen=True)
@@ -24,22 +30,29 @@ class Checkpoint:
     run_id: str
     next_tick: int
     sat_id: np.ndarray
-    state: FleetState
+    state: TwinState
+    submit_offsets: dict[int, int] = field(default_factory=dict)  # partition -> next offset
 
 
 def encode(checkpoint: Checkpoint) -> bytes:
     """Arrays in an ``.npz`` container (exact float64) plus a JSON header."""
+    pay = checkpoint.state.payload
     header = {
         "format": FORMAT_VERSION,
         "run_id": checkpoint.run_id,
         "next_tick": checkpoint.next_tick,
+        "contacts_known": pay.contacts_known,
+        "submitted_ids": list(pay.submitted_ids),
+        "submit_offsets": {str(k): v for k, v in checkpoint.submit_offsets.items()},
     }
     buffer = io.BytesIO()
     np.savez_compressed(
         buffer,
         header=np.frombuffer(json.dumps(header).encode(), np.uint8),
         sat_id=checkpoint.sat_id,
-        **state_arrays(checkpoint.state),
+        **state_arrays(checkpoint.state.physical),
+        **{f"payload.{name}": getattr(pay, name) for name in _PAYLOAD_ARRAYS},
+        **{f"jobs.{f.name}": getattr(pay.jobs, f.name) for f in fields(Jobs)},
     )
     return buffer.getvalue()
 
@@ -49,10 +62,27 @@ def decode(payload: bytes) -> Checkpoint:
     try:
         with np.load(io.BytesIO(payload), allow_pickle=False) as data:
             header = json.loads(data["header"].tobytes())
-            arrays = {name: data[name] for name in FleetState.__dataclass_fields__}
+            if header.get("format") != FORMAT_VERSION:
+                raise ValueError(
+                    f"format {header.get('format')!r}, expected {FORMAT_VERSION} "
+                    "(written by another version: start a new --run-id)"
+                )
+            physical = FleetState(**{n: data[n] for n in FleetState.__dataclass_fields__})
+            table = Jobs(**{f.name: data[f"jobs.{f.name}"] for f in fields(Jobs)})
+            arrays = {name: data[f"payload.{name}"] for name in _PAYLOAD_ARRAYS}
             sat_id = data["sat_id"]
     except (OSError, KeyError, ValueError) as exc:
         raise ValueError(f"checkpoint: unreadable ({type(exc).__name__}: {exc})") from None
-    if header.get("format") != FORMAT_VERSION:
-        raise ValueError(f"checkpoint: format {header.get('format')!r}, expected {FORMAT_VERSION}")
-    return Checkpoint(header["run_id"], int(header["next_tick"]), sat_id, FleetState(**arrays))
+    pay = PayloadState(
+        jobs=table,
+        contacts_known=bool(header["contacts_known"]),
+        submitted_ids=tuple(header["submitted_ids"]),
+        **arrays,
+    )
+    return Checkpoint(
+        header["run_id"],
+        int(header["next_tick"]),
+        sat_id,
+        TwinState(physical, pay),
+        {int(k): int(v) for k, v in header.get("submit_offsets", {}).items()},
+    )

@@ -102,6 +102,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             run_id=args.run_id,
             checkpoint_every_ns=checkpoint_ns,
             align_wall_clock=args.start == "now" and speed is not None,
+            seed=args.seed,
+            stations_path=args.stations,
+            targets_path=args.targets,
         )
         fleet, hw, _ = load_fleet(args, start_ns)
     except InputError:
@@ -116,11 +119,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"  fleet: {stats.n_sat} satellites over {simulated_s / 3600:.2f} h; array energy "
         f"{stats.array_energy_wh / 1000:.1f} kWh; mean delivered "
         f"{stats.compute_tera_ops / max(simulated_s, 1e-9):.0f} TOPS; "
+        f"compute energy {stats.compute_energy_j / 3.6e6:.1f} kWh; contacts {stats.contacts}; "
+        f"{_job_summary(stats)}; "
         f"lowest state of charge {stats.min_soc:.2f}; hottest payload "
         f"{stats.max_temp_payload_c:.1f} °C; safe-mode samples {stats.safe_mode_samples}; "
         f"propagation failures {stats.propagation_failures}"
     )
     return 0
+
+
+def _job_summary(stats) -> str:
+    pay = stats.final_state.payload
+    return (
+        f"jobs accepted {pay.total('accepted'):.0f}, downlinked {pay.total('downlinked'):.0f}, "
+        f"failed {pay.total('failed'):.0f}, rejected {pay.total('rejected'):.0f}, "
+        f"in flight {pay.jobs.n}"
+    )
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -137,28 +151,33 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         instance_id=args.instance_id,
     )
     print(
-        f"twin ingest: {stats.messages} messages ({stats.frames} frames, {stats.events} events), "
+        f"twin ingest: {stats.messages} messages ({stats.frames} frames, {stats.events} events, "
+        f"{stats.job_messages} job messages), "
         f"{stats.rows_inserted} rows inserted, {stats.rows_repeated} repeated, "
-        f"{stats.dead_letters} dead letters, {stats.batches} batches"
+        f"{stats.dead_letters} dead letters, {stats.job_steps_inserted} job steps stored, "
+        f"{stats.batches} batches"
     )
     return 0
 
 
 def cmd_db_fleet(args: argparse.Namespace) -> int:
-    from ingest.dimensions import register_fleet
+    from ingest.dimensions import register_fleet, register_stations
+    from twin.ground import load_stations
 
     url = database_url(args.database)
     try:
         start_ns = parse_start(args.start)
         step_ns = parse_duration_ns("--step", args.step)
         fleet, hw, shells = load_fleet(args, start_ns)
+        stations = load_stations(args.stations)
     except InputError:
         raise
     except ValueError as exc:
         raise InputError(str(exc)) from None
     name = Path(args.preset).stem if not (args.walker or args.elements) else shells[0]
     written = register_fleet(url, fleet, hw, name, shells, step_ns / NS_PER_S)
-    print(f"twin db fleet: {written} satellites registered as {name!r}")
+    stored = register_stations(url, stations)
+    print(f"twin db fleet: {written} satellites registered as {name!r}, {stored} ground stations")
     return 0
 
 
@@ -257,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="GROUP=DURATION",
-        help="sample a channel group (orbit, power, thermal, compute) every "
+        help="sample a channel group (orbit, power, thermal, compute, links) every "
         "DURATION instead of every tick; repeatable",
     )
     run.add_argument(
@@ -274,6 +293,11 @@ def build_parser() -> argparse.ArgumentParser:
         "resumes (default: preset, start and shard)",
     )
     run.add_argument("--topics", help="topic settings TOML (default: the bundled topics.toml)")
+    run.add_argument(
+        "--seed", type=int, default=0, help="seed of job arrivals and radiation upsets"
+    )
+    run.add_argument("--stations", help="ground stations TOML (default: the bundled list)")
+    run.add_argument("--targets", help="imagery target regions TOML (default: the bundled map)")
     run.set_defaults(func=cmd_run)
 
     ing = sub.add_parser("ingest", help="consume telemetry into PostgreSQL/TimescaleDB")
@@ -318,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     fleet_opts(reg)
     reg.add_argument("--start", default="now", help="element epoch: 'now' or ISO-8601 UTC")
     reg.add_argument("--step", default="1s", help="expected seconds between orbit samples")
+    reg.add_argument("--stations", help="ground stations TOML (default: the bundled list)")
     reg.set_defaults(func=cmd_db_fleet)
 
     topics = sub.add_parser("topics", help="Kafka topic administration").add_subparsers(

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from twin import events, telemetry
+from twin import events, jobs, telemetry
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _JSON_TYPES = {"float64": ["number", "null"], "bool": "boolean", "int16": "integer"}
@@ -93,62 +93,68 @@ def events_schema() -> dict:
     return _envelope(
         events.SCHEMA_ID,
         "one discrete event of one satellite",
-        "Eclipse entry/exit at the first tick that sees the change; safe-mode entry/exit at "
-        "the time the new mode takes effect. Kafka key: the satellite id as text.",
+        "Eclipse entry/exit and contact acquisition/loss (the satellite rising above or "
+        "setting below a station's elevation mask) at the first tick that sees the change; "
+        "safe-mode entry/exit at the time the new mode takes effect. Kafka key: the "
+        "satellite id as text.",
         ["time_unix_ns", "sat_id", "kind"],
-        {"time_unix_ns": TIME_NS, "sat_id": SAT_ID, "kind": {"enum": list(events.KINDS)}},
+        {
+            "time_unix_ns": TIME_NS,
+            "sat_id": SAT_ID,
+            "kind": {"enum": list(events.KINDS)},
+            "station_id": {
+                "description": "ground station (contact_aos and contact_los only)",
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 32_767,
+            },
+        },
+        allOf=[
+            {
+                "if": {"properties": {"kind": {"enum": ["contact_aos", "contact_los"]}}},
+                "then": {"required": ["station_id"]},
+                "else": {"not": {"required": ["station_id"]}},
+            }
+        ],
     )
 
 
-JOB_KINDS = ["inference", "training_step", "imagery"]
-JOB_STATES = [
-    "accepted",
-    "rejected",
-    "queued",
-    "running",
-    "completed",
-    "delivered",
-    "failed",
-    "expired",
-]
+def _column(items: dict, description: str) -> dict:
+    return {"description": description, "type": "array", "items": items}
 
 
 def jobs_submit_schema() -> dict:
+    """A ``twin.jobs.submit`` submission (validated by ``twin.jobs.decode_submission``)."""
+    kinds = ", ".join(f"{k} {v.work_tera_ops:g}" for k, v in jobs.JOB_KINDS.items())
     return _envelope(
-        "twin.jobs.submit",
+        jobs.SUBMIT_SCHEMA_ID,
         "a compute job submitted to the constellation",
-        "Submitted by other systems. Kafka key: job_id. The twin answers on twin.jobs with "
-        "accepted or rejected (with the reason).",
-        [
-            "job_id",
-            "kind",
-            "work_tera_ops",
-            "input_mb",
-            "result_mb",
-            "priority",
-            "deadline_unix_ns",
-            "origin",
-        ],
+        "Sent by other systems; Kafka key: job_id. Fields other than job_id and kind default "
+        f"to the kind's values (work in tera-operations: {kinds}). The twin answers on "
+        "twin.jobs: accepted, or rejected with the reason (bad field, unknown satellite, "
+        "job_id already used). Without sat_id the job goes to the satellite with the shortest "
+        "queue that is not in safe mode.",
+        ["job_id", "kind"],
         {
             "job_id": ID_TEXT,
-            "kind": {"enum": JOB_KINDS},
+            "kind": {"enum": list(jobs.KINDS)},
             "work_tera_ops": {
                 "description": "work, tera-operations",
                 "type": "number",
                 "exclusiveMinimum": 0,
-                "maximum": 1e12,
+                "maximum": jobs.MAX_WORK_TERA_OPS,
             },
             "input_mb": {
-                "description": "input data, MB",
+                "description": "input data, MB (recorded; the uplink is not modelled)",
                 "type": "number",
-                "minimum": 0,
-                "maximum": 1e6,
+                "exclusiveMinimum": 0,
+                "maximum": jobs.MAX_SIZE_MB,
             },
             "result_mb": {
-                "description": "result data to deliver to the ground, MB",
+                "description": "result data to bring to the ground, MB",
                 "type": "number",
-                "minimum": 0,
-                "maximum": 1e6,
+                "exclusiveMinimum": 0,
+                "maximum": jobs.MAX_SIZE_MB,
             },
             "priority": {
                 "description": "0 lowest .. 9 highest",
@@ -156,25 +162,47 @@ def jobs_submit_schema() -> dict:
                 "minimum": 0,
                 "maximum": 9,
             },
-            "deadline_unix_ns": {**TIME_NS, "description": "deadline, " + TIME_NS["description"]},
-            "origin": ID_TEXT,
+            "deadline_s": {
+                "description": "seconds of simulated time from acceptance by which the result "
+                "must be on the ground",
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": jobs.MAX_DEADLINE_S,
+            },
             "sat_id": {**SAT_ID, "description": "optional: run on this satellite"},
         },
     )
 
 
 def jobs_schema() -> dict:
+    """A ``twin.jobs`` message: the lifecycle steps of one tick, columnar."""
+    nullable_id = {"anyOf": [SAT_ID, {"type": "null"}]}
     return _envelope(
-        "twin.jobs",
-        "one step in a job's life",
-        "Kafka key: job_id, so each job's steps stay in order.",
-        ["job_id", "time_unix_ns", "state"],
+        jobs.SCHEMA_ID,
+        "job lifecycle steps of one tick, columnar",
+        "Row i is one step of job job_id[i]. A job is accepted, started, completed (its "
+        "result is on board), then downlinked (its result is on the ground: latency_s and "
+        "energy_j given), or failed with a reason (deadline, radiation retries exhausted); "
+        "retried and throttled may happen while it runs; a bad submission is rejected with "
+        "the reason. Kafka key: the producing shard.",
+        list(jobs.STEP_FIELDS),
         {
-            "job_id": ID_TEXT,
-            "time_unix_ns": TIME_NS,
-            "state": {"enum": JOB_STATES},
-            "sat_id": {"anyOf": [SAT_ID, {"type": "null"}]},
-            "reason": {"type": ["string", "null"], "maxLength": 500},
+            "time_unix_ns": _column(TIME_NS, "when the step happened"),
+            "job_id": _column(ID_TEXT, "the job: <sat_id>-<n> or the submitter's id"),
+            "step": _column({"enum": list(jobs.STEPS)}, "what happened"),
+            "sat_id": _column(nullable_id, "the satellite running the job (null: rejected)"),
+            "kind": _column({"enum": [*jobs.KINDS, None]}, "the job's kind (null: unknown)"),
+            "reason": _column(
+                {"type": ["string", "null"], "maxLength": 1000}, "why (failed, rejected, ...)"
+            ),
+            "latency_s": _column(
+                {"type": ["number", "null"], "minimum": 0},
+                "submission to result on the ground (downlinked only)",
+            ),
+            "energy_j": _column(
+                {"type": ["number", "null"], "minimum": 0},
+                "accelerator energy the job used (downlinked and failed only)",
+            ),
         },
     )
 
@@ -249,12 +277,17 @@ def examples() -> dict[str, list[dict]]:
 
     start = parse_start("2026-03-20T12:00:00Z")
     fleet, hw = build(load_preset("threebody-12"), start)
-    frames, found = [], []
+    frames, found, steps = [], {}, []
     plan = RunPlan(start, 10 * NS_PER_S, 600, every={"thermal": 6, "compute": 6})
 
     def keep_events(batch: events.Events) -> None:
-        if batch.sat_id.size and len(found) < 2:
-            found.extend(json.loads(v) for _, v in events.encode(batch))
+        for _, value in events.encode(batch):
+            body = json.loads(value)
+            found.setdefault(body["kind"], body)
+
+    def keep_steps(batch: jobs.JobSteps) -> None:
+        if len(steps) < 2 and "downlinked" in [jobs.STEPS[s] for s in batch.step.tolist()]:
+            steps.append(json.loads(jobs.encode_steps(batch)))
 
     run(
         fleet,
@@ -262,36 +295,27 @@ def examples() -> dict[str, list[dict]]:
         plan,
         lambda f: frames.append(f) if len(frames) < 2 else None,
         events_sink=keep_events,
+        jobs_sink=keep_steps,
     )
-    t = start + 3600 * NS_PER_S
     return {
         "twin.telemetry": [json.loads(telemetry.encode(f)) for f in frames],
-        "twin.events": found[:2],
+        "twin.events": [found[k] for k in ("eclipse_entry", "contact_aos") if k in found],
         "twin.jobs.submit": [
-            {
-                "schema": "twin.jobs.submit",
-                "version": 1,
-                "job_id": "job-000001",
-                "kind": "imagery",
-                "work_tera_ops": 2.5e6,
-                "input_mb": 800.0,
-                "result_mb": 12.0,
-                "priority": 5,
-                "deadline_unix_ns": t,
-                "origin": "ground-ops",
-            }
+            json.loads(
+                jobs.encode_submission(
+                    job_id="ops-2026-0042",
+                    kind="imagery",
+                    work_tera_ops=80_000.0,
+                    input_mb=1_500.0,
+                    result_mb=15.0,
+                    priority=9,
+                    deadline_s=1_800.0,
+                    sat_id=3,
+                )
+            ),
+            json.loads(jobs.encode_submission(job_id="batch-7", kind="inference")),
         ],
-        "twin.jobs": [
-            {
-                "schema": "twin.jobs",
-                "version": 1,
-                "job_id": "job-000001",
-                "time_unix_ns": start,
-                "state": "accepted",
-                "sat_id": 3,
-                "reason": None,
-            }
-        ],
+        "twin.jobs": steps,
         "twin.anomalies": [
             {
                 "schema": "twin.anomalies",

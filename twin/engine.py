@@ -1,9 +1,14 @@
 """The twin's run loop: step the fleet through time and hand telemetry frames to a sink.
 
 Orbit, Sun and shadow are computed for a block of ticks at once (one SGP4 call for all
-satellites × times); power and thermal then advance tick by tick, each tick one vectorised
-step over the whole fleet. The loops here run over ticks and over frame groups (planes),
-never over satellites.
+satellites × times); the payload, power and thermal then advance tick by tick, each tick a
+few vectorised steps over the whole fleet (``payload.plan`` → ``state.step`` →
+``payload.settle``). The loops here run over ticks and over frame groups (planes), never
+over satellites.
+
+Randomness (job arrivals, radiation upsets) is drawn per (seed, tick, satellite) by
+``twin.dice``: shards draw what the whole fleet does, and a resumed run what an
+uninterrupted one does.
 """
 
 from __future__ import annotations
@@ -14,12 +19,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from twin import events
+from twin import events, jobs, payload
+from twin.dice import Dice
 from twin.fleet import Fleet, FrameGroups, frame_groups
 from twin.hardware import Hardware
+from twin.payload import PayloadState, PayloadTick
 from twin.state import Environment, FleetState, TickOutputs, environment, initial_state, step
 from twin.telemetry import GROUPS, Frame
 from twin.thermal import KELVIN
+
+Intake = Callable[[int], tuple[list[jobs.Submission], list[tuple[str, str]]]]
 
 MAX_BLOCK_TICKS = 60  # ticks per environment block when running faster than real time
 MAX_BLOCK_SAMPLES = 120_000  # satellites × ticks per block: ~75 MB of environment arrays
@@ -53,6 +62,18 @@ class RunPlan:
         return tuple(g for g in GROUPS if tick % self.every.get(g, 1) == 0)
 
 
+@dataclass(frozen=True)
+class TwinState:
+    """Everything that evolves: the satellites' physical state and their payload's."""
+
+    physical: FleetState
+    payload: PayloadState
+
+
+def initial_twin(hw: Hardware, ctx: payload.Context) -> TwinState:
+    return TwinState(initial_state(hw), payload.initial_payload(ctx))
+
+
 @dataclass
 class RunStats:
     """Counts and fleet totals of a run."""
@@ -64,14 +85,19 @@ class RunStats:
     wall_s: float = 0.0
     array_energy_wh: float = 0.0
     compute_tera_ops: float = 0.0  # throughput integrated over time
+    compute_energy_j: float = 0.0  # accelerator energy above idle, as the power model served it
+    contacts: int = 0  # acquisitions of signal
+    in_contact_samples: int = 0
     min_soc: float = 1.0
     max_temp_payload_c: float = -KELVIN
     safe_mode_samples: int = 0
     propagation_failures: int = 0
-    final_state: FleetState | None = field(default=None, repr=False)
+    final_state: TwinState | None = field(default=None, repr=False)
 
 
-def tick_channels(env: Environment, state: FleetState, out: TickOutputs) -> dict[str, np.ndarray]:
+def tick_channels(
+    env: Environment, state: FleetState, out: TickOutputs, pay: PayloadTick
+) -> dict[str, np.ndarray]:
     """Telemetry channel arrays (n_sat,) for one tick: environment and state at the tick's
     time, flows over the tick that follows it."""
     o = env.orbit
@@ -91,9 +117,20 @@ def tick_channels(env: Environment, state: FleetState, out: TickOutputs) -> dict
         "temp_payload_c": state.temp_payload_k - KELVIN,
         "temp_radiator_c": state.temp_radiator_k - KELVIN,
         "safe_mode": state.safe_mode,
-        "utilisation": out.utilisation,
-        "throughput_tops": out.throughput_tops,
         "sgp4_error": o.sgp4_error[:, 0].astype(np.int16),
+        "utilisation": pay.utilisation,
+        "throughput_tops": pay.throughput_tops,
+        "throttle_level": pay.throttle_level,
+        "queue_depth": pay.queue_depth,
+        "upsets": pay.upsets,
+        "job_latency_s": pay.job_latency_s,
+        "job_energy_j": pay.job_energy_j,
+        "in_contact": pay.in_contact,
+        "station_id": pay.station_id,
+        "downlink_mbps": pay.downlink_mbps,
+        "isl_up": pay.isl_up,
+        "hops_to_ground": pay.hops_to_ground,
+        "backlog_mb": pay.backlog_mb,
     }
 
 
@@ -124,17 +161,23 @@ def run(
     hw: Hardware,
     plan: RunPlan,
     sink: Callable[[Frame], None],
-    state: FleetState | None = None,
+    state: TwinState | None = None,
     start_tick: int = 0,
     events_sink: Callable[[events.Events], None] | None = None,
-    on_block_end: Callable[[int, FleetState], None] | None = None,
+    on_block_end: Callable[[int, TwinState], None] | None = None,
     wall_start: float | None = None,
+    ctx: payload.Context | None = None,
+    seed: int = 0,
+    intake: Intake | None = None,
+    jobs_sink: Callable[[jobs.JobSteps], None] | None = None,
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RunStats:
     """Simulate ``plan`` from tick ``start_tick`` and ``state`` (default: the presets'
-    initial state), passing every frame to ``sink`` and every tick's events to
-    ``events_sink``. After each block ``on_block_end(next_tick, state)`` is called.
+    initial state), passing every frame to ``sink``, every tick's events to ``events_sink``
+    and job lifecycle steps to ``jobs_sink``. After each block ``on_block_end(next_tick,
+    state)`` is called. ``ctx`` holds stations, targets and the laser grid (default: the
+    bundled ones); ``intake(t_ns)`` returns the job submissions that arrived by ``t_ns``.
 
     Blocks of ticks are aligned to multiples of the block length counted from the plan's
     start, so a run resumed at a block boundary computes exactly the arrays of an
@@ -143,7 +186,9 @@ def run(
     ``wall_start`` (a ``monotonic()`` reading) pins that schedule, e.g. to the wall clock.
     """
     stats = RunStats(n_sat=fleet.n_sat)
-    state = initial_state(hw) if state is None else state
+    ctx = payload.make_context(fleet, hw, plan.start_ns) if ctx is None else ctx
+    state = initial_twin(hw, ctx) if state is None else state
+    physical, pay_state = state.physical, state.payload
     grouping = frame_groups(fleet)
     dt_s = plan.step_ns / 1e9
     wall_start = monotonic() if wall_start is None else wall_start
@@ -163,40 +208,83 @@ def run(
         env = environment(fleet, t_block)
         for k, t_ns in enumerate(t_block.tolist()):
             env_k = env.at(k)
-            new_state, out = step(state, hw, env_k, dt_s)
-            channels = tick_channels(env_k, state, out)
+            o = env_k.orbit
+            lat, lon = o.lat_deg[:, 0], o.lon_deg[:, 0]
+            dice = Dice(seed, first + k, fleet.sat_id)
+            p = payload.plan(
+                ctx,
+                pay_state,
+                physical.battery_wh / physical.battery_capacity_wh,
+                physical.safe_mode,
+                physical.temp_payload_k - KELVIN,
+                lat,
+                lon,
+                env_k.sunlit[:, 0],
+                t_ns,
+                dt_s,
+                dice,
+                intake(t_ns) if intake is not None else ([], []),
+            )
+            new_physical, out = step(physical, hw, env_k, dt_s, p.compute_w)
+            pay_state, pay, steps = payload.settle(
+                ctx,
+                p,
+                out.served_share,
+                physical.safe_mode,
+                o.r_teme_km[:, :, 0],
+                o.r_itrs_km[:, :, 0],
+                lat,
+                lon,
+                t_ns,
+                dt_s,
+                dice,
+            )
+            channels = tick_channels(env_k, physical, out, pay)
             for frame in frames_for_tick(
                 fleet, grouping, t_ns, channels, plan.due_groups(first + k)
             ):
                 sink(frame)
                 stats.frames += 1
             if events_sink is not None:
-                # Eclipse changes seen at this tick; mode changes decided by this tick's step
-                # take effect at the next one.
+                # Eclipse and contact changes seen at this tick; mode changes decided by this
+                # tick's step take effect at the next one.
                 events_sink(
-                    events.eclipse_events(t_ns, fleet.sat_id, state.sunlit, channels["sunlit"])
+                    events.eclipse_events(t_ns, fleet.sat_id, physical.sunlit, channels["sunlit"])
+                )
+                events_sink(
+                    events.contact_events(
+                        t_ns, fleet.sat_id, ctx.stations.station_id, pay.aos, pay.los
+                    )
                 )
                 events_sink(
                     events.mode_events(
-                        t_ns + plan.step_ns, fleet.sat_id, state.safe_mode, new_state.safe_mode
+                        t_ns + plan.step_ns,
+                        fleet.sat_id,
+                        physical.safe_mode,
+                        new_physical.safe_mode,
                     )
                 )
-            _accumulate(stats, channels, out, dt_s)
-            state = new_state
+            if jobs_sink is not None and steps.n:
+                jobs_sink(steps)
+            _accumulate(stats, channels, pay, dt_s)
+            physical = new_physical
         if on_block_end is not None:
-            on_block_end(first + t_block.shape[0], state)
+            on_block_end(first + t_block.shape[0], TwinState(physical, pay_state))
     stats.samples = stats.ticks * fleet.n_sat
     stats.wall_s = max(0.0, monotonic() - wall_start)
-    stats.final_state = state
+    stats.final_state = TwinState(physical, pay_state)
     return stats
 
 
 def _accumulate(
-    stats: RunStats, channels: dict[str, np.ndarray], out: TickOutputs, dt_s: float
+    stats: RunStats, channels: dict[str, np.ndarray], pay: PayloadTick, dt_s: float
 ) -> None:
     stats.ticks += 1
-    stats.array_energy_wh += float(out.array_w.sum()) * dt_s / 3600.0
-    stats.compute_tera_ops += float(out.throughput_tops.sum()) * dt_s
+    stats.array_energy_wh += float(channels["array_w"].sum()) * dt_s / 3600.0
+    stats.compute_tera_ops += float(pay.throughput_tops.sum()) * dt_s
+    stats.compute_energy_j += pay.compute_energy_j
+    stats.contacts += int(pay.aos[0].shape[0])
+    stats.in_contact_samples += int(pay.in_contact.sum())
     stats.min_soc = min(stats.min_soc, float(channels["soc"].min()))
     stats.max_temp_payload_c = max(
         stats.max_temp_payload_c, float(channels["temp_payload_c"].max())

@@ -16,26 +16,59 @@ from twin.messages import open_envelope
 EVENTS_TOPIC = "twin.events"
 SCHEMA_ID = "twin.events"
 SCHEMA_VERSION = 1
-KINDS = ("eclipse_entry", "eclipse_exit", "safe_mode_entry", "safe_mode_exit")
+KINDS = (
+    "eclipse_entry",
+    "eclipse_exit",
+    "safe_mode_entry",
+    "safe_mode_exit",
+    "contact_aos",
+    "contact_los",
+)
+NO_STATION = 0  # station_id of events that concern no ground station
 
 
 @dataclass(frozen=True)
 class Events:
-    """Events of one tick: ``sat_id`` (k,) int32 and ``kind`` (k,) indices into ``KINDS``."""
+    """Events of one tick, each (k,): ``sat_id`` int32, ``kind`` indices into ``KINDS`` and
+    ``station_id`` int32 (``NO_STATION`` unless the event is a contact's start or end)."""
 
     time_unix_ns: int
     sat_id: np.ndarray
     kind: np.ndarray
+    station_id: np.ndarray
 
 
 def _events(time_unix_ns: int, sat_id: np.ndarray, changes: dict[str, np.ndarray]) -> Events:
     rows = {kind: np.nonzero(mask)[0] for kind, mask in changes.items()}
+    picked = np.concatenate([sat_id[r] for r in rows.values()]).astype(np.int32)
     return Events(
         time_unix_ns=int(time_unix_ns),
-        sat_id=np.concatenate([sat_id[r] for r in rows.values()]).astype(np.int32),
+        sat_id=picked,
         kind=np.concatenate(
             [np.full(r.shape[0], KINDS.index(k), np.int8) for k, r in rows.items()]
         ),
+        station_id=np.full(picked.shape[0], NO_STATION, np.int32),
+    )
+
+
+def contact_events(
+    time_unix_ns: int,
+    sat_id: np.ndarray,
+    station_id: np.ndarray,
+    aos: tuple[np.ndarray, np.ndarray],
+    los: tuple[np.ndarray, np.ndarray],
+) -> Events:
+    """Acquisitions and losses of signal seen at this tick; ``aos`` and ``los`` are
+    ``(satellite rows, station rows)`` index pairs (``twin.ground.pass_changes``)."""
+    rows = np.concatenate([aos[0], los[0]])
+    return Events(
+        time_unix_ns=int(time_unix_ns),
+        sat_id=sat_id[rows].astype(np.int32),
+        kind=np.r_[
+            np.full(aos[0].shape[0], KINDS.index("contact_aos"), np.int8),
+            np.full(los[0].shape[0], KINDS.index("contact_los"), np.int8),
+        ],
+        station_id=station_id[np.concatenate([aos[1], los[1]])].astype(np.int32),
     )
 
 
@@ -74,7 +107,9 @@ def mode_events(
 def encode(events: Events) -> list[tuple[bytes, bytes]]:
     """(key, value) messages, one per event; the key is the satellite id."""
     messages = []
-    for sat, kind in zip(events.sat_id.tolist(), events.kind.tolist(), strict=True):
+    for sat, kind, station in zip(
+        events.sat_id.tolist(), events.kind.tolist(), events.station_id.tolist(), strict=True
+    ):
         body = {
             "schema": SCHEMA_ID,
             "version": SCHEMA_VERSION,
@@ -82,6 +117,8 @@ def encode(events: Events) -> list[tuple[bytes, bytes]]:
             "sat_id": sat,
             "kind": KINDS[kind],
         }
+        if station != NO_STATION:
+            body["station_id"] = station
         messages.append((str(sat).encode(), orjson.dumps(body)))
     return messages
 
@@ -90,14 +127,15 @@ class EventError(ValueError):
     """An event message that cannot be decoded; the message names the problem."""
 
 
-def decode(payload: bytes | None) -> tuple[int, int, str]:
-    """(time_unix_ns, sat_id, kind) of a ``twin.events`` message, validated."""
+def decode(payload: bytes | None) -> tuple[int, int, str, int]:
+    """(time_unix_ns, sat_id, kind, station_id) of a ``twin.events`` message, validated;
+    ``station_id`` is ``NO_STATION`` for events that concern no station."""
     body = open_envelope(
         payload,
         SCHEMA_ID,
         SCHEMA_VERSION,
         "event",
-        {"schema", "version", "time_unix_ns", "sat_id", "kind"},
+        {"schema", "version", "time_unix_ns", "sat_id", "kind", "station_id"},
         EventError,
     )
     time_ns, sat, kind = body.get("time_unix_ns"), body.get("sat_id"), body.get("kind")
@@ -107,4 +145,10 @@ def decode(payload: bytes | None) -> tuple[int, int, str]:
         raise EventError(f"sat_id: {sat!r} is not a positive 32-bit integer")
     if kind not in KINDS:
         raise EventError(f"kind: {kind!r} is not one of {', '.join(KINDS)}")
-    return time_ns, sat, kind
+    contact = kind.startswith("contact_")
+    station = body.get("station_id", NO_STATION)
+    if contact and (type(station) is not int or not 1 <= station < 2**15):
+        raise EventError(f"station_id: {station!r} is not a station id (1..32767) for {kind}")
+    if not contact and station != NO_STATION:
+        raise EventError(f"station_id: {station!r} given for {kind}, which has no station")
+    return time_ns, sat, kind, station

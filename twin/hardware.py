@@ -8,10 +8,13 @@ nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from itertools import pairwise
 
 import numpy as np
 
 ARRAY_POINTING = ("sun-tracking", "zenith")
+BACKGROUND_KINDS = ("inference", "training_step")
+MAX_THROTTLE_STATES = 8
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,27 @@ class HardwareSpec:
     accelerator_peak_tops: float
     accelerator_idle_w: float
     accelerator_peak_w: float
-    payload_utilisation: float  # nominal accelerator utilisation outside safe mode
+    payload_utilisation: float  # mean load of the background workload, share of peak TOPS
+    background_kind: str  # kind of the background jobs: "inference" or "training_step"
+    imagery_per_pass: float  # chance that a pass over a target region makes an imagery task
+    # Accelerator throttle states, fastest first: share of peak TOPS and of dynamic power
+    throttle_clock_fractions: tuple[float, ...]
+    throttle_power_fractions: tuple[float, ...]
+    throttle_above_c: float  # payload temperature above which the clock steps down a state
+    throttle_below_c: float  # ... below which it steps back up
+    compute_soc_floor: float  # no job starts below this state of charge
+    eclipse_compute_w: float  # dynamic accelerator power allowed in eclipse
+    # Radiation
+    upset_rate_per_day: float  # accelerator upsets outside the South Atlantic Anomaly
+    saa_upset_factor: float  # upset rate multiplier at the anomaly's centre
+    upset_reset_fraction: float  # share of upsets that hang the accelerator until a reset
+    accelerator_reset_s: float
+    max_job_retries: int  # restarts after upsets before a job fails
+    # Links
+    downlink_mbps: float  # the satellite's downlink radio (the station may be slower)
+    isl_rate_gbps: float  # laser terminal data rate
+    isl_range_km: float  # longest laser link
+    isl_setup_s: float  # acquisition and pointing before a link carries data
     # Thermal
     radiator_area_m2: float
     radiator_emissivity: float
@@ -88,6 +111,20 @@ RANGES: dict[str, tuple[float, float]] = {
     "accelerator_idle_w": (0.0, 1e7),
     "accelerator_peak_w": (0.0, 1e7),
     "payload_utilisation": (0.0, 1.0),
+    "imagery_per_pass": (0.0, 1.0),
+    "throttle_above_c": (-50.0, 200.0),
+    "throttle_below_c": (-50.0, 200.0),
+    "compute_soc_floor": (0.0, 1.0),
+    "eclipse_compute_w": (0.0, 1e7),
+    "upset_rate_per_day": (0.0, 1e4),
+    "saa_upset_factor": (1.0, 1e4),
+    "upset_reset_fraction": (0.0, 1.0),
+    "accelerator_reset_s": (0.0, 86_400.0),
+    "max_job_retries": (0, 100),
+    "downlink_mbps": (0.0, 1e6),
+    "isl_rate_gbps": (0.0, 1e5),
+    "isl_range_km": (0.0, 1e5),
+    "isl_setup_s": (0.0, 3_600.0),
     "radiator_area_m2": (0.01, 1e6),
     "radiator_emissivity": (0.01, 1.0),
     "radiator_absorptivity": (0.0, 1.0),
@@ -111,7 +148,14 @@ def check_spec(spec: HardwareSpec, where: str) -> None:
             f"{where}.array_pointing: {spec.array_pointing!r} is not one of "
             f"{', '.join(ARRAY_POINTING)}"
         )
+    if spec.background_kind not in BACKGROUND_KINDS:
+        raise ValueError(
+            f"{where}.background_kind: {spec.background_kind!r} is not one of "
+            f"{', '.join(BACKGROUND_KINDS)}"
+        )
+    _check_throttle(spec, where)
     pairs = [
+        ("throttle_below_c", "throttle_above_c"),
         ("battery_soc_min", "battery_soc_max"),
         ("battery_soc_min", "safe_mode_enter_soc"),
         ("safe_mode_enter_soc", "safe_mode_exit_soc"),
@@ -126,6 +170,23 @@ def check_spec(spec: HardwareSpec, where: str) -> None:
                 f"{where}: {low_name} ({getattr(spec, low_name)}) must not exceed "
                 f"{high_name} ({getattr(spec, high_name)})"
             )
+
+
+def _check_throttle(spec: HardwareSpec, where: str) -> None:
+    clock, power = spec.throttle_clock_fractions, spec.throttle_power_fractions
+    for name, values in (("throttle_clock_fractions", clock), ("throttle_power_fractions", power)):
+        ok = 1 <= len(values) <= MAX_THROTTLE_STATES and values[0] == 1.0
+        ok = ok and all(0.0 < b < a for a, b in pairwise(values))
+        if not ok or not all(0.0 < v <= 1.0 for v in values):
+            raise ValueError(
+                f"{where}.{name}: {list(values)!r} must hold 1 to {MAX_THROTTLE_STATES} "
+                "fractions in (0, 1], starting at 1.0 and strictly decreasing"
+            )
+    if len(clock) != len(power):
+        raise ValueError(
+            f"{where}: throttle_clock_fractions ({len(clock)} states) and "
+            f"throttle_power_fractions ({len(power)} states) must have the same length"
+        )
 
 
 @dataclass(frozen=True)
@@ -146,12 +207,23 @@ class Hardware:
 
 
 def hardware_arrays(specs: list[HardwareSpec], counts: list[int]) -> Hardware:
-    """Expand one spec per shell into per-satellite arrays (shell k repeated counts[k] times)."""
+    """Expand one spec per shell into per-satellite arrays (shell k repeated counts[k] times).
+
+    Throttle tables become (n_sat, k) arrays, shorter tables padded with their last state;
+    ``background_kind`` becomes ``background_training`` (bool).
+    """
     arrays: dict[str, np.ndarray] = {}
     for f in fields(HardwareSpec):
         values = [getattr(s, f.name) for s in specs]
         if f.name == "array_pointing":
             arrays["array_tracking"] = np.repeat([v == "sun-tracking" for v in values], counts)
+        elif f.name == "background_kind":
+            training = [v == "training_step" for v in values]
+            arrays["background_training"] = np.repeat(training, counts)
+        elif f.name.startswith("throttle_") and f.name.endswith("_fractions"):
+            k = max(len(v) for v in values)
+            padded = [list(v) + [v[-1]] * (k - len(v)) for v in values]
+            arrays[f.name] = np.repeat(np.asarray(padded, np.float64), counts, axis=0)
         else:
             arrays[f.name] = np.repeat(np.asarray(values, dtype=np.float64), counts)
     return Hardware(arrays)

@@ -51,9 +51,10 @@ def array_cos_incidence(hw: Hardware, r_km: np.ndarray, sun_km: np.ndarray) -> n
 
 
 def load_w(
-    hw: Hardware, utilisation: np.ndarray, safe_mode: np.ndarray, heater_on: np.ndarray
+    hw: Hardware, compute_w: np.ndarray, safe_mode: np.ndarray, heater_on: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """Power demanded by each load, (n_sat,) W each.
+    """Power demanded by each load, (n_sat,) W each; ``compute_w`` is the accelerators'
+    dynamic power above idle (``twin.compute``).
 
     Safe mode powers the accelerators and laser terminals off; bus and heaters stay on.
     """
@@ -62,11 +63,7 @@ def load_w(
         "bus_w": hw.bus_load_w,
         "heater_w": np.where(heater_on, hw.heater_w, 0.0),
         "laser_w": np.where(payload_on, hw.laser_terminals * hw.laser_terminal_w, 0.0),
-        "accelerator_w": np.where(
-            payload_on,
-            hw.accelerator_idle_w + utilisation * (hw.accelerator_peak_w - hw.accelerator_idle_w),
-            0.0,
-        ),
+        "accelerator_w": np.where(payload_on, hw.accelerator_idle_w + compute_w, 0.0),
     }
 
 

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from twin import checkpoint, engine, events, telemetry
+from twin import checkpoint, engine, events, ground, jobs, payload, telemetry, workload
 from twin.bus import Producer, TopicSpec, ensure_topics, latest_value, schema_headers
 from twin.clock import NS_PER_S, iso
 from twin.fleet import Fleet, frame_groups, shard_rows, subset
 from twin.hardware import Hardware
+from twin.intake import Intake
 from twin.settings import ConfigError, InputError
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,10 @@ class RunConfig:
     run_id: str | None = None
     checkpoint_every_ns: int = 0  # 0: no checkpoints
     align_wall_clock: bool = False  # publish each tick when the wall clock reaches its time
+    seed: int = 0  # job arrivals and radiation upsets
+    stations_path: str | None = None  # ground stations TOML (default: the bundled list)
+    targets_path: str | None = None  # imagery targets TOML (default: the bundled map)
+    launched_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
 
 
 def parse_shard(value: str) -> tuple[int, int]:
@@ -80,14 +85,22 @@ def run(config: RunConfig, fleet: Fleet, hw: Hardware) -> engine.RunStats:
             f"--shard: shard {i}/{n} has no satellites "
             f"({len(frame_groups(fleet).names)} frame groups for {n} shards)"
         )
+    all_sat_ids = set(fleet.sat_id.tolist())
     if n > 1:
         fleet, hw = subset(fleet, rows), hw.subset(rows)
+    ctx = payload.make_context(
+        fleet,
+        hw,
+        config.start_ns,
+        ground.load_stations(config.stations_path),
+        workload.load_targets(config.targets_path),
+    )
     run_id = config.run_id or default_run_id(config)
     ensure_topics(config.bootstrap, list(config.topics.values()))
     plan = engine.RunPlan(
         config.start_ns, config.step_ns, config.n_ticks, config.speed, config.every
     )
-    state, start_tick = None, 0
+    state, start_tick, submit_offsets = None, 0, None
     checkpoints_topic = config.topics[CHECKPOINTS_TOPIC].name
     if config.checkpoint_every_ns:
         saved = latest_value(config.bootstrap, checkpoints_topic, run_id.encode())
@@ -99,13 +112,26 @@ def run(config: RunConfig, fleet: Fleet, hw: Hardware) -> engine.RunStats:
                     "give a new --run-id"
                 )
             state, start_tick = restored.state, restored.next_tick
+            submit_offsets = restored.submit_offsets
             log.info("resuming %s at tick %d of %d", run_id, start_tick, plan.n_ticks)
 
+    intake = Intake(
+        config.bootstrap,
+        config.topics[jobs.SUBMIT_TOPIC].name,
+        set(fleet.sat_id.tolist()),
+        all_sat_ids,
+        config.shard,
+        config.launched_ms,
+        submit_offsets,
+    )
     producer = Producer(config.bootstrap, client_id=f"twin-run-{i}of{n}")
     telemetry_topic = config.topics[telemetry.TELEMETRY_TOPIC].name
     events_topic = config.topics[events.EVENTS_TOPIC].name
+    jobs_topic = config.topics[jobs.JOBS_TOPIC].name
     frame_headers = schema_headers(telemetry.SCHEMA_ID, telemetry.SCHEMA_VERSION)
     event_headers = schema_headers(events.SCHEMA_ID, events.SCHEMA_VERSION)
+    job_headers = schema_headers(jobs.SCHEMA_ID, jobs.SCHEMA_VERSION)
+    jobs_key = f"shard-{i}of{n}".encode()
     every_ticks = max(1, config.checkpoint_every_ns // config.step_ns)
     last_saved = [start_tick]
 
@@ -116,6 +142,9 @@ def run(config: RunConfig, fleet: Fleet, hw: Hardware) -> engine.RunStats:
         for key, value in events.encode(batch):
             producer.send(events_topic, key, value, event_headers)
 
+    def publish_steps(steps: jobs.JobSteps) -> None:
+        producer.send(jobs_topic, jobs_key, jobs.encode_steps(steps), job_headers)
+
     def save(next_tick: int, state_now) -> None:
         if not config.checkpoint_every_ns:
             return
@@ -125,7 +154,9 @@ def run(config: RunConfig, fleet: Fleet, hw: Hardware) -> engine.RunStats:
         producer.send(
             checkpoints_topic,
             run_id.encode(),
-            checkpoint.encode(checkpoint.Checkpoint(run_id, next_tick, fleet.sat_id, state_now)),
+            checkpoint.encode(
+                checkpoint.Checkpoint(run_id, next_tick, fleet.sat_id, state_now, intake.offsets())
+            ),
         )
         producer.flush()
         last_saved[0] = next_tick
@@ -156,8 +187,13 @@ def run(config: RunConfig, fleet: Fleet, hw: Hardware) -> engine.RunStats:
             events_sink=publish_events,
             on_block_end=save,
             wall_start=wall_start,
+            ctx=ctx,
+            seed=config.seed,
+            intake=intake,
+            jobs_sink=publish_steps,
         )
         producer.flush()
     finally:
         producer.close()
+        intake.close()
     return stats

@@ -98,14 +98,19 @@ class TickOutputs:
     stored_wh: np.ndarray
     drawn_wh: np.ndarray
     fade_loss_wh: np.ndarray
-    utilisation: np.ndarray
-    throughput_tops: np.ndarray
+    served_share: np.ndarray  # share of the demanded load served (1 unless the battery is flat)
 
 
 def step(
-    state: FleetState, hw: Hardware, env: Environment, dt_s: float, age_years: float = 0.0
+    state: FleetState,
+    hw: Hardware,
+    env: Environment,
+    dt_s: float,
+    compute_w: np.ndarray,
+    age_years: float = 0.0,
 ) -> tuple[FleetState, TickOutputs]:
-    """Advance the fleet by one tick of ``dt_s`` seconds in environment slice ``env``.
+    """Advance the fleet by one tick of ``dt_s`` seconds in environment slice ``env``, the
+    accelerators asking for ``compute_w`` (n_sat,) W above idle (``twin.payload.plan``).
 
     Order: loads from the current modes → array power → battery → thermal → mode updates
     (safe mode from the new state of charge, heaters from the new payload temperature).
@@ -117,8 +122,7 @@ def step(
     r_km = env.orbit.r_teme_km[:, :, 0]
     sun_km = env.sun_teme_km[:, :, 0]
 
-    utilisation = np.where(state.safe_mode, 0.0, hw.payload_utilisation)
-    loads = power.load_w(hw, utilisation, state.safe_mode, state.heater_on)
+    loads = power.load_w(hw, compute_w, state.safe_mode, state.heater_on)
     demand_w = sum(loads.values())
     cos_inc = np.where(ok, power.array_cos_incidence(hw, r_km, sun_km), 0.0)
     array_w = power.array_power_w(hw, flux, illumination, cos_inc, age_years)
@@ -144,7 +148,7 @@ def step(
         heater_on=np.where(ok, heater_on, state.heater_on),
         sunlit=np.where(ok, env.sunlit[:, 0], state.sunlit).astype(np.int8),
     )
-    # Throughput scales with the share of the accelerator's demand actually served.
+    # Work done scales with the share of the demand actually served.
     served_share = np.where(demand_w > 0, served_w / np.where(demand_w > 0, demand_w, 1.0), 1.0)
     outputs = TickOutputs(
         array_w=array_w,
@@ -156,8 +160,7 @@ def step(
         stored_wh=battery.stored_wh,
         drawn_wh=battery.drawn_wh,
         fade_loss_wh=battery.fade_loss_wh,
-        utilisation=utilisation,
-        throughput_tops=hw.accelerator_peak_tops * utilisation * served_share,
+        served_share=served_share,
     )
     return new, outputs
 

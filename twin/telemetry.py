@@ -3,7 +3,7 @@
 A frame carries the tick's time, the satellite ids of its group and one array per channel.
 A consumer turns it into rows by zipping ``sat_id`` with each channel array (row ``i`` is
 satellite ``sat_id[i]`` at ``time_unix_ns``). Channels come in groups (orbit, power, thermal,
-compute), each sent at its own rate: a frame holds the groups due at its tick, every channel
+compute, links), each sent at its own rate: a frame holds the groups due at its tick, every channel
 of a group or none. Values that could not be computed (SGP4 failure) travel as ``null``.
 
 Serialisation is kept apart from transport (the bus sends bytes).
@@ -42,6 +42,10 @@ def _f(group: str, low: float, high: float, description: str) -> Channel:
     return Channel(group, "float64", "float8", low, high, description)
 
 
+def _i(group: str, low: int, high: int, description: str) -> Channel:
+    return Channel(group, "int16", "int2", low, high, description)
+
+
 # Names carry units; message fields and database columns use the same names.
 CHANNELS: dict[str, Channel] = {
     "lat_deg": _f("orbit", -90.0, 90.0, "geodetic latitude (WGS84)"),
@@ -50,7 +54,7 @@ CHANNELS: dict[str, Channel] = {
     "beta_deg": _f("orbit", -90.0, 90.0, "Sun angle above the orbit plane"),
     "illumination": _f("orbit", 0.0, 1.0, "visible share of the solar disc, 0 umbra, 1 sunlit"),
     "sunlit": Channel("orbit", "bool", "bool", description="the Sun's centre is above the limb"),
-    "sgp4_error": Channel("orbit", "int16", "int2", 0, 6, "SGP4 error code, 0 = ok"),
+    "sgp4_error": _i("orbit", 0, 6, "SGP4 error code, 0 = ok"),
     "array_w": _f("power", 0.0, 1e7, "solar array output over the next tick"),
     "load_w": _f("power", 0.0, 1e7, "electrical load served over the next tick"),
     "battery_w": _f("power", -1e7, 1e7, "battery terminal power, positive when charging"),
@@ -59,8 +63,21 @@ CHANNELS: dict[str, Channel] = {
     "safe_mode": Channel("power", "bool", "bool", description="payload off to save the battery"),
     "temp_payload_c": _f("thermal", -273.15, 1000.0, "payload node temperature"),
     "temp_radiator_c": _f("thermal", -273.15, 1000.0, "radiator node temperature"),
-    "utilisation": _f("compute", 0.0, 1.0, "accelerator utilisation over the next tick"),
+    "utilisation": _f("compute", 0.0, 1.0, "share of the throttled capacity used, next tick"),
     "throughput_tops": _f("compute", 0.0, 1e9, "compute delivered, tera-operations per second"),
+    "throttle_level": _i("compute", 0, 7, "accelerator throttle state, 0 = full clock"),
+    "queue_depth": _i("compute", 0, 32_767, "jobs queued or running on the satellite"),
+    "upsets": _i("compute", 0, 1, "radiation upsets of the accelerator during the next tick"),
+    "job_latency_s": _f(
+        "compute", 0.0, 1e8, "mean submission-to-ground latency of its jobs landed next tick"
+    ),
+    "job_energy_j": _f("compute", 0.0, 1e13, "mean accelerator energy of those jobs"),
+    "in_contact": Channel("links", "bool", "bool", description="downlinking to a ground station"),
+    "station_id": _i("links", -1, 32_767, "station granting the downlink, -1 when none"),
+    "downlink_mbps": _f("links", 0.0, 1e6, "downlink rate over the next tick"),
+    "isl_up": _i("links", 0, 4, "laser inter-satellite links carrying data"),
+    "hops_to_ground": _i("links", -1, 32, "laser hops to a satellite in contact, -1 beyond reach"),
+    "backlog_mb": _f("links", 0.0, 1e9, "job results held on board for relay or downlink"),
 }
 GROUPS: dict[str, tuple[str, ...]] = {}
 for _name, _channel in CHANNELS.items():

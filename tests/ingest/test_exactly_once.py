@@ -172,7 +172,8 @@ def test_repeated_and_reordered_messages_are_stored_once(env):
     producer.flush()
     producer.close()
     out = twin_command("ingest", "--stop-when-caught-up", env=env)
-    assert "600 messages (600 frames, 0 events), 3600 rows inserted, 3600 repeated" in out
+    assert "600 messages (600 frames, 0 events, 0 job messages)" in out
+    assert "3600 rows inserted, 3600 repeated" in out
     assert stored(env["TWIN_DATABASE_URL"]) == (3600, 3600)
 
 
@@ -255,7 +256,7 @@ def test_bad_input_corpus_lands_in_dead_letters_with_specific_reasons(env):
     producer.close()
     out = twin_command("ingest", "--stop-when-caught-up", env=env)
     n_bad = len(BAD_FRAMES) + 1
-    assert f"{n_bad + 1} messages (1 frames, 0 events), 12 rows inserted" in out
+    assert f"{n_bad + 1} messages (1 frames, 0 events, 0 job messages), 12 rows inserted" in out
     assert f"{n_bad} dead letters" in out
     with connect(env["TWIN_DATABASE_URL"]) as conn:
         rows = conn.execute(

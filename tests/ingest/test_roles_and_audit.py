@@ -13,6 +13,8 @@ from ingest.migrate import INGEST_ROLE, READER_ROLE, migrate
 from ingest.writer import Event, PartitionBatch, Writer
 from twin.clock import NS_PER_S, parse_start
 from twin.engine import RunPlan, run
+from twin.events import KINDS as EVENT_KINDS
+from twin.jobs import decode_steps, encode_steps
 from twin.presets import build, load_preset
 
 pytestmark = pytest.mark.integration
@@ -23,28 +25,27 @@ VIEWS = ["telemetry_1m", "fleet_1m", "fleet_1h"] + [
 ]
 
 
-def _load_two_hours(url: str) -> int:
-    """Store two simulated hours of threebody-12 (10 s ticks) plus events; return rows."""
+def _load_two_hours(url: str) -> tuple[int, float, int]:
+    """Store two simulated hours of threebody-12 (10 s ticks) plus events and job steps;
+    return (rows, tera-operations delivered, job steps)."""
     fleet, hw = build(load_preset("threebody-12"), T0)
     register_fleet(url, fleet, hw, "threebody-12", ["batch-1"], 10.0)
-    frames, events = [], []
-    run(
+    frames, events, steps = [], [], []
+    stats = run(
         fleet,
         hw,
         RunPlan(T0, 10 * NS_PER_S, 720),
         frames.append,
         events_sink=lambda e: events.extend(
-            Event(
-                e.time_unix_ns,
-                int(s),
-                ("eclipse_entry", "eclipse_exit", "safe_mode_entry", "safe_mode_exit")[k],
-            )
-            for s, k in zip(e.sat_id, e.kind, strict=True)
+            Event(e.time_unix_ns, int(s), EVENT_KINDS[k], int(st))
+            for s, k, st in zip(e.sat_id, e.kind, e.station_id, strict=True)
         ),
+        jobs_sink=lambda s: steps.append(decode_steps(encode_steps(s))),
     )
     part = PartitionBatch("twin.telemetry", 0, 0, len(frames) - 1, messages=len(frames))
     part.frames = list(enumerate(frames))
     part.events = [(i, e) for i, e in enumerate(events)]
+    part.job_steps = list(enumerate(steps))
     with connect(url, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO anomalies (time, anomaly_id, sat_id, rule, severity, state, "
@@ -55,9 +56,11 @@ def _load_two_hours(url: str) -> int:
         )
     writer = Writer(url, "audit")
     try:
-        return writer.write([part]).rows_inserted
+        result = writer.write([part])
     finally:
         writer.close()
+    assert result.job_steps_inserted == sum(len(s) for s in steps) > 0
+    return result.rows_inserted, stats.compute_tera_ops, result.job_steps_inserted
 
 
 def _ts(t_ns: int):
@@ -70,28 +73,31 @@ def _ts(t_ns: int):
 def loaded(request):
     url = request.getfixturevalue("database" if request.param == "postgresql" else "timescale_db")
     migrate(url)
-    rows = _load_two_hours(url)
+    loaded = _load_two_hours(url)
     if request.param == "timescaledb":  # PGlite runs no background jobs: refresh by hand
         with connect(url, autocommit=True) as conn:
             for view in ("telemetry_1m", "fleet_1m", "fleet_1h"):
                 conn.execute(f"CALL refresh_continuous_aggregate('{view}', NULL, NULL)")
             chunk = conn.execute("SELECT show_chunks('telemetry') LIMIT 1").fetchone()[0]
             conn.execute("SELECT compress_chunk(%s::regclass)", (chunk,))
-    return url, rows
+    return url, *loaded
 
 
 def test_every_rollup_and_audit_view_answers_with_consistent_figures(loaded):
-    url, rows = loaded
+    url, rows, tera_ops_run, job_steps = loaded
     assert rows == 720 * 12
     with connect(url) as conn:
         for view in VIEWS:
             assert conn.execute(f"SELECT count(*) FROM {view}").fetchone()[0] > 0, view
         assert conn.execute("SELECT sum(samples) FROM telemetry_1m").fetchone()[0] == rows
         assert conn.execute("SELECT sum(samples) FROM fleet_1h").fetchone()[0] == rows
+        # Two whole hours at 10 s ticks: the rollups integrate exactly what the twin delivered.
         fleet_tops = conn.execute("SELECT avg(throughput_tops) FROM fleet_1h").fetchone()[0]
-        assert fleet_tops == pytest.approx(12 * 420 * 0.6, rel=1e-6)  # no safe mode here
+        assert fleet_tops == pytest.approx(tera_ops_run / 7200, rel=1e-9)
         tera_ops = conn.execute("SELECT sum(tera_ops) FROM audit_compute_daily").fetchone()[0]
-        assert tera_ops == pytest.approx(12 * 420 * 0.6 * 7200, rel=0.01)
+        assert tera_ops == pytest.approx(tera_ops_run, rel=1e-9)
+        assert 0.3 < fleet_tops / (12 * 420) < 0.9  # the workload keeps the fleet busy
+        assert conn.execute("SELECT count(*) FROM job_events").fetchone()[0] == job_steps
         completeness = conn.execute(
             "SELECT min(completeness), max(completeness) FROM audit_completeness_hourly "
             "WHERE hour >= %s AND hour < %s",

@@ -92,14 +92,17 @@ def test_batch_is_stored_exactly_with_lineage_and_replay_changes_nothing(store):
 def test_events_dead_letters_and_offsets_commit_together(store):
     writer = Writer(store, "g2")
     events = [
-        (7, Event(T0_NS, 3, "eclipse_entry")),
-        (8, Event(T0_NS + NS_PER_S, 3, "eclipse_exit")),
+        (5, Event(T0_NS, 3, "eclipse_entry", 0)),
+        (6, Event(T0_NS + NS_PER_S, 3, "eclipse_exit", 0)),
+        # Two stations acquire the same satellite at the same tick: two rows.
+        (7, Event(T0_NS + NS_PER_S, 3, "contact_aos", 11)),
+        (8, Event(T0_NS + NS_PER_S, 3, "contact_aos", 12)),
     ]
     dead = [DeadLetter("t", 1, 9, "not JSON: boom", b"\x00garbage")]
     try:
-        result = writer.write([_part([], first_offset=7, partition=1, dead=dead, events=events)])
-        writer.write([_part([], first_offset=7, partition=1, dead=dead, events=events)])
-        assert result.events_inserted == 2
+        result = writer.write([_part([], first_offset=5, partition=1, dead=dead, events=events)])
+        writer.write([_part([], first_offset=5, partition=1, dead=dead, events=events)])
+        assert result.events_inserted == 4
         assert writer.stored_offsets("t") == {1: 10}
     finally:
         writer.close()
@@ -108,8 +111,13 @@ def test_events_dead_letters_and_offsets_commit_together(store):
             "SELECT partition, kafka_offset, reason, payload FROM dead_letters"
         ).fetchall() == [(1, 9, "not JSON: boom", b"\x00garbage")]
         assert conn.execute(
-            "SELECT sat_id, kind, kafka_offset FROM events ORDER BY time"
-        ).fetchall() == [(3, "eclipse_entry", 7), (3, "eclipse_exit", 8)]
+            "SELECT sat_id, kind, station_id, kafka_offset FROM events ORDER BY kafka_offset"
+        ).fetchall() == [
+            (3, "eclipse_entry", 0, 5),
+            (3, "eclipse_exit", 0, 6),
+            (3, "contact_aos", 11, 7),
+            (3, "contact_aos", 12, 8),
+        ]
 
 
 def test_failed_batch_leaves_neither_rows_nor_offsets(database):

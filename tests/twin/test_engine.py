@@ -3,7 +3,7 @@ import numpy as np
 from twin.clock import NS_PER_S, parse_start
 from twin.engine import RunPlan, run
 from twin.fleet import walker_delta
-from twin.hardware import hardware_arrays
+from twin.hardware import Hardware, hardware_arrays
 from twin.orbit import propagate
 from twin.presets import build, load_preset
 from twin.state import environment, initial_state, step
@@ -39,6 +39,9 @@ def test_frames_cover_every_satellite_once_per_tick_with_step_values():
 
 def test_run_is_deterministic_and_matches_stepping_by_hand():
     fleet, hw = build(load_preset("threebody-12"), START_NS)
+    # No workload, so that the accelerators idle and the power step can be repeated by hand.
+    hw = Hardware({**hw.arrays, "payload_utilisation": 0 * hw.payload_utilisation})
+    hw = Hardware({**hw.arrays, "imagery_per_pass": 0 * hw.imagery_per_pass})
     plan = RunPlan(START_NS, 30 * NS_PER_S, n_ticks=200)
     first, second = [], []
     run(fleet, hw, plan, first.append)
@@ -50,7 +53,7 @@ def test_run_is_deterministic_and_matches_stepping_by_hand():
     env = environment(fleet, plan.tick_times_ns())
     state = initial_state(hw)
     for k in range(199):
-        state, _ = step(state, hw, env.at(k), 30.0)
+        state, _ = step(state, hw, env.at(k), 30.0, np.zeros(fleet.n_sat))
     last_tick = [f for f in first if f.time_unix_ns == plan.tick_times_ns()[-1]]
     reported = np.concatenate([f.channels["battery_wh"] for f in last_tick])
     np.testing.assert_allclose(reported, state.battery_wh, rtol=1e-12)

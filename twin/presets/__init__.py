@@ -141,6 +141,14 @@ def _model(cls, table: dict, where: str):
         raise PresetError(f"{where}: missing keys {', '.join(missing)}")
     values = {}
     for name, value in table.items():
+        if str(known[name].type) == "tuple[float, ...]":
+            numbers = isinstance(value, list) and all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in value
+            )
+            if not numbers:
+                raise PresetError(f"{where}.{name}: {value!r} is not a list of numbers")
+            values[name] = tuple(float(v) for v in value)
+            continue
         typ = {"float": float, "int": int, "str": str}[str(known[name].type)]
         ok = isinstance(value, typ) or (typ is float and isinstance(value, int))
         if not ok or isinstance(value, bool):
