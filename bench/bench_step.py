@@ -1,5 +1,9 @@
 """A full physics step (orbit, Sun, shadow, power, thermal) of the whole fleet.
 
+This measures the physics step alone: the accelerators ask for a fixed duty
+(``payload_utilisation`` of their dynamic power, none in safe mode) instead of what
+``twin.payload.plan`` schedules. The payload's own cost is in ``bench/bench_payload.py``.
+
 For 2,800 and 30,000 satellites, prints in one run:
 - the bare ``SatrecArray.sgp4`` call for the same fleet and tick (the reference);
 - our full step for one tick alone, and per tick inside a 60-tick block (orbit and Sun
@@ -27,9 +31,9 @@ from timing import best_of  # bench/ is on the path when a benchmark runs
 from twin.clock import NS_PER_S, julian, parse_start, skyfield_time
 from twin.engine import block_ticks
 from twin.fleet import walker_delta
-from twin.hardware import hardware_arrays
+from twin.hardware import Hardware, hardware_arrays
 from twin.presets import load_preset
-from twin.state import environment, initial_state, step
+from twin.state import FleetState, environment, initial_state, step
 from twin.sun import _ephemeris
 
 START_NS = parse_start("2026-03-20T12:00:00Z")
@@ -41,6 +45,12 @@ def twin_fleet(n_sat: int):
     return fleet, hardware_arrays([spec], [n_sat])
 
 
+def fixed_duty_w(hw: Hardware, state: FleetState) -> np.ndarray:
+    """Accelerator power above idle at the nominal duty, zero in safe mode; (n_sat,) W."""
+    duty_w = hw.payload_utilisation * (hw.accelerator_peak_w - hw.accelerator_idle_w)
+    return np.where(state.safe_mode, 0.0, duty_w)
+
+
 def bench(n_sat: int, repeats: int, loop_sample: int) -> None:
     fleet, hw = twin_fleet(n_sat)
     state = initial_state(hw)
@@ -50,13 +60,13 @@ def bench(n_sat: int, repeats: int, loop_sample: int) -> None:
     jt = julian(t_one)
 
     def one_tick():
-        step(state, hw, environment(fleet, t_one).at(0), 1.0)
+        step(state, hw, environment(fleet, t_one).at(0), 1.0, fixed_duty_w(hw, state))
 
     def block_of_ticks():
         env = environment(fleet, t_block)
         s = state
         for k in range(block):
-            s, _ = step(s, hw, env.at(k), 1.0)
+            s, _ = step(s, hw, env.at(k), 1.0, fixed_duty_w(hw, s))
 
     bare_s = best_of(lambda: fleet.satrecs.sgp4(jt.jd_utc, jt.fr_utc), repeats)
     one_s = best_of(one_tick, repeats)

@@ -42,3 +42,20 @@ def test_step_bench_prints_ratios_and_memory():
     ).stdout
     assert re.search(r"300 sats \| bare SatrecArray.sgp4 .* \(\s*[\d.]+x bare\)", out), out
     assert re.search(r"peak memory of a twin run: \d+ MB resident", out), out
+
+
+def test_payload_bench_prints_ratios_to_the_orbit_step():
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_payload.py"), "--sizes", "300", "--repeats", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    ratio = r" [\d.]+ ms \(\s*[\d.]+x\)"
+    assert re.search(
+        r"300 sats × 50 stations \| orbit step [\d.]+ ms"
+        rf" \| plan{ratio} \| contacts{ratio} \| ISL{ratio} \| settle{ratio}"
+        r" \| payload total [\d.]+ ms \(\s*[\d.]+x orbit\)",
+        out,
+    ), out

@@ -105,6 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             seed=args.seed,
             stations_path=args.stations,
             targets_path=args.targets,
+            **_jobs_since(args.jobs_since),
         )
         fleet, hw, _ = load_fleet(args, start_ns)
     except InputError:
@@ -126,6 +127,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"propagation failures {stats.propagation_failures}"
     )
     return 0
+
+
+def _jobs_since(value: str) -> dict[str, int]:
+    if value == "launch":
+        return {}
+    if value == "now":
+        raise ConfigError("--jobs-since", value, "'launch' or an ISO-8601 UTC time")
+    try:
+        return {"launched_ms": parse_start(value) // 1_000_000}
+    except ValueError:
+        raise ConfigError("--jobs-since", value, "'launch' or an ISO-8601 UTC time") from None
 
 
 def _job_summary(stats) -> str:
@@ -298,6 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--stations", help="ground stations TOML (default: the bundled list)")
     run.add_argument("--targets", help="imagery target regions TOML (default: the bundled map)")
+    run.add_argument(
+        "--jobs-since",
+        default="launch",
+        help="take job submissions sent since this UTC time (ISO-8601), or since 'launch' "
+        "(default); a resumed run continues where its checkpoint left off",
+    )
     run.set_defaults(func=cmd_run)
 
     ing = sub.add_parser("ingest", help="consume telemetry into PostgreSQL/TimescaleDB")

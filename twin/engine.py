@@ -70,8 +70,9 @@ class TwinState:
     payload: PayloadState
 
 
-def initial_twin(hw: Hardware, ctx: payload.Context) -> TwinState:
-    return TwinState(initial_state(hw), payload.initial_payload(ctx))
+def initial_twin(ctx: payload.Context) -> TwinState:
+    """The state at the start of a run, from the presets' initial values."""
+    return TwinState(initial_state(ctx.hw), payload.initial_payload(ctx))
 
 
 @dataclass
@@ -134,6 +135,61 @@ def tick_channels(
     }
 
 
+@dataclass(frozen=True)
+class Tick:
+    """What one tick did: the payload's plan, the power and thermal step's flows, the
+    payload's outcomes and the job lifecycle steps."""
+
+    plan: payload.Plan
+    outputs: TickOutputs
+    payload: PayloadTick
+    steps: jobs.JobSteps
+
+
+def advance(
+    ctx: payload.Context,
+    state: TwinState,
+    env: Environment,
+    t_ns: int,
+    dt_s: float,
+    dice: Dice,
+    submitted: tuple[list[jobs.Submission], list[tuple[str, str]]] = ([], []),
+) -> tuple[TwinState, Tick]:
+    """One tick of the whole fleet from the environment slice ``env`` at ``t_ns``:
+    ``payload.plan`` → ``state.step`` (power and thermal) → ``payload.settle``."""
+    physical, o = state.physical, env.orbit
+    lat, lon = o.lat_deg[:, 0], o.lon_deg[:, 0]
+    p = payload.plan(
+        ctx,
+        state.payload,
+        physical.battery_wh / physical.battery_capacity_wh,
+        physical.safe_mode,
+        physical.temp_payload_k - KELVIN,
+        lat,
+        lon,
+        env.sunlit[:, 0],
+        t_ns,
+        dt_s,
+        dice,
+        submitted,
+    )
+    new_physical, out = step(physical, ctx.hw, env, dt_s, p.compute_w)
+    new_payload, pay, steps = payload.settle(
+        ctx,
+        p,
+        out.served_share,
+        physical.safe_mode,
+        o.r_teme_km[:, :, 0],
+        o.r_itrs_km[:, :, 0],
+        lat,
+        lon,
+        t_ns,
+        dt_s,
+        dice,
+    )
+    return TwinState(new_physical, new_payload), Tick(p, out, pay, steps)
+
+
 def frames_for_tick(
     fleet: Fleet,
     grouping: FrameGroups,
@@ -187,8 +243,7 @@ def run(
     """
     stats = RunStats(n_sat=fleet.n_sat)
     ctx = payload.make_context(fleet, hw, plan.start_ns) if ctx is None else ctx
-    state = initial_twin(hw, ctx) if state is None else state
-    physical, pay_state = state.physical, state.payload
+    state = initial_twin(ctx) if state is None else state
     grouping = frame_groups(fleet)
     dt_s = plan.step_ns / 1e9
     wall_start = monotonic() if wall_start is None else wall_start
@@ -208,38 +263,11 @@ def run(
         env = environment(fleet, t_block)
         for k, t_ns in enumerate(t_block.tolist()):
             env_k = env.at(k)
-            o = env_k.orbit
-            lat, lon = o.lat_deg[:, 0], o.lon_deg[:, 0]
+            submitted = intake(t_ns) if intake is not None else ([], [])
             dice = Dice(seed, first + k, fleet.sat_id)
-            p = payload.plan(
-                ctx,
-                pay_state,
-                physical.battery_wh / physical.battery_capacity_wh,
-                physical.safe_mode,
-                physical.temp_payload_k - KELVIN,
-                lat,
-                lon,
-                env_k.sunlit[:, 0],
-                t_ns,
-                dt_s,
-                dice,
-                intake(t_ns) if intake is not None else ([], []),
-            )
-            new_physical, out = step(physical, hw, env_k, dt_s, p.compute_w)
-            pay_state, pay, steps = payload.settle(
-                ctx,
-                p,
-                out.served_share,
-                physical.safe_mode,
-                o.r_teme_km[:, :, 0],
-                o.r_itrs_km[:, :, 0],
-                lat,
-                lon,
-                t_ns,
-                dt_s,
-                dice,
-            )
-            channels = tick_channels(env_k, physical, out, pay)
+            new, done = advance(ctx, state, env_k, t_ns, dt_s, dice, submitted)
+            physical, pay = state.physical, done.payload
+            channels = tick_channels(env_k, physical, done.outputs, pay)
             for frame in frames_for_tick(
                 fleet, grouping, t_ns, channels, plan.due_groups(first + k)
             ):
@@ -261,18 +289,18 @@ def run(
                         t_ns + plan.step_ns,
                         fleet.sat_id,
                         physical.safe_mode,
-                        new_physical.safe_mode,
+                        new.physical.safe_mode,
                     )
                 )
-            if jobs_sink is not None and steps.n:
-                jobs_sink(steps)
+            if jobs_sink is not None and done.steps.n:
+                jobs_sink(done.steps)
             _accumulate(stats, channels, pay, dt_s)
-            physical = new_physical
+            state = new
         if on_block_end is not None:
-            on_block_end(first + t_block.shape[0], TwinState(physical, pay_state))
+            on_block_end(first + t_block.shape[0], state)
     stats.samples = stats.ticks * fleet.n_sat
     stats.wall_s = max(0.0, monotonic() - wall_start)
-    stats.final_state = TwinState(physical, pay_state)
+    stats.final_state = state
     return stats
 
 

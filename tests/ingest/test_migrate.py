@@ -2,7 +2,8 @@ import pytest
 
 from ingest import audit, schema
 from ingest.db import connect
-from ingest.migrate import MIGRATIONS, migrate
+from ingest.migrate import MIGRATIONS, V1_CHANNELS, migrate
+from twin.telemetry import CHANNELS
 
 pytestmark = pytest.mark.integration
 
@@ -95,3 +96,45 @@ def test_intervals_are_configurable(timescale_db):
             "WHERE proc_name = 'policy_retention' AND hypertable_name = 'telemetry'"
         ).fetchone()
     assert interval.total_seconds() == 7200 and retention == ("10 days",)
+
+
+def _columns(conn, table: str) -> dict[str, str]:
+    rows = conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s",
+        (table,),
+    ).fetchall()
+    return dict(rows)
+
+
+@pytest.mark.parametrize("store", ["database", "timescale_db"])
+def test_version_2_brings_a_version_1_store_up_to_date(store, request):
+    url = request.getfixturevalue(store)
+    migrate(url)
+    with connect(url, autocommit=True) as conn:
+        expected = {t: _columns(conn, t) for t in ("telemetry", "events", "job_events")}
+        expected["ground_stations"] = _columns(conn, "ground_stations")
+        # Turn the store back into what version 1 made before version 2 existed.
+        for name in CHANNELS:
+            if name not in V1_CHANNELS:
+                conn.execute(f"ALTER TABLE telemetry DROP COLUMN {name}")
+        conn.execute("ALTER TABLE events DROP CONSTRAINT events_pkey")
+        conn.execute("ALTER TABLE events DROP COLUMN station_id")
+        conn.execute(
+            "ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY (sat_id, time, kind)"
+        )
+        for column in ("kind", "latency_s", "energy_j", "batch_id", "kafka_offset"):
+            conn.execute(f"ALTER TABLE job_events DROP COLUMN {column}")
+        conn.execute("ALTER TABLE ground_stations DROP COLUMN downlink_mbps")
+        conn.execute("ALTER TABLE ground_stations DROP COLUMN antennas")
+        conn.execute("ALTER TABLE ground_stations ALTER COLUMN station_id TYPE text")
+        conn.execute("DELETE FROM schema_migrations WHERE version = 2")
+        assert "station_id" not in _columns(conn, "events")
+    assert migrate(url) == [2]
+    with connect(url) as conn:
+        for table, columns in expected.items():
+            assert _columns(conn, table) == columns, table
+        key = conn.execute(
+            "SELECT array_agg(column_name::text ORDER BY column_name) "
+            "FROM information_schema.key_column_usage WHERE constraint_name = 'events_pkey'"
+        ).fetchone()[0]
+    assert key == ["kind", "sat_id", "station_id", "time"]
