@@ -259,13 +259,14 @@ def elevation_deg(r_itrs_km: np.ndarray, stations: Stations) -> np.ndarray:
     up_r_st = np.einsum("ks,ks->s", up, r_st)[tail]
     r_st2 = np.einsum("ks,ks->s", r_st, r_st)[tail]
     r2 = np.einsum("ki,ki->i", r, r) if r.ndim == 2 else np.einsum("kit,kit->it", r, r)
-    range_km = np.einsum(spec, r_st, r)  # r·r_st, then |d|² in place, then |d|
+    # r·r_st, then |d|² in place, then |d|; one instant is a matrix product (BLAS).
+    range_km = r.T @ r_st if r.ndim == 2 else np.einsum(spec, r_st, r)
     range_km *= -2.0
     range_km += r2[:, np.newaxis]
     range_km += r_st2
     np.maximum(range_km, 1e-12, out=range_km)  # a satellite at the station: no 0/0
     np.sqrt(range_km, out=range_km)
-    sin_el = np.einsum(spec, up, r)
+    sin_el = r.T @ up if r.ndim == 2 else np.einsum(spec, up, r)
     sin_el -= up_r_st
     sin_el /= range_km
     del range_km
@@ -304,7 +305,9 @@ class Contacts:
     elevation_deg: np.ndarray
 
 
-def assign_contacts(elev_deg: np.ndarray, stations: Stations) -> Contacts:
+def assign_contacts(
+    elev_deg: np.ndarray, stations: Stations, in_view: np.ndarray | None = None
+) -> Contacts:
     """Grant station antennas to visible satellites, highest elevation first.
 
     Each station offers its ``antennas`` to its visible satellites of highest elevation
@@ -316,6 +319,7 @@ def assign_contacts(elev_deg: np.ndarray, stations: Stations) -> Contacts:
     Parameters
     ----------
     elev_deg : (n_sat, n_st) elevations (deg) at one instant.
+    in_view : ``visible(elev_deg, stations)`` when the caller has it already.
 
     Returns
     -------
@@ -331,8 +335,12 @@ def assign_contacts(elev_deg: np.ndarray, stations: Stations) -> Contacts:
     k = min(int(stations.antennas.max(initial=0)), n_sat)
     if k == 0:
         return Contacts(station_row, downlink_mbps, granted_deg)
-    key = np.where(visible(elev_deg, stations), elev_deg, -np.inf)  # not visible sorts last
-    top = np.argpartition(-key, k - 1, axis=0)[:k]  # (k, n_st) best k rows per station, unsorted
+    in_view = visible(elev_deg, stations) if in_view is None else in_view
+    # Stations as rows, satellites contiguous: partitioning along a contiguous axis is ~4x
+    # faster than down the strided satellite axis.
+    key_t = np.where(in_view.T, -elev_deg.T, np.inf)  # not visible sorts last
+    top = np.argpartition(key_t, k - 1, axis=1)[:, :k].T  # (k, n_st) best k rows, unsorted
+    key = np.where(in_view, elev_deg, -np.inf)
     top_deg = np.take_along_axis(key, top, axis=0)
     order = np.argsort(-top_deg, axis=0, kind="stable")
     sat = np.take_along_axis(top, order, axis=0)  # (k, n_st), rank along axis 0

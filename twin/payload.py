@@ -477,7 +477,8 @@ def settle(
 
 def _contacts(ctx: Context, r_itrs_km: np.ndarray) -> tuple[ground.Contacts, np.ndarray]:
     elevation = ground.elevation_deg(r_itrs_km, ctx.stations)
-    return ground.assign_contacts(elevation, ctx.stations), ground.visible(elevation, ctx.stations)
+    in_view = ground.visible(elevation, ctx.stations)
+    return ground.assign_contacts(elevation, ctx.stations, in_view), in_view
 
 
 def _feasible(ctx: Context, r_teme_km: np.ndarray, safe_mode: np.ndarray) -> np.ndarray:
