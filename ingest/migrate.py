@@ -177,17 +177,25 @@ def _v2_payload(conn: Connection, timescale: bool, settings: StoreSettings) -> N
     is conditional: on a database made by an earlier version 1 it adds what is missing, on
     a new one it changes nothing.
     """
+
+    # Columns are looked up first rather than added with IF NOT EXISTS: TimescaleDB before
+    # 2.6.1 refuses ADD COLUMN IF NOT EXISTS on a compressed hypertable when the column
+    # exists (timescale/timescaledb#4087).
+    def has(table: str) -> set[str]:
+        rows = conn.execute(
+            text("SELECT column_name FROM information_schema.columns WHERE table_name = :t"),
+            {"t": table},
+        )
+        return {r[0] for r in rows}
+
+    present = has("telemetry")
     for name, channel in CHANNELS.items():
-        if name not in V1_CHANNELS:
+        if name not in V1_CHANNELS and name not in present:
             conn.execute(
-                text(
-                    f"ALTER TABLE telemetry ADD COLUMN IF NOT EXISTS {name} "
-                    f"{_PG_TYPES[channel.pg_type]}"
-                )
+                text(f"ALTER TABLE telemetry ADD COLUMN {name} {_PG_TYPES[channel.pg_type]}")
             )
-    conn.execute(
-        text("ALTER TABLE events ADD COLUMN IF NOT EXISTS station_id integer NOT NULL DEFAULT 0")
-    )
+    if "station_id" not in has("events"):
+        conn.execute(text("ALTER TABLE events ADD COLUMN station_id integer NOT NULL DEFAULT 0"))
     has_station_key = conn.execute(
         text(
             "SELECT 1 FROM information_schema.key_column_usage WHERE table_name = 'events' "
@@ -209,20 +217,20 @@ def _v2_payload(conn: Connection, timescale: bool, settings: StoreSettings) -> N
             "USING station_id::integer"
         )
     )
+    present = has("ground_stations")
     for column, sql_type in (("downlink_mbps", "float8"), ("antennas", "integer")):
-        conn.execute(
-            text(f"ALTER TABLE ground_stations ADD COLUMN IF NOT EXISTS {column} {sql_type}")
-        )
+        if column not in present:
+            conn.execute(text(f"ALTER TABLE ground_stations ADD COLUMN {column} {sql_type}"))
+    present = has("job_events")
     for column, sql_type in (("kind", "text"), ("latency_s", "float8"), ("energy_j", "float8")):
-        conn.execute(text(f"ALTER TABLE job_events ADD COLUMN IF NOT EXISTS {column} {sql_type}"))
+        if column not in present:
+            conn.execute(text(f"ALTER TABLE job_events ADD COLUMN {column} {sql_type}"))
     for column in ("batch_id", "kafka_offset"):
-        conn.execute(
-            text(
-                f"ALTER TABLE job_events ADD COLUMN IF NOT EXISTS {column} "
-                "bigint NOT NULL DEFAULT 0"
+        if column not in present:
+            conn.execute(
+                text(f"ALTER TABLE job_events ADD COLUMN {column} bigint NOT NULL DEFAULT 0")
             )
-        )
-        conn.execute(text(f"ALTER TABLE job_events ALTER COLUMN {column} DROP DEFAULT"))
+            conn.execute(text(f"ALTER TABLE job_events ALTER COLUMN {column} DROP DEFAULT"))
 
 
 _PG_TYPES = {"float8": "double precision", "bool": "boolean", "int2": "smallint"}

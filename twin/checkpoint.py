@@ -71,14 +71,14 @@ def decode(payload: bytes) -> Checkpoint:
             table = Jobs(**{f.name: data[f"jobs.{f.name}"] for f in fields(Jobs)})
             arrays = {name: data[f"payload.{name}"] for name in _PAYLOAD_ARRAYS}
             sat_id = data["sat_id"]
-    except (OSError, KeyError, ValueError) as exc:
+            pay = PayloadState(
+                jobs=table,
+                contacts_known=bool(header["contacts_known"]),
+                submitted_ids=tuple(header["submitted_ids"]),
+                **arrays,
+            )
+    except (OSError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"checkpoint: unreadable ({type(exc).__name__}: {exc})") from None
-    pay = PayloadState(
-        jobs=table,
-        contacts_known=bool(header["contacts_known"]),
-        submitted_ids=tuple(header["submitted_ids"]),
-        **arrays,
-    )
     return Checkpoint(
         header["run_id"],
         int(header["next_tick"]),

@@ -28,6 +28,7 @@ SCHEMA_VERSION = 1
 KINDS = ("inference", "training_step", "imagery")
 ORIGINS = ("background", "imagery", "submitted")
 QUEUED, RUNNING, COMPUTED, DOWNLINKED, FAILED = range(5)
+GROUND, NOWHERE = -2, -1  # where a result is being sent, besides a satellite's row
 STEPS = (
     "accepted",
     "started",
@@ -56,6 +57,9 @@ REASONS = (
 ) = range(len(REASONS))
 
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
+TWIN_JOB_ID = re.compile(r"[0-9]+-[0-9]+")  # "<sat_id>-<n>": the twin's own jobs
+MAX_REASON_CHARS = 300  # reasons quote the offending value; long values are cut
+MAX_STEPS_PER_MESSAGE = 5_000  # ~0.5 MB of JSON, well under ingest's 2 MiB limit
 MAX_WORK_TERA_OPS = 1e10  # a day of a 100 POPS satellite
 MAX_SIZE_MB = 1e6
 MAX_DEADLINE_S = 30 * 86_400.0
@@ -102,6 +106,7 @@ class Jobs:
     input_mb: np.ndarray
     result_mb: np.ndarray
     result_left_mb: np.ndarray  # still to send over the current hop (or the downlink)
+    sending_to: np.ndarray  # intp: row the result is being sent to, GROUND, or NOWHERE
     submitted_ns: np.ndarray  # int64
     deadline_ns: np.ndarray  # int64
     energy_j: np.ndarray  # dynamic accelerator energy spent on the job so far
@@ -122,6 +127,7 @@ _DTYPES = {
     "key": np.int64,
     "sat": np.intp,
     "holder": np.intp,
+    "sending_to": np.intp,
     "kind": np.int8,
     "origin": np.int8,
     "priority": np.int8,
@@ -137,6 +143,7 @@ def make_jobs(**columns) -> Jobs:
     columns.setdefault("remaining_tera_ops", columns["work_tera_ops"])
     columns.setdefault("result_left_mb", columns["result_mb"])
     columns.setdefault("holder", columns["sat"])
+    columns.setdefault("sending_to", NOWHERE)
     columns.setdefault("status", QUEUED)
     columns.setdefault("retries", 0)
     columns.setdefault("energy_j", 0.0)
@@ -168,6 +175,19 @@ def no_jobs() -> Jobs:
         result_mb=np.zeros(0),
         submitted_ns=np.zeros(0, np.int64),
         deadline_ns=np.zeros(0, np.int64),
+    )
+
+
+def service_order(table: Jobs, rows: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Indices sorting ``rows`` of ``table`` by ``where`` (a satellite row), then priority
+    (highest first), submission time and number: the order jobs are served in."""
+    return np.lexsort(
+        (
+            table.key[rows],
+            table.submitted_ns[rows],
+            -table.priority[rows].astype(np.int16),
+            where,
+        )
     )
 
 
@@ -213,10 +233,11 @@ class Submission:
 
 
 class SubmissionError(ValueError):
-    """A bad submission; ``job_id`` is the submitter's identifier when it could be read."""
+    """A bad submission; ``job_id`` is the submitter's identifier when it could be read.
+    The reason is cut to ``MAX_REASON_CHARS`` (it may quote a long value)."""
 
     def __init__(self, reason: str, job_id: str | None = None):
-        super().__init__(reason)
+        super().__init__(reason[:MAX_REASON_CHARS])
         self.job_id = job_id
 
 
@@ -246,7 +267,11 @@ def decode_submission(payload: bytes | None) -> Submission:
     job_id = body.get("job_id")
     if not isinstance(job_id, str) or not JOB_ID_PATTERN.fullmatch(job_id):
         raise SubmissionError(
-            f"job_id: {job_id!r} is not 1-64 characters of letters, digits and . _ : -"
+            f"job_id: {str(job_id)[:80]!r} is not 1-64 characters of letters, digits and . _ : -"
+        )
+    if TWIN_JOB_ID.fullmatch(job_id):
+        raise SubmissionError(
+            f"job_id: {job_id!r} has the form <sat_id>-<n>, kept for the twin's own jobs"
         )
     kind = body.get("kind")
     if kind not in KINDS:
@@ -295,6 +320,28 @@ class JobSteps:
     @property
     def n(self) -> int:
         return int(self.step.shape[0])
+
+
+def split_steps(steps: JobSteps, max_rows: int = MAX_STEPS_PER_MESSAGE) -> list[JobSteps]:
+    """``steps`` in pieces of at most ``max_rows`` rows, each one message."""
+    if steps.n <= max_rows:
+        return [steps]
+    pieces = []
+    for start in range(0, steps.n, max_rows):  # over messages, not jobs
+        cut = slice(start, start + max_rows)
+        pieces.append(
+            JobSteps(
+                time_unix_ns=steps.time_unix_ns[cut],
+                job_id=steps.job_id[cut],
+                step=steps.step[cut],
+                sat_id=steps.sat_id[cut],
+                kind=steps.kind[cut],
+                reason=steps.reason[cut],
+                latency_s=steps.latency_s[cut],
+                energy_j=steps.energy_j[cut],
+            )
+        )
+    return pieces
 
 
 def encode_steps(steps: JobSteps) -> bytes:
@@ -367,6 +414,8 @@ def decode_steps(payload: bytes | None) -> list[tuple]:
         bad = next((v for v in values if not ok(v)), _NOTHING)
         if bad is not _NOTHING:
             raise StepsError(f"{name}: {bad!r} is not accepted")
+    for k in (6, 7):  # JSON may write a whole number of seconds or joules as an integer
+        columns[k] = [None if v is None else float(v) for v in columns[k]]
     return list(zip(*columns, strict=True))
 
 

@@ -42,6 +42,7 @@ class Context:
     stations: ground.Stations
     targets: workload.Targets
     grid: links.Grid
+    link_setup_s: np.ndarray  # (n_sat, 4) acquisition time of each link: the slower end's
 
 
 def make_context(
@@ -62,6 +63,7 @@ def make_context(
         stations if stations is not None else ground.load_stations(),
         targets if targets is not None else workload.load_targets(),
         grid,
+        links.per_link(grid, hw.isl_setup_s, np.maximum),
     )
 
 
@@ -129,7 +131,7 @@ class StepLog:
             )
 
     def reject(self, t_ns: int, job_id: str, reason: str) -> None:
-        self.rejected.append((t_ns, job_id, reason))
+        self.rejected.append((t_ns, job_id, reason[: jobs.MAX_REASON_CHARS]))
 
     def steps(self, submitted_ids: tuple[str, ...]) -> jobs.JobSteps:
         ids, times, step, sat, kind, reason, latency, energy = [], [], [], [], [], [], [], []
@@ -179,6 +181,7 @@ class Plan:
     level_before: np.ndarray  # (n_sat,) throttle state at the end of the last tick
     order: np.ndarray  # (a,) job rows in service order (queued and running jobs)
     planned_tera_ops: np.ndarray  # (a,) work granted to each, if fully powered
+    available: np.ndarray  # (n_sat,) accelerator powered and not hung
     compute_w: np.ndarray  # (n_sat,) dynamic accelerator power asked for, W
     log: StepLog
 
@@ -204,10 +207,12 @@ def plan(
     hw = ctx.hw
     log = StepLog(ctx)
     over = workload.over_target(lat_deg, lon_deg, ctx.targets)
+    # A satellite in safe mode takes no new work of its own (other systems may still pin
+    # jobs to it; they wait).
     made, seq = workload.new_jobs(
         hw,
-        workload.background_counts(hw, dt_s, dice),
-        workload.imagery_tasks(hw, over, ps.over_target, dice),
+        workload.background_counts(hw, dt_s, dice) * ~safe_mode,
+        workload.imagery_tasks(hw, over, ps.over_target, dice) & ~safe_mode,
         ps.seq,
         t_ns,
     )
@@ -229,16 +234,7 @@ def plan(
     start_ok = available & (soc >= hw.compute_soc_floor)
     capacity = compute.capacity_tops(hw, level, sunlit, available) * dt_s
     active = np.nonzero((table.status == QUEUED) | (table.status == RUNNING))[0]
-    order = active[
-        np.lexsort(
-            (
-                table.key[active],
-                table.submitted_ns[active],
-                -table.priority[active].astype(np.int16),
-                table.sat[active],
-            )
-        )
-    ]
+    order = active[jobs.service_order(table, active, table.sat[active])]
     eligible = (table.status[order] == RUNNING) | start_ok[table.sat[order]]
     demand = np.where(eligible, table.remaining_tera_ops[order], 0.0)
     planned = compute.allocate_in_order(table.sat[order], demand, capacity)
@@ -260,6 +256,7 @@ def plan(
         ps.throttle_level,
         order,
         planned,
+        available,
         compute.dynamic_power_w(hw, level, planned_tops),
         log,
     )
@@ -358,7 +355,7 @@ def settle(
     link_state, up = links.step_links(
         links.LinkState(ps.link_acquired_s),
         _feasible(ctx, r_teme_km, safe_mode),
-        links.per_link(ctx.grid, hw.isl_setup_s, np.maximum),
+        ctx.link_setup_s,
         dt_s,
     )
     downlink_mbps = np.where(
@@ -394,6 +391,7 @@ def settle(
         status=status,
         holder=np.where(done, table.sat, table.holder),
         result_left_mb=np.where(done, table.result_mb, table.result_left_mb),
+        sending_to=np.where(done, jobs.NOWHERE, table.sending_to),
     )
     log.add(table, done, "completed", end_ns)
     delivered_tops = np.bincount(sat, given, n_sat) / dt_s
@@ -404,6 +402,8 @@ def settle(
 
     # Radiation: an upset restarts the running jobs of its satellite; some hang it.
     upset, reset = compute.draw_upsets(hw, lat_deg, lon_deg, dt_s, dice)
+    upset &= p.available  # an accelerator that is off or hung cannot be upset
+    reset &= p.available
     hit = (table.status == RUNNING) & upset[table.sat]
     retries = table.retries + hit
     exhausted = hit & (retries > hw.max_job_retries[table.sat])
@@ -501,23 +501,32 @@ def _transfer(
     laser hop towards a satellite in contact (store and forward: each hop resends the
     whole result). Returns the jobs and the rows whose result reached the ground."""
     rows = np.nonzero(table.status == COMPUTED)[0]
+    rows = rows[jobs.service_order(table, rows, table.holder[rows])]
     holder = table.holder[rows]
-    order = np.lexsort(
-        (table.key[rows], table.submitted_ns[rows], -table.priority[rows].astype(np.int16), holder)
-    )
-    rows, holder = rows[order], holder[order]
     capacity_mb = np.where(
         in_contact,
         downlink_mbps * MB_PER_MBIT * dt_s,
         np.where(next_hop >= 0, hw.isl_rate_gbps * 1000.0 * MB_PER_MBIT * dt_s, 0.0),
     )
-    sent = compute.allocate_in_order(holder, table.result_left_mb[rows], capacity_mb)
+    # A transfer whose destination changed (route or contact) starts over.
+    dest = np.where(in_contact[holder], jobs.GROUND, next_hop[holder])
     left = table.result_left_mb.copy()
+    restart = rows[dest != table.sending_to[rows]]
+    left[restart] = table.result_mb[restart]
+    sent = compute.allocate_in_order(holder, left[rows], capacity_mb)
     left[rows] -= sent
-    arrived = rows[left[rows] <= 0.0]
-    down = arrived[in_contact[table.holder[arrived]]]
-    hop = arrived[~in_contact[table.holder[arrived]]]
+    sending_to = table.sending_to.copy()
+    sending_to[rows] = dest
+    arrived = rows[(left[rows] <= 0.0) & (dest != jobs.NOWHERE)]
+    down = arrived[sending_to[arrived] == jobs.GROUND]
+    hop = arrived[sending_to[arrived] >= 0]
     new_holder = table.holder.copy()
-    new_holder[hop] = next_hop[table.holder[hop]]
+    new_holder[hop] = sending_to[hop]
     left[hop] = table.result_mb[hop]
-    return table.update(result_left_mb=np.maximum(left, 0.0), holder=new_holder), down
+    sending_to[hop] = jobs.NOWHERE
+    return (
+        table.update(
+            result_left_mb=np.maximum(left, 0.0), holder=new_holder, sending_to=sending_to
+        ),
+        down,
+    )

@@ -143,7 +143,8 @@ def run(config: RunConfig, fleet: Fleet, hw: Hardware) -> engine.RunStats:
             producer.send(events_topic, key, value, event_headers)
 
     def publish_steps(steps: jobs.JobSteps) -> None:
-        producer.send(jobs_topic, jobs_key, jobs.encode_steps(steps), job_headers)
+        for piece in jobs.split_steps(steps):
+            producer.send(jobs_topic, jobs_key, jobs.encode_steps(piece), job_headers)
 
     def save(next_tick: int, state_now) -> None:
         if not config.checkpoint_every_ns:

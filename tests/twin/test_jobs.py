@@ -32,6 +32,8 @@ def test_a_minimal_submission_takes_the_kinds_defaults():
         ({"job_id": "j1", "kind": "inference", "priority": 2.5}, "priority: 2.5"),
         ({"job_id": "j1", "kind": "inference", "sat_id": 0}, "sat_id: 0"),
         ({"job_id": "j1", "kind": "inference", "colour": "red"}, "unknown fields: colour"),
+        ({"job_id": "12-5", "kind": "inference"}, "kept for the twin's own jobs"),
+        ({"job_id": "j1", "kind": "x" * 5000}, "kind: 'xxxx"),
     ],
 )
 def test_bad_submissions_are_refused_with_the_field_and_value(fields, reason):
@@ -39,6 +41,7 @@ def test_bad_submissions_are_refused_with_the_field_and_value(fields, reason):
         jobs.decode_submission(jobs.encode_submission(**fields))
     if fields["job_id"] == "j1" and "colour" not in fields:
         assert caught.value.job_id == "j1"  # a readable id is kept for the rejection
+    assert len(str(caught.value)) <= jobs.MAX_REASON_CHARS
 
 
 @pytest.mark.parametrize("payload", [None, b"", b"{", b"[]", b'{"schema": "twin.jobs"}'])
@@ -58,6 +61,14 @@ def _steps() -> jobs.JobSteps:
         latency_s=np.array([250.0, np.nan]),
         energy_j=np.array([8.1e4, np.nan]),
     )
+
+
+def test_whole_numbers_decode_as_floats_and_long_tick_steps_split_into_messages():
+    body = orjson.loads(jobs.encode_steps(_steps())) | {"latency_s": [250, None]}
+    assert type(jobs.decode_steps(orjson.dumps(body))[0][6]) is float
+    many = jobs.split_steps(_steps(), max_rows=1)
+    assert [s.job_id for s in many] == [["7-0"], ["batch-7"]]
+    assert len(jobs.split_steps(_steps())) == 1
 
 
 def test_steps_round_trip_with_nulls_where_values_are_absent():

@@ -306,6 +306,11 @@ def test_results_relay_hop_by_hop_to_a_satellite_in_contact_and_then_to_the_grou
         holders.append((int(table.holder[0]), down.tolist()))
     # One hop per tick over 100 Gbit/s lasers, then 4 s of downlink (1 s ticks).
     assert holders == [(1, []), (2, []), (2, []), (2, [])]
-    for _ in range(2):
+    # The station is lost mid-downlink, then back: the transfer starts over.
+    dark = np.zeros(3, bool)
+    hops, no_route = links.hops_to_ground(grid, up, dark, payload.MAX_RELAY_HOPS)
+    table, down = payload._transfer(table, dark, downlink * 0, no_route, hw3, 1.0)
+    assert down.size == 0 and table.result_left_mb[0] == 50.0
+    for k in range(4):
         table, down = payload._transfer(table, in_contact, downlink, next_hop, hw3, 1.0)
-    assert down.tolist() == [0]
+        assert down.tolist() == ([0] if k == 3 else [])
