@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from twin.orbit import WGS84_A_KM, WGS84_E2
-from twin.settings import InputError
+from twin.settings import InputError, check_keys
 
 DEFAULT_STATIONS = Path(__file__).resolve().parent / "data" / "stations.toml"
 
@@ -102,14 +102,7 @@ def load_stations(path: Path | str | None = None) -> Stations:
         if not isinstance(entry, dict):
             raise StationError(f"{where}: {entry!r} is not accepted; expected a table")
         where += f" ({entry['name']})" if isinstance(entry.get("name"), str) else ""
-        unknown = sorted(set(entry) - set(_KEYS))
-        if unknown:
-            raise StationError(
-                f"{where}: unknown keys {', '.join(unknown)}; accepted: {', '.join(_KEYS)}"
-            )
-        missing = [key for key in _KEYS if key not in entry]
-        if missing:
-            raise StationError(f"{where}: missing keys {', '.join(missing)}")
+        check_keys(entry, where, _KEYS, error=StationError)
         for key, (typ, *_, accepted) in _KEYS.items():
             value = entry[key]
             ok = isinstance(value, typ) or (typ is float and isinstance(value, int))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 ENV_KAFKA = "TWIN_KAFKA_BOOTSTRAP"
@@ -74,3 +75,21 @@ def topic_prefix(value: str | None) -> str:
             f"--topic-prefix / {ENV_TOPIC_PREFIX}", value, "letters, digits, '.', '_' or '-'"
         )
     return value
+
+
+def check_keys(
+    table: dict,
+    where: str,
+    accepted: Iterable[str],
+    required: Iterable[str] | None = None,
+    error: type[InputError] = InputError,
+) -> None:
+    """Raise ``error`` naming ``where`` and the keys when ``table`` (a TOML table) has keys
+    outside ``accepted`` or lacks one of ``required`` (default: all accepted keys)."""
+    accepted = list(accepted)
+    unknown = sorted(set(table) - set(accepted))
+    if unknown:
+        raise error(f"{where}: unknown keys {', '.join(unknown)}; accepted: {', '.join(accepted)}")
+    missing = [k for k in (accepted if required is None else required) if k not in table]
+    if missing:
+        raise error(f"{where}: missing keys {', '.join(missing)}")

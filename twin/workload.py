@@ -16,7 +16,7 @@ import numpy as np
 from twin import jobs
 from twin.dice import Dice
 from twin.hardware import Hardware
-from twin.settings import InputError
+from twin.settings import InputError, check_keys
 
 DEFAULT_TARGETS = Path(__file__).resolve().parent / "data" / "targets.toml"
 EARTH_MEAN_RADIUS_KM = 6371.0  # IUGG mean radius, for great-circle distances
@@ -54,9 +54,9 @@ def load_targets(path: Path | str | None = None) -> Targets:
     rows = []
     for i, entry in enumerate(entries):
         where = f"{path.name}: targets[{i}]"
-        if not isinstance(entry, dict) or set(entry) != set(TARGET_KEYS):
-            keys = sorted(entry) if isinstance(entry, dict) else entry
-            raise InputError(f"{where}: keys {keys!r}; expected exactly {', '.join(TARGET_KEYS)}")
+        if not isinstance(entry, dict):
+            raise InputError(f"{where}: {entry!r} is not accepted; expected a table")
+        check_keys(entry, where, TARGET_KEYS)
         for key, low, high in RANGES:
             value = entry[key]
             number = isinstance(value, int | float) and not isinstance(value, bool)

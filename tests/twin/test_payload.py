@@ -113,66 +113,21 @@ def test_low_battery_gate_and_eclipse_budget_in_one_plan():
         jobs.decode_submission(jobs.encode_submission(job_id=f"j{i}", kind="inference", sat_id=i))
         for i in range(1, 13)
     ]
-    low = payload.plan(
-        ctx,
-        ps,
-        np.full(12, 0.40),
-        zeros,
-        temp,
-        lat,
-        lon,
-        zeros,
-        START_NS,
-        10.0,
-        dice,
-        (submitted, []),
-    )
+
+    def plan(soc, safe, sunlit):
+        return payload.plan(
+            ctx, ps, np.full(12, soc), safe, temp, lat, lon, sunlit, START_NS, 10.0, dice,
+            (submitted, []),
+        )  # fmt: skip
+
+    low = plan(0.40, zeros, zeros)
     assert low.state.jobs.n >= 12 and (low.planned_tera_ops == 0).all()
     assert (low.compute_w == 0).all()
-    dark = payload.plan(
-        ctx,
-        ps,
-        np.full(12, 0.9),
-        zeros,
-        temp,
-        lat,
-        lon,
-        zeros,
-        START_NS,
-        10.0,
-        dice,
-        (submitted, []),
-    )
+    dark = plan(0.9, zeros, zeros)
     np.testing.assert_allclose(dark.compute_w, hw.eclipse_compute_w)  # capped in eclipse
-    lit = payload.plan(
-        ctx,
-        ps,
-        np.full(12, 0.9),
-        zeros,
-        temp,
-        lat,
-        lon,
-        ones,
-        START_NS,
-        10.0,
-        dice,
-        (submitted, []),
-    )
+    lit = plan(0.9, zeros, ones)
     np.testing.assert_allclose(lit.compute_w, hw.accelerator_peak_w - hw.accelerator_idle_w)
-    safe = payload.plan(
-        ctx,
-        ps,
-        np.full(12, 0.9),
-        ones,
-        temp,
-        lat,
-        lon,
-        ones,
-        START_NS,
-        10.0,
-        dice,
-        (submitted, []),
-    )
+    safe = plan(0.9, ones, ones)
     assert (safe.compute_w == 0).all()
 
 

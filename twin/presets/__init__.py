@@ -15,7 +15,7 @@ from twin.cluster import formation_cluster
 from twin.elements import fleet_from_elements, read_elements
 from twin.fleet import Fleet, concat, walker_delta, walker_star
 from twin.hardware import Hardware, HardwareSpec, check_spec, hardware_arrays
-from twin.settings import InputError
+from twin.settings import InputError, check_keys
 from twin.sun import sun_right_ascension_deg
 
 PRESET_DIR = Path(__file__).resolve().parent
@@ -112,14 +112,7 @@ def load_preset(name_or_path: str) -> Preset:
 
 
 def _typed(kind, data, where, required: dict[str, type]) -> dict:
-    unknown = sorted(set(data) - set(required))
-    if unknown:
-        raise PresetError(
-            f"{where}: unknown keys {', '.join(unknown)}; accepted: {', '.join(required)}"
-        )
-    missing = [k for k in required if k not in data]
-    if missing:
-        raise PresetError(f"{where}: missing keys {', '.join(missing)}")
+    check_keys(data, where, required, error=PresetError)
     for key, typ in required.items():
         if not isinstance(data[key], typ):
             raise PresetError(
@@ -133,12 +126,8 @@ def _model(cls, table: dict, where: str):
     if not isinstance(table, dict):
         raise PresetError(f"{where}: expected a table")
     known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(table) - set(known))
-    if unknown:
-        raise PresetError(f"{where}: unknown keys {', '.join(unknown)}")
-    missing = [n for n, f in known.items() if f.default is MISSING and n not in table]
-    if missing:
-        raise PresetError(f"{where}: missing keys {', '.join(missing)}")
+    required = [n for n, f in known.items() if f.default is MISSING]
+    check_keys(table, where, known, required, error=PresetError)
     values = {}
     for name, value in table.items():
         if str(known[name].type) == "tuple[float, ...]":
