@@ -35,7 +35,15 @@ _TELEMETRY_1M_COLUMNS = """
     avg(load_w) AS load_w_avg,
     avg(throughput_tops) AS throughput_tops_avg,
     sum(CASE WHEN safe_mode THEN 1 ELSE 0 END) AS safe_mode_samples,
-    avg(CASE WHEN sunlit THEN 1.0 WHEN NOT sunlit THEN 0.0 END) AS sunlit_share
+    avg(CASE WHEN sunlit THEN 1.0 WHEN NOT sunlit THEN 0.0 END) AS sunlit_share,
+    avg(utilisation) AS utilisation_avg,
+    avg(queue_depth) AS queue_depth_avg,
+    max(throttle_level) AS throttle_level_max,
+    sum(upsets) AS upsets,
+    avg(CASE WHEN in_contact THEN 1.0 WHEN NOT in_contact THEN 0.0 END) AS in_contact_share,
+    avg(downlink_mbps) AS downlink_mbps_avg,
+    avg(isl_up) AS isl_up_avg,
+    avg(backlog_mb) AS backlog_mb_avg
 """
 _FLEET_1M_COLUMNS = """
     count(*) AS satellites,
@@ -45,7 +53,15 @@ _FLEET_1M_COLUMNS = """
     min(soc_min) AS soc_min,
     max(temp_payload_max_c) AS temp_payload_max_c,
     sum(CASE WHEN safe_mode_samples > 0 THEN 1 ELSE 0 END) AS safe_mode_satellites,
-    avg(sunlit_share) AS sunlit_share
+    avg(sunlit_share) AS sunlit_share,
+    sum(sunlit_share) AS sunlit_satellites,
+    avg(utilisation_avg) AS utilisation_avg,
+    sum(queue_depth_avg) AS jobs_queued,
+    sum(upsets) AS upsets,
+    sum(in_contact_share) AS in_contact_satellites,
+    sum(downlink_mbps_avg) AS downlink_mbps,
+    avg(isl_up_avg) AS isl_up_avg,
+    sum(backlog_mb_avg) AS backlog_mb
 """
 _FLEET_1H_COLUMNS = """
     max(satellites) AS satellites,
@@ -55,8 +71,18 @@ _FLEET_1H_COLUMNS = """
     min(soc_min) AS soc_min,
     max(temp_payload_max_c) AS temp_payload_max_c,
     max(safe_mode_satellites) AS safe_mode_satellites,
-    avg(sunlit_share) AS sunlit_share
+    avg(sunlit_share) AS sunlit_share,
+    avg(sunlit_satellites) AS sunlit_satellites,
+    avg(utilisation_avg) AS utilisation_avg,
+    avg(jobs_queued) AS jobs_queued,
+    sum(upsets) AS upsets,
+    avg(in_contact_satellites) AS in_contact_satellites,
+    avg(downlink_mbps) AS downlink_mbps,
+    avg(isl_up_avg) AS isl_up_avg,
+    avg(backlog_mb) AS backlog_mb
 """
+# A column only the current rollups have: its absence marks rollups made by an older version.
+ROLLUP_MARKER = ("telemetry_1m", "in_contact_share")
 
 _CAGG = (
     "CREATE MATERIALIZED VIEW {name} WITH (timescaledb.continuous, "
@@ -136,14 +162,14 @@ END $$
 
 AUDIT_VIEWS = [
     # Share of each day a satellite was propagated, out of safe mode and computing.
-    """CREATE VIEW audit_satellite_availability_daily AS
+    """CREATE OR REPLACE VIEW audit_satellite_availability_daily AS
     SELECT twin_bucket('1 day', bucket) AS day, sat_id,
            sum(samples) AS samples,
            1.0 - sum(safe_mode_samples)::float8 / nullif(sum(samples), 0) AS available_share,
            sum(orbit_samples) AS orbit_samples
     FROM telemetry_1m GROUP BY 1, sat_id""",
     # Energy per orbit, orbits counted at ascending node crossings (latitude turns positive).
-    """CREATE VIEW audit_energy_per_orbit AS
+    """CREATE OR REPLACE VIEW audit_energy_per_orbit AS
     WITH samples AS (
         SELECT sat_id, time, lat_deg, array_w, load_w, battery_w,
                lag(lat_deg) OVER w AS previous_lat_deg,
@@ -161,19 +187,19 @@ AUDIT_VIEWS = [
            sum(battery_w * seconds) / 3600 AS battery_net_wh
     FROM numbered GROUP BY sat_id, orbit""",
     # Tera-operations delivered per satellite per day.
-    """CREATE VIEW audit_compute_daily AS
+    """CREATE OR REPLACE VIEW audit_compute_daily AS
     SELECT twin_bucket('1 day', bucket) AS day, sat_id,
            sum(throughput_tops_avg * 60) AS tera_ops
     FROM telemetry_1m GROUP BY 1, sat_id""",
     # Each anomaly with when it opened and closed.
-    """CREATE VIEW audit_anomaly_history AS
+    """CREATE OR REPLACE VIEW audit_anomaly_history AS
     SELECT anomaly_id, sat_id, rule, max(severity) AS severity,
            min(time) FILTER (WHERE state = 'open') AS opened_at,
            max(time) FILTER (WHERE state = 'closed') AS closed_at,
            max(value) AS worst_value
     FROM anomalies GROUP BY anomaly_id, sat_id, rule""",
     # Orbit samples expected (from the satellite's interval) against received, per hour.
-    """CREATE VIEW audit_completeness_hourly AS
+    """CREATE OR REPLACE VIEW audit_completeness_hourly AS
     SELECT twin_bucket('1 hour', m.bucket) AS hour, m.sat_id,
            3600 / s.telemetry_interval_s AS expected,
            sum(m.orbit_samples) AS received,
@@ -181,7 +207,7 @@ AUDIT_VIEWS = [
     FROM telemetry_1m m JOIN satellites s USING (sat_id)
     GROUP BY 1, m.sat_id, s.telemetry_interval_s""",
     # Where a stored row came from: the batch, the topic partition and the record's offset.
-    """CREATE VIEW audit_row_lineage AS
+    """CREATE OR REPLACE VIEW audit_row_lineage AS
     SELECT t.sat_id, t.time, t.kafka_offset, b.topic, b.partition, b.batch_id,
            b.consumer_group, b.received_at, b.first_offset, b.last_offset
     FROM telemetry t JOIN ingest_batches b USING (batch_id)""",

@@ -62,12 +62,33 @@ def _v1_initial(conn: Connection, timescale: bool, settings: StoreSettings) -> N
         _plain_objects(conn)
     for sql in audit.BUCKET_FUNCTION[timescale]:
         conn.execute(text(sql))
-    if not timescale:
+    _rollups(conn, timescale, settings)
+    _roles(conn, timescale)
+
+
+def _rollups(conn: Connection, timescale: bool, s: StoreSettings) -> None:
+    """The rollups (continuous aggregates with refresh policies, or plain views) and the
+    audit views over them."""
+    if timescale:
+        for name, sql in audit.CONTINUOUS_AGGREGATES:
+            conn.execute(text(sql))
+            conn.execute(
+                text(
+                    f"SELECT add_continuous_aggregate_policy('{name}', "
+                    "start_offset => CAST(:lookback AS interval), "
+                    "end_offset => INTERVAL '1 minute', "
+                    "schedule_interval => CAST(:every AS interval))"
+                ),
+                {
+                    "lookback": s.cagg_lookback if name != "fleet_1h" else "7 days",
+                    "every": s.cagg_refresh_every,
+                },
+            )
+    else:
         for sql in audit.PLAIN_ROLLUPS:
             conn.execute(text(sql))
     for sql in audit.AUDIT_VIEWS:
         conn.execute(text(sql))
-    _roles(conn, timescale)
 
 
 def _timescale_objects(conn: Connection, s: StoreSettings) -> None:
@@ -102,19 +123,6 @@ def _timescale_objects(conn: Connection, s: StoreSettings) -> None:
         conn.execute(
             text(f"SELECT add_retention_policy('{table}', CAST(:keep AS interval))"),
             {"keep": s.retain_events},
-        )
-    for name, sql in audit.CONTINUOUS_AGGREGATES:
-        conn.execute(text(sql))
-        conn.execute(
-            text(
-                f"SELECT add_continuous_aggregate_policy('{name}', "
-                "start_offset => CAST(:lookback AS interval), end_offset => INTERVAL '1 minute', "
-                "schedule_interval => CAST(:every AS interval))"
-            ),
-            {
-                "lookback": s.cagg_lookback if name != "fleet_1h" else "7 days",
-                "every": s.cagg_refresh_every,
-            },
         )
 
 
@@ -170,8 +178,8 @@ V1_CHANNELS = frozenset(
 
 
 def _v2_payload(conn: Connection, timescale: bool, settings: StoreSettings) -> None:
-    """Compute, contact and link channels; contact events' station; ground stations keyed by
-    integer; job lifecycle details.
+    """Compute, contact and link channels (and in the rollups); contact events' station;
+    ground stations keyed by integer; job lifecycle details.
 
     Version 1 now creates these too (tables come from the current metadata), so every step
     is conditional: on a database made by an earlier version 1 it adds what is missing, on
@@ -225,12 +233,35 @@ def _v2_payload(conn: Connection, timescale: bool, settings: StoreSettings) -> N
     for column, sql_type in (("kind", "text"), ("latency_s", "float8"), ("energy_j", "float8")):
         if column not in present:
             conn.execute(text(f"ALTER TABLE job_events ADD COLUMN {column} {sql_type}"))
+    _refresh_rollups(conn, timescale, settings)
     for column in ("batch_id", "kafka_offset"):
         if column not in present:
             conn.execute(
                 text(f"ALTER TABLE job_events ADD COLUMN {column} bigint NOT NULL DEFAULT 0")
             )
             conn.execute(text(f"ALTER TABLE job_events ALTER COLUMN {column} DROP DEFAULT"))
+
+
+def _refresh_rollups(conn: Connection, timescale: bool, settings: StoreSettings) -> None:
+    """Rebuild rollups made by an older version (they lack the payload columns).
+
+    Continuous aggregates are made again WITH NO DATA; being real-time, they answer from
+    the raw telemetry until their policy has materialised the recent past. Older history
+    is materialised with ``CALL refresh_continuous_aggregate('telemetry_1m', NULL, NULL)``
+    (then ``fleet_1m``, ``fleet_1h``), which cannot run inside this migration's transaction.
+    """
+    table, column = audit.ROLLUP_MARKER
+    current = conn.execute(
+        text("SELECT 1 FROM information_schema.columns WHERE table_name = :t AND column_name = :c"),
+        {"t": table, "c": column},
+    ).first()
+    if current:
+        return
+    kind = "MATERIALIZED VIEW" if timescale else "VIEW"
+    for name in ("fleet_1h", "fleet_1m", "telemetry_1m"):  # TimescaleDB drops one at a time
+        conn.execute(text(f"DROP {kind} IF EXISTS {name} CASCADE"))
+    _rollups(conn, timescale, settings)
+    conn.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READER_ROLE}"))
 
 
 _PG_TYPES = {"float8": "double precision", "bool": "boolean", "int2": "smallint"}
@@ -243,7 +274,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         2,
-        "compute, contact and link channels; contact station on events; job step details",
+        "compute, contact and link channels and rollups; contact station on events; "
+        "job step details",
         _v2_payload,
     ),
 )

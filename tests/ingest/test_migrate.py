@@ -8,7 +8,7 @@ from twin.telemetry import CHANNELS
 pytestmark = pytest.mark.integration
 
 VIEWS = {"telemetry_1m", "fleet_1m", "fleet_1h"} | {
-    sql.split("CREATE VIEW ")[1].split()[0] for sql in audit.AUDIT_VIEWS
+    sql.split(" VIEW ")[1].split()[0] for sql in audit.AUDIT_VIEWS
 }
 
 
@@ -113,7 +113,23 @@ def test_version_2_brings_a_version_1_store_up_to_date(store, request):
     with connect(url, autocommit=True) as conn:
         expected = {t: _columns(conn, t) for t in ("telemetry", "events", "job_events")}
         expected["ground_stations"] = _columns(conn, "ground_stations")
-        # Turn the store back into what version 1 made before version 2 existed.
+        # Turn the store back into what version 1 made before version 2 existed: rollups
+        # without the payload columns, then the tables.
+        timescale = store == "timescale_db"
+        kind = "MATERIALIZED VIEW" if timescale else "VIEW"
+        conn.execute(f"DROP {kind} fleet_1h, fleet_1m, telemetry_1m CASCADE")
+        old = (
+            "SELECT twin_bucket('1 minute', time) AS bucket, sat_id, count(*) AS samples "
+            "FROM telemetry GROUP BY 1, sat_id"
+        )
+        if timescale:
+            conn.execute(
+                "CREATE MATERIALIZED VIEW telemetry_1m WITH (timescaledb.continuous) AS "
+                + old.replace("twin_bucket", "time_bucket")
+                + " WITH NO DATA"
+            )
+        else:
+            conn.execute("CREATE VIEW telemetry_1m AS " + old)
         for name in CHANNELS:
             if name not in V1_CHANNELS:
                 conn.execute(f"ALTER TABLE telemetry DROP COLUMN {name}")
@@ -130,7 +146,9 @@ def test_version_2_brings_a_version_1_store_up_to_date(store, request):
         conn.execute("DELETE FROM schema_migrations WHERE version = 2")
         assert "station_id" not in _columns(conn, "events")
     assert migrate(url) == [2]
+    assert _relations(url) >= VIEWS
     with connect(url) as conn:
+        assert "in_contact_share" in _columns(conn, "telemetry_1m")
         for table, columns in expected.items():
             assert _columns(conn, table) == columns, table
         key = conn.execute(

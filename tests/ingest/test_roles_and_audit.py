@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 T0 = parse_start("2026-03-20T12:00:00Z")
 VIEWS = ["telemetry_1m", "fleet_1m", "fleet_1h"] + [
-    s.split("CREATE VIEW ")[1].split()[0] for s in audit.AUDIT_VIEWS
+    s.split(" VIEW ")[1].split()[0] for s in audit.AUDIT_VIEWS
 ]
 
 

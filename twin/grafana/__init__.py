@@ -1,0 +1,1 @@
+"""Grafana resources of the twin: publishing the repository's grafana/ to a Grafana server."""
