@@ -135,6 +135,11 @@ def database(postgres_url: str) -> Iterator[str]:
 @pytest.fixture
 def timescale_db(timescale_url: str) -> str:
     """The TimescaleDB server emptied of the twin's tables (it serves one database only)."""
+    return empty_timescale(timescale_url)
+
+
+def empty_timescale(timescale_url: str) -> str:
+    """Drop the twin's rollups and tables from the TimescaleDB server; return its URL."""
     from ingest import schema
 
     with connect(timescale_url, autocommit=True) as conn:

@@ -129,6 +129,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_grafana_publish(args: argparse.Namespace) -> int:
+    import os
+
+    from twin.grafana.publish import default_grafana_dir, grafana_auth, publish
+
+    grafana_dir = Path(args.grafana_dir) if args.grafana_dir else default_grafana_dir()
+    report = publish(args.url, grafana_dir, grafana_auth(os.environ), os.environ)
+    print(f"twin grafana publish: {report.summary()}")
+    return 0
+
+
 def _jobs_since(value: str) -> dict[str, int]:
     if value == "launch":
         return {}
@@ -370,6 +381,22 @@ def build_parser() -> argparse.ArgumentParser:
     kafka_opts(ens)
     ens.add_argument("--topics", help="topic settings TOML (default: the bundled topics.toml)")
     ens.set_defaults(func=cmd_topics_ensure)
+    graf = sub.add_parser("grafana", help="Grafana administration").add_subparsers(
+        dest="grafana_command", required=True
+    )
+    pub = graf.add_parser(
+        "publish",
+        help="upsert the folder, datasource, dashboards and alert rules of grafana/ "
+        "through Grafana's HTTP API (idempotent)",
+    )
+    pub.add_argument(
+        "--url",
+        required=True,
+        help="Grafana's address, e.g. http://127.0.0.1:3000 (credential: $TWIN_GRAFANA_TOKEN, "
+        "or $TWIN_GRAFANA_USER and $TWIN_GRAFANA_PASSWORD)",
+    )
+    pub.add_argument("--grafana-dir", help="the grafana/ directory (default: this checkout's)")
+    pub.set_defaults(func=cmd_grafana_publish)
     return parser
 
 

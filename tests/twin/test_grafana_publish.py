@@ -543,6 +543,9 @@ def test_url_with_credentials_is_refused_masked(grafana_dir):
          DATASOURCE_YAML.replace("    uid: twin-timescaledb\n", ""), "missing keys uid"),
         ("dashboards/twin-power.json", json.dumps(_dashboard("twin-fleet", "dup")),
          "dashboard twin-fleet defined more than once"),
+        ("dashboards/twin-power.json",
+         json.dumps({**_dashboard("twin-power", "P"), "__inputs": [{"name": "DS_X"}]}),
+         "grafana/dashboards/twin-power.json: exported 'for sharing externally'"),
     ],
 )  # fmt: skip
 def test_bad_files_are_rejected_naming_the_field(grafana_dir, path, text, expected):

@@ -280,6 +280,11 @@ def _dashboard(path: Path, grafana_dir: Path) -> dict[str, Any]:
     _uid(model.get("uid"), f"{where}: uid")
     if not isinstance(model.get("title"), str) or not model["title"].strip():
         raise InputError(f"{where}: a dashboard needs a non-empty 'title'")
+    if "__inputs" in model:
+        raise InputError(
+            f"{where}: exported 'for sharing externally' (__inputs, ${{DS_...}}); export it "
+            f"without that option so panels name the datasource by its uid"
+        )
     # id is Grafana's row number in one server: null makes the uid the key, as on import.
     return {**model, "id": None}
 

@@ -1,0 +1,181 @@
+"""Grafana: the committed files are current, Grafana's own models accept every field, and
+every panel, variable, annotation and alert query runs on both databases with the columns
+its panel reads."""
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.cog.plugins import register_default_plugins
+from grafana_foundation_sdk.models.alerting import RuleGroup
+from grafana_foundation_sdk.models.dashboard import Dashboard
+
+from ingest.db import connect
+from ingest.dimensions import register_stations
+from ingest.migrate import migrate
+from tests.ingest.test_roles_and_audit import T0, _load_two_hours
+from twin.grafana import alerts
+from twin.grafana.board import board_json
+from twin.grafana.dashboards import BOARDS
+from twin.grafana.files import rendered
+from twin.grafana.publish import load_bundle
+from twin.grafana.sql import interpolate
+from twin.ground import load_stations
+
+GRAFANA = Path(__file__).resolve().parent.parent / "grafana"
+register_default_plugins()
+
+
+def test_committed_files_are_what_the_code_generates():
+    for relative, text in rendered().items():
+        assert (GRAFANA / relative).read_text() == text, f"{relative}: run python -m twin.grafana"
+
+
+def _dropped(ours, theirs, path="") -> list[str]:
+    """Paths of keys in ``ours`` that Grafana's model lost, or whose value it changed."""
+    if isinstance(ours, dict):
+        lost = [f"{path}/{k}" for k in ours if k not in theirs]
+        return lost + [
+            p for k in ours if k in theirs for p in _dropped(ours[k], theirs[k], f"{path}/{k}")
+        ]
+    if isinstance(ours, list):
+        if len(ours) != len(theirs):
+            return [path]
+        return [p for i, (a, b) in enumerate(zip(ours, theirs, strict=True))
+                for p in _dropped(a, b, f"{path}[{i}]")]  # fmt: skip
+    return [] if ours == theirs else [f"{path}: {ours!r} became {theirs!r}"]
+
+
+def _through(model, body: dict) -> dict:
+    return json.loads(json.dumps(model.from_json(body), cls=JSONEncoder))
+
+
+@pytest.mark.parametrize("board", BOARDS, ids=lambda b: b.uid)
+def test_grafanas_dashboard_model_keeps_every_field(board):
+    body = board_json(board)
+
+    def lost(ours):
+        # Grafana's schema types an annotation's target as the built-in datasource's (limit,
+        # tags, type); a SQL datasource's annotation carries its query there instead.
+        return [
+            p
+            for p in _dropped(ours, _through(Dashboard, ours))
+            if not p.startswith("/annotations/list[0]/target/")
+        ]
+
+    assert lost(body) == []
+    # A field Grafana does not know is lost, so this check can fail:
+    assert lost({**body, "colour": "red"}) == ["/colour"]
+
+
+def test_grafanas_alerting_model_keeps_every_field_of_the_published_rules(monkeypatch):
+    env = {"TWIN_GRAFANA_DB_HOST": "db:5432", "TWIN_GRAFANA_DB_USER": "twin_reader",
+           "TWIN_GRAFANA_DB_PASSWORD": "x"}  # fmt: skip
+    (group,) = load_bundle(GRAFANA, env).rule_groups
+    assert [r["uid"] for r in group["rules"]] == [r.uid for r in alerts.RULES]
+    assert _dropped(group, _through(RuleGroup, group)) == []
+
+
+def _run(conn, sql: str):
+    cur = conn.execute(sql)
+    return [c.name for c in cur.description], cur.fetchall()
+
+
+def _variables(conn, timescale: bool) -> dict[str, list[str]]:
+    """Every variable at "All", in order; the satellite is 3, the one with an anomaly."""
+    picked: dict[str, list[str]] = {}
+    start, end = _range()
+    for variable in BOARDS[0].variables:
+        sql = interpolate(variable.sql, picked, start, end, "1m", timescale)
+        _, rows = _run(conn, sql)
+        assert rows, f"variable {variable.name}: no values"
+        values = [str(r[0]) for r in rows]
+        if not variable.multi:
+            assert "3" in values
+            values = ["3"]
+        picked[variable.name] = values
+    return picked
+
+
+def _range() -> tuple[datetime, datetime]:
+    start = datetime.fromtimestamp(T0 / 1e9, UTC)
+    return start, start + timedelta(hours=2)
+
+
+@pytest.fixture(params=["postgresql", "timescaledb"], scope="module")
+def store(request):
+    """Two simulated hours of threebody-12 with events, jobs, stations, an anomaly and a
+    dead letter, on one database path."""
+    fixture = "_module_database" if request.param == "postgresql" else "_module_timescale"
+    url = request.getfixturevalue(fixture)
+    migrate(url)
+    _load_two_hours(url)
+    register_stations(url, load_stations())
+    with connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO dead_letters (topic, partition, kafka_offset, reason, samples, payload) "
+            "VALUES ('twin.telemetry', 0, 99, 'not JSON: test', 0, '\\x00')"
+        )
+        conn.execute(
+            "INSERT INTO anomalies (time, anomaly_id, sat_id, rule, severity, state, value, "
+            "message) VALUES (%s, 'a-2', 5, 'temp_high', 'critical', 'open', 81.0, 'hot')",
+            (_range()[0] + timedelta(minutes=30),),
+        )
+        if request.param == "timescaledb":  # PGlite runs no background jobs: refresh by hand
+            for view in ("telemetry_1m", "fleet_1m", "fleet_1h"):
+                conn.execute(f"CALL refresh_continuous_aggregate('{view}', NULL, NULL)")
+    return url, request.param == "timescaledb"
+
+
+@pytest.fixture(scope="module")
+def _module_database(postgres_url):
+    from tests.conftest import fresh_database
+
+    with fresh_database(postgres_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def _module_timescale(timescale_url):
+    from tests.conftest import empty_timescale
+
+    return empty_timescale(timescale_url)
+
+
+def test_every_panel_query_returns_the_columns_its_panel_reads(store):
+    url, timescale = store
+    start, end = _range()
+    with connect(url) as conn:
+        picked = _variables(conn, timescale)
+        for board in BOARDS:
+            for panel in board.panels:
+                sql = interpolate(panel.sql, picked, start, end, "1m", timescale)
+                columns, rows = _run(conn, sql)
+                where = f"{board.uid} / {panel.title}"
+                assert rows, f"{where}: no rows"
+                assert set(panel.columns) <= set(columns), f"{where}: {columns}"
+                if not panel.table:
+                    assert columns[0] == "time", where
+            for annotation in board.annotations:
+                sql = interpolate(annotation["target"]["rawSql"], picked, start, end, "1m",
+                                  timescale)  # fmt: skip
+                columns, rows = _run(conn, sql)
+                assert rows and {"time", "timeend", "text"} <= set(columns)
+
+
+def test_every_alert_query_gives_one_number_and_the_rules_judge_the_data_right(store):
+    url, timescale = store
+    start, end = _range()
+    values = {}
+    with connect(url) as conn:
+        for rule in alerts.RULES:
+            _, rows = _run(conn, interpolate(rule.sql, {}, start, end, "1m", timescale))
+            assert len(rows) == 1 and len(rows[0]) == 1 and rows[0][0] is not None, rule.uid
+            values[rule.uid] = float(rows[0][0])
+    assert values["twin-throughput-below-plan"] > 0.8  # a healthy fleet: not firing
+    assert values["twin-safe-mode-count"] == 0
+    assert values["twin-completeness"] >= 0.99
+    assert values["twin-dead-letters"] == 1  # the dead letter stored just now: firing
+    assert values["twin-ingest-lag"] >= 0

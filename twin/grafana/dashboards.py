@@ -1,0 +1,458 @@
+"""The operations dashboards, as code: ``python -m twin.grafana`` writes them to grafana/.
+
+Fleet panels read the rollups (``telemetry_1m``: per satellite and minute, a continuous
+aggregate on TimescaleDB) joined with ``satellites`` for the fleet, shell and plane picked;
+they never scan raw telemetry over the dashboard's range. Panels about one satellite read
+its raw samples through the ``(sat_id, time)`` key. Positions on maps read the last two
+minutes of raw samples only.
+"""
+
+from __future__ import annotations
+
+from twin.grafana.board import SELECTED, Board, Panel, Variable
+
+VARIABLES = (
+    Variable("fleet", "Fleet", "SELECT DISTINCT fleet FROM satellites ORDER BY 1"),
+    Variable(
+        "shell", "Shell", "SELECT DISTINCT shell FROM satellites WHERE fleet IN ($fleet) ORDER BY 1"
+    ),
+    Variable(
+        "plane",
+        "Plane",
+        "SELECT DISTINCT plane FROM satellites WHERE fleet IN ($fleet) AND shell IN ($shell) "
+        "ORDER BY 1",
+    ),
+    Variable(
+        "satellite",
+        "Satellite",
+        "SELECT sat_id FROM satellites WHERE fleet IN ($fleet) AND shell IN ($shell) "
+        "AND plane IN ($plane) ORDER BY 1",
+        multi=False,
+    ),
+)
+PICKED = (
+    "s.fleet IN ($fleet) AND s.shell IN ($shell) AND s.plane IN ($plane)"  # alias s: satellites
+)
+PEAK_TOPS = "(s.hardware->>'accelerator_peak_tops')::float8"
+
+
+def _per_minute(columns: str, where: str = "") -> str:
+    """Fleet sums per minute bucket of the picked satellites (a subquery named ``m1``)."""
+    return (
+        f"(SELECT m.bucket, {columns} FROM telemetry_1m m JOIN satellites s USING (sat_id) "
+        f"WHERE $__timeFilter(m.bucket) AND {PICKED}{where} GROUP BY m.bucket) m1"
+    )
+
+
+def _series(outer: str, inner: str) -> str:
+    """Per-minute fleet sums averaged into Grafana's interval."""
+    return (
+        f"SELECT $__timeGroupAlias(bucket, $__interval), {outer} FROM {_per_minute(inner)} "
+        "GROUP BY 1 ORDER BY 1"
+    )
+
+
+LAST_MINUTE = "m.bucket = (SELECT max(bucket) FROM telemetry_1m WHERE $__timeFilter(bucket))"
+LATEST_POSITIONS = (
+    "SELECT DISTINCT ON (t.sat_id) t.sat_id, t.lat_deg AS latitude, t.lon_deg AS longitude, "
+    "t.soc, CASE WHEN t.safe_mode THEN 'safe mode' "
+    "WHEN EXISTS (SELECT 1 FROM audit_anomaly_history a WHERE a.sat_id = t.sat_id "
+    "AND a.closed_at IS NULL) THEN 'anomaly' ELSE 'nominal' END AS health "
+    "FROM telemetry t WHERE t.lat_deg IS NOT NULL AND t.safe_mode IS NOT NULL "
+    "AND t.time BETWEEN $__timeTo()::timestamptz - interval '2 minutes' AND $__timeTo() "
+    f"AND t.{SELECTED} ORDER BY t.sat_id, t.time DESC"
+)
+
+FLEET = Board(
+    "twin-fleet",
+    "Fleet overview",
+    "Modes and health, delivered against available compute, sunlight, contacts, batteries, "
+    "anomalies and where every satellite is now.",
+    (
+        Panel(
+            "Satellites by mode and health",
+            "stat",
+            "SELECT count(*) FILTER (WHERE m.safe_mode_samples = 0) AS nominal, "
+            "count(*) FILTER (WHERE m.safe_mode_samples > 0) AS safe_mode, "
+            "count(*) FILTER (WHERE m.throttle_level_max > 0) AS throttled, "
+            "count(*) FILTER (WHERE EXISTS (SELECT 1 FROM audit_anomaly_history a "
+            "WHERE a.sat_id = m.sat_id AND a.closed_at IS NULL)) AS with_open_anomalies "
+            f"FROM telemetry_1m m JOIN satellites s USING (sat_id) WHERE {LAST_MINUTE} "
+            f"AND {PICKED}",
+            ("nominal", "safe_mode", "throttled", "with_open_anomalies"),
+            table=True,
+            width=8,
+        ),
+        Panel(
+            "Open anomalies",
+            "stat",
+            "SELECT count(*) AS open_anomalies FROM audit_anomaly_history "
+            f"WHERE closed_at IS NULL AND (sat_id IS NULL OR {SELECTED})",
+            ("open_anomalies",),
+            table=True,
+            width=4,
+        ),
+        Panel(
+            "Delivered and available compute",
+            "timeseries",
+            _series(
+                "avg(delivered) AS delivered_tops, avg(available) AS available_tops",
+                "sum(m.throughput_tops_avg) AS delivered, "
+                f"sum({PEAK_TOPS} * (1 - m.safe_mode_samples::float8 / m.samples)) AS available",
+            ),
+            ("time", "delivered_tops", "available_tops"),
+            unit="none",
+            description="TOPS delivered by the accelerators, and the peak of those not in "
+            "safe mode.",
+        ),
+        Panel(
+            "Sunlit and in contact",
+            "timeseries",
+            _series(
+                "avg(sunlit) AS sunlit, avg(in_contact) AS in_contact",
+                "sum(m.sunlit_share) AS sunlit, sum(m.in_contact_share) AS in_contact",
+            ),
+            ("time", "sunlit", "in_contact"),
+            description="Satellites in sunlight and satellites downlinking to a station.",
+        ),
+        Panel(
+            "State of charge, last minute",
+            "histogram",
+            "SELECT m.soc_avg AS soc FROM telemetry_1m m JOIN satellites s USING (sat_id) "
+            f"WHERE {LAST_MINUTE} AND {PICKED}",
+            ("soc",),
+            table=True,
+            unit="percentunit",
+        ),
+        Panel(
+            "Where the satellites are",
+            "geomap",
+            LATEST_POSITIONS,
+            ("sat_id", "latitude", "longitude", "health"),
+            table=True,
+            width=24,
+            height=12,
+            description="Last position of each satellite, coloured by health.",
+            options={
+                "view": {"id": "zero", "lat": 0, "lon": 0, "zoom": 1},
+                "controls": {"showZoom": True, "mouseWheelZoom": True},
+                "layers": [
+                    {
+                        "type": "markers",
+                        "name": "satellites",
+                        "location": {
+                            "mode": "coords",
+                            "latitude": "latitude",
+                            "longitude": "longitude",
+                        },
+                        "config": {"color": {"field": "health"}, "size": {"fixed": 4}},
+                    }
+                ],
+            },
+        ),
+    ),
+    VARIABLES,
+)
+
+SATELLITE = Board(
+    "twin-satellite",
+    "Satellite",
+    "One satellite: ground track, power, thermal, compute, links, with its anomalies.",
+    (
+        Panel(
+            "Ground track",
+            "geomap",
+            "SELECT time, lat_deg AS latitude, lon_deg AS longitude FROM telemetry "
+            "WHERE sat_id = $satellite AND $__timeFilter(time) AND lat_deg IS NOT NULL "
+            "ORDER BY time",
+            ("time", "latitude", "longitude"),
+            table=True,
+            width=24,
+            height=10,
+            options={
+                "view": {"id": "zero", "lat": 0, "lon": 0, "zoom": 1},
+                "controls": {"showZoom": True, "mouseWheelZoom": True},
+                "layers": [
+                    {
+                        "type": "route",
+                        "name": "track",
+                        "location": {
+                            "mode": "coords",
+                            "latitude": "latitude",
+                            "longitude": "longitude",
+                        },
+                        "config": {"size": {"fixed": 2}},
+                    }
+                ],
+            },
+        ),
+        Panel(
+            "Power",
+            "timeseries",
+            "SELECT $__timeGroupAlias(time, $__interval), avg(array_w) AS array_w, "
+            "avg(load_w) AS load_w, avg(battery_w) AS battery_w FROM telemetry "
+            "WHERE sat_id = $satellite AND $__timeFilter(time) GROUP BY 1 ORDER BY 1",
+            ("time", "array_w", "load_w", "battery_w"),
+            unit="watt",
+        ),
+        Panel(
+            "State of charge",
+            "timeseries",
+            "SELECT $__timeGroupAlias(time, $__interval), min(soc) AS soc FROM telemetry "
+            "WHERE sat_id = $satellite AND $__timeFilter(time) GROUP BY 1 ORDER BY 1",
+            ("time", "soc"),
+            unit="percentunit",
+        ),
+        Panel(
+            "Temperatures",
+            "timeseries",
+            "SELECT $__timeGroupAlias(time, $__interval), max(temp_payload_c) AS payload, "
+            "max(temp_radiator_c) AS radiator FROM telemetry "
+            "WHERE sat_id = $satellite AND $__timeFilter(time) GROUP BY 1 ORDER BY 1",
+            ("time", "payload", "radiator"),
+            unit="celsius",
+        ),
+        Panel(
+            "Compute",
+            "timeseries",
+            "SELECT $__timeGroupAlias(time, $__interval), avg(throughput_tops) AS tops, "
+            "avg(utilisation) AS utilisation, avg(queue_depth) AS queue_depth, "
+            "max(throttle_level) AS throttle_level FROM telemetry "
+            "WHERE sat_id = $satellite AND $__timeFilter(time) GROUP BY 1 ORDER BY 1",
+            ("time", "tops", "utilisation", "queue_depth", "throttle_level"),
+        ),
+        Panel(
+            "Links",
+            "timeseries",
+            "SELECT $__timeGroupAlias(time, $__interval), avg(downlink_mbps) AS downlink_mbps, "
+            "avg(isl_up) AS laser_links, avg(backlog_mb) AS backlog_mb FROM telemetry "
+            "WHERE sat_id = $satellite AND $__timeFilter(time) GROUP BY 1 ORDER BY 1",
+            ("time", "downlink_mbps", "laser_links", "backlog_mb"),
+            width=24,
+        ),
+    ),
+    VARIABLES,
+    annotations=(
+        {
+            "name": "Anomalies",
+            "enable": True,
+            "iconColor": "red",
+            "datasource": {"type": "grafana-postgresql-datasource", "uid": "twin-timescaledb"},
+            "target": {
+                "refId": "Anno",
+                "editorMode": "code",
+                "format": "table",
+                "rawQuery": True,
+                "rawSql": "SELECT opened_at AS time, coalesce(closed_at, now()) AS timeend, "
+                "rule || ': ' || severity AS text FROM audit_anomaly_history "
+                "WHERE sat_id = $satellite AND opened_at <= $__timeTo() "
+                "AND coalesce(closed_at, now()) >= $__timeFrom()",
+            },
+        },
+    ),
+)
+
+COMPUTE = Board(
+    "twin-compute",
+    "Compute throughput",
+    "Fleet TOPS, jobs, latency and energy per job, by shell and plane.",
+    (
+        Panel(
+            "Delivered TOPS by shell",
+            "timeseries",
+            "SELECT $__timeGroupAlias(bucket, $__interval), shell AS metric, avg(tops) AS tops "
+            "FROM (SELECT m.bucket, s.shell, sum(m.throughput_tops_avg) AS tops "
+            "FROM telemetry_1m m JOIN satellites s USING (sat_id) "
+            f"WHERE $__timeFilter(m.bucket) AND {PICKED} GROUP BY m.bucket, s.shell) m1 "
+            "GROUP BY 1, 2 ORDER BY 1",
+            ("time", "metric", "tops"),
+        ),
+        Panel(
+            "Jobs landed and failed",
+            "timeseries",
+            "SELECT $__timeGroupAlias(j.time, $__interval), "
+            "count(*) FILTER (WHERE j.state = 'downlinked') AS downlinked, "
+            "count(*) FILTER (WHERE j.state = 'failed') AS failed FROM job_events j "
+            f"WHERE $__timeFilter(j.time) AND j.{SELECTED} GROUP BY 1 ORDER BY 1",
+            ("time", "downlinked", "failed"),
+        ),
+        Panel(
+            "Job latency, submission to ground",
+            "timeseries",
+            "SELECT $__timeGroupAlias(j.time, $__interval), "
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY j.latency_s) AS p50, "
+            "percentile_cont(0.95) WITHIN GROUP (ORDER BY j.latency_s) AS p95 "
+            "FROM job_events j WHERE j.state = 'downlinked' AND $__timeFilter(j.time) "
+            f"AND j.{SELECTED} GROUP BY 1 ORDER BY 1",
+            ("time", "p50", "p95"),
+            unit="s",
+        ),
+        Panel(
+            "Energy per job",
+            "timeseries",
+            "SELECT $__timeGroupAlias(j.time, $__interval), j.kind AS metric, "
+            "avg(j.energy_j) / 3600 AS energy_wh FROM job_events j "
+            "WHERE j.state = 'downlinked' AND $__timeFilter(j.time) "
+            f"AND j.{SELECTED} GROUP BY 1, 2 ORDER BY 1",
+            ("time", "metric", "energy_wh"),
+            unit="watth",
+        ),
+        Panel(
+            "Compute by shell and plane",
+            "table",
+            "SELECT s.shell, s.plane, sum(m.throughput_tops_avg * 60) AS tera_ops, "
+            "avg(m.utilisation_avg) AS utilisation, sum(m.upsets) AS upsets "
+            "FROM telemetry_1m m JOIN satellites s USING (sat_id) "
+            f"WHERE $__timeFilter(m.bucket) AND {PICKED} GROUP BY s.shell, s.plane "
+            "ORDER BY tera_ops DESC",
+            ("shell", "plane", "tera_ops", "utilisation", "upsets"),
+            table=True,
+            width=24,
+        ),
+    ),
+    VARIABLES,
+)
+
+POWER_THERMAL = Board(
+    "twin-power-thermal",
+    "Power and thermal",
+    "Batteries and temperatures across the fleet, and the worst satellites.",
+    (
+        Panel(
+            "State of charge across the fleet",
+            "timeseries",
+            "SELECT $__timeGroupAlias(m.bucket, $__interval), min(m.soc_min) AS lowest, "
+            "avg(m.soc_avg) AS mean FROM telemetry_1m m JOIN satellites s USING (sat_id) "
+            f"WHERE $__timeFilter(m.bucket) AND {PICKED} GROUP BY 1 ORDER BY 1",
+            ("time", "lowest", "mean"),
+            unit="percentunit",
+        ),
+        Panel(
+            "Payload temperature across the fleet",
+            "timeseries",
+            "SELECT $__timeGroupAlias(m.bucket, $__interval), "
+            "max(m.temp_payload_max_c) AS hottest, avg(m.temp_payload_avg_c) AS mean "
+            "FROM telemetry_1m m JOIN satellites s USING (sat_id) "
+            f"WHERE $__timeFilter(m.bucket) AND {PICKED} GROUP BY 1 ORDER BY 1",
+            ("time", "hottest", "mean"),
+            unit="celsius",
+        ),
+        Panel(
+            "Lowest batteries",
+            "table",
+            "SELECT m.sat_id, min(m.soc_min) AS soc_min, sum(m.safe_mode_samples) AS "
+            "safe_mode_samples FROM telemetry_1m m JOIN satellites s USING (sat_id) "
+            f"WHERE $__timeFilter(m.bucket) AND {PICKED} GROUP BY m.sat_id "
+            "ORDER BY soc_min LIMIT 10",
+            ("sat_id", "soc_min", "safe_mode_samples"),
+            table=True,
+        ),
+        Panel(
+            "Hottest payloads",
+            "table",
+            "SELECT m.sat_id, max(m.temp_payload_max_c) AS temp_payload_max_c, "
+            "max(m.throttle_level_max) AS throttle_level_max "
+            "FROM telemetry_1m m JOIN satellites s USING (sat_id) "
+            f"WHERE $__timeFilter(m.bucket) AND {PICKED} GROUP BY m.sat_id "
+            "ORDER BY temp_payload_max_c DESC LIMIT 10",
+            ("sat_id", "temp_payload_max_c", "throttle_level_max"),
+            table=True,
+        ),
+    ),
+    VARIABLES,
+)
+
+CONTACTS = Board(
+    "twin-contacts",
+    "Contacts and links",
+    "Passes over each ground station, laser link availability and downlink volume.",
+    (
+        Panel(
+            "Passes per station",
+            "timeseries",
+            "SELECT $__timeGroupAlias(e.time, $__interval), g.name AS metric, "
+            "count(*) AS passes FROM events e JOIN ground_stations g USING (station_id) "
+            f"WHERE e.kind = 'contact_aos' AND $__timeFilter(e.time) AND e.{SELECTED} "
+            "GROUP BY 1, 2 ORDER BY 1",
+            ("time", "metric", "passes"),
+            width=24,
+            description="Acquisitions of signal: satellites rising above each station's mask.",
+        ),
+        Panel(
+            "Laser links up",
+            "timeseries",
+            _series("avg(links) / 4 AS share_up", "avg(m.isl_up_avg) AS links"),
+            ("time", "share_up"),
+            unit="percentunit",
+        ),
+        Panel(
+            "Downlink volume",
+            "timeseries",
+            "SELECT $__timeGroupAlias(m.bucket, $__interval), "
+            "sum(m.downlink_mbps_avg) * 60 / 8 AS downlink_mb, "
+            "sum(m.backlog_mb_avg) / count(DISTINCT m.bucket) AS backlog_mb "
+            "FROM telemetry_1m m JOIN satellites s USING (sat_id) "
+            f"WHERE $__timeFilter(m.bucket) AND {PICKED} GROUP BY 1 ORDER BY 1",
+            ("time", "downlink_mb", "backlog_mb"),
+            unit="decmbytes",
+            description="Megabytes the granted downlinks could carry, and results waiting "
+            "on board.",
+        ),
+    ),
+    VARIABLES,
+)
+
+DATA_HEALTH = Board(
+    "twin-data-health",
+    "Anomalies and data health",
+    "Open and past anomalies, data completeness, ingest lag and dead letters.",
+    (
+        Panel(
+            "Open anomalies",
+            "table",
+            "SELECT anomaly_id, sat_id, rule, severity, opened_at, worst_value "
+            "FROM audit_anomaly_history WHERE closed_at IS NULL "
+            f"AND (sat_id IS NULL OR {SELECTED}) ORDER BY opened_at DESC",
+            ("anomaly_id", "sat_id", "rule", "severity", "opened_at"),
+            table=True,
+            width=24,
+        ),
+        Panel(
+            "Anomalies opened",
+            "timeseries",
+            "SELECT $__timeGroupAlias(time, $__interval), count(*) AS opened FROM anomalies "
+            f"WHERE state = 'open' AND $__timeFilter(time) AND (sat_id IS NULL OR {SELECTED}) "
+            "GROUP BY 1 ORDER BY 1",
+            ("time", "opened"),
+        ),
+        Panel(
+            "Data completeness",
+            "timeseries",
+            "SELECT $__timeGroupAlias(c.hour, '1h'), sum(c.received)::float8 / "
+            "sum(c.expected) AS completeness FROM audit_completeness_hourly c "
+            f"WHERE $__timeFilter(c.hour) AND c.{SELECTED} GROUP BY 1 ORDER BY 1",
+            ("time", "completeness"),
+            unit="percentunit",
+        ),
+        Panel(
+            "Since ingest last stored a batch",
+            "stat",
+            "SELECT extract(epoch FROM now() - max(received_at)) AS ingest_idle_s "
+            "FROM ingest_batches",
+            ("ingest_idle_s",),
+            table=True,
+            unit="s",
+        ),
+        Panel(
+            "Dead letters by reason",
+            "table",
+            "SELECT topic, left(reason, 120) AS reason, count(*) AS messages, "
+            "max(received_at) AS last_at FROM dead_letters GROUP BY 1, 2 ORDER BY messages DESC",
+            ("topic", "reason", "messages", "last_at"),
+            table=True,
+        ),
+    ),
+    VARIABLES,
+)
+
+BOARDS = (FLEET, SATELLITE, COMPUTE, POWER_THERMAL, CONTACTS, DATA_HEALTH)
