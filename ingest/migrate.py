@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from psycopg import sql as pgsql
 from sqlalchemy import Connection, MetaData, text
 from sqlalchemy.schema import CreateTable
 
@@ -279,6 +280,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         _v2_payload,
     ),
 )
+
+
+def allow_reader_login(database_url: str, password: str) -> None:
+    """Let ``twin_reader`` log in with ``password`` (for Grafana's datasource)."""
+    with db.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            pgsql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(
+                pgsql.Identifier(READER_ROLE), pgsql.Literal(password)
+            )
+        )
 
 
 def timescaledb_available(conn: Connection) -> bool:

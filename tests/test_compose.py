@@ -21,7 +21,12 @@ def test_all_services_present():
 
 
 def test_twin_and_ingest_use_the_settings_variables_and_ports():
-    known = {settings.ENV_KAFKA, settings.ENV_DATABASE, settings.ENV_TOPIC_PREFIX}
+    known = {
+        settings.ENV_KAFKA,
+        settings.ENV_DATABASE,
+        settings.ENV_TOPIC_PREFIX,
+        settings.ENV_READER_PASSWORD,
+    }
     for name in ("twin", "ingest"):
         env = SERVICES[name]["environment"]
         assert set(env) <= known, f"{name} sets variables the code does not read"
@@ -49,6 +54,20 @@ def test_no_default_passwords():
     tsdb = SERVICES["timescaledb"]["environment"]["POSTGRES_PASSWORD"]
     grafana = SERVICES["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
     assert tsdb.startswith("${POSTGRES_PASSWORD:?") and grafana.startswith("${GRAFANA_ADMIN")
+
+
+def test_grafana_reads_as_the_reader_role_and_gets_the_dashboards():
+    grafana = SERVICES["grafana"]
+    assert grafana["environment"]["TWIN_GRAFANA_DB_USER"] == "twin_reader"
+    password = grafana["environment"]["TWIN_GRAFANA_DB_PASSWORD"]
+    assert password.startswith("${" + settings.ENV_READER_PASSWORD + ":?")
+    assert settings.ENV_READER_PASSWORD in SERVICES["ingest"]["environment"]  # migrate grants
+    provider = yaml.safe_load(
+        (ROOT / "grafana" / "provisioning" / "dashboards" / "twin.yaml").read_text()
+    )
+    path = provider["providers"][0]["options"]["path"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in grafana["volumes"]}
+    assert mounts[path] == "./grafana/dashboards" and (ROOT / "grafana" / "dashboards").is_dir()
 
 
 def test_grafana_provisioning_is_mounted_and_names_the_variables_it_gets():

@@ -5,6 +5,7 @@ its panel reads."""
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
@@ -14,7 +15,7 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from ingest.db import connect
 from ingest.dimensions import register_stations
-from ingest.migrate import migrate
+from ingest.migrate import READER_ROLE, allow_reader_login, migrate
 from tests.ingest.test_roles_and_audit import T0, _load_two_hours
 from twin.grafana import alerts
 from twin.grafana.board import board_json
@@ -126,7 +127,13 @@ def store(request):
         if request.param == "timescaledb":  # PGlite runs no background jobs: refresh by hand
             for view in ("telemetry_1m", "fleet_1m", "fleet_1h"):
                 conn.execute(f"CALL refresh_continuous_aggregate('{view}', NULL, NULL)")
-    return url, request.param == "timescaledb"
+            return url, True
+    # Grafana's datasource logs in as the read-only role: the proofs do too. (PGlite serves
+    # one user.)
+    allow_reader_login(url, "test-only")
+    parts = urlsplit(url)
+    reader = parts._replace(netloc=f"{READER_ROLE}:test-only@{parts.hostname}:{parts.port}")
+    return urlunsplit(reader), False
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 from dataclasses import fields
@@ -12,6 +13,7 @@ from pathlib import Path
 from twin import __version__
 from twin.clock import NS_PER_S, iso, parse_duration_ns, parse_start
 from twin.settings import (
+    ENV_READER_PASSWORD,
     ConfigError,
     InputError,
     database_url,
@@ -130,8 +132,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_grafana_publish(args: argparse.Namespace) -> int:
-    import os
-
     from twin.grafana.publish import default_grafana_dir, grafana_auth, publish
 
     grafana_dir = Path(args.grafana_dir) if args.grafana_dir else default_grafana_dir()
@@ -207,7 +207,7 @@ def cmd_db_fleet(args: argparse.Namespace) -> int:
 def cmd_db_migrate(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import OperationalError
 
-    from ingest.migrate import StoreSettings, migrate
+    from ingest.migrate import READER_ROLE, StoreSettings, allow_reader_login, migrate
 
     url = database_url(args.database)
     settings = StoreSettings(
@@ -221,6 +221,10 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     except OperationalError as exc:
         raise InputError(f"--database: {exc.orig}".splitlines()[0]) from None
     print(f"twin db migrate: applied {applied or 'nothing (up to date)'}")
+    reader_password = os.environ.get(ENV_READER_PASSWORD)
+    if reader_password:
+        allow_reader_login(url, reader_password)
+        print(f"twin db migrate: {READER_ROLE} may log in (password from {ENV_READER_PASSWORD})")
     return 0
 
 

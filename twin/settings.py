@@ -11,6 +11,8 @@ ENV_KAFKA = "TWIN_KAFKA_BOOTSTRAP"
 ENV_DATABASE = "TWIN_DATABASE_URL"
 ENV_TIMESCALE = "TWIN_TIMESCALE_URL"
 ENV_TOPIC_PREFIX = "TWIN_TOPIC_PREFIX"
+# When set, `twin db migrate` lets the read-only role log in with this password (Grafana).
+ENV_READER_PASSWORD = "TWIN_READER_PASSWORD"
 
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-_\[\]:]+:\d{1,5}$")
 
