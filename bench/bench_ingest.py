@@ -41,14 +41,16 @@ START = "2026-03-20T12:00:00Z"
 T0 = parse_start(START)
 
 
-def fresh_database(admin_url: str) -> str:
+def fresh_database(admin_url: str, register: bool = True) -> str:
+    """A new migrated database; with ``register``, threebody-2800 registered at 1 s."""
     name = f"bench_{uuid.uuid4().hex[:8]}"
     with connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
     migrate(url)
-    fleet, hw = build(load_preset("threebody-2800"), T0)
-    register_fleet(url, fleet, hw, "threebody-2800", ["a", "b", "c"], 1.0)
+    if register:
+        fleet, hw = build(load_preset("threebody-2800"), T0)
+        register_fleet(url, fleet, hw, "threebody-2800", ["a", "b", "c"], 1.0)
     return url
 
 

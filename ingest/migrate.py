@@ -282,6 +282,22 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
+def drop_everything(database_url: str) -> None:
+    """Drop the twin's rollups and tables, data included: for tests and benchmarks that
+    reuse one server (the PGlite TimescaleDB serves a single database)."""
+    with db.connect(database_url, autocommit=True) as conn:
+        for view in ("fleet_1h", "fleet_1m", "telemetry_1m"):  # TimescaleDB: one at a time
+            conn.execute(
+                pgsql.SQL("DROP MATERIALIZED VIEW IF EXISTS {} CASCADE").format(
+                    pgsql.Identifier(view)
+                )
+            )
+        for table in schema.metadata.sorted_tables:
+            conn.execute(
+                pgsql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(pgsql.Identifier(table.name))
+            )
+
+
 def allow_reader_login(database_url: str, password: str) -> None:
     """Let ``twin_reader`` log in with ``password`` (for Grafana's datasource)."""
     with db.connect(database_url, autocommit=True) as conn:

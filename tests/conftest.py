@@ -25,6 +25,7 @@ import pytest
 from psycopg import sql
 
 from ingest.db import connect
+from ingest.migrate import drop_everything
 from twin.settings import ENV_DATABASE, ENV_KAFKA, ENV_TIMESCALE, libpq_url
 
 REQUIRE_ENV = "TWIN_REQUIRE_SERVICES"
@@ -135,22 +136,7 @@ def database(postgres_url: str) -> Iterator[str]:
 @pytest.fixture
 def timescale_db(timescale_url: str) -> str:
     """The TimescaleDB server emptied of the twin's tables (it serves one database only)."""
-    return empty_timescale(timescale_url)
-
-
-def empty_timescale(timescale_url: str) -> str:
-    """Drop the twin's rollups and tables from the TimescaleDB server; return its URL."""
-    from ingest import schema
-
-    with connect(timescale_url, autocommit=True) as conn:
-        for view in ("fleet_1h", "fleet_1m", "telemetry_1m"):
-            conn.execute(
-                sql.SQL("DROP MATERIALIZED VIEW IF EXISTS {} CASCADE").format(sql.Identifier(view))
-            )
-        for table in schema.metadata.sorted_tables:
-            conn.execute(
-                sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(table.name))
-            )
+    drop_everything(timescale_url)
     return timescale_url
 
 

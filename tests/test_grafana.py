@@ -15,7 +15,7 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from ingest.db import connect
 from ingest.dimensions import register_stations
-from ingest.migrate import READER_ROLE, allow_reader_login, migrate
+from ingest.migrate import READER_ROLE, allow_reader_login, drop_everything, migrate
 from tests.ingest.test_roles_and_audit import T0, _load_two_hours
 from twin.grafana import alerts
 from twin.grafana.board import board_json
@@ -146,9 +146,8 @@ def _module_database(postgres_url):
 
 @pytest.fixture(scope="module")
 def _module_timescale(timescale_url):
-    from tests.conftest import empty_timescale
-
-    return empty_timescale(timescale_url)
+    drop_everything(timescale_url)
+    return timescale_url
 
 
 def test_every_panel_query_returns_the_columns_its_panel_reads(store):

@@ -9,6 +9,8 @@ minutes of raw samples only.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from twin.grafana.board import SELECTED, Board, Panel, Variable
 
 VARIABLES = (
@@ -30,17 +32,20 @@ VARIABLES = (
         multi=False,
     ),
 )
+# The satellites picked by the variables, with what panels need of their hardware, read once
+# per query (not once per rollup row): rollup panels start with this and join ``s``.
 PICKED = (
-    "s.fleet IN ($fleet) AND s.shell IN ($shell) AND s.plane IN ($plane)"  # alias s: satellites
+    "WITH s AS (SELECT sat_id, fleet, shell, plane, "
+    "(hardware->>'accelerator_peak_tops')::float8 AS peak_tops FROM satellites "
+    "WHERE fleet IN ($fleet) AND shell IN ($shell) AND plane IN ($plane)) "
 )
-PEAK_TOPS = "(s.hardware->>'accelerator_peak_tops')::float8"
 
 
 def _per_minute(columns: str, where: str = "") -> str:
     """Fleet sums per minute bucket of the picked satellites (a subquery named ``m1``)."""
     return (
-        f"(SELECT m.bucket, {columns} FROM telemetry_1m m JOIN satellites s USING (sat_id) "
-        f"WHERE $__timeFilter(m.bucket) AND {PICKED}{where} GROUP BY m.bucket) m1"
+        f"(SELECT m.bucket, {columns} FROM telemetry_1m m JOIN s USING (sat_id) "
+        f"WHERE $__timeFilter(m.bucket){where} GROUP BY m.bucket) m1"
     )
 
 
@@ -77,8 +82,8 @@ FLEET = Board(
             "count(*) FILTER (WHERE m.throttle_level_max > 0) AS throttled, "
             "count(*) FILTER (WHERE EXISTS (SELECT 1 FROM audit_anomaly_history a "
             "WHERE a.sat_id = m.sat_id AND a.closed_at IS NULL)) AS with_open_anomalies "
-            f"FROM telemetry_1m m JOIN satellites s USING (sat_id) WHERE {LAST_MINUTE} "
-            f"AND {PICKED}",
+            f"FROM telemetry_1m m JOIN s USING (sat_id) WHERE {LAST_MINUTE} "
+            f"",
             ("nominal", "safe_mode", "throttled", "with_open_anomalies"),
             table=True,
             width=8,
@@ -98,7 +103,7 @@ FLEET = Board(
             _series(
                 "avg(delivered) AS delivered_tops, avg(available) AS available_tops",
                 "sum(m.throughput_tops_avg) AS delivered, "
-                f"sum({PEAK_TOPS} * (1 - m.safe_mode_samples::float8 / m.samples)) AS available",
+                "sum(s.peak_tops * (1 - m.safe_mode_samples::float8 / m.samples)) AS available",
             ),
             ("time", "delivered_tops", "available_tops"),
             unit="none",
@@ -118,8 +123,8 @@ FLEET = Board(
         Panel(
             "State of charge, last minute",
             "histogram",
-            "SELECT m.soc_avg AS soc FROM telemetry_1m m JOIN satellites s USING (sat_id) "
-            f"WHERE {LAST_MINUTE} AND {PICKED}",
+            "SELECT m.soc_avg AS soc FROM telemetry_1m m JOIN s USING (sat_id) "
+            f"WHERE {LAST_MINUTE}",
             ("soc",),
             table=True,
             unit="percentunit",
@@ -262,8 +267,8 @@ COMPUTE = Board(
             "timeseries",
             "SELECT $__timeGroupAlias(bucket, $__interval), shell AS metric, avg(tops) AS tops "
             "FROM (SELECT m.bucket, s.shell, sum(m.throughput_tops_avg) AS tops "
-            "FROM telemetry_1m m JOIN satellites s USING (sat_id) "
-            f"WHERE $__timeFilter(m.bucket) AND {PICKED} GROUP BY m.bucket, s.shell) m1 "
+            "FROM telemetry_1m m JOIN s USING (sat_id) "
+            "WHERE $__timeFilter(m.bucket) GROUP BY m.bucket, s.shell) m1 "
             "GROUP BY 1, 2 ORDER BY 1",
             ("time", "metric", "tops"),
         ),
@@ -302,8 +307,8 @@ COMPUTE = Board(
             "table",
             "SELECT s.shell, s.plane, sum(m.throughput_tops_avg * 60) AS tera_ops, "
             "avg(m.utilisation_avg) AS utilisation, sum(m.upsets) AS upsets "
-            "FROM telemetry_1m m JOIN satellites s USING (sat_id) "
-            f"WHERE $__timeFilter(m.bucket) AND {PICKED} GROUP BY s.shell, s.plane "
+            "FROM telemetry_1m m JOIN s USING (sat_id) "
+            "WHERE $__timeFilter(m.bucket) GROUP BY s.shell, s.plane "
             "ORDER BY tera_ops DESC",
             ("shell", "plane", "tera_ops", "utilisation", "upsets"),
             table=True,
@@ -322,8 +327,8 @@ POWER_THERMAL = Board(
             "State of charge across the fleet",
             "timeseries",
             "SELECT $__timeGroupAlias(m.bucket, $__interval), min(m.soc_min) AS lowest, "
-            "avg(m.soc_avg) AS mean FROM telemetry_1m m JOIN satellites s USING (sat_id) "
-            f"WHERE $__timeFilter(m.bucket) AND {PICKED} GROUP BY 1 ORDER BY 1",
+            "avg(m.soc_avg) AS mean FROM telemetry_1m m JOIN s USING (sat_id) "
+            "WHERE $__timeFilter(m.bucket) GROUP BY 1 ORDER BY 1",
             ("time", "lowest", "mean"),
             unit="percentunit",
         ),
@@ -332,8 +337,8 @@ POWER_THERMAL = Board(
             "timeseries",
             "SELECT $__timeGroupAlias(m.bucket, $__interval), "
             "max(m.temp_payload_max_c) AS hottest, avg(m.temp_payload_avg_c) AS mean "
-            "FROM telemetry_1m m JOIN satellites s USING (sat_id) "
-            f"WHERE $__timeFilter(m.bucket) AND {PICKED} GROUP BY 1 ORDER BY 1",
+            "FROM telemetry_1m m JOIN s USING (sat_id) "
+            "WHERE $__timeFilter(m.bucket) GROUP BY 1 ORDER BY 1",
             ("time", "hottest", "mean"),
             unit="celsius",
         ),
@@ -341,8 +346,8 @@ POWER_THERMAL = Board(
             "Lowest batteries",
             "table",
             "SELECT m.sat_id, min(m.soc_min) AS soc_min, sum(m.safe_mode_samples) AS "
-            "safe_mode_samples FROM telemetry_1m m JOIN satellites s USING (sat_id) "
-            f"WHERE $__timeFilter(m.bucket) AND {PICKED} GROUP BY m.sat_id "
+            "safe_mode_samples FROM telemetry_1m m JOIN s USING (sat_id) "
+            "WHERE $__timeFilter(m.bucket) GROUP BY m.sat_id "
             "ORDER BY soc_min LIMIT 10",
             ("sat_id", "soc_min", "safe_mode_samples"),
             table=True,
@@ -352,8 +357,8 @@ POWER_THERMAL = Board(
             "table",
             "SELECT m.sat_id, max(m.temp_payload_max_c) AS temp_payload_max_c, "
             "max(m.throttle_level_max) AS throttle_level_max "
-            "FROM telemetry_1m m JOIN satellites s USING (sat_id) "
-            f"WHERE $__timeFilter(m.bucket) AND {PICKED} GROUP BY m.sat_id "
+            "FROM telemetry_1m m JOIN s USING (sat_id) "
+            "WHERE $__timeFilter(m.bucket) GROUP BY m.sat_id "
             "ORDER BY temp_payload_max_c DESC LIMIT 10",
             ("sat_id", "temp_payload_max_c", "throttle_level_max"),
             table=True,
@@ -391,8 +396,8 @@ CONTACTS = Board(
             "SELECT $__timeGroupAlias(m.bucket, $__interval), "
             "sum(m.downlink_mbps_avg) * 60 / 8 AS downlink_mb, "
             "sum(m.backlog_mb_avg) / count(DISTINCT m.bucket) AS backlog_mb "
-            "FROM telemetry_1m m JOIN satellites s USING (sat_id) "
-            f"WHERE $__timeFilter(m.bucket) AND {PICKED} GROUP BY 1 ORDER BY 1",
+            "FROM telemetry_1m m JOIN s USING (sat_id) "
+            "WHERE $__timeFilter(m.bucket) GROUP BY 1 ORDER BY 1",
             ("time", "downlink_mb", "backlog_mb"),
             unit="decmbytes",
             description="Megabytes the granted downlinks could carry, and results waiting "
@@ -455,4 +460,17 @@ DATA_HEALTH = Board(
     VARIABLES,
 )
 
-BOARDS = (FLEET, SATELLITE, COMPUTE, POWER_THERMAL, CONTACTS, DATA_HEALTH)
+
+def _with_picked(board: Board) -> Board:
+    """Start every query that joins the picked satellites ``s`` with their definition."""
+    return replace(
+        board,
+        panels=tuple(
+            replace(p, sql=PICKED + p.sql) if " JOIN s USING " in p.sql else p for p in board.panels
+        ),
+    )
+
+
+BOARDS = tuple(
+    _with_picked(b) for b in (FLEET, SATELLITE, COMPUTE, POWER_THERMAL, CONTACTS, DATA_HEALTH)
+)
