@@ -57,6 +57,17 @@ def _series(outer: str, inner: str) -> str:
     )
 
 
+def _world_map(layer: str, name: str, config: dict) -> dict:
+    """Geomap options: the whole world, one layer placed by the latitude and longitude
+    columns."""
+    location = {"mode": "coords", "latitude": "latitude", "longitude": "longitude"}
+    return {
+        "view": {"id": "zero", "lat": 0, "lon": 0, "zoom": 1},
+        "controls": {"showZoom": True, "mouseWheelZoom": True},
+        "layers": [{"type": layer, "name": name, "location": location, "config": config}],
+    }
+
+
 LAST_MINUTE = "m.bucket = (SELECT max(bucket) FROM telemetry_1m WHERE $__timeFilter(bucket))"
 LATEST_POSITIONS = (
     "SELECT DISTINCT ON (t.sat_id) t.sat_id, t.lat_deg AS latitude, t.lon_deg AS longitude, "
@@ -138,22 +149,9 @@ FLEET = Board(
             width=24,
             height=12,
             description="Last position of each satellite, coloured by health.",
-            options={
-                "view": {"id": "zero", "lat": 0, "lon": 0, "zoom": 1},
-                "controls": {"showZoom": True, "mouseWheelZoom": True},
-                "layers": [
-                    {
-                        "type": "markers",
-                        "name": "satellites",
-                        "location": {
-                            "mode": "coords",
-                            "latitude": "latitude",
-                            "longitude": "longitude",
-                        },
-                        "config": {"color": {"field": "health"}, "size": {"fixed": 4}},
-                    }
-                ],
-            },
+            options=_world_map(
+                "markers", "satellites", {"color": {"field": "health"}, "size": {"fixed": 4}}
+            ),
         ),
     ),
     VARIABLES,
@@ -174,22 +172,7 @@ SATELLITE = Board(
             table=True,
             width=24,
             height=10,
-            options={
-                "view": {"id": "zero", "lat": 0, "lon": 0, "zoom": 1},
-                "controls": {"showZoom": True, "mouseWheelZoom": True},
-                "layers": [
-                    {
-                        "type": "route",
-                        "name": "track",
-                        "location": {
-                            "mode": "coords",
-                            "latitude": "latitude",
-                            "longitude": "longitude",
-                        },
-                        "config": {"size": {"fixed": 2}},
-                    }
-                ],
-            },
+            options=_world_map("route", "track", {"size": {"fixed": 2}}),
         ),
         Panel(
             "Power",
