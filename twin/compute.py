@@ -72,6 +72,11 @@ def _at_level(table: np.ndarray, level: np.ndarray) -> np.ndarray:
     return table[np.arange(table.shape[0]), level]
 
 
+def full_clock_tops(hw: Hardware, level: np.ndarray) -> np.ndarray:
+    """The most the accelerator delivers in throttle state ``level``, TOPS, (n_sat,)."""
+    return hw.accelerator_peak_tops * _at_level(hw.throttle_clock_fractions, level)
+
+
 def capacity_tops(
     hw: Hardware, level: np.ndarray, sunlit: np.ndarray, available: np.ndarray
 ) -> np.ndarray:
@@ -81,7 +86,7 @@ def capacity_tops(
     ``eclipse_compute_w`` (the eclipse energy budget); ``available`` is False in safe mode
     or while the accelerator is being reset.
     """
-    full_tops = hw.accelerator_peak_tops * _at_level(hw.throttle_clock_fractions, level)
+    full_tops = full_clock_tops(hw, level)
     dynamic_w = dynamic_power_w(hw, level, full_tops)
     eclipse_share = np.minimum(1.0, hw.eclipse_compute_w / np.where(dynamic_w > 0, dynamic_w, 1.0))
     return np.where(available, full_tops * np.where(sunlit, 1.0, eclipse_share), 0.0)
@@ -92,7 +97,7 @@ def joules_per_tera_op(hw: Hardware, level: np.ndarray) -> np.ndarray:
     dynamic_peak_w = (hw.accelerator_peak_w - hw.accelerator_idle_w) * _at_level(
         hw.throttle_power_fractions, level
     )
-    tops = hw.accelerator_peak_tops * _at_level(hw.throttle_clock_fractions, level)
+    tops = full_clock_tops(hw, level)
     return np.where(tops > 0, dynamic_peak_w / np.where(tops > 0, tops, 1.0), 0.0)
 
 

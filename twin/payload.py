@@ -182,6 +182,8 @@ class Plan:
     order: np.ndarray  # (a,) job rows in service order (queued and running jobs)
     planned_tera_ops: np.ndarray  # (a,) work granted to each, if fully powered
     available: np.ndarray  # (n_sat,) accelerator powered and not hung
+    full_tops: np.ndarray  # (n_sat,) most the accelerator delivers in its throttle state
+    joules_per_tera_op: np.ndarray  # (n_sat,) dynamic energy of work in that state
     compute_w: np.ndarray  # (n_sat,) dynamic accelerator power asked for, W
     log: StepLog
 
@@ -239,6 +241,7 @@ def plan(
     demand = np.where(eligible, table.remaining_tera_ops[order], 0.0)
     planned = compute.allocate_in_order(table.sat[order], demand, capacity)
     planned_tops = np.bincount(table.sat[order], planned, ctx.sat_id.shape[0]) / dt_s
+    jpt = compute.joules_per_tera_op(hw, level)
     totals = ps.totals.copy()
     totals[TOTALS.index("accepted")] += accepted
     totals[TOTALS.index("rejected")] += len(log.rejected)
@@ -257,7 +260,9 @@ def plan(
         order,
         planned,
         available,
-        compute.dynamic_power_w(hw, level, planned_tops),
+        compute.full_clock_tops(hw, level),
+        jpt,
+        jpt * planned_tops,
         log,
     )
 
@@ -348,7 +353,7 @@ def settle(
     end_ns = t_ns + round(dt_s * 1e9)
     table = ps.jobs
     level = ps.throttle_level
-    jpt = compute.joules_per_tera_op(hw, level)
+    jpt = p.joules_per_tera_op
 
     # Results computed before this tick move first: one hop, or down to the ground.
     contacts, vis = _contacts(ctx, r_itrs_km)
@@ -395,7 +400,7 @@ def settle(
     )
     log.add(table, done, "completed", end_ns)
     delivered_tops = np.bincount(sat, given, n_sat) / dt_s
-    full_tops = compute.capacity_tops(hw, level, np.ones(n_sat, bool), np.ones(n_sat, bool))
+    full_tops = p.full_tops
     utilisation = np.where(full_tops > 0, delivered_tops / np.where(full_tops > 0, full_tops, 1), 0)
     hot = level > p.level_before
     log.add(table, (table.status == RUNNING) & hot[table.sat], "throttled", t_ns, jobs.HOT_THROTTLE)
