@@ -190,6 +190,12 @@ def run_args(preset: str, duration: str) -> list[str]:
     return ["run", "--preset", preset, "--start", TEST_START, "--duration", duration]
 
 
+def max_speed_args(preset: str, duration: str, step: str = "1s") -> list[str]:
+    """A ``twin run`` command line as fast as the machine goes, without checkpoints."""
+    return [*run_args(preset, duration), "--step", step, "--speed", "max",
+            "--checkpoint-every", "off"]  # fmt: skip
+
+
 def twin_command(*args: str, env: dict[str, str], timeout_s: float = 300) -> str:
     """Run the ``twin`` command; return its stdout, failing the test on a non-zero exit."""
     done = subprocess.run(

@@ -9,7 +9,7 @@ import pytest
 from kafka import KafkaProducer
 
 from ingest.db import connect
-from tests.conftest import TEST_START, read_topic, run_args, twin_command
+from tests.conftest import TEST_START, max_speed_args, read_topic, twin_command
 from twin import events, jobs
 from twin.telemetry import decode
 
@@ -47,18 +47,7 @@ def test_submitted_jobs_are_answered_and_everything_lands_in_the_store(env):
         (b"lost", make(job_id="lost", kind="inference", sat_id=999)),
         (b"?", b"{not json"),
     )
-    out = twin_command(
-        *run_args("threebody-12", "3h"),
-        "--step",
-        "10s",
-        "--speed",
-        "max",
-        "--checkpoint-every",
-        "off",
-        "--jobs-since",
-        since,
-        env=env,
-    )
+    out = twin_command(*max_speed_args("threebody-12", "3h", "10s"), "--jobs-since", since, env=env)
     assert "rejected 4" in out, out
 
     bootstrap, prefix = env["TWIN_KAFKA_BOOTSTRAP"], env["TWIN_TOPIC_PREFIX"]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from ingest.migrate import migrate
-from tests.conftest import read_topic, run_args, twin_command
+from tests.conftest import max_speed_args, read_topic, run_args, twin_command
 from twin.bus import load_topics
 from twin.clock import NS_PER_S, parse_start
 from twin.engine import RunPlan, run
@@ -64,15 +64,7 @@ SHARD_COUPLED = {*GROUPS["links"], "job_latency_s", "job_energy_j"}
 
 def test_shards_together_equal_the_unsharded_run(kafka_env):
     bootstrap = kafka_env["TWIN_KAFKA_BOOTSTRAP"]
-    common = [
-        *run_args("threebody-2800", "300s"),
-        "--step",
-        "10s",
-        "--speed",
-        "max",
-        "--checkpoint-every",
-        "off",
-    ]
+    common = max_speed_args("threebody-2800", "300s", "10s")
     whole_env = {**kafka_env, "TWIN_TOPIC_PREFIX": kafka_env["TWIN_TOPIC_PREFIX"] + "whole."}
     twin_command(*common, env=whole_env)
     for i in range(3):

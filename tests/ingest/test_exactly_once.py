@@ -16,7 +16,7 @@ from kafka import KafkaProducer
 from ingest.db import connect
 from ingest.dimensions import register_fleet
 from ingest.migrate import migrate
-from tests.conftest import read_topic, run_args, twin_command
+from tests.conftest import max_speed_args, read_topic, twin_command
 from twin.clock import NS_PER_S, parse_start
 from twin.engine import RunPlan, run
 from twin.presets import build, load_preset
@@ -90,14 +90,7 @@ def test_ingest_killed_at_ten_random_points_stores_every_sample_once(env):
 
 def produce(env: dict[str, str], duration: str = f"{HOURS}h") -> None:
     """``duration`` of threebody-12 at 1 s ticks onto the test topics."""
-    twin_command(
-        *run_args("threebody-12", duration),
-        "--speed",
-        "max",
-        "--checkpoint-every",
-        "off",
-        env=env,
-    )
+    twin_command(*max_speed_args("threebody-12", duration), env=env)
 
 
 def ingest_through(env: dict[str, str], disrupt) -> str:
