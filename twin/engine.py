@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from twin import events, jobs, payload
 from twin.dice import Dice
+from twin.faults import Faults, apply_onsets, hardware_at, nothing_held, telemetry_at
 from twin.fleet import Fleet, FrameGroups, frame_groups
 from twin.hardware import Hardware
 from twin.payload import PayloadState, PayloadTick
@@ -196,14 +197,20 @@ def frames_for_tick(
     t_ns: int,
     channels: dict[str, np.ndarray],
     groups: tuple[str, ...] = tuple(GROUPS),
+    silent: np.ndarray | None = None,
 ) -> Iterator[Frame]:
     """One frame per frame group for one tick with the channel ``groups`` due; ``channels``
-    are (n_sat,) arrays."""
+    are (n_sat,) arrays. Satellites where ``silent`` (n_sat,) bool is set are left out, and
+    a group with none left sends no frame."""
     names = [n for g in groups for n in GROUPS[g]]
     if not names:
         return
     for g, name in enumerate(grouping.names):
         rows = grouping.order[grouping.bounds[g] : grouping.bounds[g + 1]]
+        if silent is not None:
+            rows = rows[~silent[rows]]
+            if rows.shape[0] == 0:
+                continue
         yield Frame(
             time_unix_ns=int(t_ns),
             group=name,
@@ -228,6 +235,7 @@ def run(
     jobs_sink: Callable[[jobs.JobSteps], None] | None = None,
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    faults: Faults | None = None,
 ) -> RunStats:
     """Simulate ``plan`` from tick ``start_tick`` and ``state`` (default: the presets'
     initial state), passing every frame to ``sink``, every tick's events to ``events_sink``
@@ -240,6 +248,12 @@ def run(
     uninterrupted one. Paced runs publish tick ``k`` at ``wall_start + (k - start_tick) *
     step / speed`` on an absolute schedule, so lateness never accumulates into drift;
     ``wall_start`` (a ``monotonic()`` reading) pins that schedule, e.g. to the wall clock.
+
+    ``faults`` (bound to ``fleet``) change the hardware while active and the battery at
+    their onset (``twin.faults.hardware_at``, ``apply_onsets``), and the telemetry and events
+    sent (``telemetry_at``); run statistics follow the physics, not the telemetry. Times of
+    faults count from ``plan.start_ns``. Stuck sensors resumed mid-fault hold the value of
+    the resume tick (held values are not checkpointed).
     """
     stats = RunStats(n_sat=fleet.n_sat)
     ctx = payload.make_context(fleet, hw, plan.start_ns) if ctx is None else ctx
@@ -252,6 +266,8 @@ def run(
     # Blocks stay aligned to multiples of ``block``; a start between two (a checkpoint made
     # at another speed) gets a short first block.
     starts = [start_tick, *range((start_tick // block + 1) * block, plan.n_ticks, block)]
+    held = nothing_held(fleet.n_sat) if faults is not None else None
+    silent = None
     for first, end in zip(starts, [*starts[1:], plan.n_ticks], strict=True):
         if first >= plan.n_ticks:
             break
@@ -265,33 +281,40 @@ def run(
             env_k = env.at(k)
             submitted = intake(t_ns) if intake is not None else ([], [])
             dice = Dice(seed, first + k, fleet.sat_id)
-            new, done = advance(ctx, state, env_k, t_ns, dt_s, dice, submitted)
+            tick_ctx = ctx
+            if faults is not None:
+                t_s = (t_ns - plan.start_ns) / 1e9
+                since_s = (t_ns - plan.step_ns - plan.start_ns) / 1e9  # the last tick's t_s
+                state = replace(state, physical=apply_onsets(faults, state.physical, since_s, t_s))
+                effective = hardware_at(faults, ctx.hw, t_s)
+                tick_ctx = ctx if effective is ctx.hw else replace(ctx, hw=effective)
+            new, done = advance(tick_ctx, state, env_k, t_ns, dt_s, dice, submitted)
             physical, pay = state.physical, done.payload
             channels = tick_channels(env_k, physical, done.outputs, pay)
+            reported = channels
+            if faults is not None:
+                reported, silent, held = telemetry_at(faults, channels, t_s, held)
             for frame in frames_for_tick(
-                fleet, grouping, t_ns, channels, plan.due_groups(first + k)
+                fleet, grouping, t_ns, reported, plan.due_groups(first + k), silent
             ):
                 sink(frame)
                 stats.frames += 1
             if events_sink is not None:
                 # Eclipse and contact changes seen at this tick; mode changes decided by this
                 # tick's step take effect at the next one.
-                events_sink(
-                    events.eclipse_events(t_ns, fleet.sat_id, physical.sunlit, channels["sunlit"])
-                )
-                events_sink(
+                for batch in (
+                    events.eclipse_events(t_ns, fleet.sat_id, physical.sunlit, channels["sunlit"]),
                     events.contact_events(
                         t_ns, fleet.sat_id, ctx.stations.station_id, pay.aos, pay.los
-                    )
-                )
-                events_sink(
+                    ),
                     events.mode_events(
                         t_ns + plan.step_ns,
                         fleet.sat_id,
                         physical.safe_mode,
                         new.physical.safe_mode,
-                    )
-                )
+                    ),
+                ):
+                    events_sink(_audible(batch, fleet.sat_id, silent))
             if jobs_sink is not None and done.steps.n:
                 jobs_sink(done.steps)
             _accumulate(stats, channels, pay, dt_s)
@@ -302,6 +325,17 @@ def run(
     stats.wall_s = max(0.0, monotonic() - wall_start)
     stats.final_state = state
     return stats
+
+
+def _audible(batch: events.Events, sat_id: np.ndarray, silent: np.ndarray | None) -> events.Events:
+    """``batch`` without the events of satellites ``silent`` (n_sat,) bool, by row of
+    ``sat_id`` (n_sat,)."""
+    if silent is None or not silent.any():
+        return batch
+    keep = ~np.isin(batch.sat_id, sat_id[silent])
+    return events.Events(
+        batch.time_unix_ns, batch.sat_id[keep], batch.kind[keep], batch.station_id[keep]
+    )
 
 
 def _accumulate(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from twin import checkpoint, engine, events, ground, jobs, payload, telemetry, workload
+from twin import checkpoint, engine, events, faults, ground, jobs, payload, telemetry, workload
 from twin.bus import Producer, TopicSpec, ensure_topics, latest_value, schema_headers
 from twin.clock import NS_PER_S, iso
 from twin.fleet import Fleet, frame_groups, shard_rows, subset
@@ -45,6 +45,7 @@ class RunConfig:
     seed: int = 0  # job arrivals and radiation upsets
     stations_path: str | None = None  # ground stations TOML (default: the bundled list)
     targets_path: str | None = None  # imagery targets TOML (default: the bundled map)
+    scenario_path: str | None = None  # fault scenario TOML (twin.faults); None: no faults
     launched_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
 
 
@@ -71,6 +72,29 @@ def parse_rates(values: list[str], step_ns: int, parse_duration) -> dict[str, in
     return every
 
 
+def load_run_scenario(config: RunConfig, fleet: Fleet) -> faults.Scenario | None:
+    """The fault scenario of ``config`` checked against the whole fleet (every shard's
+    satellites): made for the run's preset, every fault on a satellite of the fleet."""
+    if config.scenario_path is None:
+        return None
+    scenario = faults.load_scenario(config.scenario_path)
+    if scenario.preset != config.preset_name:
+        raise ConfigError(
+            "--scenario",
+            config.scenario_path,
+            f"a scenario made for preset {config.preset_name!r} "
+            f"(this one is for {scenario.preset!r})",
+        )
+    faults.bind(scenario, fleet.sat_id, strict=True)
+    log.info(
+        "scenario %s: %d faults (%s)",
+        scenario.name,
+        scenario.n_faults,
+        ", ".join(f"{k} {v}" for k, v in scenario.counts().items() if v),
+    )
+    return scenario
+
+
 def default_run_id(config: RunConfig) -> str:
     i, n = config.shard
     return f"{config.preset_name}-{iso(config.start_ns)}-shard{i}of{n}"
@@ -86,8 +110,11 @@ def run(config: RunConfig, fleet: Fleet, hw: Hardware) -> engine.RunStats:
             f"({len(frame_groups(fleet).names)} frame groups for {n} shards)"
         )
     all_sat_ids = set(fleet.sat_id.tolist())
+    scenario = load_run_scenario(config, fleet)
     if n > 1:
         fleet, hw = subset(fleet, rows), hw.subset(rows)
+    # Other shards own the faults on their satellites.
+    bound = None if scenario is None else faults.bind(scenario, fleet.sat_id, strict=False)
     ctx = payload.make_context(
         fleet,
         hw,
@@ -192,6 +219,7 @@ def run(config: RunConfig, fleet: Fleet, hw: Hardware) -> engine.RunStats:
             seed=config.seed,
             intake=intake,
             jobs_sink=publish_steps,
+            faults=bound,
         )
         producer.flush()
     finally:
