@@ -13,6 +13,7 @@ import base64
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,8 @@ from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from ingest.detect import AnomalyRow
+from ingest.rules import RuleSet
 from ingest.writer import DeadLetter, Event, PartitionBatch, Writer
 from twin import events, jobs, telemetry
 from twin.bus import CONNECT_SETTINGS, UNREACHABLE, DeliveryError, Producer, schema_headers
@@ -33,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 2 * 1024 * 1024  # a 210-satellite frame of every channel is ~41 KiB
 DEADLETTER_PAYLOAD_BYTES = 256 * 1024
+ANOMALIES_TOPIC = "twin.anomalies"
 EARLIEST_NS = parse_start("1990-01-01T00:00:00Z")  # sane simulation times
 LATEST_NS = parse_start("2100-01-01T00:00:00Z")
 
@@ -69,13 +73,14 @@ class IngestStats:
     rows_inserted: int = 0
     rows_repeated: int = 0
     dead_letters: int = 0
+    anomaly_steps: int = 0  # anomalies raised, updated and cleared
     batches: int = 0
     first_record_s: float | None = None  # monotonic time the first records arrived
     last_write_s: float | None = None  # monotonic time the last batch was committed
 
 
 class _SeekToStored(ConsumerRebalanceListener):
-    """On assignment, continue from the offsets stored with the data."""
+    """On assignment, continue from the offsets (and rule state) stored with the data."""
 
     def __init__(self, consumer: KafkaConsumer, writer: Writer) -> None:
         self._consumer = consumer
@@ -96,6 +101,9 @@ class _SeekToStored(ConsumerRebalanceListener):
                     self._consumer.seek(tp, stored[tp.partition])
             if unseen:
                 self._consumer.seek_to_beginning(*unseen)
+            self._writer.restore_rule_state(
+                topic, sorted(tp.partition for tp in assigned if tp.topic == topic)
+            )
         log.info("assigned %s", sorted((tp.topic, tp.partition) for tp in assigned))
 
 
@@ -152,19 +160,25 @@ def run_ingest(
     max_seconds: float | None = None,
     batch_records: int = 2000,
     instance_id: str | None = None,
+    rules: RuleSet | None = None,
+    keep_going: Callable[[], bool] | None = None,
 ) -> IngestStats:
     """Consume telemetry, events and job steps into the database until stopped (or caught
     up, if asked).
 
     ``batch_records`` caps the messages per poll (one transaction); ``instance_id`` makes the
     consumer a static group member, so a restarted process takes its partitions back at once
-    instead of waiting for the session of the one it replaces to time out.
+    instead of waiting for the session of the one it replaces to time out. ``rules``: the
+    per-satellite anomaly rules evaluated on every batch, their anomalies stored with it and
+    then published to ``twin.anomalies``. With ``stop_when_caught_up``, ``keep_going()``
+    returning True (a producer still running) keeps the loop polling past the end.
     """
     telemetry_topic = topic_prefix + telemetry.TELEMETRY_TOPIC
     events_topic = topic_prefix + events.EVENTS_TOPIC
     jobs_topic = topic_prefix + jobs.JOBS_TOPIC
     deadletter_topic = topic_prefix + "twin.deadletter"
-    writer = Writer(database_url, group)
+    anomalies_topic = topic_prefix + ANOMALIES_TOPIC
+    writer = Writer(database_url, group, rules)
     writer.check()  # an unreachable database is reported before anything is consumed
     try:
         consumer = KafkaConsumer(
@@ -187,7 +201,7 @@ def run_ingest(
         mask_url(database_url),
         group,
     )
-    dead_producer = Producer(bootstrap, client_id=f"{group}-deadletter")
+    producer = Producer(bootstrap, client_id=f"{group}-publisher")
     consumer.subscribe(
         [telemetry_topic, events_topic, jobs_topic], listener=_SeekToStored(consumer, writer)
     )
@@ -198,7 +212,11 @@ def run_ingest(
         while max_seconds is None or time.monotonic() - started < max_seconds:
             batch = consumer.poll(timeout_ms=500)
             if not batch:
-                if stop_when_caught_up and _caught_up(consumer):
+                if (
+                    stop_when_caught_up
+                    and not (keep_going is not None and keep_going())
+                    and _caught_up(consumer)
+                ):
                     break
                 continue
             if stats.first_record_s is None:
@@ -213,7 +231,7 @@ def run_ingest(
             _commit_for_monitoring(consumer, batch)
             for letter in (d for part in parts for d in part.dead):
                 # After the database commit: the table is the record of it.
-                dead_producer.send(
+                producer.send(
                     deadletter_topic,
                     key=f"{letter.topic}:{letter.partition}".encode(),
                     value=deadletter_message(letter),
@@ -222,14 +240,21 @@ def run_ingest(
                         ("reason", letter.reason.encode()),
                     ],
                 )
+            for row in result.anomalies:
+                producer.send(
+                    anomalies_topic,
+                    key=str(row.sat_id).encode() if row.sat_id is not None else b"fleet",
+                    value=anomaly_message(row),
+                    headers=schema_headers(ANOMALIES_TOPIC, 1),
+                )
             try:
-                dead_producer.flush()
-            except DeliveryError as exc:  # the dead_letters table already holds them
-                log.error("dead letters not published to %s: %s", deadletter_topic, exc)
-                dead_producer.failed.clear()
+                producer.flush()
+            except DeliveryError as exc:  # the tables already hold them
+                log.error("dead letters or anomalies not published: %s", exc)
+                producer.failed.clear()
     finally:
         consumer.close(autocommit=False)
-        dead_producer.close()
+        producer.close()
         writer.close()
     return stats
 
@@ -285,6 +310,7 @@ def _count(stats: IngestStats, parts: list[PartitionBatch], result) -> None:
     stats.dead_letters += sum(len(p.dead) for p in parts)
     stats.rows_inserted += result.rows_inserted
     stats.rows_repeated += result.rows_repeated
+    stats.anomaly_steps += len(result.anomalies)
 
 
 def deadletter_message(letter: DeadLetter) -> bytes:
@@ -303,6 +329,24 @@ def deadletter_message(letter: DeadLetter) -> bytes:
         },
         separators=(",", ":"),
     ).encode()
+
+
+def anomaly_message(row: AnomalyRow) -> bytes:
+    """The ``twin.anomalies`` v1 message of one anomaly step."""
+    return orjson.dumps(
+        {
+            "schema": ANOMALIES_TOPIC,
+            "version": 1,
+            "anomaly_id": row.anomaly_id,
+            "time_unix_ns": row.time_us * 1000,
+            "sat_id": row.sat_id,
+            "rule": row.rule,
+            "severity": row.severity,
+            "state": row.state,
+            "value": row.value,
+            "message": row.message[:500],
+        }
+    )
 
 
 def _commit_for_monitoring(consumer: KafkaConsumer, batch: dict) -> None:

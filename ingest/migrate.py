@@ -265,6 +265,14 @@ def _refresh_rollups(conn: Connection, timescale: bool, settings: StoreSettings)
     conn.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READER_ROLE}"))
 
 
+def _v3_rules(conn: Connection, timescale: bool, settings: StoreSettings) -> None:
+    """Streaming rule state, injected-fault truth and detection scores. Ingest keeps its rule
+    state and writes anomalies; it cannot read the fault truth."""
+    schema.metadata.create_all(conn, tables=list(schema.RULES_AND_SCORES), checkfirst=True)
+    conn.execute(text(f"GRANT SELECT, INSERT, UPDATE ON rule_state TO {INGEST_ROLE}"))
+    conn.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READER_ROLE}"))
+
+
 _PG_TYPES = {"float8": "double precision", "bool": "boolean", "int2": "smallint"}
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -279,6 +287,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "job step details",
         _v2_payload,
     ),
+    Migration(3, "rule state, fault truth and detection scores", _v3_rules),
 )
 
 

@@ -209,6 +209,65 @@ schema_migrations = Table(
     Column("applied_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+rule_state = Table(
+    "rule_state",
+    metadata,
+    Column("consumer_group", Text, nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column(
+        "state",
+        LargeBinary,
+        nullable=False,
+        comment="zstd-compressed npz: per rule and satellite, pending/open times and values",
+    ),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("consumer_group", "topic", "partition", name="rule_state_pkey"),
+    comment="Streaming rule state of the satellites of each partition, committed with the data",
+)
+
+fault_truth = Table(
+    "fault_truth",
+    metadata,
+    Column("score_id", BigInteger, nullable=False),
+    Column("fault", Integer, nullable=False, comment="index of the fault in its scenario"),
+    Column("kind", Text, nullable=False),
+    Column("sat_id", Integer, nullable=False),
+    Column("onset", DateTime(timezone=True), nullable=False),
+    Column("ends", DateTime(timezone=True), comment="NULL when permanent"),
+    Column("magnitude", Double, nullable=False),
+    Column("channel", Text, comment="the frozen channel of a stuck sensor"),
+    Column("detected_at", DateTime(timezone=True), comment="first anomaly on it after onset"),
+    Column("detected_by", Text, comment="rule of that anomaly"),
+    Column("latency_s", Double),
+    PrimaryKeyConstraint("score_id", "fault", name="fault_truth_pkey"),
+    comment="Injected faults of scored runs and their detection; never read by rules",
+)
+
+score_runs = Table(
+    "score_runs",
+    metadata,
+    Column("score_id", BigInteger, Identity(), primary_key=True),
+    Column("scenario", Text, nullable=False),
+    Column("preset", Text, nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("start", DateTime(timezone=True), nullable=False),
+    Column("hours", Double, nullable=False),
+    Column("satellites", Integer, nullable=False),
+    Column("faults", Integer, nullable=False),
+    Column("detected", Integer, nullable=False),
+    Column("recall", Double, nullable=False),
+    Column("median_latency_s", Double),
+    Column("false_alarms", Integer, nullable=False),
+    Column("false_alarms_per_1000_sat_h", Double, nullable=False),
+    Column("fleet_anomalies", Integer, nullable=False, comment="opened by fleet rules"),
+    Column("passed", Boolean, nullable=False),
+    Column("per_kind", JSONB, nullable=False, comment="kind -> faults, detected, latencies"),
+    Column("scored_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    comment="Detection quality of rule sets against injected faults (twin score)",
+)
+
 TIME_SERIES = (telemetry, events, anomalies, job_events)
+RULES_AND_SCORES = (rule_state, fault_truth, score_runs)
 DIMENSIONS = (satellites, ground_stations)
 BOOKKEEPING = (ingest_batches, ingest_offsets, dead_letters)

@@ -19,7 +19,9 @@ import numpy as np
 import psycopg
 
 from ingest.db import connect
+from ingest.detect import AnomalyRow, Detector, load_satellites
 from ingest.pgcopy import PG_EPOCH_UNIX_US, binary_copy_payload
+from ingest.rules import RuleSet
 from twin.settings import InputError
 from twin.telemetry import CHANNELS, Frame
 
@@ -87,6 +89,17 @@ UPSERT_OFFSET = (
     "INSERT INTO ingest_offsets (consumer_group, topic, partition, next_offset, updated_at) "
     "VALUES (%s, %s, %s, %s, now()) ON CONFLICT (consumer_group, topic, partition) "
     "DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()"
+)
+INSERT_ANOMALIES = (
+    "INSERT INTO anomalies (time, anomaly_id, sat_id, rule, severity, state, value, message) "
+    "SELECT timestamptz 'epoch' + t * interval '1 microsecond', a, s, r, v, st, x, m "
+    "FROM unnest(%s::int8[], %s::text[], %s::int4[], %s::text[], %s::text[], %s::text[], "
+    "%s::float8[], %s::text[]) AS u(t, a, s, r, v, st, x, m) ON CONFLICT DO NOTHING"
+)
+UPSERT_RULE_STATE = (
+    "INSERT INTO rule_state (consumer_group, topic, partition, state, updated_at) "
+    "VALUES (%s, %s, %s, %s, now()) ON CONFLICT (consumer_group, topic, partition) "
+    "DO UPDATE SET state = EXCLUDED.state, updated_at = now()"
 )
 INSERT_DEAD_LETTER = (
     "INSERT INTO dead_letters (topic, partition, kafka_offset, reason, samples, payload) "
@@ -202,18 +215,24 @@ class WriteResult:
     rows_repeated: int
     events_inserted: int
     job_steps_inserted: int = 0
+    anomalies: list[AnomalyRow] = field(default_factory=list)
 
 
 class Writer:
     """Writes decoded batches; opens its connection on first use."""
 
-    def __init__(self, database_url: str, consumer_group: str) -> None:
+    def __init__(
+        self, database_url: str, consumer_group: str, rules: RuleSet | None = None
+    ) -> None:
+        """``rules``: per-satellite rules to evaluate on every batch (None: no rules)."""
         self._url = database_url
         self._group = consumer_group
         self._conn: psycopg.Connection | None = None
         self._use_copy = True
         self._partitioned = False
         self._known = np.empty(0, dtype=np.int32)
+        self._rules = rules
+        self._detector: Detector | None = None
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
@@ -255,6 +274,32 @@ class Writer:
             self._known = np.array([r[0] for r in rows], dtype=np.int32)
         return self._known
 
+    def detector(self) -> Detector | None:
+        """The rule evaluator over the registered satellites (rebuilt, keeping the state of
+        the satellites it had, when satellites have been registered since)."""
+        if self._rules is None:
+            return None
+        known = self.known_satellites()
+        if self._detector is None or not np.array_equal(self._detector.sats.sat_id, known):
+            sats = self._retrying(lambda: load_satellites(self._connection()))
+            self._conn.commit()
+            old, self._detector = self._detector, Detector(self._rules.satellite, sats)
+            if old is not None:
+                self._detector.state.restore(sats.sat_id, old.state.blob(old.sats.sat_id, None))
+        return self._detector
+
+    def restore_rule_state(self, topic: str, partitions: list[int]) -> None:
+        """Load the stored rule state of ``partitions`` (on assignment)."""
+        detector = self.detector()
+        if detector is None:
+            return
+        for (blob,) in self._read(
+            "SELECT state FROM rule_state WHERE consumer_group = %s AND topic = %s "
+            "AND partition = ANY(%s)",
+            (self._group, topic, partitions),
+        ):
+            detector.state.restore(detector.sats.sat_id, blob)
+
     def stored_offsets(self, topic: str) -> dict[int, int]:
         """The next offset to consume per partition, as last committed with the data."""
         return dict(
@@ -281,10 +326,15 @@ class Writer:
 
     def write(self, parts: list[PartitionBatch]) -> WriteResult:
         """Store one poll in one transaction (retried whole after a lost connection)."""
-        return self._retrying(lambda: self._write_once(parts))
+        detector = self.detector() if any(p.frames for p in parts) else None
+        result, state = self._retrying(lambda: self._write_once(parts, detector))
+        if state is not None:  # committed: the rules' new state is now the stored one
+            detector.state = state
+        return result
 
-    def _write_once(self, parts: list[PartitionBatch]) -> WriteResult:
-        """Lineage rows, telemetry, events, dead letters and the next offsets."""
+    def _write_once(self, parts: list[PartitionBatch], detector: Detector | None):
+        """Lineage rows, telemetry, events, dead letters, anomalies with the rules' state,
+        and the next offsets; returns the result and the rules' new state."""
         conn = self._connection()
         frames, events, steps = [], [], []
         with conn.transaction(), conn.cursor() as cur:
@@ -310,6 +360,26 @@ class Writer:
                 ]
             columns = frames_to_columns(frames)
             inserted = self._insert_rows(cur, columns) if columns.n_rows else 0
+            anomalies, state = [], None
+            if detector is not None:
+                anomalies, state = detector.evaluate(
+                    [(p.partition, f) for p in parts for _, f in p.frames]
+                )
+                if anomalies:
+                    insert_anomalies(cur, anomalies)
+                cur.executemany(
+                    UPSERT_RULE_STATE,
+                    [
+                        (
+                            self._group,
+                            p.topic,
+                            p.partition,
+                            state.blob(detector.sats.sat_id, p.partition),
+                        )
+                        for p in parts
+                        if p.frames
+                    ],
+                )
             events_inserted = self._insert_events(cur, events) if events else 0
             steps_inserted = self._insert_job_steps(cur, steps) if steps else 0
             dead = [d for part in parts for d in part.dead]
@@ -325,7 +395,10 @@ class Writer:
                 UPSERT_OFFSET,
                 [(self._group, p.topic, p.partition, p.last_offset + 1) for p in parts],
             )
-        return WriteResult(inserted, columns.n_rows - inserted, events_inserted, steps_inserted)
+        result = WriteResult(
+            inserted, columns.n_rows - inserted, events_inserted, steps_inserted, anomalies
+        )
+        return result, state
 
     def _insert_rows(self, cur: psycopg.Cursor, columns: Columns) -> int:
         if self._partitioned:
@@ -402,3 +475,20 @@ class Writer:
                 self._conn.close()
             finally:
                 self._conn = None
+
+
+def insert_anomalies(cur: psycopg.Cursor, rows: list[AnomalyRow]) -> None:
+    """Anomaly steps; a step already stored (same id, state and time) is kept as it was."""
+    cur.execute(
+        INSERT_ANOMALIES,
+        (
+            [r.time_us for r in rows],
+            [r.anomaly_id for r in rows],
+            [r.sat_id for r in rows],
+            [r.rule for r in rows],
+            [r.severity for r in rows],
+            [r.state for r in rows],
+            [r.value for r in rows],
+            [r.message for r in rows],
+        ),
+    )

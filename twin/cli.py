@@ -107,6 +107,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             seed=args.seed,
             stations_path=args.stations,
             targets_path=args.targets,
+            scenario_path=args.scenario,
             **_jobs_since(args.jobs_since),
         )
         fleet, hw, _ = load_fleet(args, start_ns)
@@ -129,6 +130,144 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"propagation failures {stats.propagation_failures}"
     )
     return 0
+
+
+def cmd_scenario_generate(args: argparse.Namespace) -> int:
+    """Draw a fault scenario for a preset's fleet and write it as TOML."""
+    from twin import faults
+
+    options = {
+        "duration_s": "--duration",
+        "per_kind": "--per-kind",
+        "sat_id": "--preset",
+        "seed": "--seed",
+    }
+    try:
+        duration_ns = parse_duration_ns("--duration", args.duration)
+        fleet, _, _ = load_fleet(args, parse_start("now"))
+        scenario = faults.generate(
+            Path(args.preset).stem, fleet.sat_id, args.seed, duration_ns / NS_PER_S, args.per_kind
+        )
+    except ConfigError as exc:
+        if exc.field not in options:
+            raise
+        raise ConfigError(options[exc.field], exc.value, exc.accepted) from None
+    except InputError:
+        raise
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    try:
+        Path(args.out).write_text(faults.dump_scenario(scenario), encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"--out: {exc}") from None
+    counts = ", ".join(f"{kind} {n}" for kind, n in scenario.counts().items())
+    print(f"twin scenario generate: {scenario.n_faults} faults ({counts}) written to {args.out}")
+    return 0
+
+
+def _rules_parsers(sub, kafka_opts) -> None:
+    rules = sub.add_parser("rules", help="anomaly rules").add_subparsers(
+        dest="rules_command", required=True
+    )
+    check = rules.add_parser(
+        "check", help="evaluate the fleet rules on the rollup minutes not evaluated yet"
+    )
+    check.add_argument("--database", help="PostgreSQL URL (default: $TWIN_DATABASE_URL)")
+    check.add_argument("--rules", help="rules YAML (default: the bundled ingest/rules.yaml)")
+    check.set_defaults(func=cmd_rules_check)
+    show = rules.add_parser("show", help="check a rules file and list its rules")
+    show.add_argument("--rules", help="rules YAML (default: the bundled ingest/rules.yaml)")
+    show.set_defaults(func=cmd_rules_show)
+    score = sub.add_parser(
+        "score",
+        help="run the twin with a fault scenario through Kafka and the database, and score "
+        "the anomaly rules against the injected faults",
+    )
+    kafka_opts(score)
+    score.add_argument("--scenario", required=True, help="fault scenario TOML")
+    score.add_argument("--database", help="PostgreSQL URL (default: $TWIN_DATABASE_URL)")
+    score.add_argument("--rules", help="rules YAML (default: the bundled ingest/rules.yaml)")
+    score.add_argument("--step", default="1s", help="tick length (default 1s)")
+    score.add_argument(
+        "--start", help="ISO-8601 UTC start (default: after anything stored, from now on)"
+    )
+    score.set_defaults(func=cmd_score)
+
+
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    from ingest.fleet_rules import check_fleet
+    from ingest.rules import load_rules
+
+    done = check_fleet(database_url(args.database), load_rules(args.rules))
+    span = (
+        ""
+        if done.first_us is None
+        else f" ({iso(done.first_us * 1000)} .. {iso(done.last_us * 1000)})"
+    )
+    print(
+        f"twin rules check: {done.minutes} minutes evaluated{span}; "
+        f"{sum(a.state == 'open' for a in done.anomalies)} raised, "
+        f"{sum(a.state == 'updated' for a in done.anomalies)} updated, "
+        f"{sum(a.state == 'closed' for a in done.anomalies)} cleared"
+    )
+    for a in done.anomalies:
+        print(f"  {iso(a.time_us * 1000)} {a.state:<7} {a.severity:<8} {a.rule}: {a.message}")
+    return 0
+
+
+def cmd_rules_show(args: argparse.Namespace) -> int:
+    from ingest.rules import load_rules
+
+    ruleset = load_rules(args.rules)
+    print(
+        f"{ruleset.source}: {len(ruleset.satellite)} satellite rules, "
+        f"{len(ruleset.fleet)} fleet rules"
+    )
+    for rule in (*ruleset.satellite, *ruleset.fleet):
+        what = rule.channel or rule.group or rule.measure
+        print(
+            f"  {rule.name:<24} {rule.type:<13} {what:<20} {rule.severity:<8} "
+            f"trigger {rule.trigger.direction} {rule.trigger.value:g} for {rule.for_s:g} s, "
+            f"clear {rule.clear.direction} {rule.clear.value:g}"
+        )
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from ingest.rules import load_rules
+    from ingest.score import run_scored
+
+    score, score_id, stats = run_scored(
+        args.scenario,
+        kafka_bootstrap(args.kafka),
+        database_url(args.database),
+        load_rules(args.rules),
+        args.step,
+        None if args.start is None else parse_start(args.start),
+    )
+    s = score.scenario
+    print(
+        f"twin score: scenario {s.name} ({s.n_faults} faults, seed {s.seed}) on {s.preset}, "
+        f"{score.n_sat} satellites over {score.hours:g} h; {stats.rows_inserted} samples "
+        f"stored, {stats.anomaly_steps} anomaly steps; score id {score_id}"
+    )
+    print(score.table())
+    return 0 if score.passed else 1
+
+
+def _scenario_parser(sub) -> None:
+    scenario = sub.add_parser("scenario", help="fault scenarios").add_subparsers(
+        dest="scenario_command", required=True
+    )
+    gen = scenario.add_parser(
+        "generate", help="draw faults of every kind on distinct satellites of a preset's fleet"
+    )
+    gen.add_argument("--preset", required=True, help="fleet preset, a name or a .toml path")
+    gen.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0)")
+    gen.add_argument("--duration", default="6h", help="run length the faults fit in (>= 2h)")
+    gen.add_argument("--per-kind", type=int, default=6, help="faults of each kind (default 6)")
+    gen.add_argument("--out", required=True, help="TOML file to write")
+    gen.set_defaults(func=cmd_scenario_generate, walker=None, elements=None)
 
 
 def cmd_grafana_publish(args: argparse.Namespace) -> int:
@@ -162,6 +301,7 @@ def _job_summary(stats) -> str:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.consumer import run_ingest
+    from ingest.rules import load_rules
 
     stats = run_ingest(
         kafka_bootstrap(args.kafka),
@@ -172,12 +312,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         max_seconds=args.max_seconds,
         batch_records=args.batch_records,
         instance_id=args.instance_id,
+        rules=None if args.no_rules else load_rules(args.rules),
     )
     print(
         f"twin ingest: {stats.messages} messages ({stats.frames} frames, {stats.events} events, "
         f"{stats.job_messages} job messages), "
         f"{stats.rows_inserted} rows inserted, {stats.rows_repeated} repeated, "
         f"{stats.dead_letters} dead letters, {stats.job_steps_inserted} job steps stored, "
+        f"{stats.anomaly_steps} anomaly steps, "
         f"{stats.batches} batches"
     )
     return 0
@@ -325,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--stations", help="ground stations TOML (default: the bundled list)")
     run.add_argument("--targets", help="imagery target regions TOML (default: the bundled map)")
+    run.add_argument("--scenario", help="fault scenario TOML made for --preset (twin.faults)")
     run.add_argument(
         "--jobs-since",
         default="launch",
@@ -337,6 +480,8 @@ def build_parser() -> argparse.ArgumentParser:
     kafka_opts(ing)
     ing.add_argument("--database", help="PostgreSQL URL (default: $TWIN_DATABASE_URL)")
     ing.add_argument("--group", default="twin-ingest", help="consumer group id")
+    ing.add_argument("--rules", help="anomaly rules YAML (default: the bundled ingest/rules.yaml)")
+    ing.add_argument("--no-rules", action="store_true", help="store telemetry without rules")
     ing.add_argument(
         "--stop-when-caught-up",
         action="store_true",
@@ -355,6 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
         "with the same id takes its partitions back without a rebalance wait",
     )
     ing.set_defaults(func=cmd_ingest)
+    _rules_parsers(sub, kafka_opts)
 
     db = sub.add_parser("db", help="database administration").add_subparsers(
         dest="db_command", required=True
@@ -401,6 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pub.add_argument("--grafana-dir", help="the grafana/ directory (default: this checkout's)")
     pub.set_defaults(func=cmd_grafana_publish)
+    _scenario_parser(sub)
     return parser
 
 

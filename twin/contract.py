@@ -210,8 +210,11 @@ def jobs_schema() -> dict:
 def anomalies_schema() -> dict:
     return _envelope(
         "twin.anomalies",
-        "an anomaly opened or closed by a rule",
-        "Kafka key: the satellite id as text, or 'fleet' for fleet-level rules.",
+        "a step of an anomaly's lifecycle",
+        "An anomaly is raised (state open), reported while open with its worst value so far "
+        "(updated) and cleared (closed); every step carries the same anomaly_id. Published "
+        "after the anomalies table holds the step. Kafka key: the satellite id as text, or "
+        "'fleet' for fleet-level rules.",
         ["anomaly_id", "time_unix_ns", "rule", "severity", "state"],
         {
             "anomaly_id": ID_TEXT,
@@ -219,7 +222,7 @@ def anomalies_schema() -> dict:
             "sat_id": {"anyOf": [SAT_ID, {"type": "null"}]},
             "rule": ID_TEXT,
             "severity": {"enum": ["info", "warning", "critical"]},
-            "state": {"enum": ["open", "closed"]},
+            "state": {"enum": ["open", "updated", "closed"]},
             "value": {"type": ["number", "null"]},
             "message": {"type": "string", "maxLength": 500},
         },
@@ -320,14 +323,14 @@ def examples() -> dict[str, list[dict]]:
             {
                 "schema": "twin.anomalies",
                 "version": 1,
-                "anomaly_id": "a-3-battery_low-1",
+                "anomaly_id": f"battery_capacity_low:3:{start // 10**9}",
                 "time_unix_ns": start,
                 "sat_id": 3,
-                "rule": "battery_low",
+                "rule": "battery_capacity_low",
                 "severity": "warning",
                 "state": "open",
-                "value": 0.28,
-                "message": "soc 0.28 below 0.30 for 60 s",
+                "value": 0.62,
+                "message": "residual of battery_capacity_wh: 0.62 (below 0.9)",
             }
         ],
         "twin.deadletter": [
