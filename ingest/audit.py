@@ -191,12 +191,13 @@ AUDIT_VIEWS = [
     SELECT twin_bucket('1 day', bucket) AS day, sat_id,
            sum(throughput_tops_avg * 60) AS tera_ops
     FROM telemetry_1m GROUP BY 1, sat_id""",
-    # Each anomaly with when it opened and closed.
+    # Each anomaly with when it opened and closed, and the worst score it last reported.
     """CREATE OR REPLACE VIEW audit_anomaly_history AS
     SELECT anomaly_id, sat_id, rule, max(severity) AS severity,
            min(time) FILTER (WHERE state = 'open') AS opened_at,
            max(time) FILTER (WHERE state = 'closed') AS closed_at,
-           max(value) AS worst_value
+           (array_agg(value ORDER BY time DESC) FILTER (WHERE state <> 'closed'))[1]
+               AS worst_value
     FROM anomalies GROUP BY anomaly_id, sat_id, rule""",
     # Orbit samples expected (from the satellite's interval) against received, per hour.
     """CREATE OR REPLACE VIEW audit_completeness_hourly AS

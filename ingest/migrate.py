@@ -269,6 +269,8 @@ def _v3_rules(conn: Connection, timescale: bool, settings: StoreSettings) -> Non
     """Streaming rule state, injected-fault truth and detection scores. Ingest keeps its rule
     state and writes anomalies; it cannot read the fault truth."""
     schema.metadata.create_all(conn, tables=list(schema.RULES_AND_SCORES), checkfirst=True)
+    for statement in audit.AUDIT_VIEWS:  # the anomaly history reads updated steps
+        conn.execute(text(statement))
     conn.execute(text(f"GRANT SELECT, INSERT, UPDATE ON rule_state TO {INGEST_ROLE}"))
     conn.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READER_ROLE}"))
 

@@ -59,3 +59,25 @@ def test_payload_bench_prints_ratios_to_the_orbit_step():
         r" \| payload total [\d.]+ ms \(\s*[\d.]+x orbit\)",
         out,
     ), out
+
+
+def test_rules_bench_prints_its_ratio_to_decoding():
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "bench_rules.py"),
+            "--sizes",
+            "200",
+            "--ticks",
+            "20",
+            "--repeats",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    assert re.search(
+        r"200 satellites .* \d+ rules +[\d.]+ ms/tick .* rules / decode = [\d.]+", out
+    ), out
