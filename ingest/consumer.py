@@ -82,9 +82,10 @@ class IngestStats:
 class _SeekToStored(ConsumerRebalanceListener):
     """On assignment, continue from the offsets (and rule state) stored with the data."""
 
-    def __init__(self, consumer: KafkaConsumer, writer: Writer) -> None:
+    def __init__(self, consumer: KafkaConsumer, writer: Writer, telemetry_topic: str) -> None:
         self._consumer = consumer
         self._writer = writer
+        self._telemetry_topic = telemetry_topic  # the rules' state follows its partitions
 
     def on_partitions_revoked(self, revoked) -> None:
         pass  # every batch is committed before the next poll; nothing is pending
@@ -101,9 +102,10 @@ class _SeekToStored(ConsumerRebalanceListener):
                     self._consumer.seek(tp, stored[tp.partition])
             if unseen:
                 self._consumer.seek_to_beginning(*unseen)
-            self._writer.restore_rule_state(
-                topic, sorted(tp.partition for tp in assigned if tp.topic == topic)
-            )
+            if topic == self._telemetry_topic:
+                self._writer.restore_rule_state(
+                    topic, sorted(tp.partition for tp in assigned if tp.topic == topic)
+                )
         log.info("assigned %s", sorted((tp.topic, tp.partition) for tp in assigned))
 
 
@@ -203,7 +205,8 @@ def run_ingest(
     )
     producer = Producer(bootstrap, client_id=f"{group}-publisher")
     consumer.subscribe(
-        [telemetry_topic, events_topic, jobs_topic], listener=_SeekToStored(consumer, writer)
+        [telemetry_topic, events_topic, jobs_topic],
+        listener=_SeekToStored(consumer, writer, telemetry_topic),
     )
     validator = Validator(writer)
     stats = IngestStats()
@@ -222,11 +225,11 @@ def run_ingest(
             if stats.first_record_s is None:
                 stats.first_record_s = time.monotonic()
             parts = [
-                _decode_partition(tp, records, validator, telemetry_topic, jobs_topic)
+                decode_partition(tp, records, validator, telemetry_topic, jobs_topic)
                 for tp, records in batch.items()
             ]
             result = writer.write(parts)
-            _count(stats, parts, result)
+            count_batch(stats, parts, result)
             stats.last_write_s = time.monotonic()
             _commit_for_monitoring(consumer, batch)
             for letter in (d for part in parts for d in part.dead):
@@ -259,7 +262,7 @@ def run_ingest(
     return stats
 
 
-def _decode_partition(
+def decode_partition(
     tp: TopicPartition, records: list, validator: Validator, telemetry_topic: str, jobs_topic: str
 ) -> PartitionBatch:
     part = PartitionBatch(
@@ -300,7 +303,7 @@ def _samples_in(value: bytes) -> int:
     return len(sat_id) if isinstance(sat_id, list) else (1 if isinstance(sat_id, int) else 0)
 
 
-def _count(stats: IngestStats, parts: list[PartitionBatch], result) -> None:
+def count_batch(stats: IngestStats, parts: list[PartitionBatch], result) -> None:
     stats.batches += 1
     stats.messages += sum(p.messages for p in parts)
     stats.frames += sum(len(p.frames) for p in parts)

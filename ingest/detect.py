@@ -13,6 +13,7 @@ stores it per Kafka partition (a partition always carries the same satellites) i
 from __future__ import annotations
 
 import io
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,10 +26,14 @@ from twin.telemetry import GROUPS, Frame
 FLEET = 0  # the satellite id that stands for the whole fleet (real ids start at 1)
 NONE = np.iinfo(np.int64).min  # "no time" in the int64 µs state arrays
 US_PER_S = 1_000_000
+US_PER_MINUTE = 60 * US_PER_S
 GROUP_NAMES = tuple(GROUPS)
 # Per-rule state arrays: int64 µs times, float64 values.
 _TIMES = ("pending_us", "clear_us", "open_us", "reported_us", "prev_us")
 _VALUES = ("worst", "prev")
+# What each state array holds for a satellite never seen.
+_FILL = {"partition": -1, "frame_group": -1, "last_us": NONE, "gap_us": 0}
+_FILL |= {name: NONE for name in _TIMES} | {name: np.nan for name in _VALUES}
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,7 @@ class DetectorState:
     def __init__(self, rules: tuple[Rule, ...], n_sat: int) -> None:
         self.arrays: dict[str, np.ndarray] = {
             "partition": np.full(n_sat, -1, np.int32),
+            "frame_group": np.full(n_sat, -1, np.int64),  # crc32 of the frame group's name
             "last_us": np.full((len(GROUP_NAMES), n_sat), NONE, np.int64),
             "gap_us": np.zeros((len(GROUP_NAMES), n_sat), np.int64),
         }
@@ -118,6 +124,11 @@ class DetectorState:
         out = io.BytesIO()
         np.savez(out, sat_id=sat_id[rows], **{k: v[..., rows] for k, v in self.arrays.items()})
         return zstandard.ZstdCompressor(level=3).compress(out.getvalue())
+
+    def reset(self, rows: np.ndarray) -> None:
+        """Forget the satellites at ``rows`` ((n_sat,) bool): as if never seen."""
+        for name, array in self.arrays.items():
+            array[..., rows] = _FILL[name.rsplit("/", 1)[-1]]
 
     def restore(self, sat_id: np.ndarray, blob: bytes) -> None:
         """Put a stored partition state back (rules or satellites no longer known are
@@ -164,6 +175,7 @@ class Detector:
         t_us = np.repeat([f.time_unix_ns // 1000 for _, f in frames], counts)
         idx = np.searchsorted(self.sats.sat_id, np.concatenate([f.sat_id for _, f in frames]))
         part = np.repeat([p for p, _ in frames], counts).astype(np.int32)
+        group = np.repeat([zlib.crc32(f.group.encode()) for _, f in frames], counts)
         present = np.stack(
             [np.repeat([g[0] in f.channels for _, f in frames], counts) for g in GROUPS.values()]
         )
@@ -185,11 +197,16 @@ class Detector:
         bounds = [*starts[1:], order.shape[0]]
         for k, (t, a, b) in enumerate(zip(times.tolist(), starts, bounds, strict=True)):
             rows_k = order[a:b]
+            # A replayed tick (a twin resumed from a checkpoint sends again what followed
+            # it) was scored already: only samples newer than each satellite's last count.
+            rows_k = rows_k[t > state.arrays["last_us"][:, idx[rows_k]].max(axis=0)]
+            if rows_k.shape[0] == 0:
+                continue
             tick = _Tick(t, idx[rows_k], {c: v[rows_k] for c, v in values.items()}, flux[k])
-            self._track(state, tick, part[rows_k], present[:, rows_k])
+            self._track(state, tick, part[rows_k], group[rows_k], present[:, rows_k])
             for rule in self.rules:
-                where, score, valid = self._score(state, rule, tick)
-                rows += self._step(state, rule, t, where, score, valid)
+                where, score, valid, data = self._score(state, rule, tick)
+                rows += self._step(state, rule, t, where, score, valid, data)
         return rows, state
 
     def evaluate_series(
@@ -203,15 +220,22 @@ class Detector:
         for k, t in enumerate(t_us.tolist()):
             for r, rule in enumerate(self.rules):
                 score = scores[r, k : k + 1]
-                rows += self._step(state, rule, t, where, score, np.isfinite(score))
+                data = np.isfinite(score)
+                last = state.arrays["last_us"][0, 0]
+                if last != NONE and t - last > US_PER_MINUTE:  # a gap: nothing carries over
+                    for name in ("pending_us", "clear_us"):
+                        state.arrays[f"{rule.name}/{name}"][:] = NONE
+                rows += self._step(state, rule, t, where, score, data, data)
             state.arrays["last_us"][0, 0] = t
         return rows, state
 
-    def _track(self, state: DetectorState, tick: _Tick, part: np.ndarray, present) -> None:
-        """Record which partition each satellite came on, when each group was last seen and
-        its sample interval (the shortest seen: a silence must not stretch it)."""
+    def _track(self, state: DetectorState, tick: _Tick, part, group, present) -> None:
+        """Record the partition and frame group each satellite came in, when each channel
+        group was last seen and its sample interval (the shortest seen: a silence must not
+        stretch it). ``part``, ``group``: (m,) ints; ``present``: (n_groups, m) bool."""
         s = state.arrays
         s["partition"][tick.idx] = part
+        s["frame_group"][tick.idx] = group
         last, gap = s["last_us"], s["gap_us"]
         for g in range(len(GROUP_NAMES)):
             seen = tick.idx[present[g]]
@@ -222,20 +246,24 @@ class Detector:
             last[g, seen] = tick.t_us
 
     def _score(self, state: DetectorState, rule: Rule, tick: _Tick):
-        """(positions, score, valid) of ``rule`` at this tick."""
+        """``(where, score, valid, data)`` of ``rule`` at this tick, each (m,): positions in
+        ``Satellites``, the score, whether it counts (data, context and a finite score), and
+        whether the satellite had the rule's data at all (without data a pending or clearing
+        anomaly waits; out of context it starts over)."""
         s = state.arrays
         if rule.type == "missing":
-            # Every satellite of the partitions reporting now: samples missed so far.
-            parts = np.unique(s["partition"][tick.idx])
-            where = np.nonzero(np.isin(s["partition"], parts))[0]
+            # Every satellite of the frame groups reporting now: samples missed so far.
+            groups = np.unique(s["frame_group"][tick.idx])
+            where = np.nonzero(np.isin(s["frame_group"], groups))[0]
             g = GROUP_NAMES.index(rule.group)
             last, gap = s["last_us"][g, where], s["gap_us"][g, where]
             expected_us = np.where(gap > 0, gap, self.sats.interval_s[where] * US_PER_S)
             valid = last != NONE
             score = np.where(valid, (tick.t_us - last) / np.maximum(expected_us, 1.0), np.nan)
-            return where, score, valid
+            return where, score, valid, valid
         where, v = tick.idx, tick.values
-        valid = np.ones(where.shape[0], dtype=bool)
+        data = np.logical_and.reduce([np.isfinite(v[c]) for c in rule.channels])
+        valid = data.copy()
         for c in rule.when:
             x = v[c.channel]
             valid &= (x == float(c.equals)) if c.level is None else c.level.passed(x)
@@ -251,7 +279,7 @@ class Detector:
                 expected = self.sats.capacity_wh[where]
             ok = np.isfinite(x) & (expected > 0)
             score = np.where(ok, x / np.where(ok, expected, 1.0), np.nan)
-            return where, score, valid & ok
+            return where, score, valid & ok, data
         x = v[rule.channel]
         finite = np.isfinite(x)
         prev, prev_us = s[f"{rule.name}/prev"], s[f"{rule.name}/prev_us"]
@@ -266,7 +294,7 @@ class Detector:
         elif rule.type == "stuck":
             changed = ~seen | (x != p)
             p_us = np.where(changed, tick.t_us, p_us)
-            score = (tick.t_us - p_us) / US_PER_S
+            score = np.where(finite, (tick.t_us - p_us) / US_PER_S, np.nan)
         elif rule.type == "out_of_family":
             score = _robust_z(
                 x,
@@ -281,21 +309,27 @@ class Detector:
             keep = finite
             prev[where[keep]] = score[keep] if rule.count_over_s is not None else x[keep]
             prev_us[where[keep]] = p_us[keep] if rule.type == "stuck" else tick.t_us
-        return where, score, valid & np.isfinite(score)
+        return where, score, valid & np.isfinite(score), data
 
-    def _step(self, state, rule: Rule, t: int, where, score, valid) -> list[AnomalyRow]:
-        """The rule's state machine for the satellites at ``where``: pending → open (after
-        ``for_s``) → updated (every ``update_every_s``) → closed (after ``clear_for_s`` past
-        the clear level). Out of context or without data an anomaly neither rises nor clears."""
+    def _step(self, state, rule: Rule, t: int, where, score, valid, data) -> list[AnomalyRow]:
+        """The rule's state machine for the satellites at ``where`` (m,) at time ``t`` (µs):
+        pending → open (after ``for_s``) → updated (every ``update_every_s``) → closed (after
+        ``clear_for_s`` past the clear level). Where ``valid`` (m,) is False an anomaly
+        neither rises nor clears; where ``data`` (m,) is False too, the time already spent
+        pending or clearing is kept for when data returns."""
         s = {name: state.arrays[f"{rule.name}/{name}"] for name in (*_TIMES, *_VALUES)}
         trig = valid & rule.trigger.passed(score)
         clr = valid & rule.clear.passed(score)
         is_open = s["open_us"][where] != NONE
         pending = s["pending_us"][where]
-        pending = np.where(trig & ~is_open, np.where(pending == NONE, t, pending), NONE)
+        pending = np.where(
+            data, np.where(trig & ~is_open, np.where(pending == NONE, t, pending), NONE), pending
+        )
         rise = trig & ~is_open & (t - pending >= rule.for_s * US_PER_S)
         clearing = s["clear_us"][where]
-        clearing = np.where(clr & is_open, np.where(clearing == NONE, t, clearing), NONE)
+        clearing = np.where(
+            data, np.where(clr & is_open, np.where(clearing == NONE, t, clearing), NONE), clearing
+        )
         close = is_open & clr & (t - clearing >= rule.clear_for_s * US_PER_S)
         worst = s["worst"][where]
         worse = np.fmax if rule.trigger.direction == "above" else np.fmin

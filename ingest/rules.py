@@ -13,6 +13,7 @@ is accepted.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -248,6 +249,8 @@ def _parse_rule(item: object, i: int, key: str, source: str, fleet: bool) -> Rul
             raise bad("when", item["when"], "no context for fleet rules")
         return Rule(**fields, measure=measure)
     if kind == "missing":
+        if fields["when"]:
+            raise bad("when", item["when"], "no context for missing rules (silence has none)")
         group = item.get("group")
         if group not in GROUPS:
             raise bad("group", group, ", ".join(GROUPS))
@@ -288,6 +291,7 @@ def _level(value: object, field: str, bad) -> Level:
         and next(iter(value)) in ("above", "below")
         and isinstance(next(iter(value.values())), (int, float))
         and not isinstance(next(iter(value.values())), bool)
+        and math.isfinite(next(iter(value.values())))
     ):
         direction, level = next(iter(value.items()))
         return Level(direction, float(level))

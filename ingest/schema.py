@@ -249,6 +249,7 @@ score_runs = Table(
     metadata,
     Column("score_id", BigInteger, Identity(), primary_key=True),
     Column("scenario", Text, nullable=False),
+    Column("rules", Text, nullable=False, comment="the rule file scored"),
     Column("preset", Text, nullable=False),
     Column("seed", BigInteger, nullable=False),
     Column("start", DateTime(timezone=True), nullable=False),

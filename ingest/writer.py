@@ -289,13 +289,16 @@ class Writer:
         return self._detector
 
     def restore_rule_state(self, topic: str, partitions: list[int]) -> None:
-        """Load the stored rule state of ``partitions`` (on assignment)."""
-        detector = self.detector()
-        if detector is None:
+        """Load the stored rule state of ``partitions`` (on assignment), in place of what this
+        process held for their satellites."""
+        if self._rules is None:
             return
+        self.known_satellites(refresh=True)
+        detector = self.detector()
+        detector.state.reset(np.isin(detector.state.arrays["partition"], partitions))
         for (blob,) in self._read(
             "SELECT state FROM rule_state WHERE consumer_group = %s AND topic = %s "
-            "AND partition = ANY(%s)",
+            "AND partition = ANY(%s) ORDER BY updated_at",
             (self._group, topic, partitions),
         ):
             detector.state.restore(detector.sats.sat_id, blob)

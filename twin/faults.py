@@ -244,6 +244,12 @@ def load_scenario(path: str | Path) -> Scenario:
             f"{_range_text(*MAGNITUDE_RANGES[kind[i]])} for {KINDS[kind[i]]}",
         )
     onset = np.asarray(onset_s, np.float64)
+    late = onset >= duration_s
+    if late.any():
+        i = int(np.flatnonzero(late)[0])
+        raise ConfigError(
+            f"faults[{i}].onset_s", float(onset[i]), f"less than duration_s ({duration_s:g})"
+        )
     end = onset + np.asarray(fault_s, np.float64)  # inf for permanent faults
     return _make(name, preset, seed, duration_s, kind, sat_id, onset, end, magnitude, channel)
 

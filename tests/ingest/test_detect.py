@@ -297,3 +297,61 @@ def test_state_blob_keeps_only_its_partitions_satellites():
     restored.restore(sat_id, state.blob(sat_id, 1))
     assert np.array_equal(np.isfinite(restored.arrays["r/prev"]), np.arange(N_SAT) % 3 == 1)
     assert np.array_equal(restored.arrays["r/prev"][1::3], np.arange(N_SAT)[1::3])
+
+
+def test_channels_sampled_less_often_neither_reset_nor_flap():
+    """Thermal every 5 ticks: the for-duration still runs between samples, and a stuck
+    sensor is not seen to change (and clear) on the ticks without a sample."""
+
+    def change(k, v):
+        v["temp_payload_c"][0] = 80.0
+        v["temp_payload_c"][1] = 31.25 if k >= 20 else v["temp_payload_c"][1]
+        if k % 5:
+            v["temp_payload_c"][:] = np.nan
+            v["temp_radiator_c"][:] = np.nan
+
+    hot = _rule(
+        type="threshold", channel="temp_payload_c", trigger={"above": 75}, clear={"below": 70},
+        for_s=30,
+    )  # fmt: skip
+    steps, _ = _run(hot, _series(100, change))
+    assert steps == [("open", 1, 30)]
+    stuck = _rule(type="stuck", channel="temp_payload_c", trigger={"above": 20},
+                  clear={"below": 1})  # fmt: skip
+    steps, _ = _run(stuck, _series(100, change))
+    # Sat 1 holds 80 from t=0, sat 2 31.25 from t=20: more than 20 s unchanged at the
+    # samples of t=25 and t=45.
+    assert steps == [("open", 1, 25), ("open", 2, 45)]
+
+
+def test_a_replayed_tick_is_not_scored_twice():
+    def change(k, v):
+        v["upsets"][0] = 1 if k in (10, 40, 70) else 0
+
+    rule = _rule(type="threshold", channel="upsets", count_over_s=300, trigger={"above": 3.5},
+                 clear={"below": 0.5})  # fmt: skip
+    frames = _series(100, change)
+    once, _ = _run(rule, frames, batches=2)
+    replayed, _ = _run(rule, frames[:80] + frames[30:], batches=3)  # 50 ticks sent again
+    assert once == replayed == []
+
+
+def test_missing_data_counts_only_the_satellites_own_frame_group():
+    """Two frame groups on one partition; a poll that ends between the groups' frames of a
+    tick after a long gap flags nobody."""
+    ids = np.arange(1, N_SAT + 1, dtype=np.int32)
+    frames = []
+    for k in [*range(10), *range(400, 410)]:  # an hour-long gap in the whole stream
+        t_ns = T0_NS + k * 10**9
+        values = _nominal()
+        for name, rows in (("a", ids <= 6), ("b", ids > 6)):
+            frames.append(
+                (0, Frame(t_ns, name, ids[rows], {c: v[rows] for c, v in values.items()}))
+            )
+    rule = _rule(type="missing", group="orbit", trigger={"above": 5}, clear={"below": 1.5})
+    detector = Detector(parse_rules({"version": 1, "rules": [rule]}).satellite, _sats())
+    steps = []
+    for part in (frames[:21], frames[21:]):  # the poll ends after group a of tick 400
+        out, detector.state = detector.evaluate(part)
+        steps += out
+    assert steps == []
