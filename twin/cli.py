@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 
 from twin import __version__
 from twin.clock import NS_PER_S, iso, parse_duration_ns, parse_start
+from twin.progress import Progress
 from twin.settings import (
+    ENV_KAFKA,
     ENV_READER_PASSWORD,
     ConfigError,
     InputError,
     database_url,
     kafka_bootstrap,
+    mask_url,
     topic_prefix,
 )
 
@@ -78,7 +83,8 @@ def load_fleet(args: argparse.Namespace, start_ns: int):
 def cmd_run(args: argparse.Namespace) -> int:
     from twin import runner
 
-    bootstrap = kafka_bootstrap(args.kafka)
+    local = not (args.kafka or os.environ.get(ENV_KAFKA))  # no broker: the local pipeline
+    bootstrap = "" if local else kafka_bootstrap(args.kafka)
     prefix = topic_prefix(args.topic_prefix)
     speed = _speed(args.speed)
     try:
@@ -110,14 +116,110 @@ def cmd_run(args: argparse.Namespace) -> int:
             scenario_path=args.scenario,
             **_jobs_since(args.jobs_since),
         )
-        fleet, hw, _ = load_fleet(args, start_ns)
+        fleet, hw, shells = load_fleet(args, start_ns)
     except InputError:
         raise
     except ValueError as exc:  # a model's "field: problem" message
         raise InputError(str(exc)) from None
-    stats = runner.run(config, fleet, hw)
+    progress = (
+        None
+        if args.quiet
+        else Progress.for_terminal(
+            config.n_ticks,
+            step_ns,
+            start_ns,
+            fleet.n_sat,
+            fast=speed is None,
+            every_s=_seconds("--status-every", args.status_every),
+        )
+    )
+    if local:
+        stats, stored = _run_local(args, config, fleet, hw, shells, progress)
+    else:
+        stats = runner.run(config, fleet, hw, progress=progress)
+        stored = None
+    if progress is not None:
+        progress.close()
+    print(_run_summary(stats, step_ns))
+    if stored is not None:
+        print(stored)
+    return 0
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    from twin import config
+
+    source = args.config_path or f"none ({config.CONFIG_FILE} not found)"
+    print(f"twin config: settings file {source}; option > environment > file > default")
+    for name, value, origin in config.effective(args, args.sources):
+        print(f"  {name:<22} {value:<40} {origin}")
+    return 0
+
+
+def _seconds(field: str, value: str) -> float:
+    try:
+        return parse_duration_ns(field, value) / NS_PER_S
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _run_local(args, config, fleet, hw, shells, progress) -> tuple:
+    """``twin run`` without Kafka: the twin, the in-process bus, ingest and the rules in this
+    process, into ``--database`` or else an embedded PostgreSQL in ``--data-dir``."""
+    from ingest.dimensions import register_fleet, register_stations
+    from ingest.migrate import migrate
+    from ingest.pipeline import run_configured
+    from ingest.rules import load_rules
+    from twin import ground
+
+    for option, value, default in (
+        ("--shard", args.shard, "0/1"),
+        ("--jobs-since", args.jobs_since, "launch"),
+    ):
+        if value != default:
+            raise ConfigError(option, value, f"{default} without --kafka (the local pipeline)")
+    rules = None if args.no_rules else load_rules(args.rules)
+    with _store(args) as (url, where):
+        log.info("local pipeline into %s", where)
+        migrate(url)
+        register_fleet(url, fleet, hw, config.preset_name, shells, config.step_ns / NS_PER_S)
+        register_stations(url, ground.load_stations(config.stations_path))
+
+        def report(ticks: int, local) -> None:
+            if progress is not None:
+                progress.update(ticks, local.anomalies_open, local.ingest.rows_inserted)
+
+        stats, local = run_configured(config, fleet, hw, url, rules, report)
+    i = local.ingest
+    stored = (
+        f"  stored in {where}: {i.rows_inserted} telemetry rows ({i.rows_repeated} already "
+        f"there), {i.events} events, {i.job_steps_inserted} job steps, {i.dead_letters} dead "
+        f"letters; anomalies raised {local.anomalies_raised}, open at the end "
+        f"{local.anomalies_open}"
+    )
+    return stats, stored
+
+
+@contextlib.contextmanager
+def _store(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
+    """``(url, description)`` of ``--database``, else of the embedded PostgreSQL in
+    ``--data-dir``, started for the block and stopped after it."""
+    from ingest.local_pg import LocalPostgres, default_data_dir
+
+    if args.database:
+        yield database_url(args.database), mask_url(args.database)
+        return
+    server = LocalPostgres(Path(args.data_dir) if args.data_dir else default_data_dir())
+    url = server.start()
+    try:
+        yield url, f"embedded PostgreSQL in {server.cluster}"
+    finally:
+        server.stop()
+
+
+def _run_summary(stats, step_ns: int) -> str:
     simulated_s = stats.ticks * step_ns / NS_PER_S
-    print(
+    return (
         f"twin run: {stats.ticks} ticks, {stats.frames} frames, {stats.samples} samples "
         f"in {stats.wall_s:.2f} s\n"
         f"  fleet: {stats.n_sat} satellites over {simulated_s / 3600:.2f} h; array energy "
@@ -129,7 +231,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{stats.max_temp_payload_c:.1f} °C; safe-mode samples {stats.safe_mode_samples}; "
         f"propagation failures {stats.propagation_failures}"
     )
-    return 0
 
 
 def cmd_scenario_generate(args: argparse.Namespace) -> int:
@@ -268,6 +369,33 @@ def _scenario_parser(sub) -> None:
     gen.add_argument("--per-kind", type=int, default=6, help="faults of each kind (default 6)")
     gen.add_argument("--out", required=True, help="TOML file to write")
     gen.set_defaults(func=cmd_scenario_generate, walker=None, elements=None)
+
+
+def _report_parser(sub) -> None:
+    report = sub.add_parser(
+        "report", help="write one self-contained HTML file of plots from the database"
+    )
+    report.add_argument(
+        "--database", help="PostgreSQL URL (default: $TWIN_DATABASE_URL, else the embedded store)"
+    )
+    report.add_argument("--data-dir", help="the embedded store's directory (as twin run)")
+    report.add_argument("--out", required=True, help="HTML file to write, e.g. report.html")
+    report.add_argument("--since", help="ISO-8601 UTC start (default: the first sample stored)")
+    report.add_argument("--until", help="ISO-8601 UTC end (default: the last sample stored)")
+    report.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from twin.report import parse_time, write_report
+
+    since, until = parse_time("--since", args.since), parse_time("--until", args.until)
+    with _store(args) as (url, _):
+        written = write_report(url, args.out, since, until)
+    print(
+        f"twin report: wrote {written.path} ({written.size_bytes / 1024:.0f} KiB) in "
+        f"{written.wall_s:.1f} s; {len(written.figures)} figures: {', '.join(written.figures)}"
+    )
+    return 0
 
 
 def cmd_grafana_publish(args: argparse.Namespace) -> int:
@@ -410,8 +538,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="twin", description=__doc__)
     parser.add_argument("--version", action="version", version=f"twin {__version__}")
     parser.add_argument(
-        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="default INFO ($TWIN_LOG_LEVEL, twin.toml [log] level)",
     )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="text (default) or json, one object per line, for services",
+    )
+    parser.add_argument("--config", help="settings TOML (default: ./twin.toml when present)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def fleet_opts(p: argparse.ArgumentParser) -> None:
@@ -431,7 +567,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--kafka", help="bootstrap servers (default: $TWIN_KAFKA_BOOTSTRAP)")
         p.add_argument("--topic-prefix", help="prefix for topic names ($TWIN_TOPIC_PREFIX)")
 
-    run = sub.add_parser("run", help="run the twin and stream telemetry to Kafka")
+    run = sub.add_parser(
+        "run",
+        help="run the twin: to Kafka with --kafka, else the whole pipeline in this process "
+        "into --database or an embedded PostgreSQL",
+    )
     kafka_opts(run)
     fleet_opts(run)
     run.add_argument("--start", default="now", help="'now' or ISO-8601 UTC time")
@@ -474,7 +614,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="take job submissions sent since this UTC time (ISO-8601), or since 'launch' "
         "(default); a resumed run continues where its checkpoint left off",
     )
+    local = run.add_argument_group("local pipeline (without --kafka)")
+    local.add_argument(
+        "--database", help="PostgreSQL URL (default: $TWIN_DATABASE_URL, else embedded)"
+    )
+    local.add_argument(
+        "--data-dir",
+        help="the embedded PostgreSQL's directory (default: $TWIN_DATA_DIR, else "
+        "the user's data directory)",
+    )
+    local.add_argument(
+        "--rules", help="anomaly rules YAML (default: the bundled ingest/rules.yaml)"
+    )
+    local.add_argument("--no-rules", action="store_true", help="store telemetry without rules")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or status lines")
+    run.add_argument(
+        "--status-every",
+        default="10s",
+        help="wall time between status lines when paced or not on a terminal (default 10s)",
+    )
     run.set_defaults(func=cmd_run)
+    cfg = sub.add_parser("config", help="configuration").add_subparsers(
+        dest="config_command", required=True
+    )
+    cfg.add_parser(
+        "show", help="the effective settings and where each comes from, secrets masked"
+    ).set_defaults(func=cmd_config_show)
 
     ing = sub.add_parser("ingest", help="consume telemetry into PostgreSQL/TimescaleDB")
     kafka_opts(ing)
@@ -548,20 +713,57 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("--grafana-dir", help="the grafana/ directory (default: this checkout's)")
     pub.set_defaults(func=cmd_grafana_publish)
     _scenario_parser(sub)
+    _report_parser(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line, for log collectors (``--log-format json``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def _logging(args: argparse.Namespace) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonLogFormatter()
+        if args.log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
+    level = (
+        "WARNING" if getattr(args, "quiet", False) and args.log_level == "INFO" else args.log_level
+    )
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     # kafka-python logs every reconnect attempt; the twin reports what failed itself.
     logging.getLogger("kafka").setLevel(
         logging.DEBUG if args.log_level == "DEBUG" else logging.CRITICAL
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from twin import config
+
+    parser = build_parser()
+    config.defer_defaults(parser, keep=frozenset({"scenario"}))
+    args = parser.parse_args(argv)
+    try:
+        file_values, args.config_path = config.read_file(args.config)
+        args.sources = config.resolve(args, file_values, every=args.command == "config")
+    except InputError as exc:
+        print(f"twin: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    _logging(args)
     try:
         return args.func(args)
     except InputError as exc:
@@ -571,11 +773,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:
         import psycopg
+        import sqlalchemy.exc
 
         from twin.bus import DeliveryError
 
-        if isinstance(exc, psycopg.OperationalError):
-            print(f"twin: database unreachable: {str(exc).splitlines()[0]}", file=sys.stderr)
+        if isinstance(exc, sqlalchemy.exc.OperationalError):
+            exc = exc.orig if exc.orig is not None else exc
+        if isinstance(exc, psycopg.OperationalError | sqlalchemy.exc.OperationalError):
+            tried = getattr(args, "database", None)
+            where = f" at {mask_url(tried)}" if tried else ""
+            print(f"twin: database unreachable{where}: {str(exc).splitlines()[0]}", file=sys.stderr)
             return EXIT_CONFIG
         if isinstance(exc, DeliveryError):
             print(f"twin: Kafka did not take the messages: {exc}", file=sys.stderr)

@@ -100,8 +100,9 @@ def default_run_id(config: RunConfig) -> str:
     return f"{config.preset_name}-{iso(config.start_ns)}-shard{i}of{n}"
 
 
-def run(config: RunConfig, fleet: Fleet, hw: Hardware) -> engine.RunStats:
-    """Run the twin for ``config``, resuming from this run's last checkpoint if there is one."""
+def run(config: RunConfig, fleet: Fleet, hw: Hardware, progress=None) -> engine.RunStats:
+    """Run the twin for ``config``, resuming from this run's last checkpoint if there is one;
+    ``progress.update(ticks_done)`` (a ``twin.progress.Progress``) after each block."""
     i, n = config.shard
     rows = shard_rows(fleet, i, n)
     if rows.shape[0] == 0:
@@ -174,6 +175,8 @@ def run(config: RunConfig, fleet: Fleet, hw: Hardware) -> engine.RunStats:
             producer.send(jobs_topic, jobs_key, jobs.encode_steps(piece), job_headers)
 
     def save(next_tick: int, state_now) -> None:
+        if progress is not None:
+            progress.update(next_tick)
         if not config.checkpoint_every_ns:
             return
         if next_tick - last_saved[0] < every_ticks and next_tick < plan.n_ticks:
