@@ -123,8 +123,11 @@ def run_local(
         )
     finally:
         writer.close()
-    if rules is not None and rules.fleet:
-        local.fleet_minutes = check_fleet(database_url, rules).minutes
+    if rules is not None and rules.fleet:  # every minute of the run is stored by now
+        end_us = (plan.start_ns + plan.n_ticks * plan.step_ns) // 1000
+        local.fleet_minutes = check_fleet(
+            database_url, rules, until_us=end_us, since_us=plan.start_ns // 1000
+        ).minutes
     return stats, local
 
 
