@@ -310,7 +310,7 @@ def run_scored(
         "--scenario", scenario_path, "--start", iso(start_ns),
         "--duration", f"{scenario.duration_s:g}s", "--step", step, "--speed", "max",
         "--checkpoint-every", "off", "--seed", str(scenario.seed),
-        "--kafka", bootstrap, "--topic-prefix", prefix,
+        "--kafka", bootstrap, "--topic-prefix", prefix, "--quiet",
     ]  # fmt: skip
     log.info("scoring %s: %s", scenario.name, " ".join(command))
     twin = subprocess.Popen(command, stdout=subprocess.DEVNULL)
