@@ -8,6 +8,8 @@ PostgreSQL they are views over the raw table. ``twin_bucket(interval, time)`` is
 
 from __future__ import annotations
 
+from psycopg import sql
+
 # time_bucket's default origin for intervals under a month is Monday 2000-01-03.
 BUCKET_FUNCTION = {
     True: [
@@ -84,55 +86,47 @@ _FLEET_1H_COLUMNS = """
 # A column only the current rollups have: its absence marks rollups made by an older version.
 ROLLUP_MARKER = ("telemetry_1m", "in_contact_share")
 
-_CAGG = (
-    "CREATE MATERIALIZED VIEW {name} WITH (timescaledb.continuous, "
-    "timescaledb.materialized_only = false) AS SELECT time_bucket('{width}', {time_col}) "
-    "AS bucket, {columns} FROM {source} GROUP BY {group} WITH NO DATA"
+# (name, source, time column, width, columns, grouping) of each rollup, finest first.
+_ROLLUPS = (
+    ("telemetry_1m", "telemetry", "time", "1 minute", _TELEMETRY_1M_COLUMNS, "1, sat_id"),
+    ("fleet_1m", "telemetry_1m", "bucket", "1 minute", _FLEET_1M_COLUMNS, "1"),
+    ("fleet_1h", "fleet_1m", "bucket", "1 hour", _FLEET_1H_COLUMNS, "1"),
 )
 
-CONTINUOUS_AGGREGATES: list[tuple[str, str]] = [
+
+def _rollup(template: str, name, source, time_col, width, columns, group) -> sql.Composed:
+    """A rollup's DDL composed with psycopg.sql: names as identifiers, the width as a
+    literal, the fixed column and grouping lists as SQL."""
+    return sql.SQL(template).format(
+        name=sql.Identifier(name),
+        source=sql.Identifier(source),
+        time_col=sql.Identifier(time_col),
+        width=sql.Literal(width),
+        columns=sql.SQL(columns),
+        group=sql.SQL(group),
+    )
+
+
+CONTINUOUS_AGGREGATES: list[tuple[str, sql.Composed]] = [
     (
-        "telemetry_1m",
-        _CAGG.format(
-            name="telemetry_1m",
-            width="1 minute",
-            time_col="time",
-            columns=_TELEMETRY_1M_COLUMNS,
-            source="telemetry",
-            group="1, sat_id",
+        r[0],
+        _rollup(
+            "CREATE MATERIALIZED VIEW {name} WITH (timescaledb.continuous, "
+            "timescaledb.materialized_only = false) AS SELECT time_bucket({width}, {time_col}) "
+            "AS bucket, {columns} FROM {source} GROUP BY {group} WITH NO DATA",
+            *r,
         ),
-    ),
-    (
-        "fleet_1m",
-        _CAGG.format(
-            name="fleet_1m",
-            width="1 minute",
-            time_col="bucket",
-            columns=_FLEET_1M_COLUMNS,
-            source="telemetry_1m",
-            group="1",
-        ),
-    ),
-    (
-        "fleet_1h",
-        _CAGG.format(
-            name="fleet_1h",
-            width="1 hour",
-            time_col="bucket",
-            columns=_FLEET_1H_COLUMNS,
-            source="fleet_1m",
-            group="1",
-        ),
-    ),
+    )
+    for r in _ROLLUPS
 ]
 
-PLAIN_ROLLUPS = [
-    f"CREATE VIEW telemetry_1m AS SELECT twin_bucket('1 minute', time) AS bucket, "
-    f"{_TELEMETRY_1M_COLUMNS} FROM telemetry GROUP BY 1, sat_id",
-    f"CREATE VIEW fleet_1m AS SELECT twin_bucket('1 minute', bucket) AS bucket, "
-    f"{_FLEET_1M_COLUMNS} FROM telemetry_1m GROUP BY 1",
-    f"CREATE VIEW fleet_1h AS SELECT twin_bucket('1 hour', bucket) AS bucket, "
-    f"{_FLEET_1H_COLUMNS} FROM fleet_1m GROUP BY 1",
+PLAIN_ROLLUPS: list[sql.Composed] = [
+    _rollup(
+        "CREATE VIEW {name} AS SELECT twin_bucket({width}, {time_col}) AS bucket, {columns} "
+        "FROM {source} GROUP BY {group}",
+        *r,
+    )
+    for r in _ROLLUPS
 ]
 
 # Daily partitions of the plain-PostgreSQL telemetry table, made on demand for the days (since

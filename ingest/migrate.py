@@ -54,6 +54,23 @@ class Migration:
     apply: Callable[[Connection, bool, StoreSettings], None]  # (conn, timescaledb, settings)
 
 
+def _ddl(conn: Connection, statement: pgsql.Composable) -> None:
+    """Run a statement composed with ``psycopg.sql`` (identifiers quoted by psycopg, never
+    formatted into the text), rendered on this connection."""
+    conn.exec_driver_sql(statement.as_string(conn.connection.driver_connection))
+
+
+def _grant(conn: Connection, privileges: str, objects: str, role: str) -> None:
+    """``GRANT privileges ON objects TO role``: fixed privilege and object lists, the role
+    as an identifier."""
+    _ddl(
+        conn,
+        pgsql.SQL("GRANT {} ON {} TO {}").format(
+            pgsql.SQL(privileges), pgsql.SQL(objects), pgsql.Identifier(role)
+        ),
+    )
+
+
 def _v1_initial(conn: Connection, timescale: bool, settings: StoreSettings) -> None:
     schema.metadata.create_all(conn, tables=[*schema.DIMENSIONS, *schema.BOOKKEEPING])
     if timescale:
@@ -71,23 +88,24 @@ def _rollups(conn: Connection, timescale: bool, s: StoreSettings) -> None:
     """The rollups (continuous aggregates with refresh policies, or plain views) and the
     audit views over them."""
     if timescale:
-        for name, sql in audit.CONTINUOUS_AGGREGATES:
-            conn.execute(text(sql))
+        for name, statement in audit.CONTINUOUS_AGGREGATES:
+            _ddl(conn, statement)
             conn.execute(
                 text(
-                    f"SELECT add_continuous_aggregate_policy('{name}', "
+                    "SELECT add_continuous_aggregate_policy(CAST(:view AS regclass), "
                     "start_offset => CAST(:lookback AS interval), "
                     "end_offset => INTERVAL '1 minute', "
                     "schedule_interval => CAST(:every AS interval))"
                 ),
                 {
+                    "view": name,
                     "lookback": s.cagg_lookback if name != "fleet_1h" else "7 days",
                     "every": s.cagg_refresh_every,
                 },
             )
     else:
-        for sql in audit.PLAIN_ROLLUPS:
-            conn.execute(text(sql))
+        for statement in audit.PLAIN_ROLLUPS:
+            _ddl(conn, statement)
     for sql in audit.AUDIT_VIEWS:
         conn.execute(text(sql))
 
@@ -102,9 +120,10 @@ def _timescale_objects(conn: Connection, s: StoreSettings) -> None:
     for table, chunk in chunks.items():
         conn.execute(
             text(
-                f"SELECT create_hypertable('{table}', by_range('time', CAST(:chunk AS interval)))"
+                "SELECT create_hypertable(CAST(:table AS regclass), "
+                "by_range('time', CAST(:chunk AS interval)))"
             ),
-            {"chunk": chunk},
+            {"table": table, "chunk": chunk},
         )
     conn.execute(
         text(
@@ -122,8 +141,8 @@ def _timescale_objects(conn: Connection, s: StoreSettings) -> None:
     )
     for table in ("events", "anomalies", "job_events"):
         conn.execute(
-            text(f"SELECT add_retention_policy('{table}', CAST(:keep AS interval))"),
-            {"keep": s.retain_events},
+            text("SELECT add_retention_policy(CAST(:table AS regclass), CAST(:keep AS interval))"),
+            {"table": table, "keep": s.retain_events},
         )
 
 
@@ -136,7 +155,12 @@ def _plain_objects(conn: Connection) -> None:
         conn, tables=[t for t in schema.TIME_SERIES if t is not schema.telemetry]
     )
     for table in ("telemetry", "events", "anomalies", "job_events"):
-        conn.execute(text(f"CREATE INDEX {table}_time_brin ON {table} USING brin (time)"))
+        _ddl(
+            conn,
+            pgsql.SQL("CREATE INDEX {} ON {} USING brin (time)").format(
+                pgsql.Identifier(f"{table}_time_brin"), pgsql.Identifier(table)
+            ),
+        )
     conn.execute(text(audit.ENSURE_PARTITIONS_FUNCTION))
 
 
@@ -144,28 +168,26 @@ def _roles(conn: Connection, timescale: bool) -> None:
     """``twin_ingest`` writes new rows and its offsets; ``twin_reader`` reads. Both NOLOGIN:
     a deployment gives them a login and password (never committed)."""
     for role in (INGEST_ROLE, READER_ROLE):
-        conn.execute(
-            text(
-                f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') "
-                f"THEN CREATE ROLE {role} NOLOGIN; END IF; END $$"
-            )
-        )
-    history = ", ".join(
-        t.name for t in (*schema.TIME_SERIES, schema.ingest_batches, schema.dead_letters)
+        exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
+        if exists.first() is None:
+            _ddl(conn, pgsql.SQL("CREATE ROLE {} NOLOGIN").format(pgsql.Identifier(role)))
+    history = [t.name for t in (*schema.TIME_SERIES, schema.ingest_batches, schema.dead_letters)]
+    for role in (INGEST_ROLE, READER_ROLE):
+        _grant(conn, "USAGE", "SCHEMA public", role)
+    _ddl(
+        conn,
+        pgsql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(
+            pgsql.SQL(", ").join(pgsql.Identifier(t) for t in history),
+            pgsql.Identifier(INGEST_ROLE),
+        ),
     )
-    conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {INGEST_ROLE}, {READER_ROLE}"))
-    conn.execute(text(f"GRANT SELECT, INSERT ON {history} TO {INGEST_ROLE}"))
-    conn.execute(text(f"GRANT SELECT, INSERT, UPDATE ON ingest_offsets TO {INGEST_ROLE}"))
-    conn.execute(
-        text(f"GRANT SELECT ON satellites, ground_stations, schema_migrations TO {INGEST_ROLE}")
-    )
-    conn.execute(text(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {INGEST_ROLE}"))
+    _grant(conn, "SELECT, INSERT, UPDATE", "ingest_offsets", INGEST_ROLE)
+    _grant(conn, "SELECT", "satellites, ground_stations, schema_migrations", INGEST_ROLE)
+    _grant(conn, "USAGE", "ALL SEQUENCES IN SCHEMA public", INGEST_ROLE)
     if not timescale:
         conn.execute(text("REVOKE ALL ON FUNCTION twin_ensure_partitions(bigint[]) FROM PUBLIC"))
-        conn.execute(
-            text(f"GRANT EXECUTE ON FUNCTION twin_ensure_partitions(bigint[]) TO {INGEST_ROLE}")
-        )
-    conn.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READER_ROLE}"))
+        _grant(conn, "EXECUTE", "FUNCTION twin_ensure_partitions(bigint[])", INGEST_ROLE)
+    _grant(conn, "SELECT", "ALL TABLES IN SCHEMA public", READER_ROLE)
 
 
 # Telemetry channels that version 1 created; later channels are added by later versions.
@@ -200,9 +222,7 @@ def _v2_payload(conn: Connection, timescale: bool, settings: StoreSettings) -> N
     present = has("telemetry")
     for name, channel in CHANNELS.items():
         if name not in V1_CHANNELS and name not in present:
-            conn.execute(
-                text(f"ALTER TABLE telemetry ADD COLUMN {name} {_PG_TYPES[channel.pg_type]}")
-            )
+            _add_column(conn, "telemetry", name, _PG_TYPES[channel.pg_type])
     if "station_id" not in has("events"):
         conn.execute(text("ALTER TABLE events ADD COLUMN station_id integer NOT NULL DEFAULT 0"))
     has_station_key = conn.execute(
@@ -229,18 +249,21 @@ def _v2_payload(conn: Connection, timescale: bool, settings: StoreSettings) -> N
     present = has("ground_stations")
     for column, sql_type in (("downlink_mbps", "float8"), ("antennas", "integer")):
         if column not in present:
-            conn.execute(text(f"ALTER TABLE ground_stations ADD COLUMN {column} {sql_type}"))
+            _add_column(conn, "ground_stations", column, sql_type)
     present = has("job_events")
     for column, sql_type in (("kind", "text"), ("latency_s", "float8"), ("energy_j", "float8")):
         if column not in present:
-            conn.execute(text(f"ALTER TABLE job_events ADD COLUMN {column} {sql_type}"))
+            _add_column(conn, "job_events", column, sql_type)
     _refresh_rollups(conn, timescale, settings)
     for column in ("batch_id", "kafka_offset"):
         if column not in present:
-            conn.execute(
-                text(f"ALTER TABLE job_events ADD COLUMN {column} bigint NOT NULL DEFAULT 0")
+            _add_column(conn, "job_events", column, "bigint NOT NULL DEFAULT 0")
+            _ddl(
+                conn,
+                pgsql.SQL("ALTER TABLE job_events ALTER COLUMN {} DROP DEFAULT").format(
+                    pgsql.Identifier(column)
+                ),
             )
-            conn.execute(text(f"ALTER TABLE job_events ALTER COLUMN {column} DROP DEFAULT"))
 
 
 def _refresh_rollups(conn: Connection, timescale: bool, settings: StoreSettings) -> None:
@@ -260,9 +283,14 @@ def _refresh_rollups(conn: Connection, timescale: bool, settings: StoreSettings)
         return
     kind = "MATERIALIZED VIEW" if timescale else "VIEW"
     for name in ("fleet_1h", "fleet_1m", "telemetry_1m"):  # TimescaleDB drops one at a time
-        conn.execute(text(f"DROP {kind} IF EXISTS {name} CASCADE"))
+        _ddl(
+            conn,
+            pgsql.SQL("DROP {} IF EXISTS {} CASCADE").format(
+                pgsql.SQL(kind), pgsql.Identifier(name)
+            ),
+        )
     _rollups(conn, timescale, settings)
-    conn.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READER_ROLE}"))
+    _grant(conn, "SELECT", "ALL TABLES IN SCHEMA public", READER_ROLE)
 
 
 def _v3_rules(conn: Connection, timescale: bool, settings: StoreSettings) -> None:
@@ -271,11 +299,22 @@ def _v3_rules(conn: Connection, timescale: bool, settings: StoreSettings) -> Non
     schema.metadata.create_all(conn, tables=list(schema.RULES_AND_SCORES), checkfirst=True)
     for statement in audit.AUDIT_VIEWS:  # the anomaly history reads updated steps
         conn.execute(text(statement))
-    conn.execute(text(f"GRANT SELECT, INSERT, UPDATE ON rule_state TO {INGEST_ROLE}"))
-    conn.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READER_ROLE}"))
+    _grant(conn, "SELECT, INSERT, UPDATE", "rule_state", INGEST_ROLE)
+    _grant(conn, "SELECT", "ALL TABLES IN SCHEMA public", READER_ROLE)
 
 
 _PG_TYPES = {"float8": "double precision", "bool": "boolean", "int2": "smallint"}
+
+
+def _add_column(conn: Connection, table: str, column: str, definition: str) -> None:
+    """``ALTER TABLE table ADD COLUMN column definition``; ``definition`` is a fixed type."""
+    _ddl(
+        conn,
+        pgsql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+            pgsql.Identifier(table), pgsql.Identifier(column), pgsql.SQL(definition)
+        ),
+    )
+
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(

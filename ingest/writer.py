@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import psycopg
+from psycopg import sql
 
 from ingest.db import connect
 from ingest.detect import AnomalyRow, Detector, load_satellites
@@ -35,38 +36,47 @@ _STAGE_COLUMNS = ("time_unix_us", "sat_id", "batch_id", "kafka_offset", *CHANNEL
 _STAGE_TYPES = ("int8", "int4", "int8", "int8", *("float8" for _ in CHANNELS))
 
 
-def _from_stage(name: str, pg_type: str) -> str:
-    value = f"NULLIF({name}, 'NaN'::float8)"
-    return {"float8": value, "bool": f"({value} <> 0)", "int2": f"{value}::int2"}[pg_type]
+def _from_stage(name: str, pg_type: str) -> sql.Composed:
+    """A staged float8 column back to its type: NaN → NULL, bool and int2 cast back."""
+    value = sql.SQL("NULLIF({}, 'NaN'::float8)").format(sql.Identifier(name))
+    return {
+        "float8": value,
+        "bool": sql.SQL("({} <> 0)").format(value),
+        "int2": sql.SQL("{}::int2").format(value),
+    }[pg_type]
 
 
-_INSERT = (
+def _names(names) -> sql.Composed:
+    return sql.SQL(", ").join(sql.Identifier(n) for n in names)
+
+
+_INSERT = sql.SQL(
     "INSERT INTO telemetry (time, sat_id, batch_id, kafka_offset, {cols}) "
     "SELECT timestamptz 'epoch' + time_unix_us * interval '1 microsecond', sat_id, batch_id, "
     "kafka_offset, {vals} FROM {source} ON CONFLICT (sat_id, time) DO NOTHING"
 )
-_COLS = ", ".join(CHANNELS)
-_VALS = ", ".join(_from_stage(name, c.pg_type) for name, c in CHANNELS.items())
-INSERT_FROM_STAGE = _INSERT.format(cols=_COLS, vals=_VALS, source="telemetry_stage")
+_COLS = _names(CHANNELS)
+_VALS = sql.SQL(", ").join(_from_stage(name, c.pg_type) for name, c in CHANNELS.items())
+INSERT_FROM_STAGE = _INSERT.format(cols=_COLS, vals=_VALS, source=sql.Identifier("telemetry_stage"))
 INSERT_FROM_UNNEST = _INSERT.format(
     cols=_COLS,
     vals=_VALS,
-    source="unnest("
-    + ", ".join(f"%s::{t}[]" for t in _STAGE_TYPES)
-    + ") AS s("
-    + ", ".join(_STAGE_COLUMNS)
-    + ")",
+    source=sql.SQL("unnest({}) AS s({})").format(
+        sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(t)) for t in _STAGE_TYPES),
+        _names(_STAGE_COLUMNS),
+    ),
 )
-CREATE_STAGE = (
-    "CREATE TEMP TABLE IF NOT EXISTS telemetry_stage ("
-    + ", ".join(f"{c} {t} NOT NULL" for c, t in zip(_STAGE_COLUMNS, _STAGE_TYPES, strict=True))
-    + ") ON COMMIT DELETE ROWS"
+CREATE_STAGE = sql.SQL(
+    "CREATE TEMP TABLE IF NOT EXISTS telemetry_stage ({}) ON COMMIT DELETE ROWS"
+).format(
+    sql.SQL(", ").join(
+        sql.SQL("{} {} NOT NULL").format(sql.Identifier(c), sql.SQL(t))
+        for c, t in zip(_STAGE_COLUMNS, _STAGE_TYPES, strict=True)
+    )
 )
-COPY_DIRECT = (
-    "COPY telemetry (time, sat_id, batch_id, kafka_offset, "
-    + ", ".join(CHANNELS)
-    + ") FROM STDIN (FORMAT BINARY)"
-)
+COPY_DIRECT = sql.SQL(
+    "COPY telemetry (time, sat_id, batch_id, kafka_offset, {}) FROM STDIN (FORMAT BINARY)"
+).format(_names(CHANNELS))
 INSERT_BATCH = (
     "INSERT INTO ingest_batches (consumer_group, topic, partition, first_offset, last_offset, "
     "messages, rows, dead_letters) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING batch_id"
