@@ -10,6 +10,7 @@ from ingest import audit
 from ingest.db import connect
 from ingest.dimensions import register_fleet
 from ingest.migrate import INGEST_ROLE, READER_ROLE, migrate
+from ingest.rules import load_rules
 from ingest.writer import Event, PartitionBatch, Writer
 from twin.clock import NS_PER_S, parse_start
 from twin.engine import RunPlan, run
@@ -136,7 +137,8 @@ def test_ingest_role_writes_new_rows_but_cannot_alter_history(database):
     run(fleet, hw, RunPlan(T0, NS_PER_S, 5), frames.append)
     part = PartitionBatch("twin.telemetry", 0, 0, 4, messages=5)
     part.frames = list(enumerate(frames))
-    writer = Writer(url, "role-test")  # the real write path: COPY, partitions, lineage, offsets
+    # The real write path: COPY, partitions, lineage, offsets, anomaly rules and their state.
+    writer = Writer(url, "role-test", load_rules())
     try:
         assert writer.write([part]).rows_inserted == 60
     finally:
@@ -145,6 +147,7 @@ def test_ingest_role_writes_new_rows_but_cannot_alter_history(database):
         assert conn.execute(
             "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
         ).fetchone() == (False,)
+        assert conn.execute("SELECT count(*) FROM rule_state").fetchone() == (1,)
         for statement in (
             "UPDATE telemetry SET soc = 0",
             "DELETE FROM telemetry",
@@ -155,6 +158,11 @@ def test_ingest_role_writes_new_rows_but_cannot_alter_history(database):
             "ALTER TABLE telemetry ADD COLUMN x int",
             "CREATE TABLE telemetry_p20300101 PARTITION OF telemetry FOR VALUES "
             "FROM ('2030-01-01') TO ('2030-01-02')",
+            "UPDATE anomalies SET state = 'closed'",
+            "DELETE FROM anomalies",
+            "DELETE FROM rule_state",
+            "SELECT * FROM fault_truth",  # the injected faults' truth: never seen by rules
+            "SELECT * FROM score_runs",
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(statement)
