@@ -19,12 +19,12 @@ from ingest.consumer import IngestStats, Validator, count_batch, decode_partitio
 from ingest.fleet_rules import check_fleet
 from ingest.rules import RuleSet
 from ingest.writer import Writer
-from twin import engine, events, ground, jobs, payload, telemetry, workload
+from twin import engine, events, jobs, payload, telemetry
 from twin.bus import DEFAULT_TOPICS_FILE, LocalBus, load_topics
 from twin.faults import Faults, bind
 from twin.fleet import Fleet
 from twin.hardware import Hardware
-from twin.runner import RunConfig, default_run_id, load_run_scenario
+from twin.runner import RunConfig, load_run_scenario, run_context, run_id_of, run_plan
 
 LOCAL_KEY = b"local"  # the job steps' key (Kafka runs key them by shard)
 
@@ -142,25 +142,15 @@ def run_configured(
     """``twin run``'s configuration on the local pipeline: stations, targets and the fault
     scenario as a Kafka run takes them; no shards, checkpoints or job submissions."""
     scenario = load_run_scenario(config, fleet)
-    ctx = payload.make_context(
-        fleet,
-        hw,
-        config.start_ns,
-        ground.load_stations(config.stations_path),
-        workload.load_targets(config.targets_path),
-    )
-    plan = engine.RunPlan(
-        config.start_ns, config.step_ns, config.n_ticks, config.speed, config.every
-    )
     return run_local(
         fleet,
         hw,
-        plan,
-        ctx,
+        run_plan(config),
+        run_context(config, fleet, hw),
         database_url,
         rules,
         seed=config.seed,
         faults=None if scenario is None else bind(scenario, fleet.sat_id),
-        group=f"local:{config.run_id or default_run_id(config)}",
+        group=f"local:{run_id_of(config)}",
         progress=progress,
     )

@@ -195,7 +195,7 @@ def _run_local(args, config, fleet, hw, shells, progress) -> tuple:
         f"  stored in {where}: {i.rows_inserted} telemetry rows ({i.rows_repeated} already "
         f"there), {i.events} events, {i.job_steps_inserted} job steps, {i.dead_letters} dead "
         f"letters; anomalies raised {local.anomalies_raised}, open at the end "
-        f"{local.anomalies_open}"
+        f"{local.anomalies_open}; fleet rules over {local.fleet_minutes} minutes"
     )
     return stats, stored
 

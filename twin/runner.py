@@ -100,6 +100,29 @@ def default_run_id(config: RunConfig) -> str:
     return f"{config.preset_name}-{iso(config.start_ns)}-shard{i}of{n}"
 
 
+def run_id_of(config: RunConfig) -> str:
+    """The run's id: ``--run-id``, else the default."""
+    return config.run_id or default_run_id(config)
+
+
+def run_context(config: RunConfig, fleet: Fleet, hw: Hardware) -> payload.Context:
+    """The fixed context of ``config``'s run: its stations and imagery targets."""
+    return payload.make_context(
+        fleet,
+        hw,
+        config.start_ns,
+        ground.load_stations(config.stations_path),
+        workload.load_targets(config.targets_path),
+    )
+
+
+def run_plan(config: RunConfig) -> engine.RunPlan:
+    """When ``config``'s run simulates: start, tick, length, speed and channel-group rates."""
+    return engine.RunPlan(
+        config.start_ns, config.step_ns, config.n_ticks, config.speed, config.every
+    )
+
+
 def run(config: RunConfig, fleet: Fleet, hw: Hardware, progress=None) -> engine.RunStats:
     """Run the twin for ``config``, resuming from this run's last checkpoint if there is one;
     ``progress.update(ticks_done)`` (a ``twin.progress.Progress``) after each block."""
@@ -116,18 +139,10 @@ def run(config: RunConfig, fleet: Fleet, hw: Hardware, progress=None) -> engine.
         fleet, hw = subset(fleet, rows), hw.subset(rows)
     # Other shards own the faults on their satellites.
     bound = None if scenario is None else faults.bind(scenario, fleet.sat_id, strict=False)
-    ctx = payload.make_context(
-        fleet,
-        hw,
-        config.start_ns,
-        ground.load_stations(config.stations_path),
-        workload.load_targets(config.targets_path),
-    )
-    run_id = config.run_id or default_run_id(config)
+    ctx = run_context(config, fleet, hw)
+    run_id = run_id_of(config)
     ensure_topics(config.bootstrap, list(config.topics.values()))
-    plan = engine.RunPlan(
-        config.start_ns, config.step_ns, config.n_ticks, config.speed, config.every
-    )
+    plan = run_plan(config)
     state, start_tick, submit_offsets = None, 0, None
     checkpoints_topic = config.topics[CHECKPOINTS_TOPIC].name
     if config.checkpoint_every_ns:
