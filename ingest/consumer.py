@@ -25,12 +25,13 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from ingest.detect import AnomalyRow
+from ingest.roles import INGEST_ROLE
 from ingest.rules import RuleSet
 from ingest.writer import DeadLetter, Event, PartitionBatch, Writer
 from twin import events, jobs, telemetry
-from twin.bus import CONNECT_SETTINGS, UNREACHABLE, DeliveryError, Producer, schema_headers
+from twin.bus import DeliveryError, Producer, open_client, schema_headers
 from twin.clock import parse_start
-from twin.settings import InputError, mask_url
+from twin.settings import PLAINTEXT, InputError, KafkaSecurity, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +165,10 @@ def run_ingest(
     instance_id: str | None = None,
     rules: RuleSet | None = None,
     keep_going: Callable[[], bool] | None = None,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> IngestStats:
     """Consume telemetry, events and job steps into the database until stopped (or caught
-    up, if asked).
+    up, if asked), acting as ``twin_ingest`` (``ingest.roles``; a superuser login is refused).
 
     ``batch_records`` caps the messages per poll (one transaction); ``instance_id`` makes the
     consumer a static group member, so a restarted process takes its partitions back at once
@@ -174,26 +176,28 @@ def run_ingest(
     per-satellite anomaly rules evaluated on every batch, their anomalies stored with it and
     then published to ``twin.anomalies``. With ``stop_when_caught_up``, ``keep_going()``
     returning True (a producer still running) keeps the loop polling past the end.
+    ``security``: TLS and SASL of the consumer and the producer.
     """
     telemetry_topic = topic_prefix + telemetry.TELEMETRY_TOPIC
     events_topic = topic_prefix + events.EVENTS_TOPIC
     jobs_topic = topic_prefix + jobs.JOBS_TOPIC
     deadletter_topic = topic_prefix + "twin.deadletter"
     anomalies_topic = topic_prefix + ANOMALIES_TOPIC
-    writer = Writer(database_url, group, rules)
+    writer = Writer(database_url, group, rules, role=INGEST_ROLE)
     writer.check()  # an unreachable database is reported before anything is consumed
     try:
-        consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
+        consumer = open_client(
+            KafkaConsumer,
+            bootstrap,
+            security,
             group_id=group,
             client_id=f"{group}-consumer",
             group_instance_id=instance_id,
             **{**CONSUMER_SETTINGS, "max_poll_records": batch_records},
-            **CONNECT_SETTINGS,
         )
-    except UNREACHABLE:
+    except InputError:
         writer.close()
-        raise InputError(f"--kafka: no Kafka broker answered at {bootstrap}") from None
+        raise
     log.info(
         "ingesting %s, %s and %s from %s into %s (group %s)",
         telemetry_topic,
@@ -203,7 +207,7 @@ def run_ingest(
         mask_url(database_url),
         group,
     )
-    producer = Producer(bootstrap, client_id=f"{group}-publisher")
+    producer = Producer(bootstrap, client_id=f"{group}-publisher", security=security)
     consumer.subscribe(
         [telemetry_topic, events_topic, jobs_topic],
         listener=_SeekToStored(consumer, writer, telemetry_topic),

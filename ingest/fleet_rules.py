@@ -43,10 +43,12 @@ def check_fleet(
     until_us: int | None = None,
     since_us: int | None = None,
     name: str = STATE_NAME,
+    role: str | None = None,
 ) -> FleetCheck:
     """Evaluate the fleet rules on the minutes of ``fleet_1m`` not evaluated yet under
     ``name``, from ``since_us`` on when given: the complete ones, or all before ``until_us``
-    (exclusive) when given, for a store whose ingest has finished up to there."""
+    (exclusive) when given, for a store whose ingest has finished up to there. ``role``:
+    act as this role (``twin_ingest`` for the services; ``ingest.db.connect``)."""
     if not rules.fleet:
         return FleetCheck(0, None, None, [])
     detector = Detector(rules.fleet, _fleet())
@@ -55,7 +57,11 @@ def check_fleet(
         sql.SQL(FLEET_MEASURES[r.measure])
         for r in rules.fleet  # fixed expressions only
     )
-    with connect(database_url) as conn, conn.transaction(), conn.cursor() as cur:
+    with (
+        connect(database_url, application_name="twin-fleet-rules", role=role) as conn,
+        conn.transaction(),
+        conn.cursor() as cur,
+    ):
         cur.execute(
             "SELECT state FROM rule_state WHERE consumer_group = %s AND topic = %s "
             "AND partition = %s FOR UPDATE",

@@ -11,6 +11,11 @@ trusts its own user there. PostgreSQL refuses to run as root; under root the clu
 to the ``postgres`` user (or ``nobody``) and the default data directory is the site one,
 which that user can reach. ``synchronous_commit`` is off: a crash may lose the last
 transactions, never half of one, and ingest then reads them again from its stored offsets.
+
+The cluster's only password-less login is its bootstrap superuser ``twin``, which owns the
+schema (migrations, fleet registration, the report). Ingest logs in as ``twin_ingest``
+(``login_url``), trusted on the socket like ``twin``: the twin's least-privilege roles hold
+in the embedded store too.
 """
 
 from __future__ import annotations
@@ -91,6 +96,16 @@ class LocalPostgres:
     def url(self) -> str:
         """The libpq URL of the store's database (Unix socket)."""
         return f"postgresql://{DATABASE}@/{DATABASE}?host={self.socket_dir}&port={SOCKET_PORT}"
+
+    def login_url(self, role: str) -> str:
+        """The URL of ``role`` (made by the migrations), given a login on this private server:
+        the socket trusts its users, as it trusts the owner."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(sql.SQL("ALTER ROLE {} LOGIN").format(sql.Identifier(role)))
+        return self.url.replace(f"//{DATABASE}@", f"//{role}@", 1)
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         command = [str(self._bindir / args[0]), *args[1:]]

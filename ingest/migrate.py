@@ -21,12 +21,10 @@ from sqlalchemy import Connection, MetaData, text
 from sqlalchemy.schema import CreateTable
 
 from ingest import audit, db, schema
+from ingest.roles import INGEST_ROLE, READER_ROLE, allow_login, configured_logins
 from twin.telemetry import CHANNELS
 
 log = logging.getLogger(__name__)
-
-INGEST_ROLE = "twin_ingest"
-READER_ROLE = "twin_reader"
 
 
 @dataclass(frozen=True)
@@ -291,6 +289,12 @@ def _refresh_rollups(conn: Connection, timescale: bool, settings: StoreSettings)
         )
     _rollups(conn, timescale, settings)
     _grant(conn, "SELECT", "ALL TABLES IN SCHEMA public", READER_ROLE)
+    _grant_rollups(conn)
+
+
+def _grant_rollups(conn: Connection) -> None:
+    """The fleet rules, which run as ``twin_ingest``, read the rollups."""
+    _grant(conn, "SELECT", "telemetry_1m, fleet_1m, fleet_1h", INGEST_ROLE)
 
 
 def _v3_rules(conn: Connection, timescale: bool, settings: StoreSettings) -> None:
@@ -301,6 +305,15 @@ def _v3_rules(conn: Connection, timescale: bool, settings: StoreSettings) -> Non
         conn.execute(text(statement))
     _grant(conn, "SELECT, INSERT, UPDATE", "rule_state", INGEST_ROLE)
     _grant(conn, "SELECT", "ALL TABLES IN SCHEMA public", READER_ROLE)
+
+
+def _v4_ingest_login(conn: Connection, timescale: bool, settings: StoreSettings) -> None:
+    """Ingest acts as ``twin_ingest`` whatever it logs in as: the migrating role (the schema
+    owner) becomes a member so that its logins may ``SET ROLE twin_ingest`` (the fallback
+    when ingest has no login of its own), and the fleet rules, which run as ``twin_ingest``,
+    read the rollups."""
+    _ddl(conn, pgsql.SQL("GRANT {} TO CURRENT_USER").format(pgsql.Identifier(INGEST_ROLE)))
+    _grant_rollups(conn)
 
 
 _PG_TYPES = {"float8": "double precision", "bool": "boolean", "int2": "smallint"}
@@ -329,6 +342,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         _v2_payload,
     ),
     Migration(3, "rule state, fault truth and detection scores", _v3_rules),
+    Migration(
+        4, "ingest acts as twin_ingest: owner membership, rollups for fleet rules", _v4_ingest_login
+    ),
 )
 
 
@@ -350,12 +366,7 @@ def drop_everything(database_url: str) -> None:
 
 def allow_reader_login(database_url: str, password: str) -> None:
     """Let ``twin_reader`` log in with ``password`` (for Grafana's datasource)."""
-    with db.connect(database_url, autocommit=True) as conn:
-        conn.execute(
-            pgsql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(
-                pgsql.Identifier(READER_ROLE), pgsql.Literal(password)
-            )
-        )
+    allow_login(database_url, READER_ROLE, password)
 
 
 def timescaledb_available(conn: Connection) -> bool:
@@ -374,9 +385,16 @@ def timescaledb_available(conn: Connection) -> bool:
     return False
 
 
-def migrate(database_url: str, settings: StoreSettings | None = None) -> list[int]:
-    """Apply pending migrations in order, each in its own transaction; return those applied."""
+def migrate(
+    database_url: str,
+    settings: StoreSettings | None = None,
+    logins: dict[str, tuple[str, str]] | None = None,
+) -> list[int]:
+    """Apply pending migrations in order, each in its own transaction; return those applied.
+    Then let each role of ``logins`` (``role -> (password, where from)``; default: those the
+    environment configures, ``ingest.roles.configured_logins``) log in with its password."""
     settings = settings or StoreSettings()
+    logins = configured_logins() if logins is None else logins
     engine = db.engine(database_url)
     applied_now = []
     try:
@@ -409,4 +427,7 @@ def migrate(database_url: str, settings: StoreSettings | None = None) -> list[in
                 )
     finally:
         engine.dispose()
+    for role, (password, where) in logins.items():
+        allow_login(database_url, role, password)
+        log.info("%s may log in (password from %s)", role, where)
     return applied_now

@@ -17,6 +17,7 @@ from kafka import TopicPartition
 
 from ingest.consumer import IngestStats, Validator, count_batch, decode_partition
 from ingest.fleet_rules import check_fleet
+from ingest.roles import INGEST_ROLE
 from ingest.rules import RuleSet
 from ingest.writer import Writer
 from twin import engine, events, jobs, payload, telemetry
@@ -61,11 +62,12 @@ def run_local(
     progress: Progress | None = None,
 ) -> tuple[engine.RunStats, LocalStats]:
     """Run ``plan`` and store everything it produces in ``database_url`` (migrated, fleet
-    registered); ``progress(ticks_done, stats)`` is called after each stored block."""
+    registered), acting as ``twin_ingest``; ``progress(ticks_done, stats)`` is called after
+    each stored block."""
     topics = load_topics(DEFAULT_TOPICS_FILE)
     names = {name: spec.name for name, spec in topics.items()}
     bus = LocalBus(topics)
-    writer = Writer(database_url, group, rules)
+    writer = Writer(database_url, group, rules, role=INGEST_ROLE)
     writer.check()
     validator = Validator(writer)
     local = LocalStats()
@@ -126,7 +128,7 @@ def run_local(
     if rules is not None and rules.fleet:  # every minute of the run is stored by now
         end_us = (plan.start_ns + plan.n_ticks * plan.step_ns) // 1000
         local.fleet_minutes = check_fleet(
-            database_url, rules, until_us=end_us, since_us=plan.start_ns // 1000
+            database_url, rules, until_us=end_us, since_us=plan.start_ns // 1000, role=INGEST_ROLE
         ).minutes
     return stats, local
 

@@ -16,6 +16,7 @@ read by rules: ingest has no right to read them.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -30,7 +31,7 @@ from ingest.db import connect
 from ingest.rules import RuleSet
 from twin.clock import iso, parse_duration_ns
 from twin.faults import KINDS, Scenario, load_scenario
-from twin.settings import ConfigError
+from twin.settings import PLAINTEXT, ConfigError, KafkaSecurity, kafka_security_env
 
 log = logging.getLogger(__name__)
 
@@ -273,21 +274,53 @@ def _check_window_free(database_url: str, start_ns: int, duration_s: float) -> N
         )
 
 
-def run_scored(
+@dataclass(frozen=True, eq=False)
+class ScoredRun:
+    """A scored run prepared in the database and on Kafka: its scenario, window, fleet
+    (``sat_id``, (n_sat,) int32, ascending) and fresh topics (``prefix``)."""
+
+    scenario_path: str
+    scenario: Scenario
+    start_ns: int
+    step: str
+    sat_id: np.ndarray
+    prefix: str
+
+    @property
+    def n_sat(self) -> int:
+        return int(self.sat_id.shape[0])
+
+    @property
+    def window_us(self) -> tuple[int, int]:
+        """The run's ``[start, end)`` in µs since the epoch."""
+        start_us = self.start_ns // 1000
+        return start_us, start_us + int(self.scenario.duration_s * US_PER_S)
+
+    def twin_command(self, bootstrap: str, *options: str) -> list[str]:
+        """``twin run`` of the scenario at full speed into this run's topics; ``options``
+        are added (or override earlier ones, e.g. ``--checkpoint-every 5m``)."""
+        s = self.scenario
+        return [
+            sys.executable, "-m", "twin", "run", "--preset", s.preset,
+            "--scenario", self.scenario_path, "--start", iso(self.start_ns),
+            "--duration", f"{s.duration_s:g}s", "--step", self.step, "--speed", "max",
+            "--checkpoint-every", "off", "--seed", str(s.seed),
+            "--kafka", bootstrap, "--topic-prefix", self.prefix, "--quiet", *options,
+        ]  # fmt: skip
+
+
+def prepare_scored_run(
     scenario_path: str,
     bootstrap: str,
     database_url: str,
-    rules: RuleSet,
     step: str = "1s",
     start_ns: int | None = None,
-) -> tuple[Score, int, IngestStats]:
-    """Run the twin with the scenario through Kafka into the database, with the rules in
-    ingest, then the fleet rules; score, store the score; return it with its id and the
-    ingest counts. The twin runs as its own process (``twin run``) while ingest runs here.
-    """
-    from ingest.consumer import run_ingest
+    prefix_word: str = "score",
+    security: KafkaSecurity = PLAINTEXT,
+) -> ScoredRun:
+    """Migrate, register the scenario's fleet and the stations, pick a free window (or check
+    ``start_ns``'s) and create fresh topics ``<prefix_word>-<hex>.*`` for a scored run."""
     from ingest.dimensions import register_fleet, register_stations
-    from ingest.fleet_rules import check_fleet
     from ingest.migrate import migrate
     from twin import ground, presets
     from twin.bus import DEFAULT_TOPICS_FILE, ensure_topics, load_topics
@@ -303,26 +336,75 @@ def run_scored(
     step_s = parse_duration_ns("--step", step) / 1e9
     register_fleet(database_url, fleet, hw, preset.name, [s.name for s in preset.shells], step_s)
     register_stations(database_url, ground.load_stations(None))
-    prefix = f"score-{uuid.uuid4().hex[:12]}."
-    ensure_topics(bootstrap, list(load_topics(DEFAULT_TOPICS_FILE, prefix).values()))
-    command = [
-        sys.executable, "-m", "twin", "run", "--preset", scenario.preset,
-        "--scenario", scenario_path, "--start", iso(start_ns),
-        "--duration", f"{scenario.duration_s:g}s", "--step", step, "--speed", "max",
-        "--checkpoint-every", "off", "--seed", str(scenario.seed),
-        "--kafka", bootstrap, "--topic-prefix", prefix, "--quiet",
-    ]  # fmt: skip
-    log.info("scoring %s: %s", scenario.name, " ".join(command))
-    twin = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    prefix = f"{prefix_word}-{uuid.uuid4().hex[:12]}."
+    ensure_topics(bootstrap, list(load_topics(DEFAULT_TOPICS_FILE, prefix).values()), security)
+    return ScoredRun(scenario_path, scenario, start_ns, step, np.sort(fleet.sat_id), prefix)
+
+
+def finish_scored_run(
+    run: ScoredRun, database_url: str, rules: RuleSet, ingest_url: str | None = None
+) -> tuple[Score, int]:
+    """Once ingest has stored the whole run: the fleet rules over its window (as
+    ``twin_ingest``, logged in with ``ingest_url`` when given), then its score, stored by the
+    owner; returns the score and its id."""
+    from ingest.fleet_rules import check_fleet
+    from ingest.roles import INGEST_ROLE
+
+    start_us, end_us = run.window_us
+    check_fleet(
+        ingest_url or database_url,
+        rules,
+        until_us=end_us,
+        since_us=start_us,
+        name=f"fleet-rules:{run.prefix}",
+        role=INGEST_ROLE,
+    )
+    score = score_anomalies(
+        run.scenario,
+        start_us,
+        run.scenario.duration_s / 3600.0,
+        run.n_sat,
+        opened_anomalies(database_url, start_us, end_us),
+    )
+    return score, store_score(database_url, score, rules.source)
+
+
+def run_scored(
+    scenario_path: str,
+    bootstrap: str,
+    database_url: str,
+    rules: RuleSet,
+    step: str = "1s",
+    start_ns: int | None = None,
+    ingest_url: str | None = None,
+    security: KafkaSecurity = PLAINTEXT,
+) -> tuple[Score, int, IngestStats]:
+    """Run the twin with the scenario through Kafka into the database, with the rules in
+    ingest, then the fleet rules; score, store the score; return it with its id and the
+    ingest counts. The twin runs as its own process (``twin run``) while ingest runs here.
+    The owner (``database_url``) migrates, registers and stores the score; ingest and the
+    fleet rules act as ``twin_ingest``, logged in with ``ingest_url`` when given. Both the
+    twin and ingest reach Kafka with ``security``.
+    """
+    from ingest.consumer import run_ingest
+
+    run = prepare_scored_run(
+        scenario_path, bootstrap, database_url, step, start_ns, security=security
+    )
+    command = run.twin_command(bootstrap)
+    log.info("scoring %s: %s", run.scenario.name, " ".join(command))
+    env = {**os.environ, **kafka_security_env(security)}
+    twin = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env)
     try:
         stats = run_ingest(
             bootstrap,
-            database_url,
-            prefix,
-            group=f"{prefix}ingest",
+            ingest_url or database_url,
+            run.prefix,
+            group=f"{run.prefix}ingest",
             stop_when_caught_up=True,
             rules=rules,
             keep_going=lambda: twin.poll() is None,
+            security=security,
         )
     finally:
         if twin.poll() is None:
@@ -330,13 +412,5 @@ def run_scored(
         twin.wait()
     if twin.returncode != 0:
         raise RuntimeError(f"twin run exited with {twin.returncode}: {' '.join(command)}")
-    hours = scenario.duration_s / 3600.0
-    start_us = start_ns // 1000
-    end_us = start_us + int(scenario.duration_s * US_PER_S)
-    check_fleet(
-        database_url, rules, until_us=end_us, since_us=start_us, name=f"fleet-rules:{prefix}"
-    )
-    score = score_anomalies(
-        scenario, start_us, hours, fleet.n_sat, opened_anomalies(database_url, start_us, end_us)
-    )
-    return score, store_score(database_url, score, rules.source), stats
+    score, score_id = finish_scored_run(run, database_url, rules, ingest_url)
+    return score, score_id, stats

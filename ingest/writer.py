@@ -232,10 +232,17 @@ class Writer:
     """Writes decoded batches; opens its connection on first use."""
 
     def __init__(
-        self, database_url: str, consumer_group: str, rules: RuleSet | None = None
+        self,
+        database_url: str,
+        consumer_group: str,
+        rules: RuleSet | None = None,
+        role: str | None = None,
     ) -> None:
-        """``rules``: per-satellite rules to evaluate on every batch (None: no rules)."""
+        """``rules``: per-satellite rules to evaluate on every batch (None: no rules);
+        ``role``: act as this role, refusing a superuser login (``ingest.db.connect``);
+        the ingest services give ``twin_ingest``."""
         self._url = database_url
+        self._role = role
         self._group = consumer_group
         self._conn: psycopg.Connection | None = None
         self._use_copy = True
@@ -246,7 +253,7 @@ class Writer:
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
-            self._conn = connect(self._url, application_name="twin-ingest")
+            self._conn = connect(self._url, application_name="twin-ingest", role=self._role)
             self._use_copy = server_supports_copy(self._conn)
             row = self._conn.execute(
                 "SELECT timescaledb FROM schema_migrations ORDER BY version DESC LIMIT 1"

@@ -1,14 +1,15 @@
 """Local service stack for development and CI: Kafka (KRaft), PostgreSQL, TimescaleDB.
 
-Usage: ``scripts/stack up|down|status|env|restart-postgres``
+Usage: ``scripts/stack up|down|status|env|restart-postgres|kill-kafka|kill-postgres``
 
 Everything listens on 127.0.0.1 only. ``up`` is idempotent: a service whose process is
 alive is left alone. ``down`` stops exactly the processes ``up`` recorded in the stack
 directory. Connection settings are printed as ``export`` lines for the shell.
 
 Settings (environment): ``TWIN_STACK_DIR`` (default ``$TMPDIR/twin-stack-$UID``),
-``TWIN_STACK_KAFKA_PORT`` (19092; the controller takes the next port),
-``TWIN_STACK_PG_PORT`` (15432), ``TWIN_STACK_TSDB_PORT`` (15433).
+``TWIN_STACK_KAFKA_PORT`` (19092; the controller takes the next port, the SASL_SSL
+listener with SCRAM-SHA-512 the one after), ``TWIN_STACK_PG_PORT`` (15432),
+``TWIN_STACK_TSDB_PORT`` (15433).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ STACK_DIR = Path(
     os.environ.get("TWIN_STACK_DIR") or Path(tempfile.gettempdir()) / f"twin-stack-{os.getuid()}"
 )
 KAFKA_PORT = int(os.environ.get("TWIN_STACK_KAFKA_PORT", "19092"))
+KAFKA_SASL_PORT = KAFKA_PORT + 2  # SASL_SSL listener: TLS + SCRAM-SHA-512
+KAFKA_SASL_USER = "twin"
+KAFKA_SCRAM = "SCRAM-SHA-512"
 PG_PORT = int(os.environ.get("TWIN_STACK_PG_PORT", "15432"))
 TSDB_PORT = int(os.environ.get("TWIN_STACK_TSDB_PORT", "15433"))
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "orbital-twin"
@@ -69,6 +73,7 @@ def wait_until(check, what: str, log_file: Path) -> float:
     raise SystemExit(f"stack: {what} not ready after {READY_TIMEOUT_S:.0f} s; log tail:\n{tail}")
 
 
+PORTS = {"kafka": KAFKA_PORT, "postgres": PG_PORT, "timescaledb": TSDB_PORT}
 # What each service's command line contains: a recorded pid reused by another program
 # after a reboot is not mistaken for the service.
 SIGNATURES = {"kafka": "kafka.Kafka", "postgres": "postgres", "timescaledb": "timescaledb-server"}
@@ -159,24 +164,46 @@ def kafka_classpath() -> Path:
 def kafka_up() -> None:
     if pid_alive("kafka"):
         log(f"kafka already running on 127.0.0.1:{KAFKA_PORT}")
+        if not kafka_has_sasl():
+            log(
+                "kafka was started without the SASL_SSL listener; to get it: "
+                "scripts/stack down && scripts/stack up"
+            )
         return
     controller = KAFKA_PORT + 1
     ensure_port_free("kafka", KAFKA_PORT)
     ensure_port_free("kafka controller", controller)
+    ensure_port_free("kafka SASL_SSL listener", KAFKA_SASL_PORT)
     libs = kafka_classpath()
+    keystore = kafka_keystore()
+    keystore_pw = secret("kafka-keystore")
     data = STACK_DIR / "kafka-data"
     props = STACK_DIR / "kafka-server.properties"
-    props.write_text(
+    sasl_ssl = "listener.name.sasl_ssl."
+    write_private(
+        props,
         "\n".join(
             [
                 "process.roles=broker,controller",
                 "node.id=1",
                 f"controller.quorum.voters=1@127.0.0.1:{controller}",
-                f"listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT},CONTROLLER://127.0.0.1:{controller}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT}",
+                f"listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT},CONTROLLER://127.0.0.1:{controller},"
+                f"SASL_SSL://127.0.0.1:{KAFKA_SASL_PORT}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT},"
+                f"SASL_SSL://127.0.0.1:{KAFKA_SASL_PORT}",
                 "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
+                "SASL_SSL:SASL_SSL",
+                # Brokers and the controller talk PLAINTEXT; clients may use either listener.
                 "inter.broker.listener.name=PLAINTEXT",
+                f"sasl.enabled.mechanisms={KAFKA_SCRAM}",
+                f"{sasl_ssl}{KAFKA_SCRAM.lower()}.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                f"{sasl_ssl}ssl.keystore.type=PKCS12",
+                f"{sasl_ssl}ssl.keystore.location={keystore}",
+                f"{sasl_ssl}ssl.keystore.password={keystore_pw}",
+                f"{sasl_ssl}ssl.key.password={keystore_pw}",
+                f"{sasl_ssl}ssl.enabled.protocols=TLSv1.3,TLSv1.2",
                 f"log.dirs={data}",
                 "num.partitions=1",
                 "offsets.topic.replication.factor=1",
@@ -187,7 +214,7 @@ def kafka_up() -> None:
                 "group.initial.rebalance.delay.ms=0",
                 "",
             ]
-        )
+        ),
     )
     java = [
         "java",
@@ -205,7 +232,11 @@ def kafka_up() -> None:
     start = time.monotonic()
     spawn("kafka", [*java, "kafka.Kafka", str(props)])
     wait_until(kafka_ready, "kafka", STACK_DIR / "kafka.log")
-    log(f"kafka ready on 127.0.0.1:{KAFKA_PORT} in {time.monotonic() - start:.1f} s")
+    kafka_scram_user(java)
+    log(
+        f"kafka ready on 127.0.0.1:{KAFKA_PORT} (SASL_SSL on {KAFKA_SASL_PORT}) "
+        f"in {time.monotonic() - start:.1f} s"
+    )
 
 
 def kafka_ready() -> bool:
@@ -220,6 +251,128 @@ def kafka_ready() -> bool:
         return bool(cluster["brokers"]) and cluster["controller_id"] is not None
     finally:
         admin.close()
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a file only its owner may read (it holds a password)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file left by an older stack may be world-readable
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def kafka_ca_file() -> Path:
+    """The PEM certificate of the stack's CA, which clients of the SASL_SSL listener trust."""
+    return STACK_DIR / "kafka-tls" / "ca.pem"
+
+
+def kafka_keystore() -> Path:
+    """The broker's PKCS12 keystore, made once per stack directory with the JDK's keytool:
+    a self-signed CA (exported as PEM for clients, ``kafka_ca_file()``) signs the broker's
+    certificate for IP:127.0.0.1 and localhost, so clients check the hostname."""
+    tls = STACK_DIR / "kafka-tls"
+    keystore = tls / "broker.p12"
+    if keystore.exists() and kafka_ca_file().exists():
+        return keystore
+    log(f"making a CA and the broker's TLS keystore in {tls}")
+    work = STACK_DIR / "kafka-tls.new"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(mode=0o700)
+    env = {**os.environ, "TWIN_STACK_KEYSTORE_PASSWORD": secret("kafka-keystore")}
+    store = ["-storetype", "PKCS12", "-storepass:env", "TWIN_STACK_KEYSTORE_PASSWORD"]
+    ca, broker = (
+        ["-keystore", str(work / "ca.p12"), *store],
+        ["-keystore", str(work / "broker.p12"), *store],
+    )
+    san = "SAN=IP:127.0.0.1,DNS:localhost"
+    key = ["-keyalg", "RSA", "-keysize", "2048", "-validity", "3650"]
+    steps = [
+        ["-genkeypair", "-alias", "ca", *key, "-dname", "CN=orbital-twin stack CA",
+         "-ext", "BC:critical=ca:true", "-ext", "KU:critical=keyCertSign,cRLSign", *ca],
+        ["-exportcert", "-rfc", "-alias", "ca", "-file", str(work / "ca.pem"), *ca],
+        ["-genkeypair", "-alias", "broker", *key, "-dname", "CN=127.0.0.1", "-ext", san, *broker],
+        ["-certreq", "-alias", "broker", "-file", str(work / "broker.csr"), *broker],
+        ["-gencert", "-alias", "ca", "-rfc", "-validity", "3650", "-ext", san,
+         "-ext", "KU:critical=digitalSignature,keyEncipherment", "-ext", "EKU=serverAuth",
+         "-infile", str(work / "broker.csr"), "-outfile", str(work / "broker.pem"), *ca],
+        ["-importcert", "-noprompt", "-alias", "ca", "-file", str(work / "ca.pem"), *broker],
+        ["-importcert", "-alias", "broker", "-file", str(work / "broker.pem"), *broker],
+    ]  # fmt: skip
+    for step in steps:
+        run(["keytool", *step], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    shutil.rmtree(tls, ignore_errors=True)
+    work.rename(tls)  # complete or absent
+    return keystore
+
+
+def kafka_has_sasl() -> bool:
+    """Whether the broker's properties (of its last start) have the SASL_SSL listener."""
+    props = STACK_DIR / "kafka-server.properties"
+    return props.exists() and f"SASL_SSL://127.0.0.1:{KAFKA_SASL_PORT}" in props.read_text()
+
+
+def kafka_sasl_ready() -> bool:
+    """True when the stack's user logs in on the SASL_SSL listener (TLS checked against the
+    stack's CA, hostname included); False when the broker refuses its credentials."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=f"127.0.0.1:{KAFKA_SASL_PORT}",
+            security_protocol="SASL_SSL",
+            sasl_mechanism=KAFKA_SCRAM,
+            sasl_plain_username=KAFKA_SASL_USER,
+            sasl_plain_password=secret("kafka-twin"),
+            ssl_cafile=str(kafka_ca_file()),
+            ssl_check_hostname=True,
+            request_timeout_ms=3000,
+            bootstrap_timeout_ms=5000,  # a refused login is only seen as a timeout
+            client_id="twin-stack",
+        )
+    except KafkaError:
+        return False
+    try:
+        return bool(admin.describe_cluster()["brokers"])
+    finally:
+        admin.close()
+
+
+def kafka_scram_user(java: list[str]) -> None:
+    """Give the stack's user its SCRAM-SHA-512 credential unless it already logs in (a new
+    data directory, or one made before the SASL_SSL listener existed): the broker's own
+    ConfigCommand over the PLAINTEXT listener, the password in a 0600 file, not argv."""
+    if kafka_sasl_ready():
+        return
+    log(f"creating the SCRAM user {KAFKA_SASL_USER!r}")
+    password = secret("kafka-twin")
+    config = STACK_DIR / "kafka-scram.properties"
+    # From a file the value takes no brackets: ConfigCommand reads "[iterations=N,]password=P".
+    write_private(config, f"{KAFKA_SCRAM}=password={password}\n")
+    try:
+        done = subprocess.run(
+            [
+                *java,
+                "kafka.admin.ConfigCommand",
+                "--bootstrap-server",
+                f"127.0.0.1:{KAFKA_PORT}",
+                "--alter",
+                "--entity-type",
+                "users",
+                "--entity-name",
+                KAFKA_SASL_USER,
+                "--add-config-file",
+                str(config),
+            ],
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        config.unlink()
+    if done.returncode != 0:  # its messages may quote the password
+        said = (done.stderr or done.stdout).replace(password, "***")[-2000:]
+        raise SystemExit(f"stack: could not create the SCRAM user {KAFKA_SASL_USER!r}:\n{said}")
+    wait_until(kafka_sasl_ready, "kafka SASL_SSL listener", STACK_DIR / "kafka.log")
 
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -384,9 +537,22 @@ def tsdb_up() -> None:
 # ---------------------------------------------------------------- commands
 def env_lines() -> list[str]:
     owner_pw = secret("pg-twin")
+    secret("pg-ingest")  # made here: the file is exported, not its content
+    # The SASL_SSL listener as TWIN_STACK_* (not TWIN_KAFKA_*): plain runs stay PLAINTEXT.
+    sasl = [
+        f"export TWIN_STACK_KAFKA_SASL_BOOTSTRAP=127.0.0.1:{KAFKA_SASL_PORT}",
+        f"export TWIN_STACK_KAFKA_SASL_MECHANISM={KAFKA_SCRAM}",
+        f"export TWIN_STACK_KAFKA_SASL_USERNAME={KAFKA_SASL_USER}",
+        f"export TWIN_STACK_KAFKA_SASL_PASSWORD_FILE={STACK_DIR / 'kafka-twin.secret'}",
+        f"export TWIN_STACK_KAFKA_CAFILE={kafka_ca_file()}",
+    ]
     return [
         f"export TWIN_KAFKA_BOOTSTRAP=127.0.0.1:{KAFKA_PORT}",
+        *(sasl if kafka_has_sasl() else []),
         f"export TWIN_DATABASE_URL=postgresql://twin:{owner_pw}@127.0.0.1:{PG_PORT}/twin",
+        # twin_ingest's password: migrations give the role this login, and ingest logs in
+        # with it at TWIN_DATABASE_URL's host and database (never as the owner).
+        f"export TWIN_INGEST_PASSWORD_FILE={STACK_DIR / 'pg-ingest.secret'}",
         # PGlite accepts any password; sslmode=disable is required by pglite-socket.
         f"export TWIN_TIMESCALE_URL=postgresql://postgres:twin@127.0.0.1:{TSDB_PORT}/postgres"
         "?sslmode=disable",
@@ -434,10 +600,23 @@ def restart_postgres() -> None:
     pg_up()
 
 
+def crash(name: str) -> None:
+    """SIGKILL one service's whole process group, as a crash would (for chaos tests); the
+    next ``up`` starts it again, and it recovers from what it left on disk."""
+    pid = pid_alive(name)
+    if pid is None:
+        raise SystemExit(f"stack: {name} is not running")
+    os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and port_open(PORTS[name]):
+        time.sleep(0.1)
+    (STACK_DIR / f"{name}.pid").unlink(missing_ok=True)
+    log(f"{name} killed (SIGKILL to process group {pid})")
+
+
 def status() -> int:
-    ports = {"kafka": KAFKA_PORT, "postgres": PG_PORT, "timescaledb": TSDB_PORT}
     missing = 0
-    for name, port in ports.items():
+    for name, port in PORTS.items():
         pid = pid_alive(name)
         state = f"running, pid {pid}" if pid else "stopped"
         missing += pid is None
@@ -456,6 +635,8 @@ def main(argv: list[str]) -> int:
         "status": status,
         "env": print_env,
         "restart-postgres": restart_postgres,
+        "kill-kafka": lambda: crash("kafka"),
+        "kill-postgres": lambda: crash("postgres"),
     }
     if len(argv) != 1 or argv[0] not in commands:
         print(f"usage: stack {{{'|'.join(commands)}}}", file=sys.stderr)

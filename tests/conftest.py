@@ -12,13 +12,16 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit, urlunsplit
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -26,11 +29,20 @@ from psycopg import sql
 
 from ingest.db import connect
 from ingest.migrate import drop_everything
+from ingest.roles import allow_login, configured_logins
 from twin.settings import ENV_DATABASE, ENV_KAFKA, ENV_TIMESCALE, libpq_url
 
 REQUIRE_ENV = "TWIN_REQUIRE_SERVICES"
 TIMESCALE_IMAGE = "timescale/timescaledb:latest-pg17"
 KAFKA_IMAGE = "apache/kafka:4.1.1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ingest logs in as twin_ingest in every test, as with the stack's
+    TWIN_INGEST_PASSWORD_FILE: without one, a password of this session's own (migrations give
+    it to the role)."""
+    if not (os.environ.get("TWIN_INGEST_PASSWORD") or os.environ.get("TWIN_INGEST_PASSWORD_FILE")):
+        os.environ["TWIN_INGEST_PASSWORD"] = secrets.token_urlsafe(18)
 
 
 def _required() -> bool:
@@ -73,13 +85,35 @@ def _kafka_container(request: pytest.FixtureRequest) -> str:
     return container.get_bootstrap_server()
 
 
-def _postgres_container(request: pytest.FixtureRequest) -> str:
+_CONTAINER_SUPERUSER: dict[str, str] = {}  # owner URL -> the container's superuser URL
+
+
+def _postgres_container(request: pytest.FixtureRequest, owner: bool = False) -> str:
+    """A TimescaleDB container's URL: its superuser's (as PGlite, a single-user server), or
+    with ``owner`` that of a ``twin`` owner role made as ``scripts/stack`` makes it (no
+    superuser: the services refuse one)."""
     from testcontainers.postgres import PostgresContainer
 
     container = PostgresContainer(TIMESCALE_IMAGE, driver=None)
     container.start()
     request.addfinalizer(container.stop)
-    return container.get_connection_url()
+    superuser = container.get_connection_url()
+    if not owner:
+        return superuser
+    password = secrets.token_urlsafe(18)
+    with connect(superuser, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE twin LOGIN CREATEDB CREATEROLE PASSWORD {}").format(
+                sql.Literal(password)
+            )
+        )
+        conn.execute("CREATE DATABASE twin OWNER twin")
+    parts = urlsplit(superuser)
+    url = urlunsplit(
+        parts._replace(netloc=f"twin:{password}@{parts.hostname}:{parts.port}", path="/twin")
+    )
+    _CONTAINER_SUPERUSER[url] = superuser
+    return url
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +124,42 @@ def kafka_bootstrap(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def postgres_url(request: pytest.FixtureRequest) -> str:
     """URL of a role that may create databases (the stack's ``twin`` owner)."""
-    return libpq_url(_service(request, ENV_DATABASE, lambda: _postgres_container(request)))
+    return libpq_url(
+        _service(request, ENV_DATABASE, lambda: _postgres_container(request, owner=True))
+    )
+
+
+@pytest.fixture(scope="session")
+def superuser_url(postgres_url: str) -> str:
+    """URL of a superuser of ``postgres_url``'s server, for tests that it is refused: the
+    stack's ``postgres`` (its password in ``$TWIN_STACK_DIR/pg-superuser.secret``), or the
+    container's."""
+    if postgres_url in _CONTAINER_SUPERUSER:
+        return libpq_url(_CONTAINER_SUPERUSER[postgres_url])
+    stack_dir = os.environ.get("TWIN_STACK_DIR") or Path(
+        tempfile.gettempdir(), f"twin-stack-{os.getuid()}"
+    )
+    secret_file = Path(stack_dir, "pg-superuser.secret")
+    if not secret_file.is_file():
+        reason = f"no superuser password at {secret_file} (set TWIN_STACK_DIR to the stack's)"
+        if _required():
+            pytest.fail(f"{REQUIRE_ENV}=1 but {reason}")
+        pytest.skip(reason)
+    parts = urlsplit(postgres_url)
+    password = quote(secret_file.read_text().strip(), safe="")
+    return urlunsplit(parts._replace(netloc=f"postgres:{password}@{parts.hostname}:{parts.port}"))
+
+
+def role_url(database_url: str, role: str) -> str:
+    """``database_url``'s database logged in as ``role`` (``twin_ingest``, ``twin_reader``),
+    given a login: with the password the environment configures for it (the stack's, so
+    that other tests' logins keep working), else a test-only one."""
+    configured = configured_logins().get(role)
+    password = configured[0] if configured else "test-only"
+    allow_login(database_url, role, password)
+    parts = urlsplit(database_url)
+    login = f"{role}:{quote(password, safe='')}@{parts.hostname}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=login))
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """docker-compose.yml cannot run here; check that it agrees with the code's settings."""
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,28 +18,54 @@ def _published_port(service: str) -> int:
 
 
 def test_all_services_present():
-    assert {"kafka", "timescaledb", "grafana", "twin", "ingest"} <= set(SERVICES)
+    assert {"kafka", "timescaledb", "grafana", "twin", "migrate", "ingest"} <= set(SERVICES)
+
+
+def _url(service: str, variable: str):
+    """The parts of a service's database URL, its ``${VAR:?...}`` password replaced."""
+    url = SERVICES[service]["environment"][variable]
+    assert settings.database_url(url) == url
+    parts = urlsplit(re.sub(r"\$\{[A-Z_]+:\?[^}]*\}", "pw", url))
+    assert parts.hostname == "timescaledb" and parts.port == _published_port("timescaledb")
+    assert parts.path.lstrip("/") == SERVICES["timescaledb"]["environment"]["POSTGRES_DB"]
+    return parts
 
 
 def test_twin_and_ingest_use_the_settings_variables_and_ports():
     known = {
         settings.ENV_KAFKA,
         settings.ENV_DATABASE,
+        settings.ENV_INGEST_DATABASE,
+        settings.ENV_INGEST_PASSWORD,
         settings.ENV_TOPIC_PREFIX,
         settings.ENV_READER_PASSWORD,
     }
+    for name in ("twin", "ingest", "migrate"):
+        assert set(SERVICES[name]["environment"]) <= known, f"{name}: variables the code ignores"
     for name in ("twin", "ingest"):
         env = SERVICES[name]["environment"]
-        assert set(env) <= known, f"{name} sets variables the code does not read"
         host, port = env[settings.ENV_KAFKA].split(":")
         assert host == "kafka" and int(port) == _published_port("kafka")
         assert settings.kafka_bootstrap(env[settings.ENV_KAFKA]) == env[settings.ENV_KAFKA]
-    url = SERVICES["ingest"]["environment"][settings.ENV_DATABASE]
-    parts = urlsplit(url.replace("${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}", "pw"))
-    assert parts.hostname == "timescaledb" and parts.port == _published_port("timescaledb")
-    assert parts.path.lstrip("/") == SERVICES["timescaledb"]["environment"]["POSTGRES_DB"]
-    assert parts.username == SERVICES["timescaledb"]["environment"]["POSTGRES_USER"]
-    assert settings.database_url(url) == url
+    owner = _url("migrate", settings.ENV_DATABASE)
+    assert owner.username == SERVICES["timescaledb"]["environment"]["POSTGRES_USER"]
+
+
+def test_ingest_logs_in_as_twin_ingest_after_migrate_and_never_holds_the_owner_password():
+    ingest = SERVICES["ingest"]
+    assert _url("ingest", settings.ENV_INGEST_DATABASE).username == "twin_ingest"
+    assert settings.ENV_DATABASE not in ingest["environment"]
+    assert "POSTGRES_PASSWORD" not in yaml.safe_dump(ingest)
+    assert ingest["command"] == ["twin", "ingest"]
+    assert ingest["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    migrate = SERVICES["migrate"]
+    assert migrate["command"] == ["twin", "db", "migrate"]
+    password = migrate["environment"][settings.ENV_INGEST_PASSWORD]
+    assert password.startswith("${" + settings.ENV_INGEST_PASSWORD + ":?")
+    assert (
+        "${" + settings.ENV_INGEST_PASSWORD + ":?"
+        in ingest["environment"][settings.ENV_INGEST_DATABASE]
+    )
 
 
 def test_ports_bind_to_loopback_and_kafka_advertises_its_service_name():
@@ -61,7 +88,7 @@ def test_grafana_reads_as_the_reader_role_and_gets_the_dashboards():
     assert grafana["environment"]["TWIN_GRAFANA_DB_USER"] == "twin_reader"
     password = grafana["environment"]["TWIN_GRAFANA_DB_PASSWORD"]
     assert password.startswith("${" + settings.ENV_READER_PASSWORD + ":?")
-    assert settings.ENV_READER_PASSWORD in SERVICES["ingest"]["environment"]  # migrate grants
+    assert settings.ENV_READER_PASSWORD in SERVICES["migrate"]["environment"]  # its login
     provider = yaml.safe_load(
         (ROOT / "grafana" / "provisioning" / "dashboards" / "twin.yaml").read_text()
     )

@@ -10,10 +10,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from ingest.db import connect
 from ingest.local_pg import LocalPostgres
+from ingest.roles import INGEST_ROLE
 from tests.conftest import max_speed_args
 from twin.faults import dump_scenario, generate
 from twin.presets import build, load_preset
@@ -92,6 +94,14 @@ def test_embedded_postgres_starts_stores_and_stops(data_dir):
         url = pg.start()  # stopped by the run: started again here, with the data kept
         with connect(url) as conn:
             assert conn.execute("SELECT count(*) FROM telemetry").fetchone()[0] == 720
+            # The run's ingest logged in as twin_ingest (on the socket, like the owner).
+            assert conn.execute(
+                "SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (INGEST_ROLE,)
+            ).fetchone() == (True,)
+        with connect(pg.login_url(INGEST_ROLE), autocommit=True) as conn:
+            assert conn.execute("SELECT session_user").fetchone() == (INGEST_ROLE,)
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("DELETE FROM telemetry")
     finally:
         pg.stop()
 

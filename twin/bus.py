@@ -1,22 +1,26 @@
 """The bus: Kafka producer and topic administration (kafka-python).
 
 Thin wrappers that open no connection in ``__init__``. Every producer setting that matters
-is set here explicitly, never left to library defaults.
+is set here explicitly, never left to library defaults; every client is made by
+``open_client`` with ``client_settings`` (brokers, timeouts, TLS and SASL).
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
 import tomllib
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
 
-from twin.settings import InputError
+from twin.settings import ENV_KAFKA_SASL_PASSWORD, PLAINTEXT, InputError, KafkaSecurity, kafka_field
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,111 @@ CONNECT_SETTINGS: dict[str, int] = {
     "reconnect_backoff_ms": 100,
     "reconnect_backoff_max_ms": 2_000,
 }
+
+
+Client = TypeVar("Client", KafkaProducer, KafkaConsumer, KafkaAdminClient)
+
+
+class _Masked(str):
+    """A password that prints as ``***`` inside containers: kafka-python logs its
+    configuration dict at DEBUG (``twin --log-level DEBUG``)."""
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
+def client_settings(bootstrap: str, security: KafkaSecurity = PLAINTEXT) -> dict[str, object]:
+    """The kafka-python settings every client shares: the brokers, how long to wait for
+    them, and how to protect the connection (``security_protocol``, ``ssl_*``, ``sasl_*``).
+
+    TLS always checks the broker's certificate and hostname; SASL mechanisms are PLAIN and
+    SCRAM-SHA-256/512 (kafka-python >= 2.0), with ``sasl_plain_username``/``_password``.
+    """
+    settings: dict[str, object] = {
+        "bootstrap_servers": bootstrap,
+        **CONNECT_SETTINGS,
+        "security_protocol": security.protocol,
+    }
+    if security.tls:
+        settings |= {
+            "ssl_check_hostname": True,
+            "ssl_cafile": security.ssl_cafile,
+            "ssl_certfile": security.ssl_certfile,
+            "ssl_keyfile": security.ssl_keyfile,
+        }
+    if security.sasl:
+        settings |= {
+            "sasl_mechanism": security.sasl_mechanism,
+            "sasl_plain_username": security.sasl_username,
+            "sasl_plain_password": None
+            if security.sasl_password is None
+            else _Masked(security.sasl_password),
+        }
+    return settings
+
+
+def open_client(
+    client: type[Client], bootstrap: str, security: KafkaSecurity = PLAINTEXT, **settings: object
+) -> Client:
+    """A kafka-python ``client`` with ``client_settings`` and its own ``settings``; an
+    ``InputError`` saying why (``unreachable``) when it cannot bootstrap."""
+    try:
+        return client(**settings, **client_settings(bootstrap, security))
+    except UNREACHABLE:
+        raise unreachable(bootstrap, security) from None
+
+
+def unreachable(bootstrap: str, security: KafkaSecurity = PLAINTEXT) -> InputError:
+    """Why no client could bootstrap from ``bootstrap``. kafka-python reports a timeout
+    whatever the cause, so each server is probed: a TCP connection, then for TLS a
+    handshake with the client's settings; a broker that takes both but let no client in
+    refused its SASL login (or, without SASL, its client certificate)."""
+    waited = f"within {CONNECT_SETTINGS['bootstrap_timeout_ms'] / 1000:.0f} s"
+    for server in bootstrap.split(",") if security.protocol != "PLAINTEXT" else ():
+        host, port = server.strip().rsplit(":", 1)
+        host = host.strip("[]")
+        try:
+            sock = socket.create_connection((host, int(port)), timeout=3)
+        except OSError:
+            continue
+        with sock:
+            if security.tls:
+                try:
+                    _tls_context(security).wrap_socket(sock, server_hostname=host).close()
+                except (ssl.SSLError, ssl.CertificateError) as exc:
+                    return InputError(
+                        f"Kafka TLS with the broker at {server} failed: "
+                        f"{getattr(exc, 'verify_message', None) or exc}; check "
+                        f"{kafka_field('ssl_cafile')} (the CA of the broker's certificate) "
+                        "and that the address is the broker's TLS listener"
+                    )
+                except OSError:
+                    continue
+        if security.sasl:
+            return InputError(
+                f"Kafka SASL login refused: the broker at {server} took the connection but "
+                f"not the {security.sasl_mechanism} login of user {security.sasl_username!r}; "
+                f"check {kafka_field('sasl_username')}, the password "
+                f"({ENV_KAFKA_SASL_PASSWORD} or {ENV_KAFKA_SASL_PASSWORD}_FILE) and "
+                f"{kafka_field('sasl_mechanism')}"
+            )
+        return InputError(
+            f"Kafka TLS: the broker at {server} took the TLS connection but let no client in; "
+            f"does it require a client certificate ({kafka_field('ssl_certfile')})?"
+        )
+    return InputError(f"--kafka: no Kafka broker answered at {bootstrap} {waited}")
+
+
+def _tls_context(security: KafkaSecurity) -> ssl.SSLContext:
+    """The TLS context kafka-python builds from the same settings."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificate and hostname
+    if security.ssl_cafile:
+        context.load_verify_locations(security.ssl_cafile)
+    else:
+        context.load_default_certs()
+    if security.ssl_certfile:
+        context.load_cert_chain(security.ssl_certfile, security.ssl_keyfile)
+    return context
 
 
 REQUIRED_TOPICS = {
@@ -104,25 +213,18 @@ def load_topics(path: Path = DEFAULT_TOPICS_FILE, prefix: str = "") -> dict[str,
     return specs
 
 
-def admin_client(bootstrap: str) -> KafkaAdminClient:
+def admin_client(bootstrap: str, security: KafkaSecurity = PLAINTEXT) -> KafkaAdminClient:
     """An admin client that gives up on an unreachable broker within 10 s."""
-    try:
-        return KafkaAdminClient(
-            bootstrap_servers=bootstrap,
-            client_id="twin-admin",
-            request_timeout_ms=10_000,
-            **CONNECT_SETTINGS,
-        )
-    except UNREACHABLE:
-        raise InputError(
-            f"--kafka: no Kafka broker answered at {bootstrap} within "
-            f"{CONNECT_SETTINGS['bootstrap_timeout_ms'] / 1000:.0f} s"
-        ) from None
+    return open_client(
+        KafkaAdminClient, bootstrap, security, client_id="twin-admin", request_timeout_ms=10_000
+    )
 
 
-def ensure_topics(bootstrap: str, topics: list[TopicSpec]) -> list[str]:
+def ensure_topics(
+    bootstrap: str, topics: list[TopicSpec], security: KafkaSecurity = PLAINTEXT
+) -> list[str]:
     """Create the topics that do not exist yet; return the names created."""
-    admin = admin_client(bootstrap)
+    admin = admin_client(bootstrap, security)
     try:
         existing = set(admin.list_topics())
         created = []
@@ -160,14 +262,15 @@ class DeliveryError(RuntimeError):
 class Producer:
     """Sends bytes to Kafka with delivery tracking; connects on first use."""
 
-    def __init__(self, bootstrap: str, client_id: str = "twin", **overrides: object) -> None:
-        self._config = {
-            **PRODUCER_SETTINGS,
-            **CONNECT_SETTINGS,
-            **overrides,
-            "bootstrap_servers": bootstrap,
-            "client_id": client_id,
-        }
+    def __init__(
+        self,
+        bootstrap: str,
+        client_id: str = "twin",
+        security: KafkaSecurity = PLAINTEXT,
+        **overrides: object,
+    ) -> None:
+        self._bootstrap, self._security = bootstrap, security
+        self._config = {**PRODUCER_SETTINGS, **overrides, "client_id": client_id}
         self._producer: KafkaProducer | None = None
         self.sent = 0
         self.failed: list[str] = []
@@ -176,12 +279,9 @@ class Producer:
         self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]] | None = None
     ) -> None:
         if self._producer is None:
-            try:
-                self._producer = KafkaProducer(**self._config)
-            except UNREACHABLE:
-                raise InputError(
-                    f"--kafka: no Kafka broker answered at {self._config['bootstrap_servers']}"
-                ) from None
+            self._producer = open_client(
+                KafkaProducer, self._bootstrap, self._security, **self._config
+            )
         future = self._producer.send(topic, key=key, value=value, headers=headers or [])
         future.add_errback(self._on_error)
         self.sent += 1
@@ -204,18 +304,21 @@ class Producer:
             self._producer = None
 
 
-def latest_value(bootstrap: str, topic: str, key: bytes) -> bytes | None:
+def latest_value(
+    bootstrap: str, topic: str, key: bytes, security: KafkaSecurity = PLAINTEXT
+) -> bytes | None:
     """The value of the newest message with ``key`` on ``topic`` (read to its end), or None.
 
     Used for compacted topics such as checkpoints, which keep the latest value per key.
     """
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
+    consumer = open_client(
+        KafkaConsumer,
+        bootstrap,
+        security,
         client_id="twin-latest",
         group_id=None,
         enable_auto_commit=False,
         isolation_level="read_committed",
-        **CONNECT_SETTINGS,
     )
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]

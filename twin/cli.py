@@ -17,11 +17,12 @@ from twin.clock import NS_PER_S, iso, parse_duration_ns, parse_start
 from twin.progress import Progress
 from twin.settings import (
     ENV_KAFKA,
-    ENV_READER_PASSWORD,
+    PLAINTEXT,
     ConfigError,
     InputError,
     database_url,
     kafka_bootstrap,
+    kafka_security,
     mask_url,
     topic_prefix,
 )
@@ -85,6 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     local = not (args.kafka or os.environ.get(ENV_KAFKA))  # no broker: the local pipeline
     bootstrap = "" if local else kafka_bootstrap(args.kafka)
+    security = PLAINTEXT if local else kafka_security(vars(args))
     prefix = topic_prefix(args.topic_prefix)
     speed = _speed(args.speed)
     try:
@@ -114,6 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             stations_path=args.stations,
             targets_path=args.targets,
             scenario_path=args.scenario,
+            security=security,
             **_jobs_since(args.jobs_since),
         )
         fleet, hw, shells = load_fleet(args, start_ns)
@@ -166,9 +169,11 @@ def _seconds(field: str, value: str) -> float:
 def _run_local(args, config, fleet, hw, shells, progress) -> tuple:
     """``twin run`` without Kafka: the twin, the in-process bus, ingest and the rules in this
     process, into ``--database`` or else an embedded PostgreSQL in ``--data-dir``."""
+    from ingest.db import connect, refuse_superuser
     from ingest.dimensions import register_fleet, register_stations
     from ingest.migrate import migrate
     from ingest.pipeline import run_configured
+    from ingest.roles import INGEST_ROLE, ingest_url
     from ingest.rules import load_rules
     from twin import ground
 
@@ -179,11 +184,18 @@ def _run_local(args, config, fleet, hw, shells, progress) -> tuple:
         if value != default:
             raise ConfigError(option, value, f"{default} without --kafka (the local pipeline)")
     rules = None if args.no_rules else load_rules(args.rules)
-    with _store(args) as (url, where):
+    with _store(args) as (url, where, server):
         log.info("local pipeline into %s", where)
-        migrate(url)
+        if server is None:  # a superuser login is refused before anything is written
+            ingest = ingest_url(args.ingest_database, url)
+            with connect(ingest, autocommit=True, application_name="twin-ingest") as conn:
+                refuse_superuser(conn, "twin-ingest", f"log in as {INGEST_ROLE}")
+        # As the owner, as is registering the fleet; ingest as twin_ingest. The embedded
+        # store's logins are trusted on its socket: no password from the environment.
+        migrate(url, logins=None if server is None else {})
         register_fleet(url, fleet, hw, config.preset_name, shells, config.step_ns / NS_PER_S)
         register_stations(url, ground.load_stations(config.stations_path))
+        url = ingest if server is None else server.login_url(INGEST_ROLE)
 
         def report(ticks: int, local) -> None:
             if progress is not None:
@@ -201,18 +213,19 @@ def _run_local(args, config, fleet, hw, shells, progress) -> tuple:
 
 
 @contextlib.contextmanager
-def _store(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
-    """``(url, description)`` of ``--database``, else of the embedded PostgreSQL in
-    ``--data-dir``, started for the block and stopped after it."""
+def _store(args: argparse.Namespace) -> Iterator[tuple[str, str, object]]:
+    """``(url, description, None)`` of ``--database``, else ``(url, description, server)``
+    of the embedded PostgreSQL in ``--data-dir``, started for the block and stopped after
+    it; the URL is the schema owner's."""
     from ingest.local_pg import LocalPostgres, default_data_dir
 
     if args.database:
-        yield database_url(args.database), mask_url(args.database)
+        yield database_url(args.database), mask_url(args.database), None
         return
     server = LocalPostgres(Path(args.data_dir) if args.data_dir else default_data_dir())
     url = server.start()
     try:
-        yield url, f"embedded PostgreSQL in {server.cluster}"
+        yield url, f"embedded PostgreSQL in {server.cluster}", server
     finally:
         server.stop()
 
@@ -274,6 +287,7 @@ def _rules_parsers(sub, kafka_opts) -> None:
         "check", help="evaluate the fleet rules on the rollup minutes not evaluated yet"
     )
     check.add_argument("--database", help="PostgreSQL URL (default: $TWIN_DATABASE_URL)")
+    _ingest_database_option(check)
     check.add_argument("--rules", help="rules YAML (default: the bundled ingest/rules.yaml)")
     check.set_defaults(func=cmd_rules_check)
     show = rules.add_parser("show", help="check a rules file and list its rules")
@@ -287,6 +301,7 @@ def _rules_parsers(sub, kafka_opts) -> None:
     kafka_opts(score)
     score.add_argument("--scenario", required=True, help="fault scenario TOML")
     score.add_argument("--database", help="PostgreSQL URL (default: $TWIN_DATABASE_URL)")
+    _ingest_database_option(score)
     score.add_argument("--rules", help="rules YAML (default: the bundled ingest/rules.yaml)")
     score.add_argument("--step", default="1s", help="tick length (default 1s)")
     score.add_argument(
@@ -297,9 +312,11 @@ def _rules_parsers(sub, kafka_opts) -> None:
 
 def cmd_rules_check(args: argparse.Namespace) -> int:
     from ingest.fleet_rules import check_fleet
+    from ingest.roles import INGEST_ROLE, ingest_url
     from ingest.rules import load_rules
 
-    done = check_fleet(database_url(args.database), load_rules(args.rules))
+    rules = load_rules(args.rules)
+    done = check_fleet(ingest_url(args.ingest_database, args.database), rules, role=INGEST_ROLE)
     span = (
         ""
         if done.first_us is None
@@ -335,16 +352,20 @@ def cmd_rules_show(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    from ingest.roles import ingest_url
     from ingest.rules import load_rules
     from ingest.score import run_scored
 
+    owner = database_url(args.database)
     score, score_id, stats = run_scored(
         args.scenario,
         kafka_bootstrap(args.kafka),
-        database_url(args.database),
+        owner,
         load_rules(args.rules),
         args.step,
         None if args.start is None else parse_start(args.start),
+        ingest_url(args.ingest_database, owner),
+        security=kafka_security(vars(args)),
     )
     s = score.scenario
     print(
@@ -389,8 +410,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from twin.report import parse_time, write_report
 
     since, until = parse_time("--since", args.since), parse_time("--until", args.until)
-    with _store(args) as (url, _):
-        written = write_report(url, args.out, since, until)
+    with _store(args) as (url, _, server):
+        # The embedded store is a private server whose only login is its superuser.
+        written = write_report(url, args.out, since, until, embedded=server is not None)
     print(
         f"twin report: wrote {written.path} ({written.size_bytes / 1024:.0f} KiB) in "
         f"{written.wall_s:.1f} s; {len(written.figures)} figures: {', '.join(written.figures)}"
@@ -429,11 +451,12 @@ def _job_summary(stats) -> str:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.consumer import run_ingest
+    from ingest.roles import ingest_url
     from ingest.rules import load_rules
 
     stats = run_ingest(
         kafka_bootstrap(args.kafka),
-        database_url(args.database),
+        ingest_url(args.ingest_database, args.database),
         topic_prefix(args.topic_prefix),
         group=args.group,
         stop_when_caught_up=args.stop_when_caught_up,
@@ -441,6 +464,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         batch_records=args.batch_records,
         instance_id=args.instance_id,
         rules=None if args.no_rules else load_rules(args.rules),
+        security=kafka_security(vars(args)),
     )
     print(
         f"twin ingest: {stats.messages} messages ({stats.frames} frames, {stats.events} events, "
@@ -477,7 +501,9 @@ def cmd_db_fleet(args: argparse.Namespace) -> int:
 def cmd_db_migrate(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import OperationalError
 
-    from ingest.migrate import READER_ROLE, StoreSettings, allow_reader_login, migrate
+    from ingest.db import connect, refuse_superuser
+    from ingest.migrate import StoreSettings, migrate
+    from ingest.roles import configured_logins
 
     url = database_url(args.database)
     settings = StoreSettings(
@@ -486,15 +512,20 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
             for f in fields(StoreSettings)
         }
     )
+    logins = configured_logins()
     try:
-        applied = migrate(url, settings)
+        with connect(url, autocommit=True, application_name="twin-migrate") as conn:
+            # The owner needs no superuser; a superuser owner (a Docker image's default
+            # user) still migrates, warned: the components that run all day refuse one.
+            refuse_superuser(
+                conn, "twin db migrate", "migrate as a schema owner without it", warn_only=True
+            )
+        applied = migrate(url, settings, logins)
     except OperationalError as exc:
         raise InputError(f"--database: {exc.orig}".splitlines()[0]) from None
     print(f"twin db migrate: applied {applied or 'nothing (up to date)'}")
-    reader_password = os.environ.get(ENV_READER_PASSWORD)
-    if reader_password:
-        allow_reader_login(url, reader_password)
-        print(f"twin db migrate: {READER_ROLE} may log in (password from {ENV_READER_PASSWORD})")
+    for role, (_, where) in logins.items():
+        print(f"twin db migrate: {role} may log in (password from {where})")
     return 0
 
 
@@ -529,12 +560,23 @@ def cmd_topics_ensure(args: argparse.Namespace) -> int:
 
     bootstrap = kafka_bootstrap(args.kafka)
     topics = _topics(args, topic_prefix(args.topic_prefix))
-    created = ensure_topics(bootstrap, list(topics.values()))
+    created = ensure_topics(bootstrap, list(topics.values()), kafka_security(vars(args)))
     print(f"twin topics ensure: created {created or 'nothing (all present)'}")
     return 0
 
 
+def _ingest_database_option(parser) -> None:
+    parser.add_argument(
+        "--ingest-database",
+        help="URL ingest logs in with, as twin_ingest (default: $TWIN_INGEST_DATABASE_URL, "
+        "else --database as twin_ingest with $TWIN_INGEST_PASSWORD[_FILE], else --database "
+        "switching to twin_ingest)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from twin import config
+
     parser = argparse.ArgumentParser(prog="twin", description=__doc__)
     parser.add_argument("--version", action="version", version=f"twin {__version__}")
     parser.add_argument(
@@ -566,6 +608,8 @@ def build_parser() -> argparse.ArgumentParser:
     def kafka_opts(p: argparse.ArgumentParser) -> None:
         p.add_argument("--kafka", help="bootstrap servers (default: $TWIN_KAFKA_BOOTSTRAP)")
         p.add_argument("--topic-prefix", help="prefix for topic names ($TWIN_TOPIC_PREFIX)")
+        # TLS and SASL: from the environment or twin.toml only (twin.config), no options.
+        p.set_defaults(**{s.dest: None for s in config.SETTINGS if s.dest.startswith("kafka_")})
 
     run = sub.add_parser(
         "run",
@@ -618,6 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument(
         "--database", help="PostgreSQL URL (default: $TWIN_DATABASE_URL, else embedded)"
     )
+    _ingest_database_option(local)
     local.add_argument(
         "--data-dir",
         help="the embedded PostgreSQL's directory (default: $TWIN_DATA_DIR, else "
@@ -644,6 +689,7 @@ def build_parser() -> argparse.ArgumentParser:
     ing = sub.add_parser("ingest", help="consume telemetry into PostgreSQL/TimescaleDB")
     kafka_opts(ing)
     ing.add_argument("--database", help="PostgreSQL URL (default: $TWIN_DATABASE_URL)")
+    _ingest_database_option(ing)
     ing.add_argument("--group", default="twin-ingest", help="consumer group id")
     ing.add_argument("--rules", help="anomaly rules YAML (default: the bundled ingest/rules.yaml)")
     ing.add_argument("--no-rules", action="store_true", help="store telemetry without rules")

@@ -18,9 +18,14 @@ from pathlib import Path
 from twin.settings import (
     ENV_DATA_DIR,
     ENV_DATABASE,
+    ENV_INGEST_DATABASE,
+    ENV_INGEST_PASSWORD,
     ENV_KAFKA,
+    ENV_KAFKA_SASL_PASSWORD,
     ENV_READER_PASSWORD,
     ENV_TOPIC_PREFIX,
+    SASL_MECHANISMS,
+    SECURITY_PROTOCOLS,
     ConfigError,
     mask_url,
 )
@@ -49,7 +54,43 @@ class Setting:
 SETTINGS = (
     Setting("kafka", "--kafka", ENV_KAFKA, "kafka", "bootstrap", None),
     Setting("topic_prefix", "--topic-prefix", ENV_TOPIC_PREFIX, "kafka", "topic_prefix", ""),
+    # Kafka client security (twin.settings.kafka_security checks them together); the
+    # password only from the environment: TWIN_KAFKA_SASL_PASSWORD or ..._PASSWORD_FILE.
+    Setting(
+        "kafka_security_protocol",
+        None,
+        "TWIN_KAFKA_SECURITY_PROTOCOL",
+        "kafka",
+        "security_protocol",
+        "PLAINTEXT",
+        choices=SECURITY_PROTOCOLS,
+    ),
+    Setting(
+        "kafka_sasl_mechanism",
+        None,
+        "TWIN_KAFKA_SASL_MECHANISM",
+        "kafka",
+        "sasl_mechanism",
+        None,
+        choices=SASL_MECHANISMS,
+    ),
+    Setting(
+        "kafka_sasl_username", None, "TWIN_KAFKA_SASL_USERNAME", "kafka", "sasl_username", None
+    ),
+    Setting("kafka_ssl_cafile", None, "TWIN_KAFKA_SSL_CAFILE", "kafka", "ssl_cafile", None),
+    Setting("kafka_ssl_certfile", None, "TWIN_KAFKA_SSL_CERTFILE", "kafka", "ssl_certfile", None),
+    Setting("kafka_ssl_keyfile", None, "TWIN_KAFKA_SSL_KEYFILE", "kafka", "ssl_keyfile", None),
+    Setting("kafka_sasl_password", None, ENV_KAFKA_SASL_PASSWORD, None, None, None, secret=True),
     Setting("database", "--database", ENV_DATABASE, "database", "url", None, secret=True),
+    Setting(
+        "ingest_database",
+        "--ingest-database",
+        ENV_INGEST_DATABASE,
+        "database",
+        "ingest_url",
+        None,
+        secret=True,
+    ),
     Setting("data_dir", "--data-dir", ENV_DATA_DIR, "store", "data_dir", None),
     Setting("preset", "--preset", "TWIN_PRESET", "run", "preset", "threebody-12"),
     Setting("duration", "--duration", "TWIN_DURATION", "run", "duration", "10m"),
@@ -70,6 +111,7 @@ SETTINGS = (
         choices=LOG_FORMATS,
     ),
     Setting("reader_password", None, ENV_READER_PASSWORD, None, None, None, secret=True),
+    Setting("ingest_password", None, ENV_INGEST_PASSWORD, None, None, None, secret=True),
 )
 _BY_DEST = {s.dest: s for s in SETTINGS}
 
@@ -170,7 +212,9 @@ def effective(args: argparse.Namespace, sources: dict[str, str]) -> list[tuple[s
     rows = []
     for s in SETTINGS:
         value = getattr(args, s.dest, None)
-        if s.dest == "reader_password":
-            value = os.environ.get(s.env)
-        rows.append((s.option or s.env, shown(s, value), sources.get(s.dest, "default")))
+        source = sources.get(s.dest, "default")
+        if s.option is None and s.table is None:  # a password: NAME, or a NAME_FILE
+            value = os.environ.get(s.env) or os.environ.get(f"{s.env}_FILE")
+            source = "environment" if value else source
+        rows.append((s.option or s.env, shown(s, value), source))
     return rows

@@ -15,7 +15,8 @@ import zlib
 from kafka import KafkaConsumer, TopicPartition
 
 from twin import jobs
-from twin.bus import CONNECT_SETTINGS
+from twin.bus import open_client
+from twin.settings import PLAINTEXT, KafkaSecurity
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +33,17 @@ class Intake:
         shard: tuple[int, int],
         since_ms: int,
         offsets: dict[int, int] | None = None,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self.my_sat_ids, self.all_sat_ids, self.shard = my_sat_ids, all_sat_ids, shard
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
+        self.consumer = open_client(
+            KafkaConsumer,
+            bootstrap,
+            security,
             client_id=f"twin-intake-{shard[0]}of{shard[1]}",
             group_id=None,
             enable_auto_commit=False,
             max_partition_fetch_bytes=1024 * 1024,
-            **CONNECT_SETTINGS,
         )
         numbers = sorted(self.consumer.partitions_for_topic(topic) or ())
         partitions = [TopicPartition(topic, p) for p in numbers]

@@ -383,12 +383,21 @@ def _anomalies(conn: psycopg.Connection, d: ReportData) -> None:
     ).fetchall()
 
 
-def gather(url: str, since: datetime | None = None, until: datetime | None = None) -> ReportData:
-    """Query everything the report shows, read-only, in one snapshot of the store."""
-    from ingest.db import connect
+def gather(
+    url: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    embedded: bool = False,
+) -> ReportData:
+    """Query everything the report shows, read-only, in one snapshot of the store. A
+    superuser login is refused (``ingest.db.refuse_superuser``) but on the ``embedded``
+    store, a private server whose only login is its superuser."""
+    from ingest.db import connect, refuse_superuser
 
     database = urlsplit(url).path.lstrip("/") or "?"
     with connect(url, autocommit=True, application_name="twin-report") as conn:
+        if not embedded:
+            refuse_superuser(conn, "twin report", "read as twin_reader or the schema owner")
         conn.execute("SET TIME ZONE 'UTC'")
         conn.execute("SET jit = off")  # compiling costs more than these short queries take
         _check_schema(conn, database)
@@ -534,16 +543,21 @@ def check_out(out: str) -> Path:
 
 
 def write_report(
-    url: str, out: str, since: datetime | None = None, until: datetime | None = None
+    url: str,
+    out: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    embedded: bool = False,
 ) -> Written:
-    """Gather, render and write the report to ``out``; raise ``InputError`` on bad input."""
+    """Gather, render and write the report to ``out``; raise ``InputError`` on bad input.
+    ``embedded``: ``url`` is the embedded store's (see ``gather``)."""
     started = time.monotonic()
     path = check_out(out)
     if since is not None and until is not None and since >= until:
         raise ConfigError(
             "--since / --until", f"{_when(since)} .. {_when(until)}", "--since before --until"
         )
-    data = gather(url, since, until)
+    data = gather(url, since, until, embedded)
     page, figures = render_html(data)
     encoded = page.encode("utf-8")
     try:

@@ -19,7 +19,7 @@ from twin.clock import NS_PER_S, iso
 from twin.fleet import Fleet, frame_groups, shard_rows, subset
 from twin.hardware import Hardware
 from twin.intake import Intake
-from twin.settings import ConfigError, InputError
+from twin.settings import PLAINTEXT, ConfigError, InputError, KafkaSecurity
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ class RunConfig:
     stations_path: str | None = None  # ground stations TOML (default: the bundled list)
     targets_path: str | None = None  # imagery targets TOML (default: the bundled map)
     scenario_path: str | None = None  # fault scenario TOML (twin.faults); None: no faults
+    security: KafkaSecurity = PLAINTEXT  # TLS and SASL of every Kafka client
     launched_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
 
 
@@ -141,12 +142,12 @@ def run(config: RunConfig, fleet: Fleet, hw: Hardware, progress=None) -> engine.
     bound = None if scenario is None else faults.bind(scenario, fleet.sat_id, strict=False)
     ctx = run_context(config, fleet, hw)
     run_id = run_id_of(config)
-    ensure_topics(config.bootstrap, list(config.topics.values()))
+    ensure_topics(config.bootstrap, list(config.topics.values()), config.security)
     plan = run_plan(config)
     state, start_tick, submit_offsets = None, 0, None
     checkpoints_topic = config.topics[CHECKPOINTS_TOPIC].name
     if config.checkpoint_every_ns:
-        saved = latest_value(config.bootstrap, checkpoints_topic, run_id.encode())
+        saved = latest_value(config.bootstrap, checkpoints_topic, run_id.encode(), config.security)
         if saved is not None:
             restored = checkpoint.decode(saved)
             if not np.array_equal(restored.sat_id, fleet.sat_id):
@@ -166,8 +167,9 @@ def run(config: RunConfig, fleet: Fleet, hw: Hardware, progress=None) -> engine.
         config.shard,
         config.launched_ms,
         submit_offsets,
+        config.security,
     )
-    producer = Producer(config.bootstrap, client_id=f"twin-run-{i}of{n}")
+    producer = Producer(config.bootstrap, client_id=f"twin-run-{i}of{n}", security=config.security)
     telemetry_topic = config.topics[telemetry.TELEMETRY_TOPIC].name
     events_topic = config.topics[events.EVENTS_TOPIC].name
     jobs_topic = config.topics[jobs.JOBS_TOPIC].name

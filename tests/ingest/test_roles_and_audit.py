@@ -1,10 +1,20 @@
-"""Least-privilege roles, and every rollup and audit view on both database paths."""
+"""Least-privilege roles, and every rollup and audit view on both database paths.
 
+The PGlite TimescaleDB has one user, a superuser, whatever login a client names: there the
+roles are taken with ``SET ROLE`` on that superuser's session (``TWIN_ALLOW_SUPERUSER=1``),
+which proves the privileges; logins are proven on PostgreSQL.
+"""
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from ingest import audit
 from ingest.db import connect
@@ -12,11 +22,19 @@ from ingest.dimensions import register_fleet
 from ingest.migrate import INGEST_ROLE, READER_ROLE, migrate
 from ingest.rules import load_rules
 from ingest.writer import Event, PartitionBatch, Writer
+from tests.conftest import TEST_START, max_speed_args, role_url, twin_command
 from twin.clock import NS_PER_S, parse_start
 from twin.engine import RunPlan, run
 from twin.events import KINDS as EVENT_KINDS
 from twin.jobs import decode_steps, encode_steps
 from twin.presets import build, load_preset
+from twin.settings import (
+    ENV_ALLOW_SUPERUSER,
+    ENV_DATABASE,
+    ENV_INGEST_DATABASE,
+    ENV_INGEST_PASSWORD,
+    ENV_KAFKA,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -26,9 +44,10 @@ VIEWS = ["telemetry_1m", "fleet_1m", "fleet_1h"] + [
 ]
 
 
-def _load_two_hours(url: str) -> tuple[int, float, int]:
-    """Store two simulated hours of threebody-12 (10 s ticks) plus events and job steps;
-    return (rows, tera-operations delivered, job steps)."""
+def _load_two_hours(url: str, role: str | None = None) -> tuple[int, float, int]:
+    """Store two simulated hours of threebody-12 (10 s ticks) plus events and job steps,
+    written acting as ``role`` (None: the login); return (rows, tera-operations delivered,
+    job steps)."""
     fleet, hw = build(load_preset("threebody-12"), T0)
     register_fleet(url, fleet, hw, "threebody-12", ["batch-1"], 10.0)
     frames, events, steps = [], [], []
@@ -55,7 +74,7 @@ def _load_two_hours(url: str) -> tuple[int, float, int]:
             "'recovered')",
             (_ts(T0), _ts(T0 + 600 * NS_PER_S)),
         )
-    writer = Writer(url, "audit")
+    writer = Writer(url, "audit", role=role)
     try:
         result = writer.write([part])
     finally:
@@ -71,10 +90,12 @@ def _ts(t_ns: int):
 
 
 @pytest.fixture(params=["postgresql", "timescaledb"])
-def loaded(request):
+def loaded(request, monkeypatch):
     url = request.getfixturevalue("database" if request.param == "postgresql" else "timescale_db")
+    if request.param == "timescaledb":
+        monkeypatch.setenv(ENV_ALLOW_SUPERUSER, "1")  # PGlite's one user (module docstring)
     migrate(url)
-    loaded = _load_two_hours(url)
+    loaded = _load_two_hours(url, INGEST_ROLE)  # as ingest does: chunks, partitions included
     if request.param == "timescaledb":  # PGlite runs no background jobs: refresh by hand
         with connect(url, autocommit=True) as conn:
             for view in ("telemetry_1m", "fleet_1m", "fleet_1h"):
@@ -119,66 +140,212 @@ def test_every_rollup_and_audit_view_answers_with_consistent_figures(loaded):
         assert lineage == [("twin.telemetry", 0, 0), ("twin.telemetry", 0, 1)]
 
 
-def _as_role(database_url: str, role: str) -> str:
-    with connect(database_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("ALTER ROLE {} LOGIN PASSWORD 'test-only'").format(sql.Identifier(role))
-        )
-    parts = urlsplit(database_url)
-    return urlunsplit(parts._replace(netloc=f"{role}:test-only@{parts.hostname}:{parts.port}"))
+@pytest.fixture(params=["postgresql", "timescaledb"])
+def store(request, monkeypatch):
+    """``(url, login(role) -> url)`` of a migrated store: on PostgreSQL ``login`` gives the
+    role's own login; on PGlite the one superuser's URL, the role taken by ``SET ROLE``."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("database")
+        migrate(url)
+        return url, lambda role: role_url(url, role)
+    url = request.getfixturevalue("timescale_db")
+    monkeypatch.setenv(ENV_ALLOW_SUPERUSER, "1")
+    migrate(url)
+    return url, lambda role: url
 
 
-def test_ingest_role_writes_new_rows_but_cannot_alter_history(database):
-    migrate(database)
+COMMON_HISTORY_CHANGES = (
+    "UPDATE telemetry SET soc = 0",
+    "DELETE FROM telemetry",
+    "TRUNCATE telemetry",
+    "DROP TABLE telemetry",
+    "DELETE FROM ingest_batches",
+    "UPDATE dead_letters SET reason = ''",
+    "ALTER TABLE telemetry ADD COLUMN x int",
+    "UPDATE anomalies SET state = 'closed'",
+    "DELETE FROM anomalies",
+    "DELETE FROM rule_state",
+    "DROP VIEW audit_row_lineage",
+    "CREATE TABLE twin_extra (i int)",
+    "SELECT * FROM fault_truth",  # the injected faults' truth: never seen by rules
+    "SELECT * FROM score_runs",
+)
+HISTORY_CHANGES = {
+    "postgresql": (
+        "CREATE TABLE telemetry_p20300101 PARTITION OF telemetry FOR VALUES "
+        "FROM ('2030-01-01') TO ('2030-01-02')",
+        "DROP VIEW fleet_1h",
+    ),
+    "timescaledb": (
+        "SELECT drop_chunks('telemetry', older_than => now())",
+        "SELECT compress_chunk(c) FROM show_chunks('telemetry') AS c",
+        "SELECT decompress_chunk(c) FROM show_chunks('telemetry') AS c",
+        "SELECT remove_retention_policy('telemetry')",
+        "SELECT add_retention_policy('events', INTERVAL '1 minute')",
+        "SELECT set_chunk_time_interval('telemetry', INTERVAL '1 minute')",
+        "ALTER TABLE telemetry SET (timescaledb.compress = false)",
+        "CALL refresh_continuous_aggregate('telemetry_1m', NULL, NULL)",
+        "DROP MATERIALIZED VIEW fleet_1h",
+    ),
+}
+
+
+def _ingest_five_ticks(url: str, login) -> int:
+    """Register threebody-12 (as the owner) and store five ticks as twin_ingest through the
+    real write path: COPY (or unnest), partitions or chunks, lineage, offsets, anomaly rules
+    and their state. Returns the rows inserted."""
     fleet, hw = build(load_preset("threebody-12"), T0)
-    register_fleet(database, fleet, hw, "threebody-12", ["batch-1"], 1.0)
-    url = _as_role(database, INGEST_ROLE)
+    register_fleet(url, fleet, hw, "threebody-12", ["batch-1"], 1.0)
     frames = []
     run(fleet, hw, RunPlan(T0, NS_PER_S, 5), frames.append)
     part = PartitionBatch("twin.telemetry", 0, 0, 4, messages=5)
     part.frames = list(enumerate(frames))
-    # The real write path: COPY, partitions, lineage, offsets, anomaly rules and their state.
-    writer = Writer(url, "role-test", load_rules())
+    writer = Writer(login(INGEST_ROLE), "role-test", load_rules(), role=INGEST_ROLE)
     try:
-        assert writer.write([part]).rows_inserted == 60
+        return writer.write([part]).rows_inserted
     finally:
         writer.close()
-    with connect(url, autocommit=True) as conn:
+
+
+def test_ingest_role_writes_new_rows_but_cannot_alter_history(store, request):
+    url, login = store
+    assert _ingest_five_ticks(url, login) == 60
+    kind = request.node.callspec.params["store"]
+    with connect(login(INGEST_ROLE), autocommit=True, role=INGEST_ROLE) as conn:
+        session_user, current_user = conn.execute("SELECT session_user, current_user").fetchone()
+        assert current_user == INGEST_ROLE
+        if kind == "postgresql":
+            assert session_user == INGEST_ROLE  # its own login
         assert conn.execute(
             "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
         ).fetchone() == (False,)
         assert conn.execute("SELECT count(*) FROM rule_state").fetchone() == (1,)
-        for statement in (
-            "UPDATE telemetry SET soc = 0",
-            "DELETE FROM telemetry",
-            "TRUNCATE telemetry",
-            "DROP TABLE telemetry",
-            "DELETE FROM ingest_batches",
-            "UPDATE dead_letters SET reason = ''",
-            "ALTER TABLE telemetry ADD COLUMN x int",
-            "CREATE TABLE telemetry_p20300101 PARTITION OF telemetry FOR VALUES "
-            "FROM ('2030-01-01') TO ('2030-01-02')",
-            "UPDATE anomalies SET state = 'closed'",
-            "DELETE FROM anomalies",
-            "DELETE FROM rule_state",
-            "SELECT * FROM fault_truth",  # the injected faults' truth: never seen by rules
-            "SELECT * FROM score_runs",
-        ):
+        for statement in (*COMMON_HISTORY_CHANGES, *HISTORY_CHANGES[kind]):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(statement)
+    with connect(url) as conn:  # nothing above changed a row
+        assert conn.execute("SELECT count(*), min(soc) > 0 FROM telemetry").fetchone() == (60, True)
 
 
-def test_reader_role_reads_but_cannot_write(database):
-    migrate(database)
-    url = _as_role(database, READER_ROLE)
-    with connect(url, autocommit=True) as conn:
+def test_reader_role_reads_but_cannot_write(store, request):
+    url, login = store
+    assert _ingest_five_ticks(url, login) == 60  # a chunk or partition to try to change
+    kind = request.node.callspec.params["store"]
+    with connect(login(READER_ROLE), autocommit=True, role=READER_ROLE) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == (READER_ROLE,)
         for view in VIEWS:
             conn.execute(f"SELECT * FROM {view} LIMIT 1")
         for statement in (
             "INSERT INTO satellites VALUES (1, 'x', 'x', 0, '{}', 1)",
+            "INSERT INTO telemetry (time, sat_id, batch_id, kafka_offset) VALUES (now(), 1, 0, 0)",
+            "INSERT INTO anomalies (time, anomaly_id, rule, severity, state) "
+            "VALUES (now(), 'x', 'x', 'info', 'open')",
             "DELETE FROM telemetry",
             "UPDATE ingest_offsets SET next_offset = 0",
-            "DROP VIEW audit_row_lineage",
+            "INSERT INTO rule_state VALUES ('g', 't', 0, '', now())",
+            *COMMON_HISTORY_CHANGES[:-2],
+            *HISTORY_CHANGES[kind],
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(statement)
+
+
+def test_without_its_own_login_ingest_acts_as_twin_ingest_through_set_role(database):
+    """The fallback: migration made the owner a member of twin_ingest; ingest's session
+    logs in as the owner and every statement runs with twin_ingest's privileges."""
+    migrate(database, logins={})
+    with connect(database, autocommit=True, role=INGEST_ROLE) as conn:
+        assert conn.execute("SELECT session_user, current_user").fetchone() == (
+            urlsplit(database).username,
+            INGEST_ROLE,
+        )
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM telemetry")
+
+
+def _ingest_env(kafka_env: dict[str, str], database: str) -> dict[str, str]:
+    """``twin`` commands' environment on ``database``, with ingest's password configured
+    (the stack's file, else a fresh one)."""
+    env = {**kafka_env, ENV_DATABASE: database}
+    env.pop(ENV_INGEST_DATABASE, None)
+    env.pop(ENV_ALLOW_SUPERUSER, None)
+    if not (env.get(ENV_INGEST_PASSWORD) or env.get(f"{ENV_INGEST_PASSWORD}_FILE")):
+        env[ENV_INGEST_PASSWORD] = secrets.token_urlsafe(18)
+    return env
+
+
+def test_ingest_service_logs_in_as_twin_ingest(kafka_env, database):
+    """End to end: `twin ingest` stores a run with a session whose login (what
+    pg_stat_activity shows) is twin_ingest, not the owner of TWIN_DATABASE_URL."""
+    env = _ingest_env(kafka_env, database)
+    assert "twin_ingest may log in" in twin_command("db", "migrate", env=env)
+    twin_command("db", "fleet", "--preset", "threebody-12", "--start", TEST_START, env=env)
+    twin_command(*max_speed_args("threebody-12", "2m"), env=env)
+    ingest = subprocess.Popen(
+        [sys.executable, "-m", "twin", "ingest", "--max-seconds", "120"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    logins, rows = set(), 0
+    try:
+        with connect(database, autocommit=True) as conn:
+            deadline = time.monotonic() + 60
+            while (rows < 120 * 12 or not logins) and time.monotonic() < deadline:
+                assert ingest.poll() is None, ingest.stderr.read()
+                logins |= {
+                    user
+                    for (user,) in conn.execute(
+                        "SELECT usename FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND application_name = 'twin-ingest'"
+                    )
+                }
+                rows = conn.execute("SELECT count(*) FROM telemetry").fetchone()[0]
+                time.sleep(0.1)
+    finally:
+        ingest.send_signal(signal.SIGINT)
+        ingest.communicate(timeout=30)
+    assert rows == 120 * 12
+    assert logins == {INGEST_ROLE}
+
+
+def _twin(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "twin", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_superuser_logins_are_refused(database, superuser_url, tmp_path):
+    migrate(database)
+    su = urlunsplit(urlsplit(superuser_url)._replace(path=urlsplit(database).path))
+    plain = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith((ENV_INGEST_PASSWORD, ENV_INGEST_DATABASE, ENV_ALLOW_SUPERUSER))
+        and k != ENV_KAFKA
+    }
+    as_superuser = {**plain, ENV_DATABASE: su}
+    refused = [
+        (["ingest", "--kafka", "127.0.0.1:1"], as_superuser),
+        (["ingest", "--kafka", "127.0.0.1:1"], {**plain, ENV_DATABASE: database,
+                                                  ENV_INGEST_DATABASE: su}),
+        (["rules", "check"], as_superuser),
+        (["report", "--out", str(tmp_path / "report.html")], as_superuser),
+        (["run", "--preset", "threebody-12", "--duration", "1m", "--speed", "max", "--quiet"],
+         as_superuser),
+    ]  # fmt: skip
+    for args, env in refused:
+        done = _twin(args, env)
+        assert done.returncode == 2, (args, done.stderr)
+        assert "refusing to work as 'postgres', a database superuser" in done.stderr, args
+        assert "Traceback" not in done.stderr
+    with connect(database) as conn:  # the refused run wrote nothing, not even its fleet
+        assert conn.execute("SELECT count(*) FROM satellites").fetchone() == (0,)
+    # Overridden, ingest gets past the database (to the missing broker), loudly.
+    done = _twin(["ingest", "--kafka", "127.0.0.1:1"], {**as_superuser, ENV_ALLOW_SUPERUSER: "1"})
+    assert done.returncode == 2 and "no Kafka broker answered" in done.stderr
+    assert "a database SUPERUSER" in done.stderr
+    # Migrating is the owner's job: a superuser owner (a Docker image's) is warned, not refused.
+    done = _twin(["db", "migrate"], as_superuser)
+    assert done.returncode == 0 and "a database SUPERUSER" in done.stderr

@@ -554,6 +554,14 @@ def test_bad_files_are_rejected_naming_the_field(grafana_dir, path, text, expect
         load_bundle(grafana_dir, ENV)
 
 
+def test_a_datasource_logging_in_as_a_superuser_is_refused(grafana_dir, caplog):
+    with pytest.raises(InputError, match="'postgres' is a database superuser"):
+        load_bundle(grafana_dir, {**ENV, "TWIN_GRAFANA_DB_USER": "postgres"})
+    with caplog.at_level("WARNING"):
+        load_bundle(grafana_dir, {**ENV, "TWIN_GRAFANA_DB_USER": "twin"})
+    assert "Grafana will log in as 'twin', not the read-only twin_reader" in caplog.text
+
+
 def test_url_that_is_not_grafana_says_so(grafana, grafana_dir):
     fake, url = grafana
     with pytest.raises(InputError, match="is --url the address of Grafana"):

@@ -55,6 +55,11 @@ ENV_PASSWORD = "TWIN_GRAFANA_PASSWORD"
 # Per request (connect, read): an unreachable or silent Grafana is reported within 10 s.
 TIMEOUT_S = (5.0, 10.0)
 _SAVE_MESSAGE = "twin grafana publish"
+# The read-only role a PostgreSQL datasource logs in as (ingest.roles.READER_ROLE; a test
+# checks they agree), and the superuser every PostgreSQL server starts with. Publishing does
+# not reach the database, so a datasource's login is judged by its name.
+READER_ROLE = "twin_reader"
+SUPERUSER_LOGINS = ("postgres",)
 
 # Datasource file keys sent as the same key to POST/PUT /api/datasources. The file-only keys
 # have no API field: orgId (the credential's organisation is used), version (Grafana's own
@@ -267,6 +272,17 @@ def _datasource(entry: Any, where: str) -> dict[str, Any]:
     entry = _mapping(entry, where)
     check_keys(entry, where, _DATASOURCE_KEYS + _DATASOURCE_FILE_ONLY_KEYS, ("name", "type", "uid"))
     _uid(entry["uid"], f"{where}.uid")
+    if "postgres" in str(entry["type"]):
+        user = entry.get("user")
+        if user in SUPERUSER_LOGINS:
+            raise InputError(
+                f"{where}.user: {user!r} is a database superuser; the datasource must read as "
+                f"{READER_ROLE} (read-only; `twin db migrate` gives it a login)"
+            )
+        if user != READER_ROLE:
+            log.warning(
+                "%s.user: Grafana will log in as %r, not the read-only %s", where, user, READER_ROLE
+            )
     return {k: v for k, v in entry.items() if k in _DATASOURCE_KEYS}
 
 
