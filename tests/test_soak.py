@@ -1,0 +1,112 @@
+"""The chaos soak (bench/soak.py): its books, its plan, and a short run against the stack.
+
+The short run is the soak's CI variant: threebody-12 at 1 s ticks for 2 simulated hours,
+paced so that every kill falls inside the run, with one kill of each target (twin, ingest,
+Kafka, PostgreSQL) and one malformed message of each kind. It kills and restarts the stack's
+Kafka and PostgreSQL, so it runs alone, as every test here does.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+sys.path.insert(0, str(BENCH))
+
+import soak  # noqa: E402 - bench/ is not a package
+
+from twin.faults import KINDS, Scenario  # noqa: E402
+
+
+def scenario_of(kinds, sat_id, onset_s, end_s) -> Scenario:
+    n = len(kinds)
+    return Scenario(
+        name="t",
+        preset="threebody-12",
+        seed=0,
+        duration_s=100.0,
+        kind=np.array([KINDS.index(k) for k in kinds], np.int16),
+        sat_id=np.array(sat_id, np.int32),
+        onset_s=np.array(onset_s, np.float64),
+        end_s=np.array(end_s, np.float64),
+        magnitude=np.ones(n),
+        channel=("",) * n,
+    )
+
+
+def test_expected_samples_leave_out_exactly_the_dropout_ticks():
+    sats = np.array([3, 5, 8, 9], np.int32)
+    s = scenario_of(
+        ["telemetry_dropout", "telemetry_dropout", "stuck_sensor", "telemetry_dropout"],
+        [5, 9, 8, 3],
+        [10.0, 7.5, 0.0, 95.0],
+        [20.0, 8.0, 50.0, np.inf],
+    )
+    got = soak.expected_samples(s, sats, n_ticks=50, step_s=2.0)
+    t = np.arange(50) * 2.0
+    brute = [50 - sum(1 for x in t if o <= x < e) for o, e in [(95, np.inf), (10, 20), (0, 0)]]
+    # sat 3: silent from 95 s (ticks at 96 and 98 s); sat 5: 10..18 s = 5 ticks;
+    # sat 8: stuck, not silent; sat 9: 7.5 <= t < 8 holds no tick.
+    assert got.tolist() == [brute[0], brute[1], 50, 50]
+    assert got.tolist() == [48, 45, 50, 50]
+
+
+def test_kills_take_turns_over_every_target_and_the_twin_dies_early():
+    plan = soak.plan_kills(np.random.default_rng(5), 8)
+    shares = [s for s, _ in plan]
+    assert shares == sorted(shares)
+    assert sorted(t for _, t in plan) == sorted(soak.TARGETS * 2)
+    assert all(0.05 <= s <= 0.6 for s, t in plan if t == "twin")
+    assert all(0.05 <= s <= 0.95 for s in shares)
+
+
+def test_soak_refuses_services_off_loopback():
+    with pytest.raises(SystemExit, match="non-loopback"):
+        soak.check_loopback("10.1.2.3:9092", "postgresql://u:p@127.0.0.1/twin")
+    with pytest.raises(SystemExit, match=r"db\.example\.org"):
+        soak.check_loopback("127.0.0.1:19092", "postgresql://u:p@db.example.org/twin")
+    soak.check_loopback("127.0.0.1:19092,localhost:19093", "postgresql://u:p@127.0.0.1:1/t")
+
+
+def test_every_malformed_message_differs_from_a_good_one():
+    rng = np.random.default_rng(0)
+    values = {k: soak.bad_message(k, rng, 1, 1_800_000_000 * 10**9) for k in soak.BAD_KINDS}
+    assert len({v for _, v in values.values()}) == len(soak.BAD_KINDS)
+    assert len(values["oversized"][1]) > soak.MAX_MESSAGE_BYTES
+
+
+def test_short_soak_survives_one_kill_of_each_and_dead_letters_every_bad_message(
+    kafka_bootstrap, database, tmp_path
+):
+    env = {
+        **os.environ,
+        "TWIN_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "TWIN_DATABASE_URL": database,
+    }
+    done = subprocess.run(
+        [
+            sys.executable, str(BENCH / "soak.py"), "--preset", "threebody-12",
+            "--duration", "2h", "--speed", "60", "--per-kind", "1", "--kills", "4",
+            "--bad-messages", str(len(soak.BAD_KINDS)), "--seed", "3",
+            "--checkpoint-every", "2m", "--max-wall", "20m", "--workdir", str(tmp_path),
+        ],
+        capture_output=True, text=True, timeout=1500, env=env,
+    )  # fmt: skip
+    out = done.stdout
+    assert done.returncode == 0, out[-4000:] + done.stderr[-4000:]
+    assert out.rstrip().endswith("soak: PASSED"), out[-3000:]
+    for target in soak.TARGETS:
+        assert re.search(rf"soak: {target} +killed 1x", out), out
+    n = len(soak.BAD_KINDS)
+    assert f"dead letters {n}, injected {n}" in out
+    assert "MISSING" not in out
+    expected, stored = re.search(r"samples expected ([\d,]+), stored ([\d,]+); 0 sat", out).groups()
+    assert expected == stored
+    assert 12 * 7000 < int(expected.replace(",", "")) <= 12 * 7200  # a dropout or two
