@@ -45,17 +45,18 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import orjson
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from ingest.consumer import MAX_MESSAGE_BYTES
 from ingest.db import connect
 from ingest.rules import load_rules
 from ingest.score import finish_scored_run, prepare_scored_run
-from twin import events, jobs, telemetry
+from twin import events, jobs, presets, telemetry
 from twin.bus import DEFAULT_TOPICS_FILE, admin_client, load_topics, schema_headers
 from twin.clock import NS_PER_S, parse_duration_ns
 from twin.faults import KINDS, Scenario
+from twin.fleet import frame_groups
 
 REPO = Path(__file__).resolve().parent.parent
 STACK = REPO / "scripts" / "stack"
@@ -218,6 +219,33 @@ def stored_until_s(database_url: str, sat_id: int, start_us: int) -> float | Non
     return 0.0 if newest is None else (newest - start_us) / 1e6
 
 
+class Produced:
+    """How far the twin has got: telemetry messages on the broker (end offsets, replays
+    included) as a share of the run's frames (ticks × frame groups)."""
+
+    def __init__(self, bootstrap: str, topic: str, n_frames: int) -> None:
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            session_timeout_ms=6000,
+            request_timeout_ms=8000,
+            client_id="twin-soak",
+        )
+        self._topic, self._n_frames = topic, n_frames
+
+    def share(self) -> float | None:
+        """None while the broker does not answer."""
+        try:
+            partitions = self._consumer.partitions_for_topic(self._topic) or ()
+            ends = self._consumer.end_offsets([TopicPartition(self._topic, p) for p in partitions])
+        except Exception:  # the broker may be down: that is the point of the soak
+            return None
+        return sum(ends.values()) / self._n_frames
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
 def dead_letters(database_url: str, prefix: str) -> dict[tuple[str, int, int], str]:
     """``(topic, partition, offset) -> reason`` of the run's topics."""
     with connect(database_url) as conn:
@@ -279,9 +307,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--checkpoint-every", default="5m", help="twin checkpoints (simulated)")
     p.add_argument(
         "--telemetry-retention",
-        default="1h",
-        help="broker retention of the run's telemetry (wall time; default 1h): bounds the "
-        "broker's disk over a long soak, as ingest is never that far behind",
+        default="15m",
+        help="broker retention of the run's telemetry (wall time; default 15m): bounds the "
+        "broker's disk over a long soak (~63 bytes a sample), as ingest is never that far "
+        "behind; a loss would show in the books",
     )
     p.add_argument("--max-wall", default="4h", help="give up after this wall time")
     p.add_argument("--workdir", help="logs and the scenario (default: a new temporary dir)")
@@ -313,6 +342,12 @@ def main(argv: list[str] | None = None) -> int:
     start_us, end_us = run.window_us
     bound_retention(bootstrap, run.prefix, args.telemetry_retention)
     sat_ids = run.sat_id
+    fleet, _ = presets.build(presets.load_preset(args.preset), run.start_ns)
+    produced = Produced(
+        bootstrap,
+        run.prefix + telemetry.TELEMETRY_TOPIC,
+        n_ticks * len(frame_groups(fleet).names),
+    )
     quiet = np.setdiff1d(sat_ids, run.scenario.sat_id)
     probe = int(quiet[0] if quiet.size else sat_ids[0])  # progress: a satellite without faults
     print(
@@ -352,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     ingest.start()
     last_s = (n_ticks - 1) * step_s  # the probe's last sample
     try:
-        share, complete = 0.0, False
+        share, twin_share, complete = 0.0, 0.0, False
         while not (twin.done and (complete or not (kill_plan or bad_plan))):
             if time.monotonic() - wall0 > max_wall_s:
                 failures.append(f"gave up after --max-wall {args.max_wall}")
@@ -362,14 +397,20 @@ def main(argv: list[str] | None = None) -> int:
             stored = stored_until_s(database_url, probe, start_us)
             if stored is not None:
                 share, complete = max(share, stored / duration_s), stored >= last_s
-            while kill_plan and kill_plan[0][0] <= share:
-                target = kill_plan[0][1]
+            sent = produced.share()
+            twin_share = twin_share if sent is None else max(twin_share, sent)
+            for due, target in list(kill_plan):
+                if due > (twin_share if target == "twin" else share):
+                    continue
                 outage_s = do_kill(target, twin, ingest, rng)
                 if outage_s is None:
-                    break  # between a death and its restart: next round
-                kill_plan.pop(0)
+                    continue  # between a death and its restart: next round
+                kill_plan.remove((due, target))
                 chaos.kills.append((share, target, outage_s))
-                print(f"soak: {share:6.1%} stored: killed {target}", flush=True)
+                print(
+                    f"soak: {twin_share:6.1%} sent, {share:6.1%} stored: killed {target}",
+                    flush=True,
+                )
             while bad_plan and bad_plan[0][0] <= share:
                 _, kind = bad_plan[0]
                 topic, value = bad_message(kind, rng, probe, run.start_ns)
@@ -390,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
             failures.append(f"{len(bad_plan)} bad messages never sent")
     finally:
         producer.close()
+        produced.close()
         twin.stop()
         ingest.stop()
     if twin.proc is None or twin.proc.returncode != 0:
@@ -439,9 +481,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def plan_kills(rng: np.random.Generator, n: int) -> list[tuple[float, str]]:
-    """``(share of the run stored, target)`` of ``n`` kills, in order: the targets take turns
-    in a seeded order; the twin's kills fall in the first 60 % of the run (it runs ahead of
-    what is stored, so later it may have finished), the others anywhere in 5..95 %."""
+    """``(share of the run, target)`` of ``n`` kills, in order: the targets take turns in a
+    seeded order. The twin's kills fall at 5..60 % of the frames sent (it may have finished
+    by the time the last ones are stored), the others at 5..95 % of the run stored."""
     order = [TARGETS[i] for i in rng.permutation(len(TARGETS))]
     targets = [order[i % len(order)] for i in range(n)]
     share = np.where(
