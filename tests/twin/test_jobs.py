@@ -27,6 +27,10 @@ def test_a_minimal_submission_takes_the_kinds_defaults():
         ({"job_id": "j1", "kind": "inference", "work_tera_ops": -5}, "work_tera_ops: -5"),
         ({"job_id": "j1", "kind": "inference", "work_tera_ops": "lots"}, "work_tera_ops"),
         ({"job_id": "j1", "kind": "inference", "result_mb": 2e6}, "result_mb: 2000000.0"),
+        # the size limits: a day of a 100 POPS satellite, 1 TB, 30 days
+        ({"job_id": "j1", "kind": "inference", "work_tera_ops": 2e10}, "work_tera_ops: 2000000"),
+        ({"job_id": "j1", "kind": "inference", "input_mb": 1e6 + 1}, "input_mb: 1000001"),
+        ({"job_id": "j1", "kind": "inference", "deadline_s": 31 * 86400}, "deadline_s: 2678400"),
         ({"job_id": "j1", "kind": "inference", "deadline_s": 0}, "deadline_s: 0"),
         ({"job_id": "j1", "kind": "inference", "priority": 10}, "priority: 10"),
         ({"job_id": "j1", "kind": "inference", "priority": 2.5}, "priority: 2.5"),
