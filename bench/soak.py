@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -55,8 +56,8 @@ from ingest.score import finish_scored_run, prepare_scored_run
 from twin import events, jobs, presets, telemetry
 from twin.bus import DEFAULT_TOPICS_FILE, admin_client, load_topics, schema_headers
 from twin.clock import NS_PER_S, parse_duration_ns
-from twin.faults import KINDS, Scenario
-from twin.fleet import frame_groups
+from twin.faults import KINDS, Scenario, load_scenario
+from twin.fleet import Fleet, frame_groups
 
 REPO = Path(__file__).resolve().parent.parent
 STACK = REPO / "scripts" / "stack"
@@ -65,6 +66,10 @@ TARGETS = ("twin", "ingest", "kafka", "postgres")
 RESTART_DELAY_S = 2.0
 OUTAGE_S = (2.0, 10.0)
 POLL_S = 1.0
+# Disk a stored sample takes, measured on the stack: plain PostgreSQL ~290 bytes (heap and
+# key index), the broker ~130 (telemetry, events, job steps, checkpoints; at --speed max it
+# holds most of the run until ingest catches up).
+DISK_BYTES_PER_SAMPLE = 290 + 130
 
 
 # ------------------------------------------------------------------ supervised processes
@@ -286,6 +291,24 @@ def stack(command: str) -> float:
     return time.monotonic() - t0
 
 
+def scenario_fleet(scenario_path: Path) -> Fleet:
+    """The fleet the scenario is for (its elements' epoch aside)."""
+    preset = presets.load_preset(load_scenario(str(scenario_path)).preset)
+    return presets.build(preset, 0)[0]
+
+
+def check_disk(n_samples: int) -> None:
+    """Refuse a soak the stack's disk cannot hold: PostgreSQL stops when its disk fills."""
+    where = Path(os.environ.get("TWIN_STACK_DIR") or tempfile.gettempdir())
+    need = n_samples * DISK_BYTES_PER_SAMPLE
+    free = shutil.disk_usage(where).free
+    if need > free:
+        raise SystemExit(
+            f"soak: {n_samples:,} samples need ~{need / 1e9:.0f} GB for the database and the "
+            f"broker, but {where} has {free / 1e9:.0f} GB free: free disk, or soak for less"
+        )
+
+
 def check_loopback(bootstrap: str, database_url: str) -> None:
     hosts = {h.rsplit(":", 1)[0].strip("[]") for h in bootstrap.split(",")}
     hosts.add(urlsplit(database_url).hostname or "")
@@ -337,12 +360,13 @@ def main(argv: list[str] | None = None) -> int:
         check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     rules = load_rules(None)
+    fleet = scenario_fleet(scenario_path)
+    check_disk(fleet.n_sat * n_ticks)
     run = prepare_scored_run(str(scenario_path), bootstrap, database_url, args.step, None, "soak")
     start_us, end_us = run.window_us
     if args.telemetry_retention:
         bound_retention(bootstrap, run.prefix, args.telemetry_retention)
     sat_ids = run.sat_id
-    fleet, _ = presets.build(presets.load_preset(args.preset), run.start_ns)
     produced = Produced(
         bootstrap,
         run.prefix + telemetry.TELEMETRY_TOPIC,

@@ -110,3 +110,10 @@ def test_short_soak_survives_one_kill_of_each_and_dead_letters_every_bad_message
     expected, stored = re.search(r"samples expected ([\d,]+), stored ([\d,]+); 0 sat", out).groups()
     assert expected == stored
     assert 12 * 7000 < int(expected.replace(",", "")) <= 12 * 7200  # a dropout or two
+
+
+def test_soak_refuses_a_run_the_disk_cannot_hold(tmp_path, monkeypatch):
+    monkeypatch.setenv("TWIN_STACK_DIR", str(tmp_path))
+    soak.check_disk(12 * 7200)  # the CI variant: ~36 MB
+    with pytest.raises(SystemExit, match=r"need ~\d+ GB .* GB free"):
+        soak.check_disk(10**13)  # ~4 EB
