@@ -4,7 +4,8 @@ and services are killed, with malformed messages injected; then the books are ch
 The twin (``twin run``, checkpointing every ``--checkpoint-every``) and the ingest service
 (``twin ingest`` with the rules) run as supervised processes: a process that dies is started
 again, as systemd's ``Restart=on-failure`` would, after ``RESTART_DELAY_S``. At ``--kills``
-moments drawn from ``--seed`` (as shares of the simulated run stored so far) the chaos
+moments drawn from ``--seed`` (shares of the run: frames sent for the twin, which runs
+ahead, samples stored for the others) the chaos
 driver sends SIGKILL to one of: the twin, the ingest process, the Kafka broker, PostgreSQL
 (in turn, in a seeded order), and restarts the service after an outage of 2 to 10 s with
 ``scripts/stack up``. At ``--bad-messages`` other moments it sends one malformed message
