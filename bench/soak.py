@@ -23,18 +23,24 @@ At the end it drains ingest and checks:
 - the anomaly score meets its targets (recall, median latency, false alarms);
 - throughput: samples stored per wall second, from the twin's start to the drained store.
 
+A day of threebody-2800 is ~70 GB in plain PostgreSQL. With ``--verify-every`` each completed
+window is checked as the run goes (against the same expected samples), then deleted, and the
+final books add the verified counts to what is still stored (``soak_prune.py``).
+
 Prints the figures and ``soak: PASSED`` (exit 0) or ``soak: FAILED`` with what failed
 (exit 1). Loopback services only: it refuses any other address.
 
 Run, with the stack up (``eval "$(scripts/stack up)"``)::
 
-    python bench/soak.py --preset threebody-2800 --duration 24h --kills 12 --bad-messages 18
+    python bench/soak.py --preset threebody-2800 --duration 24h --kills 12 --bad-messages 18 \
+        --verify-every 1h
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import shutil
 import signal
@@ -49,16 +55,20 @@ import numpy as np
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
+from soak_prune import CheckpointWatch, Pruner
 
 from ingest.consumer import MAX_MESSAGE_BYTES
 from ingest.db import connect
 from ingest.rules import load_rules
 from ingest.score import finish_scored_run, prepare_scored_run
 from twin import events, jobs, presets, telemetry
-from twin.bus import DEFAULT_TOPICS_FILE, admin_client, load_topics, schema_headers
+from twin.bus import DEFAULT_TOPICS_FILE, admin_client, load_topics, open_client, schema_headers
 from twin.clock import NS_PER_S, parse_duration_ns
+from twin.config import SETTINGS
 from twin.faults import KINDS, Scenario, load_scenario
 from twin.fleet import Fleet, frame_groups
+from twin.runner import CHECKPOINTS_TOPIC
+from twin.settings import KafkaSecurity, kafka_security
 
 REPO = Path(__file__).resolve().parent.parent
 STACK = REPO / "scripts" / "stack"
@@ -70,7 +80,11 @@ POLL_S = 1.0
 # Disk a stored sample takes, measured on the stack: plain PostgreSQL ~290 bytes (heap and
 # key index), the broker ~130 (telemetry, events, job steps, checkpoints; at --speed max it
 # holds most of the run until ingest catches up).
-DISK_BYTES_PER_SAMPLE = 290 + 130
+DATABASE_BYTES_PER_SAMPLE = 290
+BROKER_BYTES_PER_SAMPLE = 130
+# With --verify-every the database holds the window being verified, the ones ingest is
+# storing and the space vacuum has yet to hand back: four windows bound it.
+WINDOWS_HELD = 4
 
 
 # ------------------------------------------------------------------ supervised processes
@@ -188,13 +202,15 @@ SCHEMAS = {
 
 
 # ------------------------------------------------------------------ the books
-def expected_samples(scenario: Scenario, sat_ids: np.ndarray, n_ticks: int, step_s: float):
-    """(n_sat,) int64 samples each satellite sends: every tick but those inside one of its
-    telemetry-dropout faults (active while ``onset_s <= t < end_s``)."""
+def expected_samples(
+    scenario: Scenario, sat_ids: np.ndarray, n_ticks: int, step_s: float, first_tick: int = 0
+):
+    """(n_sat,) int64 samples each satellite sends in ticks ``[first_tick, n_ticks)``: every
+    tick but those inside one of its telemetry-dropout faults (``onset_s <= t < end_s``)."""
     drop = scenario.kind == KINDS.index("telemetry_dropout")
-    t_s = np.arange(n_ticks) * step_s
+    t_s = np.arange(first_tick, n_ticks) * step_s
     silent = (scenario.onset_s[drop, None] <= t_s) & (t_s < scenario.end_s[drop, None])
-    expected = np.full(sat_ids.shape[0], n_ticks, np.int64)
+    expected = np.full(sat_ids.shape[0], n_ticks - first_tick, np.int64)
     rows = np.searchsorted(sat_ids, scenario.sat_id[drop])
     np.subtract.at(expected, rows, silent.sum(axis=1))
     return expected
@@ -225,28 +241,43 @@ def stored_until_s(database_url: str, sat_id: int, start_us: int) -> float | Non
     return 0.0 if newest is None else (newest - start_us) / 1e6
 
 
+@functools.cache
+def security() -> KafkaSecurity:
+    """The Kafka security settings of the environment (``TWIN_KAFKA_SECURITY_PROTOCOL``...),
+    as the twin and ingest processes read them."""
+    return kafka_security({s.dest: os.environ.get(s.env) for s in SETTINGS if s.env})
+
+
+def soak_consumer(bootstrap: str) -> KafkaConsumer:
+    """A group-less consumer for the driver's own reads."""
+    return open_client(
+        KafkaConsumer, bootstrap, security(), group_id=None, enable_auto_commit=False,
+        session_timeout_ms=6000, request_timeout_ms=8000, client_id="twin-soak",
+        isolation_level="read_committed", max_partition_fetch_bytes=64 << 20,
+    )  # fmt: skip
+
+
 class Produced:
     """How far the twin has got: telemetry messages on the broker (end offsets, replays
     included) as a share of the run's frames (ticks × frame groups)."""
 
     def __init__(self, bootstrap: str, topic: str, n_frames: int) -> None:
-        self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            session_timeout_ms=6000,
-            request_timeout_ms=8000,
-            client_id="twin-soak",
-        )
+        self._consumer = soak_consumer(bootstrap)
         self._topic, self._n_frames = topic, n_frames
 
-    def share(self) -> float | None:
-        """None while the broker does not answer."""
+    def end_offsets(self) -> dict[int, int] | None:
+        """``{partition: end offset}``; None while the broker does not answer."""
         try:
             partitions = self._consumer.partitions_for_topic(self._topic) or ()
             ends = self._consumer.end_offsets([TopicPartition(self._topic, p) for p in partitions])
         except Exception:  # the broker may be down: that is the point of the soak
             return None
-        return sum(ends.values()) / self._n_frames
+        return {tp.partition: end for tp, end in ends.items()} or None
+
+    def share(self) -> float | None:
+        """None while the broker does not answer."""
+        ends = self.end_offsets()
+        return None if ends is None else sum(ends.values()) / self._n_frames
 
     def close(self) -> None:
         self._consumer.close()
@@ -278,7 +309,7 @@ def bound_retention(bootstrap: str, prefix: str, retention: str) -> None:
     spec = load_topics(DEFAULT_TOPICS_FILE, prefix)[telemetry.TELEMETRY_TOPIC]
     retention_ms = parse_duration_ns("--telemetry-retention", retention) // 1_000_000
     configs = {**spec.configs, "retention.ms": str(retention_ms), "segment.bytes": str(128 << 20)}
-    admin = admin_client(bootstrap)
+    admin = admin_client(bootstrap, security())
     try:
         admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name, configs)])
     finally:
@@ -298,10 +329,14 @@ def scenario_fleet(scenario_path: Path) -> Fleet:
     return presets.build(preset, 0)[0]
 
 
-def check_disk(n_samples: int) -> None:
-    """Refuse a soak the stack's disk cannot hold: PostgreSQL stops when its disk fills."""
+def check_disk(n_samples: int, stored_at_once: int | None = None) -> None:
+    """Refuse a soak the stack's disk cannot hold: PostgreSQL stops when its disk fills.
+    ``stored_at_once``: the samples the database holds at most, when verified windows are
+    deleted (``--verify-every``); the broker keeps every sample."""
     where = Path(os.environ.get("TWIN_STACK_DIR") or tempfile.gettempdir())
-    need = n_samples * DISK_BYTES_PER_SAMPLE
+    need = n_samples * BROKER_BYTES_PER_SAMPLE + DATABASE_BYTES_PER_SAMPLE * (
+        n_samples if stored_at_once is None else min(n_samples, stored_at_once)
+    )
     free = shutil.disk_usage(where).free
     if need > free:
         raise SystemExit(
@@ -335,6 +370,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "24 h). Shorter bounds the broker's disk, but must exceed ingest's lag: at --speed "
         "max the twin sends about twice as fast as ingest stores. A loss shows in the books",
     )
+    p.add_argument(
+        "--verify-every",
+        help="verify each completed window of this much simulated time as the run goes, "
+        "then delete it, so the database holds a few windows rather than the whole run "
+        "(default: verify everything at the end). A multiple of --step",
+    )
     p.add_argument("--max-wall", default="4h", help="give up after this wall time")
     p.add_argument("--workdir", help="logs and the scenario (default: a new temporary dir)")
     return p.parse_args(argv)
@@ -352,6 +393,15 @@ def main(argv: list[str] | None = None) -> int:
     step_s = parse_duration_ns("--step", args.step) / NS_PER_S
     max_wall_s = parse_duration_ns("--max-wall", args.max_wall) / NS_PER_S
     n_ticks = round(duration_s / step_s)
+    window_ticks = None
+    if args.verify_every:
+        window_s = parse_duration_ns("--verify-every", args.verify_every) / NS_PER_S
+        window_ticks = round(window_s / step_s)
+        if window_ticks < 1 or abs(window_ticks * step_s - window_s) > 1e-9:
+            raise SystemExit(
+                f"soak: --verify-every {args.verify_every}: a positive multiple of --step "
+                f"{args.step} is accepted"
+            )
 
     scenario_path = work / "scenario.toml"
     subprocess.run(
@@ -362,17 +412,17 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     rules = load_rules(None)
     fleet = scenario_fleet(scenario_path)
-    check_disk(fleet.n_sat * n_ticks)
+    check_disk(
+        fleet.n_sat * n_ticks,
+        None if window_ticks is None else fleet.n_sat * window_ticks * WINDOWS_HELD,
+    )
     run = prepare_scored_run(str(scenario_path), bootstrap, database_url, args.step, None, "soak")
     start_us, end_us = run.window_us
     if args.telemetry_retention:
         bound_retention(bootstrap, run.prefix, args.telemetry_retention)
     sat_ids = run.sat_id
-    produced = Produced(
-        bootstrap,
-        run.prefix + telemetry.TELEMETRY_TOPIC,
-        n_ticks * len(frame_groups(fleet).names),
-    )
+    telemetry_topic = run.prefix + telemetry.TELEMETRY_TOPIC
+    produced = Produced(bootstrap, telemetry_topic, n_ticks * len(frame_groups(fleet).names))
     quiet = np.setdiff1d(sat_ids, run.scenario.sat_id)
     probe = int(quiet[0] if quiet.size else sat_ids[0])  # progress: a satellite without faults
     print(
@@ -402,14 +452,26 @@ def main(argv: list[str] | None = None) -> int:
         (float(f), BAD_KINDS[i % len(BAD_KINDS)])
         for i, f in enumerate(np.sort(rng.uniform(0.02, 0.95, args.bad_messages)))
     ]
-    producer = KafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", max_request_size=8 << 20, retries=0
+    producer = open_client(
+        KafkaProducer, bootstrap, security(), acks="all", max_request_size=8 << 20, retries=0
     )
     chaos = Chaos()
     failures: list[str] = []
+    pruner = None
+    if window_ticks is not None:
+        watch = CheckpointWatch(
+            lambda: soak_consumer(bootstrap), run.prefix + CHECKPOINTS_TOPIC, f"{run.prefix}twin"
+        )
+        pruner = Pruner(
+            database_url, run, rules, f"{run.prefix}ingest", telemetry_topic, window_ticks,
+            n_ticks, step_s, watch, Produced(bootstrap, telemetry_topic, 1),
+            lambda first, stop: expected_samples(run.scenario, sat_ids, stop, step_s, first),
+        )  # fmt: skip
     wall0 = time.monotonic()
     twin.start()
     ingest.start()
+    if pruner is not None:
+        pruner.start()
     last_s = (n_ticks - 1) * step_s  # the probe's last sample
     try:
         share, twin_share, complete = 0.0, 0.0, False
@@ -455,6 +517,9 @@ def main(argv: list[str] | None = None) -> int:
         if bad_plan:
             failures.append(f"{len(bad_plan)} bad messages never sent")
     finally:
+        if pruner is not None:
+            pruner.stop()
+            watch.close()
         producer.close()
         produced.close()
         twin.stop()
@@ -465,8 +530,21 @@ def main(argv: list[str] | None = None) -> int:
     wall_s = time.monotonic() - wall0
 
     expected = expected_samples(run.scenario, sat_ids, n_ticks, step_s)
-    stored = stored_samples(database_url, (start_us, end_us))
+    kept_from_us = start_us if pruner is None else pruner.pruned_until_us
+    stored = stored_samples(database_url, (kept_from_us, end_us))
     got = np.array([stored.get(int(s), 0) for s in sat_ids])
+    if pruner is not None:
+        got += pruner.verified
+        again = sum(stored_samples(database_url, (start_us, kept_from_us)).values())
+        print(
+            f"soak: verified and deleted {pruner.windows} windows of {args.verify_every} as "
+            f"they completed ({pruner.errors} attempts retried while a service was down); "
+            f"rows stored again in them: {again}"
+        )
+        if again:
+            failures.append(f"{again} rows stored again after their window was verified")
+        if pruner.problem:
+            failures.append(pruner.problem)
     short = np.nonzero(got != expected)[0]
     total = int(got.sum())
     letters = dead_letters(database_url, run.prefix)

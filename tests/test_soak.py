@@ -2,8 +2,9 @@
 
 The short run is the soak's CI variant: threebody-12 at 1 s ticks for 2 simulated hours,
 paced so that every kill falls inside the run, with one kill of each target (twin, ingest,
-Kafka, PostgreSQL) and one malformed message of each kind. It kills and restarts the stack's
-Kafka and PostgreSQL, so it runs alone, as every test here does.
+Kafka, PostgreSQL) and one malformed message of each kind; each half hour is verified and
+deleted as it completes (``--verify-every``), as the 24-hour soak does. It kills and restarts
+the stack's Kafka and PostgreSQL, so it runs alone, as every test here does.
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ def test_short_soak_survives_one_kill_of_each_and_dead_letters_every_bad_message
             sys.executable, str(BENCH / "soak.py"), "--preset", "threebody-12",
             "--duration", "2h", "--speed", "60", "--per-kind", "1", "--kills", "4",
             "--bad-messages", str(len(soak.BAD_KINDS)), "--seed", "3",
-            "--checkpoint-every", "2m", "--max-wall", "20m", "--workdir", str(tmp_path),
+            "--checkpoint-every", "2m", "--verify-every", "30m", "--max-wall", "20m",
+            "--workdir", str(tmp_path),
         ],
         capture_output=True, text=True, timeout=1500, env=env,
     )  # fmt: skip
@@ -107,6 +109,10 @@ def test_short_soak_survives_one_kill_of_each_and_dead_letters_every_bad_message
     n = len(soak.BAD_KINDS)
     assert f"dead letters {n}, injected {n}" in out
     assert "MISSING" not in out
+    # The first three half hours were verified and deleted as the run went; the final books
+    # count them, and none of their rows came back.
+    assert "verified and deleted 3 windows of 30m" in out, out
+    assert "rows stored again in them: 0" in out, out
     expected, stored = re.search(r"samples expected ([\d,]+), stored ([\d,]+); 0 sat", out).groups()
     assert expected == stored
     assert 12 * 7000 < int(expected.replace(",", "")) <= 12 * 7200  # a dropout or two
