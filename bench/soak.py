@@ -53,6 +53,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import orjson
+import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 from soak_prune import CheckpointWatch, Pruner
@@ -227,18 +228,33 @@ def stored_samples(database_url: str, window_us: tuple[int, int]) -> dict[int, i
     return dict(rows)
 
 
-def stored_until_s(database_url: str, sat_id: int, start_us: int) -> float | None:
-    """Simulated seconds of ``sat_id``'s telemetry stored so far (None while unreachable)."""
-    try:
-        with connect(database_url, application_name="twin-soak") as conn:
-            newest = conn.execute(
+class Stored:
+    """How far ingest has got: simulated seconds of ``sat_id``'s telemetry stored, through one
+    connection, opened again after the database went away."""
+
+    def __init__(self, database_url: str, sat_id: int, start_us: int) -> None:
+        self._url, self._sat_id, self._start_us = database_url, sat_id, start_us
+        self._conn: psycopg.Connection | None = None
+
+    def until_s(self) -> float | None:
+        """None while the database does not answer."""
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = connect(self._url, autocommit=True, application_name="twin-soak")
+            newest = self._conn.execute(
                 "SELECT (extract(epoch FROM max(time)) * 1e6)::int8 FROM telemetry "
                 "WHERE sat_id = %s AND time >= to_timestamp(%s / 1e6)",
-                (sat_id, start_us),
+                (self._sat_id, self._start_us),
             ).fetchone()[0]
-    except Exception:  # the database may be down: that is the point of the soak
-        return None
-    return 0.0 if newest is None else (newest - start_us) / 1e6
+        except psycopg.Error:  # the database may be down: that is the point of the soak
+            self.close()
+            return None
+        return 0.0 if newest is None else (newest - self._start_us) / 1e6
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 @functools.cache
@@ -425,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     produced = Produced(bootstrap, telemetry_topic, n_ticks * len(frame_groups(fleet).names))
     quiet = np.setdiff1d(sat_ids, run.scenario.sat_id)
     probe = int(quiet[0] if quiet.size else sat_ids[0])  # progress: a satellite without faults
+    progress = Stored(database_url, probe, start_us)
     print(
         f"soak: {run.scenario.name}: {args.preset}, {duration_s / 3600:g} h at {args.step}, "
         f"{run.scenario.n_faults} faults; {args.kills} kills, {args.bad_messages} bad messages; "
@@ -481,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
                 break
             twin.supervise()
             ingest.supervise()
-            stored = stored_until_s(database_url, probe, start_us)
+            stored = progress.until_s()
             if stored is not None:
                 share, complete = max(share, stored / duration_s), stored >= last_s
             sent = produced.share()
@@ -522,6 +539,7 @@ def main(argv: list[str] | None = None) -> int:
             watch.close()
         producer.close()
         produced.close()
+        progress.close()
         twin.stop()
         ingest.stop()
     if twin.proc is None or twin.proc.returncode != 0:

@@ -73,6 +73,24 @@ def wait_until(check, what: str, log_file: Path) -> float:
     raise SystemExit(f"stack: {what} not ready after {READY_TIMEOUT_S:.0f} s; log tail:\n{tail}")
 
 
+def wait_while(busy, within_s: float = 30.0) -> bool:
+    """Poll ``busy()`` until it is false; False if it still is after ``within_s``."""
+    deadline = time.monotonic() + within_s
+    while busy():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 PORTS = {"kafka": KAFKA_PORT, "postgres": PG_PORT, "timescaledb": TSDB_PORT}
 # What each service's command line contains: a recorded pid reused by another program
 # after a reboot is not mistaken for the service.
@@ -576,14 +594,7 @@ def stop(name: str) -> None:
     if pid is None:
         return
     os.killpg(pid, STOP_SIGNALS[name])
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
-    else:
+    if not wait_while(lambda: process_exists(pid)):
         os.killpg(pid, signal.SIGKILL)
     (STACK_DIR / f"{name}.pid").unlink(missing_ok=True)
     log(f"{name} stopped (pid {pid})")
@@ -607,9 +618,7 @@ def crash(name: str) -> None:
     if pid is None:
         raise SystemExit(f"stack: {name} is not running")
     os.killpg(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and port_open(PORTS[name]):
-        time.sleep(0.1)
+    wait_while(lambda: port_open(PORTS[name]))
     (STACK_DIR / f"{name}.pid").unlink(missing_ok=True)
     log(f"{name} killed (SIGKILL to process group {pid})")
 

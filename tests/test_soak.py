@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,13 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
 import soak  # noqa: E402 - bench/ is not a package
+from soak_prune import CheckpointWatch, Pruner  # noqa: E402
 
+from ingest.rules import load_rules  # noqa: E402
+from ingest.score import prepare_scored_run  # noqa: E402
 from twin.faults import KINDS, Scenario  # noqa: E402
+from twin.runner import CHECKPOINTS_TOPIC  # noqa: E402
+from twin.telemetry import TELEMETRY_TOPIC  # noqa: E402
 
 
 def scenario_of(kinds, sat_id, onset_s, end_s) -> Scenario:
@@ -123,3 +129,63 @@ def test_soak_refuses_a_run_the_disk_cannot_hold(tmp_path, monkeypatch):
     soak.check_disk(12 * 7200)  # the CI variant: ~36 MB
     with pytest.raises(SystemExit, match=r"need ~\d+ GB .* GB free"):
         soak.check_disk(10**13)  # ~4 EB
+
+
+def test_windows_are_deleted_once_verified_and_pruning_stops_at_one_that_does_not_balance(
+    kafka_bootstrap, database, tmp_path
+):
+    """A real run stored by real ingest: the first half-hour window balances and is deleted;
+    the second is made not to (one sample more expected), so it and the rest stay stored
+    and the pruner says which window and satellite."""
+    env = {**os.environ, "TWIN_KAFKA_BOOTSTRAP": kafka_bootstrap, "TWIN_DATABASE_URL": database}
+    scenario = tmp_path / "scenario.toml"
+    twin = [sys.executable, "-m", "twin"]
+    subprocess.run(
+        [*twin, "scenario", "generate", "--preset", "threebody-12", "--seed", "2",
+         "--duration", "2h", "--per-kind", "1", "--out", str(scenario)],
+        check=True, env=env, capture_output=True,
+    )  # fmt: skip
+    run = prepare_scored_run(str(scenario), kafka_bootstrap, database, "1s", None, "prune")
+    run_id = f"{run.prefix}twin"
+    subprocess.run(
+        run.twin_command(kafka_bootstrap, "--checkpoint-every", "5m", "--run-id", run_id),
+        check=True, env=env, capture_output=True, timeout=300,
+    )  # fmt: skip
+    subprocess.run(
+        [*twin, "ingest", "--kafka", kafka_bootstrap, "--database", database, "--topic-prefix",
+         run.prefix, "--group", f"{run.prefix}ingest", "--stop-when-caught-up"],
+        check=True, env=env, capture_output=True, timeout=300,
+    )  # fmt: skip
+    start_us, end_us = run.window_us
+
+    def expected(first: int, stop: int) -> np.ndarray:
+        counts = soak.expected_samples(run.scenario, run.sat_id, stop, 1.0, first)
+        counts[3] += first >= 1800  # the second window's books are off for one satellite
+        return counts
+
+    topic = run.prefix + TELEMETRY_TOPIC
+    watch = CheckpointWatch(
+        lambda: soak.soak_consumer(kafka_bootstrap), run.prefix + CHECKPOINTS_TOPIC, run_id
+    )
+    pruner = Pruner(
+        database, run, load_rules(None), f"{run.prefix}ingest", topic, 1800, 7200, 1.0,
+        watch, soak.Produced(kafka_bootstrap, topic, 1), expected,
+    )  # fmt: skip
+    pruner.start()
+    deadline = time.monotonic() + 120
+    while pruner.problem is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    pruner.stop()
+    watch.close()
+
+    assert pruner.windows == 1 and pruner.pruned_until_us == start_us + 1800 * 10**6
+    assert pruner.problem.startswith("window of ticks 1800..3600 did not balance")
+    assert f"({int(run.sat_id[3])}, " in pruner.problem
+    assert soak.stored_samples(database, (start_us, pruner.pruned_until_us)) == {}
+    kept = soak.stored_samples(database, (pruner.pruned_until_us, end_us))
+    everything = soak.expected_samples(run.scenario, run.sat_id, 7200, 1.0)
+    assert (
+        pruner.verified.tolist()
+        == soak.expected_samples(run.scenario, run.sat_id, 1800, 1.0).tolist()
+    )
+    assert [kept[int(s)] for s in run.sat_id] == (everything - pruner.verified).tolist()
