@@ -290,6 +290,20 @@ class Produced:
             return None
         return {tp.partition: end for tp, end in ends.items()} or None
 
+    def offsets_after(self, timestamp_ms: int) -> dict[int, int] | None:
+        """``{partition: first offset stamped after timestamp_ms}`` (the end offset where
+        nothing is yet); None while the broker does not answer."""
+        try:
+            partitions = self._consumer.partitions_for_topic(self._topic) or ()
+            tps = [TopicPartition(self._topic, p) for p in partitions]
+            found = self._consumer.offsets_for_times({tp: timestamp_ms + 1 for tp in tps})
+            ends = self._consumer.end_offsets(tps)
+        except Exception:  # the broker may be down: that is the point of the soak
+            return None
+        return {
+            tp.partition: ends[tp] if found.get(tp) is None else found[tp].offset for tp in tps
+        } or None
+
     def share(self) -> float | None:
         """None while the broker does not answer."""
         ends = self.end_offsets()

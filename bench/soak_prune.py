@@ -4,9 +4,11 @@ A day of ``threebody-2800`` at 1 s ticks is 242 M samples, ~70 GB in plain Postg
 ``--verify-every`` the soak keeps only the windows still being written: a background thread
 takes window after window, in order, and for each
 
-1. waits until the twin's newest checkpoint is past the window's end (a twin restarted from
-   then on never sends the window again) and notes the telemetry topic's end offsets at that
-   moment (every frame of the window, replays included, lies below them);
+1. waits until the twin has written a checkpoint at or past the window's end (a twin
+   restarted from then on never sends the window again) and takes, per partition of the
+   telemetry topic, the first offset stamped after that checkpoint: the twin flushes every
+   frame before it writes a checkpoint, so every frame of the window, replays included, lies
+   below (broker timestamps: the producer's clock at send);
 2. waits until ingest has stored up to those offsets (``ingest_offsets``, committed with the
    data): whatever of the window will ever be stored is stored;
 3. counts the window's rows per satellite against the samples the twin sent
@@ -48,12 +50,12 @@ POLL_S = 5.0
 class Pruner:
     """Verify, then delete, each complete ``window_ticks`` of ``run`` but the last.
 
-    ``checkpoint_tick()`` returns the twin's newest checkpoint (its next tick, 0 before the
-    first), ``produced`` the telemetry topic's end offsets (its own consumer, closed when the
-    thread ends), ``expected(first_tick, stop_tick)`` the (n_sat,) samples the twin
-    sends in those ticks. Results: ``verified`` ((n_sat,) int64 rows counted in deleted
-    windows), ``pruned_until_us`` (the deleted span ends there), ``windows``, ``errors``
-    and ``problem`` (why pruning stopped early: books that did not balance, or an error).
+    ``checkpoints`` tells when the twin's checkpoints were written, ``produced`` gives the
+    telemetry topic's offsets by time (its own consumer, closed when the thread ends),
+    ``expected(first_tick, stop_tick)`` the (n_sat,) samples the twin sends in those ticks.
+    Results: ``verified`` ((n_sat,) int64 rows counted in deleted windows),
+    ``pruned_until_us`` (the deleted span ends there), ``windows``, ``errors`` and
+    ``problem`` (why pruning stopped early: books that did not balance, or an error).
     """
 
     def __init__(
@@ -66,14 +68,14 @@ class Pruner:
         window_ticks: int,
         n_ticks: int,
         step_s: float,
-        checkpoint_tick: Callable[[], int],
+        checkpoints: CheckpointWatch,
         produced: Produced,
         expected: Callable[[int, int], np.ndarray],
     ) -> None:
         self._db, self._run, self._rules = database_url, run, rules
         self._group, self._topic = ingest_group, telemetry_topic
         self._window_ticks, self._n_ticks, self._step_s = window_ticks, n_ticks, step_s
-        self._checkpoint_tick, self._produced, self._expected = checkpoint_tick, produced, expected
+        self._checkpoints, self._produced, self._expected = checkpoints, produced, expected
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._work, name="soak-prune", daemon=True)
         self.verified = np.zeros(run.sat_id.shape[0], np.int64)
@@ -102,7 +104,7 @@ class Pruner:
 
     def _prune(self) -> None:
         first = 0
-        ends = None  # the topic's end offsets once the checkpoint passed the window
+        ends = None  # per partition, offsets the window's frames all lie below
         counted = None  # the window's verified counts, before its deletion went through
         while not self._stopping.wait(POLL_S) and self.problem is None:
             stop = first + self._window_ticks
@@ -110,9 +112,10 @@ class Pruner:
                 return  # the last window is the final check's
             try:
                 if ends is None:
-                    if self._checkpoint_tick() < stop:
+                    written_ms = self._checkpoints.first_past(stop)
+                    if written_ms is None:
                         continue
-                    ends = self._produced.end_offsets()
+                    ends = self._produced.offsets_after(written_ms)
                     if ends is None:
                         continue
                 if counted is None:
@@ -183,21 +186,28 @@ class Pruner:
 
 
 class CheckpointWatch:
-    """The twin's newest checkpoint of ``run_id`` on ``topic`` (its next tick; 0 before the
-    first), read as the twin writes them by the consumer ``open_consumer()`` makes."""
+    """The checkpoints of ``run_id`` on ``topic`` as the twin writes them: ``(next tick,
+    broker timestamp in ms)`` in the order written, read by the consumer ``open_consumer()``
+    makes."""
 
     def __init__(self, open_consumer: Callable[[], KafkaConsumer], topic: str, run_id: str):
         self._open, self._topic, self._key = open_consumer, topic, run_id.encode()
         self._consumer: KafkaConsumer | None = None
-        self.next_tick = 0
+        self.written: list[tuple[int, int]] = []
 
-    def __call__(self) -> int:
+    def first_past(self, tick: int) -> int | None:
+        """When (broker ms) the first checkpoint at or past ``tick`` was written; None if
+        none yet. A twin restarted after it resumes at or past ``tick``."""
+        self._read()
+        return next((ms for next_tick, ms in self.written if next_tick >= tick), None)
+
+    def _read(self) -> None:
         if self._consumer is None:
             consumer = self._open()
             partitions = consumer.partitions_for_topic(self._topic)
             if not partitions:
                 consumer.close()
-                return self.next_tick
+                return
             consumer.assign([TopicPartition(self._topic, p) for p in partitions])
             consumer.seek_to_beginning()
             self._consumer = consumer
@@ -205,8 +215,7 @@ class CheckpointWatch:
             for record in records:
                 if record.key == self._key:
                     tick = checkpoint.decode(record.value).next_tick
-                    self.next_tick = max(self.next_tick, tick)
-        return self.next_tick
+                    self.written.append((tick, record.timestamp))
 
     def close(self) -> None:
         if self._consumer is not None:
