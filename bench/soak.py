@@ -56,7 +56,7 @@ import orjson
 import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
-from soak_prune import CheckpointWatch, Pruner
+from soak_prune import CheckpointWatch, Pruner, stored_samples
 
 from ingest.consumer import MAX_MESSAGE_BYTES
 from ingest.db import connect
@@ -83,9 +83,10 @@ POLL_S = 1.0
 # holds most of the run until ingest catches up).
 DATABASE_BYTES_PER_SAMPLE = 290
 BROKER_BYTES_PER_SAMPLE = 130
-# With --verify-every the database holds the window being verified, the ones ingest is
-# storing and the space vacuum has yet to hand back: four windows bound it.
-WINDOWS_HELD = 4
+# With --verify-every the database holds the windows from the one being verified to the
+# newest stored (ingest's partitions run hours apart) and the space vacuum has yet to hand
+# back: a day's soak of threebody-2800 held up to 41 GB, about 15 windows of an hour.
+WINDOWS_HELD = 15
 
 
 # ------------------------------------------------------------------ supervised processes
@@ -215,17 +216,6 @@ def expected_samples(
     rows = np.searchsorted(sat_ids, scenario.sat_id[drop])
     np.subtract.at(expected, rows, silent.sum(axis=1))
     return expected
-
-
-def stored_samples(database_url: str, window_us: tuple[int, int]) -> dict[int, int]:
-    """Rows per satellite stored in ``[start, end)`` µs."""
-    with connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT sat_id, count(*) FROM telemetry WHERE time >= to_timestamp(%s / 1e6) "
-            "AND time < to_timestamp(%s / 1e6) GROUP BY sat_id",
-            window_us,
-        ).fetchall()
-    return dict(rows)
 
 
 class Stored:
@@ -547,10 +537,7 @@ def main(argv: list[str] | None = None) -> int:
             failures.append(f"{len(kill_plan)} kills not done: the run ended first")
         if bad_plan:
             failures.append(f"{len(bad_plan)} bad messages never sent")
-    finally:
-        if pruner is not None:
-            pruner.stop()
-            watch.close()
+    finally:  # the pruner (a daemon thread) goes on through the drain
         producer.close()
         produced.close()
         progress.close()
@@ -560,14 +547,17 @@ def main(argv: list[str] | None = None) -> int:
         failures.append(f"twin run did not finish (exit {twin.proc and twin.proc.returncode})")
     drain_s = drain(ingest_command, work)
     wall_s = time.monotonic() - wall0
+    if pruner is not None:
+        pruner.stop()
+        watch.close()
 
     expected = expected_samples(run.scenario, sat_ids, n_ticks, step_s)
     kept_from_us = start_us if pruner is None else pruner.pruned_until_us
-    stored = stored_samples(database_url, (kept_from_us, end_us))
+    stored = stored_samples(database_url, (kept_from_us, end_us), sat_ids)
     got = np.array([stored.get(int(s), 0) for s in sat_ids])
     if pruner is not None:
         got += pruner.verified
-        again = sum(stored_samples(database_url, (start_us, kept_from_us)).values())
+        again = sum(stored_samples(database_url, (start_us, kept_from_us), sat_ids).values())
         print(
             f"soak: verified and deleted {pruner.windows} windows of {args.verify_every} as "
             f"they completed ({pruner.errors} attempts retried while a service was down); "

@@ -47,6 +47,26 @@ US_PER_S = 1_000_000
 POLL_S = 5.0
 
 
+# A run's rows in a window, through the primary key (sat_id, time): one index range per
+# satellite, where the time alone would scan every page the day's partition has reused.
+IN_WINDOW = (
+    "sat_id = ANY(%s) AND time >= timestamptz 'epoch' + %s * interval '1 microsecond' "
+    "AND time < timestamptz 'epoch' + %s * interval '1 microsecond'"
+)
+
+
+def stored_samples(
+    database_url: str, window_us: tuple[int, int], sat_ids: np.ndarray
+) -> dict[int, int]:
+    """Rows per satellite of ``sat_ids`` stored in ``[start, end)`` µs."""
+    with connect(database_url, application_name="twin-soak") as conn:
+        rows = conn.execute(
+            "SELECT sat_id, count(*) FROM telemetry WHERE " + IN_WINDOW + " GROUP BY sat_id",
+            (sat_ids.tolist(), *window_us),
+        ).fetchall()
+    return dict(rows)
+
+
 class Pruner:
     """Verify, then delete, each complete ``window_ticks`` of ``run`` but the last.
 
@@ -155,15 +175,8 @@ class Pruner:
     def _count(self, first: int, stop: int) -> np.ndarray | None:
         """The window's rows per satellite, or None (and ``problem`` set) when they differ
         from what the twin sent."""
-        with connect(self._db, application_name="twin-soak") as conn:
-            rows = dict(
-                conn.execute(
-                    "SELECT sat_id, count(*) FROM telemetry WHERE time >= timestamptz 'epoch' "
-                    "+ %s * interval '1 microsecond' AND time < timestamptz 'epoch' + %s * "
-                    "interval '1 microsecond' GROUP BY sat_id",
-                    (self._tick_us(first), self._tick_us(stop)),
-                ).fetchall()
-            )
+        window_us = (self._tick_us(first), self._tick_us(stop))
+        rows = stored_samples(self._db, window_us, self._run.sat_id)
         got = np.array([rows.get(int(s), 0) for s in self._run.sat_id], np.int64)
         expected = self._expected(first, stop)
         if np.array_equal(got, expected):
@@ -178,9 +191,8 @@ class Pruner:
     def _delete(self, start_us: int, end_us: int) -> None:
         with connect(self._db, application_name="twin-soak", autocommit=True) as conn:
             conn.execute(
-                "DELETE FROM telemetry WHERE time >= timestamptz 'epoch' + %s * interval "
-                "'1 microsecond' AND time < timestamptz 'epoch' + %s * interval '1 microsecond'",
-                (start_us, end_us),
+                "DELETE FROM telemetry WHERE " + IN_WINDOW,
+                (self._run.sat_id.tolist(), start_us, end_us),
             )
             conn.execute("VACUUM telemetry")
 

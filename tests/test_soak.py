@@ -181,8 +181,8 @@ def test_windows_are_deleted_once_verified_and_pruning_stops_at_one_that_does_no
     assert pruner.windows == 1 and pruner.pruned_until_us == start_us + 1800 * 10**6
     assert pruner.problem.startswith("window of ticks 1800..3600 did not balance")
     assert f"({int(run.sat_id[3])}, " in pruner.problem
-    assert soak.stored_samples(database, (start_us, pruner.pruned_until_us)) == {}
-    kept = soak.stored_samples(database, (pruner.pruned_until_us, end_us))
+    assert soak.stored_samples(database, (start_us, pruner.pruned_until_us), run.sat_id) == {}
+    kept = soak.stored_samples(database, (pruner.pruned_until_us, end_us), run.sat_id)
     everything = soak.expected_samples(run.scenario, run.sat_id, 7200, 1.0)
     assert (
         pruner.verified.tolist()
