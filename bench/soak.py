@@ -263,41 +263,30 @@ def soak_consumer(bootstrap: str) -> KafkaConsumer:
     )  # fmt: skip
 
 
-class Produced:
-    """How far the twin has got: telemetry messages on the broker (end offsets, replays
-    included) as a share of the run's frames (ticks × frame groups)."""
+class TopicOffsets:
+    """Offsets of one topic's partitions on the broker, through the driver's own consumer."""
 
-    def __init__(self, bootstrap: str, topic: str, n_frames: int) -> None:
+    def __init__(self, bootstrap: str, topic: str) -> None:
         self._consumer = soak_consumer(bootstrap)
-        self._topic, self._n_frames = topic, n_frames
+        self._topic = topic
 
-    def end_offsets(self) -> dict[int, int] | None:
-        """``{partition: end offset}``; None while the broker does not answer."""
-        try:
-            partitions = self._consumer.partitions_for_topic(self._topic) or ()
-            ends = self._consumer.end_offsets([TopicPartition(self._topic, p) for p in partitions])
-        except Exception:  # the broker may be down: that is the point of the soak
-            return None
-        return {tp.partition: end for tp, end in ends.items()} or None
-
-    def offsets_after(self, timestamp_ms: int) -> dict[int, int] | None:
-        """``{partition: first offset stamped after timestamp_ms}`` (the end offset where
-        nothing is yet); None while the broker does not answer."""
+    def offsets(self, after_ms: int | None = None) -> dict[int, int] | None:
+        """``{partition: end offset}``, or with ``after_ms`` the first offset stamped after
+        it (the end offset where nothing is yet); None while the broker does not answer."""
         try:
             partitions = self._consumer.partitions_for_topic(self._topic) or ()
             tps = [TopicPartition(self._topic, p) for p in partitions]
-            found = self._consumer.offsets_for_times({tp: timestamp_ms + 1 for tp in tps})
             ends = self._consumer.end_offsets(tps)
+            found = (
+                {}
+                if after_ms is None
+                else self._consumer.offsets_for_times({tp: after_ms + 1 for tp in tps})
+            )
         except Exception:  # the broker may be down: that is the point of the soak
             return None
         return {
             tp.partition: ends[tp] if found.get(tp) is None else found[tp].offset for tp in tps
         } or None
-
-    def share(self) -> float | None:
-        """None while the broker does not answer."""
-        ends = self.end_offsets()
-        return None if ends is None else sum(ends.values()) / self._n_frames
 
     def close(self) -> None:
         self._consumer.close()
@@ -442,7 +431,9 @@ def main(argv: list[str] | None = None) -> int:
         bound_retention(bootstrap, run.prefix, args.telemetry_retention)
     sat_ids = run.sat_id
     telemetry_topic = run.prefix + telemetry.TELEMETRY_TOPIC
-    produced = Produced(bootstrap, telemetry_topic, n_ticks * len(frame_groups(fleet).names))
+    # How far the twin has got: its messages on the broker (replays included) / the frames.
+    produced = TopicOffsets(bootstrap, telemetry_topic)
+    n_frames = n_ticks * len(frame_groups(fleet).names)
     quiet = np.setdiff1d(sat_ids, run.scenario.sat_id)
     probe = int(quiet[0] if quiet.size else sat_ids[0])  # progress: a satellite without faults
     progress = Stored(database_url, probe, start_us)
@@ -480,12 +471,12 @@ def main(argv: list[str] | None = None) -> int:
     failures: list[str] = []
     pruner = None
     if window_ticks is not None:
-        watch = CheckpointWatch(
+        checkpoints = CheckpointWatch(
             lambda: soak_consumer(bootstrap), run.prefix + CHECKPOINTS_TOPIC, f"{run.prefix}twin"
         )
         pruner = Pruner(
             database_url, run, rules, f"{run.prefix}ingest", telemetry_topic, window_ticks,
-            n_ticks, step_s, watch, Produced(bootstrap, telemetry_topic, 1),
+            n_ticks, step_s, checkpoints, TopicOffsets(bootstrap, telemetry_topic),
             lambda first, stop: expected_samples(run.scenario, sat_ids, stop, step_s, first),
         )  # fmt: skip
     wall0 = time.monotonic()
@@ -505,8 +496,9 @@ def main(argv: list[str] | None = None) -> int:
             stored = progress.until_s()
             if stored is not None:
                 share, complete = max(share, stored / duration_s), stored >= last_s
-            sent = produced.share()
-            twin_share = twin_share if sent is None else max(twin_share, sent)
+            sent = produced.offsets()
+            if sent is not None:
+                twin_share = max(twin_share, sum(sent.values()) / n_frames)
             for due, target in list(kill_plan):
                 if due > (twin_share if target == "twin" else share):
                     continue
@@ -549,7 +541,6 @@ def main(argv: list[str] | None = None) -> int:
     wall_s = time.monotonic() - wall0
     if pruner is not None:
         pruner.stop()
-        watch.close()
 
     expected = expected_samples(run.scenario, sat_ids, n_ticks, step_s)
     kept_from_us = start_us if pruner is None else pruner.pruned_until_us

@@ -41,7 +41,7 @@ from ingest.score import ScoredRun
 from twin import checkpoint
 
 if TYPE_CHECKING:
-    from soak import Produced
+    from soak import TopicOffsets
 
 US_PER_S = 1_000_000
 POLL_S = 5.0
@@ -70,8 +70,9 @@ def stored_samples(
 class Pruner:
     """Verify, then delete, each complete ``window_ticks`` of ``run`` but the last.
 
-    ``checkpoints`` tells when the twin's checkpoints were written, ``produced`` gives the
-    telemetry topic's offsets by time (its own consumer, closed when the thread ends),
+    ``checkpoints`` tells when the twin's checkpoints were written, ``offsets`` gives the
+    telemetry topic's offsets by time (both with their own consumers, closed when the thread
+    ends),
     ``expected(first_tick, stop_tick)`` the (n_sat,) samples the twin sends in those ticks.
     Results: ``verified`` ((n_sat,) int64 rows counted in deleted windows),
     ``pruned_until_us`` (the deleted span ends there), ``windows``, ``errors`` and
@@ -89,13 +90,13 @@ class Pruner:
         n_ticks: int,
         step_s: float,
         checkpoints: CheckpointWatch,
-        produced: Produced,
+        offsets: TopicOffsets,
         expected: Callable[[int, int], np.ndarray],
     ) -> None:
         self._db, self._run, self._rules = database_url, run, rules
         self._group, self._topic = ingest_group, telemetry_topic
         self._window_ticks, self._n_ticks, self._step_s = window_ticks, n_ticks, step_s
-        self._checkpoints, self._produced, self._expected = checkpoints, produced, expected
+        self._checkpoints, self._offsets, self._expected = checkpoints, offsets, expected
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._work, name="soak-prune", daemon=True)
         self.verified = np.zeros(run.sat_id.shape[0], np.int64)
@@ -120,7 +121,8 @@ class Pruner:
         except Exception as exc:  # reported by the final check, not lost with the thread
             self.problem = f"verifying windows stopped: {type(exc).__name__}: {exc}"
         finally:
-            self._produced.close()
+            self._offsets.close()
+            self._checkpoints.close()
 
     def _prune(self) -> None:
         first = 0
@@ -135,7 +137,7 @@ class Pruner:
                     written_ms = self._checkpoints.first_past(stop)
                     if written_ms is None:
                         continue
-                    ends = self._produced.offsets_after(written_ms)
+                    ends = self._offsets.offsets(after_ms=written_ms)
                     if ends is None:
                         continue
                 if counted is None:

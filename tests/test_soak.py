@@ -164,19 +164,18 @@ def test_windows_are_deleted_once_verified_and_pruning_stops_at_one_that_does_no
         return counts
 
     topic = run.prefix + TELEMETRY_TOPIC
-    watch = CheckpointWatch(
+    checkpoints = CheckpointWatch(
         lambda: soak.soak_consumer(kafka_bootstrap), run.prefix + CHECKPOINTS_TOPIC, run_id
     )
     pruner = Pruner(
         database, run, load_rules(None), f"{run.prefix}ingest", topic, 1800, 7200, 1.0,
-        watch, soak.Produced(kafka_bootstrap, topic, 1), expected,
+        checkpoints, soak.TopicOffsets(kafka_bootstrap, topic), expected,
     )  # fmt: skip
     pruner.start()
     deadline = time.monotonic() + 120
     while pruner.problem is None and time.monotonic() < deadline:
         time.sleep(0.5)
     pruner.stop()
-    watch.close()
 
     assert pruner.windows == 1 and pruner.pruned_until_us == start_us + 1800 * 10**6
     assert pruner.problem.startswith("window of ticks 1800..3600 did not balance")
