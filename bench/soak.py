@@ -65,11 +65,11 @@ from ingest.score import finish_scored_run, prepare_scored_run
 from twin import events, jobs, presets, telemetry
 from twin.bus import DEFAULT_TOPICS_FILE, admin_client, load_topics, open_client, schema_headers
 from twin.clock import NS_PER_S, parse_duration_ns
-from twin.config import SETTINGS
+from twin.config import env_kafka_security
 from twin.faults import KINDS, Scenario, load_scenario
 from twin.fleet import Fleet, frame_groups
 from twin.runner import CHECKPOINTS_TOPIC
-from twin.settings import KafkaSecurity, kafka_security
+from twin.settings import KafkaSecurity
 
 REPO = Path(__file__).resolve().parent.parent
 STACK = REPO / "scripts" / "stack"
@@ -251,7 +251,7 @@ class Stored:
 def security() -> KafkaSecurity:
     """The Kafka security settings of the environment (``TWIN_KAFKA_SECURITY_PROTOCOL``...),
     as the twin and ingest processes read them."""
-    return kafka_security({s.dest: os.environ.get(s.env) for s in SETTINGS if s.env})
+    return env_kafka_security(os.environ)
 
 
 def soak_consumer(bootstrap: str) -> KafkaConsumer:

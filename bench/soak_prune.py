@@ -35,7 +35,6 @@ from kafka.errors import KafkaError
 
 from ingest.db import connect
 from ingest.fleet_rules import check_fleet
-from ingest.roles import INGEST_ROLE
 from ingest.rules import RuleSet
 from ingest.score import ScoredRun
 from twin import checkpoint
@@ -152,7 +151,6 @@ class Pruner:
                         until_us=self._tick_us(stop),
                         since_us=self._run.window_us[0],
                         name=f"fleet-rules:{self._run.prefix}",
-                        role=INGEST_ROLE,
                     )
                 self._delete(self._tick_us(first), self._tick_us(stop))
             except (psycopg.Error, KafkaError, OSError):

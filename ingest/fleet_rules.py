@@ -17,6 +17,7 @@ from psycopg import sql
 
 from ingest.db import connect
 from ingest.detect import FLEET, NONE, US_PER_MINUTE, AnomalyRow, Detector, Satellites
+from ingest.roles import INGEST_ROLE
 from ingest.rules import FLEET_MEASURES, RuleSet
 from ingest.writer import UPSERT_RULE_STATE, insert_anomalies
 
@@ -43,12 +44,11 @@ def check_fleet(
     until_us: int | None = None,
     since_us: int | None = None,
     name: str = STATE_NAME,
-    role: str | None = None,
 ) -> FleetCheck:
     """Evaluate the fleet rules on the minutes of ``fleet_1m`` not evaluated yet under
     ``name``, from ``since_us`` on when given: the complete ones, or all before ``until_us``
-    (exclusive) when given, for a store whose ingest has finished up to there. ``role``:
-    act as this role (``twin_ingest`` for the services; ``ingest.db.connect``)."""
+    (exclusive) when given, for a store whose ingest has finished up to there. The rules
+    act as ``twin_ingest``, as ingest does (``ingest.db.connect``)."""
     if not rules.fleet:
         return FleetCheck(0, None, None, [])
     detector = Detector(rules.fleet, _fleet())
@@ -58,7 +58,7 @@ def check_fleet(
         for r in rules.fleet  # fixed expressions only
     )
     with (
-        connect(database_url, application_name="twin-fleet-rules", role=role) as conn,
+        connect(database_url, application_name="twin-fleet-rules", role=INGEST_ROLE) as conn,
         conn.transaction(),
         conn.cursor() as cur,
     ):

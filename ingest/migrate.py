@@ -364,11 +364,6 @@ def drop_everything(database_url: str) -> None:
             )
 
 
-def allow_reader_login(database_url: str, password: str) -> None:
-    """Let ``twin_reader`` log in with ``password`` (for Grafana's datasource)."""
-    allow_login(database_url, READER_ROLE, password)
-
-
 def timescaledb_available(conn: Connection) -> bool:
     """True when the TimescaleDB extension is installed, or installable here."""
     installed = conn.execute(

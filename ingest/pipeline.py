@@ -128,7 +128,7 @@ def run_local(
     if rules is not None and rules.fleet:  # every minute of the run is stored by now
         end_us = (plan.start_ns + plan.n_ticks * plan.step_ns) // 1000
         local.fleet_minutes = check_fleet(
-            database_url, rules, until_us=end_us, since_us=plan.start_ns // 1000, role=INGEST_ROLE
+            database_url, rules, until_us=end_us, since_us=plan.start_ns // 1000
         ).minutes
     return stats, local
 

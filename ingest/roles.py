@@ -35,6 +35,8 @@ from twin.settings import (
     ENV_INGEST_DATABASE,
     ENV_INGEST_PASSWORD,
     ENV_READER_PASSWORD,
+    INGEST_ROLE,
+    READER_ROLE,
     ConfigError,
     database_url,
     env_secret,
@@ -43,8 +45,6 @@ from twin.settings import (
 
 log = logging.getLogger(__name__)
 
-INGEST_ROLE = "twin_ingest"
-READER_ROLE = "twin_reader"
 PASSWORD_VARIABLES = {INGEST_ROLE: ENV_INGEST_PASSWORD, READER_ROLE: ENV_READER_PASSWORD}
 
 

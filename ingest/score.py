@@ -348,7 +348,6 @@ def finish_scored_run(
     ``twin_ingest``, logged in with ``ingest_url`` when given), then its score, stored by the
     owner; returns the score and its id."""
     from ingest.fleet_rules import check_fleet
-    from ingest.roles import INGEST_ROLE
 
     start_us, end_us = run.window_us
     check_fleet(
@@ -357,7 +356,6 @@ def finish_scored_run(
         until_us=end_us,
         since_us=start_us,
         name=f"fleet-rules:{run.prefix}",
-        role=INGEST_ROLE,
     )
     score = score_anomalies(
         run.scenario,

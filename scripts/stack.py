@@ -588,16 +588,20 @@ def up() -> None:
     print("\n".join(env_lines()))
 
 
-def stop(name: str) -> None:
-    """Stop one service this stack started, and forget its pid."""
+def stop(name: str, sig: signal.Signals | None = None) -> None:
+    """Stop one service this stack started, and forget its pid: its clean-stop signal
+    (SIGKILL after 30 s), or ``sig`` to its whole process group."""
     pid = pid_alive(name)
     if pid is None:
         return
-    os.killpg(pid, STOP_SIGNALS[name])
+    os.killpg(pid, sig or STOP_SIGNALS[name])
     if not wait_while(lambda: process_exists(pid)):
         os.killpg(pid, signal.SIGKILL)
     (STACK_DIR / f"{name}.pid").unlink(missing_ok=True)
-    log(f"{name} stopped (pid {pid})")
+    if sig is None:
+        log(f"{name} stopped (pid {pid})")
+    else:
+        log(f"{name} killed ({sig.name} to process group {pid})")
 
 
 def down() -> None:
@@ -614,13 +618,9 @@ def restart_postgres() -> None:
 def crash(name: str) -> None:
     """SIGKILL one service's whole process group, as a crash would (for chaos tests); the
     next ``up`` starts it again, and it recovers from what it left on disk."""
-    pid = pid_alive(name)
-    if pid is None:
+    if pid_alive(name) is None:
         raise SystemExit(f"stack: {name} is not running")
-    os.killpg(pid, signal.SIGKILL)
-    wait_while(lambda: port_open(PORTS[name]))
-    (STACK_DIR / f"{name}.pid").unlink(missing_ok=True)
-    log(f"{name} killed (SIGKILL to process group {pid})")
+    stop(name, signal.SIGKILL)
 
 
 def status() -> int:

@@ -15,7 +15,8 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from ingest.db import connect
 from ingest.dimensions import register_stations
-from ingest.migrate import READER_ROLE, allow_reader_login, drop_everything, migrate
+from ingest.migrate import READER_ROLE, drop_everything, migrate
+from ingest.roles import allow_login
 from tests.ingest.test_roles_and_audit import T0, _load_two_hours
 from twin.grafana import alerts
 from twin.grafana.board import board_json
@@ -130,7 +131,7 @@ def store(request):
             return url, True
     # Grafana's datasource logs in as the read-only role: the proofs do too. (PGlite serves
     # one user.)
-    allow_reader_login(url, "test-only")
+    allow_login(url, READER_ROLE, "test-only")
     parts = urlsplit(url)
     reader = parts._replace(netloc=f"{READER_ROLE}:test-only@{parts.hostname}:{parts.port}")
     return urlunsplit(reader), False

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from tests.conftest import REQUIRE_ENV, run_args, twin_command
+from tests.conftest import REQUIRE_ENV, TEST_START, run_args, twin_command
 from twin.bus import Producer, TopicSpec, client_settings, ensure_topics, open_client
 from twin.cli import main
+from twin.config import env_kafka_security
 from twin.settings import InputError, KafkaSecurity, kafka_security, kafka_security_env
 
-START = "2026-03-20T12:00:00Z"
 STACK_SASL = {
     "TWIN_KAFKA_BOOTSTRAP": "TWIN_STACK_KAFKA_SASL_BOOTSTRAP",
     "TWIN_KAFKA_SASL_MECHANISM": "TWIN_STACK_KAFKA_SASL_MECHANISM",
@@ -55,16 +55,6 @@ def sasl_env(sasl_listener: dict[str, str], topic_prefix: str) -> dict[str, str]
     return {**BARE_ENV, **sasl_listener, "TWIN_TOPIC_PREFIX": topic_prefix}
 
 
-def security_of(env: dict[str, str]):
-    """The twin's security settings from ``env``, as a command resolves them."""
-    values = {
-        "kafka_" + name.removeprefix("TWIN_KAFKA_").lower(): value
-        for name, value in env.items()
-        if name.startswith("TWIN_KAFKA_")
-    }
-    return kafka_security(values, env)
-
-
 def twin_failing(*args: str, env: dict[str, str]) -> tuple[subprocess.CompletedProcess, float]:
     started = time.monotonic()
     done = subprocess.run(
@@ -75,7 +65,7 @@ def twin_failing(*args: str, env: dict[str, str]) -> tuple[subprocess.CompletedP
 
 @pytest.mark.integration
 def test_own_clients_produce_and_consume_through_sasl_ssl(sasl_env):
-    security = security_of(sasl_env)
+    security = env_kafka_security(sasl_env)
     bootstrap = sasl_env["TWIN_KAFKA_BOOTSTRAP"]
     settings = client_settings(bootstrap, security)
     assert settings["security_protocol"] == "SASL_SSL" and settings["ssl_check_hostname"]
@@ -111,7 +101,7 @@ def test_twin_run_and_ingest_through_sasl_ssl(sasl_env, database):
     out = twin_command(*run_args("threebody-12", "2m"), "--speed", "max", "--quiet", env=env)
     assert "120 ticks, 120 frames, 1440 samples" in out
     twin_command("db", "migrate", env=env)
-    twin_command("db", "fleet", "--preset", "threebody-12", "--start", START, env=env)
+    twin_command("db", "fleet", "--preset", "threebody-12", "--start", TEST_START, env=env)
     out = twin_command("ingest", "--stop-when-caught-up", env=env)
     assert "(120 frames," in out and "1440 rows inserted, 0 repeated, 0 dead letters" in out
 
@@ -209,7 +199,7 @@ def test_a_child_twin_process_gets_the_same_security(tmp_path):
     )
     env = {**kafka_security_env(security), "TWIN_KAFKA_SASL_PASSWORD": "pw"}
     assert "pw" not in kafka_security_env(security).values()
-    assert security_of(env) == security
+    assert env_kafka_security(env) == security
 
 
 def test_password_is_never_shown(tmp_path, capsys, monkeypatch):

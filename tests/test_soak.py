@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
@@ -27,6 +28,7 @@ from soak_prune import CheckpointWatch, Pruner  # noqa: E402
 
 from ingest.rules import load_rules  # noqa: E402
 from ingest.score import prepare_scored_run  # noqa: E402
+from tests.conftest import twin_command  # noqa: E402
 from twin.faults import KINDS, Scenario  # noqa: E402
 from twin.runner import CHECKPOINTS_TOPIC  # noqa: E402
 from twin.telemetry import TELEMETRY_TOPIC  # noqa: E402
@@ -84,7 +86,10 @@ def test_soak_refuses_services_off_loopback():
 
 def test_every_malformed_message_differs_from_a_good_one():
     rng = np.random.default_rng(0)
-    values = {k: soak.bad_message(k, rng, 1, 1_800_000_000 * 10**9) for k in soak.BAD_KINDS}
+    time_ns = 1_800_000_000 * 10**9
+    good = orjson.dumps(soak._frame(time_ns, np.array([1])))
+    values = {k: soak.bad_message(k, rng, 1, time_ns) for k in soak.BAD_KINDS}
+    assert good not in {v for _, v in values.values()}
     assert len({v for _, v in values.values()}) == len(soak.BAD_KINDS)
     assert len(values["oversized"][1]) > soak.MAX_MESSAGE_BYTES
 
@@ -139,22 +144,17 @@ def test_windows_are_deleted_once_verified_and_pruning_stops_at_one_that_does_no
     and the pruner says which window and satellite."""
     env = {**os.environ, "TWIN_KAFKA_BOOTSTRAP": kafka_bootstrap, "TWIN_DATABASE_URL": database}
     scenario = tmp_path / "scenario.toml"
-    twin = [sys.executable, "-m", "twin"]
-    subprocess.run(
-        [*twin, "scenario", "generate", "--preset", "threebody-12", "--seed", "2",
-         "--duration", "2h", "--per-kind", "1", "--out", str(scenario)],
-        check=True, env=env, capture_output=True,
+    twin_command(
+        "scenario", "generate", "--preset", "threebody-12", "--seed", "2", "--duration", "2h",
+        "--per-kind", "1", "--out", str(scenario), env=env,
     )  # fmt: skip
     run = prepare_scored_run(str(scenario), kafka_bootstrap, database, "1s", None, "prune")
     run_id = f"{run.prefix}twin"
-    subprocess.run(
-        run.twin_command(kafka_bootstrap, "--checkpoint-every", "5m", "--run-id", run_id),
-        check=True, env=env, capture_output=True, timeout=300,
-    )  # fmt: skip
-    subprocess.run(
-        [*twin, "ingest", "--kafka", kafka_bootstrap, "--database", database, "--topic-prefix",
-         run.prefix, "--group", f"{run.prefix}ingest", "--stop-when-caught-up"],
-        check=True, env=env, capture_output=True, timeout=300,
+    twin_run = run.twin_command(kafka_bootstrap, "--checkpoint-every", "5m", "--run-id", run_id)
+    twin_command(*twin_run[3:], env=env)  # the arguments after "python -m twin"
+    twin_command(
+        "ingest", "--kafka", kafka_bootstrap, "--database", database, "--topic-prefix",
+        run.prefix, "--group", f"{run.prefix}ingest", "--stop-when-caught-up", env=env,
     )  # fmt: skip
     start_us, end_us = run.window_us
 

@@ -312,11 +312,11 @@ def _rules_parsers(sub, kafka_opts) -> None:
 
 def cmd_rules_check(args: argparse.Namespace) -> int:
     from ingest.fleet_rules import check_fleet
-    from ingest.roles import INGEST_ROLE, ingest_url
+    from ingest.roles import ingest_url
     from ingest.rules import load_rules
 
     rules = load_rules(args.rules)
-    done = check_fleet(ingest_url(args.ingest_database, args.database), rules, role=INGEST_ROLE)
+    done = check_fleet(ingest_url(args.ingest_database, args.database), rules)
     span = (
         ""
         if done.first_us is None

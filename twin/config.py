@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from twin.settings import (
     SASL_MECHANISMS,
     SECURITY_PROTOCOLS,
     ConfigError,
+    KafkaSecurity,
+    kafka_security,
     mask_url,
 )
 
@@ -114,6 +117,13 @@ SETTINGS = (
     Setting("ingest_password", None, ENV_INGEST_PASSWORD, None, None, None, secret=True),
 )
 _BY_DEST = {s.dest: s for s in SETTINGS}
+
+
+def env_kafka_security(env: Mapping[str, str]) -> KafkaSecurity:
+    """The Kafka security settings of ``env`` alone (``TWIN_KAFKA_SECURITY_PROTOCOL``...),
+    checked together, for a program with no command line or twin.toml of its own."""
+    values = {s.dest: env.get(s.env) for s in SETTINGS if s.dest.startswith("kafka_")}
+    return kafka_security(values, env)
 
 
 def read_file(path: str | None) -> tuple[dict, Path | None]:

@@ -18,6 +18,10 @@ ENV_KAFKA_SASL_PASSWORD = "TWIN_KAFKA_SASL_PASSWORD"
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN")
 ENV_DATA_DIR = "TWIN_DATA_DIR"
+# The database roles the services act as: ingest (append only) and the read-only reader
+# (Grafana's datasource, auditors).
+INGEST_ROLE = "twin_ingest"
+READER_ROLE = "twin_reader"
 # When set, `twin db migrate` lets the read-only role log in with this password (Grafana).
 ENV_READER_PASSWORD = "TWIN_READER_PASSWORD"
 # Ingest's own login: a full URL, or the password `twin db migrate` gives `twin_ingest` (and

@@ -8,7 +8,6 @@ import pytest
 
 from ingest.roles import INGEST_ROLE, READER_ROLE, configured_logins, ingest_url
 from twin.cli import main
-from twin.grafana.publish import READER_ROLE as GRAFANA_READER_ROLE
 from twin.settings import PROJECT_DIR, ConfigError, allow_superuser, env_secret
 
 OWNER = "postgresql://twin:test-owner-pw@db.example:5432/twin?sslmode=require"
@@ -84,7 +83,3 @@ def test_config_show_masks_ingest_credentials(capsys, monkeypatch, tmp_path):
     assert "url-secret" not in out and "file-secret" not in out
     row = next(line for line in out.splitlines() if "TWIN_INGEST_PASSWORD" in line)
     assert "***" in row and "environment" in row
-
-
-def test_grafana_reads_as_the_reader_role():
-    assert GRAFANA_READER_ROLE == READER_ROLE

@@ -6,7 +6,6 @@ which proves the privileges; logins are proven on PostgreSQL.
 """
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -265,12 +264,10 @@ def test_without_its_own_login_ingest_acts_as_twin_ingest_through_set_role(datab
 
 def _ingest_env(kafka_env: dict[str, str], database: str) -> dict[str, str]:
     """``twin`` commands' environment on ``database``, with ingest's password configured
-    (the stack's file, else a fresh one)."""
+    (the stack's file, else the session's: ``pytest_configure``)."""
     env = {**kafka_env, ENV_DATABASE: database}
     env.pop(ENV_INGEST_DATABASE, None)
     env.pop(ENV_ALLOW_SUPERUSER, None)
-    if not (env.get(ENV_INGEST_PASSWORD) or env.get(f"{ENV_INGEST_PASSWORD}_FILE")):
-        env[ENV_INGEST_PASSWORD] = secrets.token_urlsafe(18)
     return env
 
 

@@ -43,7 +43,7 @@ import yaml
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaException
 
-from twin.settings import ConfigError, InputError, check_keys
+from twin.settings import READER_ROLE, ConfigError, InputError, check_keys
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +55,8 @@ ENV_PASSWORD = "TWIN_GRAFANA_PASSWORD"
 # Per request (connect, read): an unreachable or silent Grafana is reported within 10 s.
 TIMEOUT_S = (5.0, 10.0)
 _SAVE_MESSAGE = "twin grafana publish"
-# The read-only role a PostgreSQL datasource logs in as (ingest.roles.READER_ROLE; a test
-# checks they agree), and the superuser every PostgreSQL server starts with. Publishing does
-# not reach the database, so a datasource's login is judged by its name.
-READER_ROLE = "twin_reader"
+# The superuser every PostgreSQL server starts with. Publishing does not reach the database,
+# so a datasource's login is judged by its name (the read-only READER_ROLE is expected).
 SUPERUSER_LOGINS = ("postgres",)
 
 # Datasource file keys sent as the same key to POST/PUT /api/datasources. The file-only keys
