@@ -3,8 +3,8 @@ raw telemetry.
 
 Loads ``--hours`` (default 24) simulated hours of ``threebody-2800`` at ``--step`` (default
 60 s) ticks into a fresh PostgreSQL database (``$TWIN_DATABASE_URL``, a role that may create
-databases) and, with ``--timescale``, into the TimescaleDB server (``$TWIN_TIMESCALE_URL``:
-its twin tables are emptied first). Then, for every dashboard panel that reads the
+databases) and, with ``--timescale``, into a fresh database on the TimescaleDB server
+(``$TWIN_TIMESCALE_URL``). Then, for every dashboard panel that reads the
 per-minute rollup ``telemetry_1m``, runs the query Grafana would send for the whole range
 (every variable at "All", 1-minute interval) ``--repeats`` times and prints p50 and p95,
 next to the same query with ``telemetry_1m`` computed from raw telemetry on the fly (a
@@ -31,7 +31,6 @@ from bench_ingest import drop_database, fresh_database  # bench/ is on the path
 from ingest.audit import _TELEMETRY_1M_COLUMNS
 from ingest.db import connect
 from ingest.dimensions import register_fleet
-from ingest.migrate import drop_everything, migrate
 from ingest.writer import PartitionBatch, Writer
 from twin.clock import NS_PER_S, parse_start
 from twin.engine import RunPlan, run
@@ -149,10 +148,12 @@ def main() -> int:
     finally:
         drop_database(admin, url)
     if args.timescale:
-        url = os.environ["TWIN_TIMESCALE_URL"]
-        drop_everything(url)
-        migrate(url)
-        bench(url, True, args.hours, args.step, args.repeats)
+        admin = os.environ["TWIN_TIMESCALE_URL"]
+        url = fresh_database(admin, register=False, store="timescaledb")
+        try:
+            bench(url, True, args.hours, args.step, args.repeats)
+        finally:
+            drop_database(admin, url)
     return 0
 
 

@@ -41,13 +41,14 @@ START = "2026-03-20T12:00:00Z"
 T0 = parse_start(START)
 
 
-def fresh_database(admin_url: str, register: bool = True) -> str:
-    """A new migrated database; with ``register``, threebody-2800 registered at 1 s."""
+def fresh_database(admin_url: str, register: bool = True, store: str = "postgresql") -> str:
+    """A new database migrated on the path ``store`` names (``ingest.migrate.choose_store``);
+    with ``register``, threebody-2800 registered at 1 s."""
     name = f"bench_{uuid.uuid4().hex[:8]}"
     with connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
-    migrate(url)
+    migrate(url, store=store)
     if register:
         fleet, hw = build(load_preset("threebody-2800"), T0)
         register_fleet(url, fleet, hw, "threebody-2800", ["a", "b", "c"], 1.0)

@@ -69,7 +69,7 @@ from twin.config import env_kafka_security
 from twin.faults import KINDS, Scenario, load_scenario
 from twin.fleet import Fleet, frame_groups
 from twin.runner import CHECKPOINTS_TOPIC
-from twin.settings import KafkaSecurity
+from twin.settings import ENV_STORE, KafkaSecurity
 
 REPO = Path(__file__).resolve().parent.parent
 STACK = REPO / "scripts" / "stack"
@@ -425,7 +425,15 @@ def main(argv: list[str] | None = None) -> int:
         fleet.n_sat * n_ticks,
         None if window_ticks is None else fleet.n_sat * window_ticks * WINDOWS_HELD,
     )
-    run = prepare_scored_run(str(scenario_path), bootstrap, database_url, args.step, None, "soak")
+    run = prepare_scored_run(
+        str(scenario_path),
+        bootstrap,
+        database_url,
+        args.step,
+        None,
+        "soak",
+        store=os.environ.get(ENV_STORE, "auto"),
+    )
     start_us, end_us = run.window_us
     if args.telemetry_retention:
         bound_retention(bootstrap, run.prefix, args.telemetry_retention)

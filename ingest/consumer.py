@@ -31,6 +31,7 @@ from ingest.writer import DeadLetter, Event, PartitionBatch, Writer
 from twin import events, jobs, telemetry
 from twin.bus import DeliveryError, Producer, open_client, schema_headers
 from twin.clock import parse_start
+from twin.errors import ContractError
 from twin.settings import PLAINTEXT, InputError, KafkaSecurity, mask_url
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,8 @@ class _SeekToStored(ConsumerRebalanceListener):
 
 
 class Validator:
-    """Decodes messages and applies the store's checks; raises ValueError with the reason."""
+    """Decodes messages and applies the store's checks; raises ``ContractError`` with the
+    reason."""
 
     def __init__(self, writer: Writer) -> None:
         self._writer = writer
@@ -143,7 +145,7 @@ class Validator:
             known = self._writer.known_satellites(refresh=True)
             unknown = sat_id[~np.isin(sat_id, known)]
         if unknown.size:
-            raise ValueError(
+            raise ContractError(
                 f"unknown satellite ids {unknown[:5].tolist()} (register the fleet "
                 "with: twin db fleet)"
             )
@@ -151,7 +153,7 @@ class Validator:
 
 def _check_time(time_ns: int) -> None:
     if not EARLIEST_NS <= time_ns < LATEST_NS:
-        raise ValueError(f"time_unix_ns: {time_ns} is outside the accepted 1990..2100")
+        raise ContractError(f"time_unix_ns: {time_ns} is outside the accepted 1990..2100")
 
 
 def run_ingest(
@@ -274,25 +276,20 @@ def decode_partition(
     )
     for record in records:
         value = record.value or b""
+        part.payloads[record.offset] = value
         try:
             if len(value) > MAX_MESSAGE_BYTES:
-                raise ValueError(f"message of {len(value)} bytes exceeds {MAX_MESSAGE_BYTES}")
+                raise ContractError(f"message of {len(value)} bytes exceeds {MAX_MESSAGE_BYTES}")
             if tp.topic == telemetry_topic:
                 part.frames.append((record.offset, validator.frame(value)))
             elif tp.topic == jobs_topic:
                 part.job_steps.append((record.offset, validator.job_steps(value)))
             else:
                 part.events.append((record.offset, validator.event(value)))
-        except Exception as exc:
-            reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+        except ContractError as exc:
             part.dead.append(
                 DeadLetter(
-                    tp.topic,
-                    tp.partition,
-                    record.offset,
-                    reason[:1000],
-                    value,
-                    samples=_samples_in(value),
+                    tp.topic, tp.partition, record.offset, str(exc), value, _samples_in(value)
                 )
             )
     return part

@@ -1,32 +1,22 @@
 """Database connections, made in one place.
 
-Server-side prepared statements are off: the PGlite TimescaleDB server runs every client in
-one backend session, where a second connection's automatically prepared ``_pg3_0`` collides
-with the first one's. Our statements are few and batch-sized, so nothing is lost elsewhere.
-
-PGlite also serves one connection at a time and frees its slot a moment after a client has
-gone, so a connection refused at once is retried for a short while before the error stands.
-Its one session keeps a ``SET ROLE`` across clients, so every connection starts with the
-role it asks for: ``RESET ROLE`` (the login's own), or ``SET ROLE`` to a least-privilege role
-after refusing a superuser login (``ingest.roles``).
+Every connection acts as the role it asks for: its login's own, or ``SET ROLE`` to a
+least-privilege role after refusing a superuser login (``ingest.roles``).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 
 import psycopg
 from psycopg import sql
 from sqlalchemy import Engine, create_engine
-from sqlalchemy.pool import NullPool
 
 from twin.settings import ENV_ALLOW_SUPERUSER, InputError, allow_superuser, libpq_url, mask_url
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10
-CONNECT_RETRY_S = 3.0
 
 
 def connect(
@@ -38,27 +28,20 @@ def connect(
     ``refuse_superuser``); a login that may not act as it is an ``InputError``. Without
     ``role`` the session acts as its login.
     """
-    deadline = time.monotonic() + CONNECT_RETRY_S
-    while True:
-        try:
-            conn = psycopg.connect(
-                libpq_url(url),
-                autocommit=autocommit,
-                prepare_threshold=None,
-                connect_timeout=CONNECT_TIMEOUT_S,
-                application_name=application_name,
-            )
-            break
-        except psycopg.OperationalError as exc:
-            if time.monotonic() > deadline:
-                raise psycopg.OperationalError(f"cannot connect to {mask_url(url)}: {exc}") from exc
-            time.sleep(0.1)
     try:
-        if role is None:
-            conn.execute("RESET ROLE")
-        else:
-            refuse_superuser(conn, application_name, f"log in as {role}")
-            _act_as(conn, role, url)
+        conn = psycopg.connect(
+            libpq_url(url),
+            autocommit=autocommit,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            application_name=application_name,
+        )
+    except psycopg.OperationalError as exc:
+        raise psycopg.OperationalError(f"cannot connect to {mask_url(url)}: {exc}") from exc
+    if role is None:
+        return conn
+    try:
+        refuse_superuser(conn, application_name, f"log in as {role}")
+        _act_as(conn, role, url)
         if not autocommit:
             conn.commit()
     except BaseException:
@@ -107,9 +90,7 @@ def refuse_superuser(
 
 
 def engine(url: str) -> Engine:
-    """A SQLAlchemy engine for schema work; no pool (one connection at a time on PGlite)."""
+    """A SQLAlchemy engine for schema work (a short-lived pool: dispose of it when done)."""
     return create_engine(
-        "postgresql+psycopg://",
-        poolclass=NullPool,
-        creator=lambda: connect(url, application_name="twin-migrate"),
+        "postgresql+psycopg://", creator=lambda: connect(url, application_name="twin-migrate")
     )

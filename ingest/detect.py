@@ -279,7 +279,9 @@ class Detector:
                 expected = self.sats.capacity_wh[where]
             ok = np.isfinite(x) & (expected > 0)
             score = np.where(ok, x / np.where(ok, expected, 1.0), np.nan)
-            return where, score, valid & ok, data
+            # No expectation (a time outside the ephemeris: NaN flux) is no data: the rule
+            # waits rather than judging or starting over.
+            return where, score, valid & ok, data & np.isfinite(expected)
         x = v[rule.channel]
         finite = np.isfinite(x)
         prev, prev_us = s[f"{rule.name}/prev"], s[f"{rule.name}/prev_us"]

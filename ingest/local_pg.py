@@ -11,6 +11,8 @@ trusts its own user there. PostgreSQL refuses to run as root; under root the clu
 to the ``postgres`` user (or ``nobody``) and the default data directory is the site one,
 which that user can reach. ``synchronous_commit`` is off: a crash may lose the last
 transactions, never half of one, and ingest then reads them again from its stored offsets.
+Where the server binaries have the TimescaleDB extension, the cluster preloads it, so a new
+store takes the TimescaleDB path (``ingest.migrate.choose_store``).
 
 The cluster's only password-less login is its bootstrap superuser ``twin``, which owns the
 schema (migrations, fleet registration, the report). Ingest logs in as ``twin_ingest``
@@ -65,6 +67,12 @@ def server_bindir() -> Path:
             "or the pgserver wheel (pip install pgserver)"
         ) from None
     return Path(pgserver.__file__).parent / "pginstall" / "bin"
+
+
+def has_timescaledb(bindir: Path) -> bool:
+    """True when the server in ``bindir`` can load TimescaleDB (its library is installed)."""
+    lib = bindir.parent / "lib"
+    return any((d / "timescaledb.so").exists() for d in (lib, lib / "postgresql"))
 
 
 def _server_user() -> str | None:
@@ -159,6 +167,11 @@ class LocalPostgres:
                 f"-c listen_addresses='' -k {self.socket_dir} -p {SOCKET_PORT} "
                 "-c synchronous_commit=off -c max_connections=20"
             )
+            if has_timescaledb(self._bindir):
+                options += (
+                    " -c shared_preload_libraries=timescaledb"
+                    " -c timescaledb.telemetry_level=off"  # it would call out to the internet
+                )
             done = self._run(
                 "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.cluster),
                 "-l", str(self.cluster / "server.log"), "-o", options, check=False,

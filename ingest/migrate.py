@@ -18,10 +18,12 @@ from dataclasses import dataclass
 
 from psycopg import sql as pgsql
 from sqlalchemy import Connection, MetaData, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateTable
 
 from ingest import audit, db, schema
 from ingest.roles import INGEST_ROLE, READER_ROLE, allow_login, configured_logins
+from twin.settings import ENV_STORE, STORES, ConfigError, InputError
 from twin.telemetry import CHANNELS
 
 log = logging.getLogger(__name__)
@@ -348,46 +350,81 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
-def drop_everything(database_url: str) -> None:
-    """Drop the twin's rollups and tables, data included: for tests and benchmarks that
-    reuse one server (the PGlite TimescaleDB serves a single database)."""
-    with db.connect(database_url, autocommit=True) as conn:
-        for view in ("fleet_1h", "fleet_1m", "telemetry_1m"):  # TimescaleDB: one at a time
-            conn.execute(
-                pgsql.SQL("DROP MATERIALIZED VIEW IF EXISTS {} CASCADE").format(
-                    pgsql.Identifier(view)
-                )
-            )
-        for table in schema.metadata.sorted_tables:
-            conn.execute(
-                pgsql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(pgsql.Identifier(table.name))
-            )
+class StoreUnavailable(InputError):
+    """The store asked for (or found) cannot be used on this server; the message says why."""
 
 
-def timescaledb_available(conn: Connection) -> bool:
-    """True when the TimescaleDB extension is installed, or installable here."""
-    installed = conn.execute(
-        text("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")
-    ).first()
-    if installed:
+def choose_store(conn: Connection, store: str = "auto") -> bool:
+    """Which path this database takes: True for TimescaleDB, False for plain PostgreSQL.
+
+    A database migrated before keeps its path. Otherwise ``store`` decides: ``timescaledb``
+    needs the extension preloaded (``CREATE EXTENSION`` as the owner: it is a trusted
+    extension); ``postgresql`` takes the plain path; ``auto`` takes TimescaleDB where the
+    server preloads it and plain PostgreSQL where the server does not have it, and refuses to
+    guess where it is installed but not preloaded (the user says which).
+    """
+    if store not in STORES:
+        raise ConfigError(f"--store / {ENV_STORE}", store, ", ".join(STORES))
+    if conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")).first():
         return True
+    done_before = conn.execute(
+        text("SELECT timescaledb FROM schema_migrations ORDER BY version LIMIT 1")
+    ).first()
+    if done_before is not None:
+        return bool(done_before[0])
+    if store == "postgresql":
+        return False
     available = conn.execute(
         text("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")
     ).first()
-    if available:
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS timescaledb"))
+    if available and _create_timescaledb(conn):
         return True
+    if available:
+        raise StoreUnavailable(
+            "TimescaleDB is installed on this server but not preloaded: add "
+            "shared_preload_libraries = 'timescaledb' to postgresql.conf and restart it, "
+            f"or choose plain PostgreSQL with --store postgresql ({ENV_STORE}=postgresql)"
+        )
+    if store == "timescaledb":
+        raise StoreUnavailable(
+            "--store timescaledb: this server has no TimescaleDB extension; install it "
+            "(and preload it), or choose --store postgresql or auto"
+        )
     return False
+
+
+def _create_timescaledb(conn: Connection) -> bool:
+    """``CREATE EXTENSION timescaledb``; False where the server has it but does not preload
+    it (which only a superuser could read from ``shared_preload_libraries``)."""
+    try:
+        with conn.begin_nested():
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS timescaledb"))
+    except DBAPIError as exc:
+        if "must be preloaded" in str(exc.orig):
+            return False
+        raise
+    return True
+
+
+def store_name(database_url: str) -> str:
+    """ "TimescaleDB" or "PostgreSQL": the path a migrated database took."""
+    with db.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT timescaledb FROM schema_migrations ORDER BY version LIMIT 1"
+        ).fetchone()
+    return "TimescaleDB" if row and row[0] else "PostgreSQL"
 
 
 def migrate(
     database_url: str,
     settings: StoreSettings | None = None,
     logins: dict[str, tuple[str, str]] | None = None,
+    store: str = "auto",
 ) -> list[int]:
     """Apply pending migrations in order, each in its own transaction; return those applied.
-    Then let each role of ``logins`` (``role -> (password, where from)``; default: those the
-    environment configures, ``ingest.roles.configured_logins``) log in with its password."""
+    ``store`` picks the path of a new store (``choose_store``). Then let each role of
+    ``logins`` (``role -> (password, where from)``; default: those the environment
+    configures, ``ingest.roles.configured_logins``) log in with its password."""
     settings = settings or StoreSettings()
     logins = configured_logins() if logins is None else logins
     engine = db.engine(database_url)
@@ -395,7 +432,7 @@ def migrate(
     try:
         with engine.begin() as conn:
             schema.metadata.create_all(conn, tables=[schema.schema_migrations])
-            timescale = timescaledb_available(conn)
+            timescale = choose_store(conn, store)
         for migration in MIGRATIONS:
             with engine.begin() as conn:
                 conn.execute(text("LOCK TABLE schema_migrations IN EXCLUSIVE MODE"))

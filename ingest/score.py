@@ -317,8 +317,10 @@ def prepare_scored_run(
     start_ns: int | None = None,
     prefix_word: str = "score",
     security: KafkaSecurity = PLAINTEXT,
+    store: str = "auto",
 ) -> ScoredRun:
-    """Migrate, register the scenario's fleet and the stations, pick a free window (or check
+    """Migrate (a new store on the path ``store`` picks, ``ingest.migrate.choose_store``),
+    register the scenario's fleet and the stations, pick a free window (or check
     ``start_ns``'s) and create fresh topics ``<prefix_word>-<hex>.*`` for a scored run."""
     from ingest.dimensions import register_fleet, register_stations
     from ingest.migrate import migrate
@@ -326,7 +328,7 @@ def prepare_scored_run(
     from twin.bus import DEFAULT_TOPICS_FILE, ensure_topics, load_topics
 
     scenario = load_scenario(scenario_path)
-    migrate(database_url)
+    migrate(database_url, store=store)
     if start_ns is None:
         start_ns = default_start_ns(database_url)
     else:
@@ -376,6 +378,7 @@ def run_scored(
     start_ns: int | None = None,
     ingest_url: str | None = None,
     security: KafkaSecurity = PLAINTEXT,
+    store: str = "auto",
 ) -> tuple[Score, int, IngestStats]:
     """Run the twin with the scenario through Kafka into the database, with the rules in
     ingest, then the fleet rules; score, store the score; return it with its id and the
@@ -387,7 +390,7 @@ def run_scored(
     from ingest.consumer import run_ingest
 
     run = prepare_scored_run(
-        scenario_path, bootstrap, database_url, step, start_ns, security=security
+        scenario_path, bootstrap, database_url, step, start_ns, security=security, store=store
     )
     command = run.twin_command(bootstrap)
     log.info("scoring %s: %s", run.scenario.name, " ".join(command))

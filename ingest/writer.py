@@ -1,10 +1,9 @@
 """The writer: one transaction per consumed batch holding rows, lineage, rejects and offsets.
 
-Native PostgreSQL first tries one binary COPY straight into ``telemetry`` inside a savepoint;
-if any row is already stored (a replay after a crash) the savepoint is undone and the rows go
-through a temporary staging table and ``INSERT ... ON CONFLICT (sat_id, time) DO NOTHING``.
-Servers without COPY (the PGlite TimescaleDB build) get ``INSERT ... SELECT FROM
-unnest(arrays)`` with the same conflict rule. Either way a replayed batch changes nothing.
+The writer first tries one binary COPY straight into ``telemetry`` inside a savepoint; if
+any row is already stored (a replay after a crash) the savepoint is undone and the rows go
+through a temporary staging table and ``INSERT ... ON CONFLICT (sat_id, time) DO NOTHING``,
+so a replayed batch changes nothing.
 Every channel is staged as float8 with NaN for "no value" (not computed, or its group not
 sampled at that tick); the insert turns NaN into NULL and casts booleans and codes back.
 """
@@ -23,6 +22,7 @@ from ingest.db import connect
 from ingest.detect import AnomalyRow, Detector, load_satellites
 from ingest.pgcopy import PG_EPOCH_UNIX_US, binary_copy_payload
 from ingest.rules import RuleSet
+from twin.errors import printable
 from twin.settings import InputError
 from twin.telemetry import CHANNELS, Frame
 
@@ -58,14 +58,6 @@ _INSERT = sql.SQL(
 _COLS = _names(CHANNELS)
 _VALS = sql.SQL(", ").join(_from_stage(name, c.pg_type) for name, c in CHANNELS.items())
 INSERT_FROM_STAGE = _INSERT.format(cols=_COLS, vals=_VALS, source=sql.Identifier("telemetry_stage"))
-INSERT_FROM_UNNEST = _INSERT.format(
-    cols=_COLS,
-    vals=_VALS,
-    source=sql.SQL("unnest({}) AS s({})").format(
-        sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(t)) for t in _STAGE_TYPES),
-        _names(_STAGE_COLUMNS),
-    ),
-)
 CREATE_STAGE = sql.SQL(
     "CREATE TEMP TABLE IF NOT EXISTS telemetry_stage ({}) ON COMMIT DELETE ROWS"
 ).format(
@@ -119,7 +111,8 @@ INSERT_DEAD_LETTER = (
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """A message that could not be stored, with where it came from and why."""
+    """A message that could not be stored, with where it came from and why; the reason is
+    made safe to store and bounded (``twin.errors.printable``): it may quote the message."""
 
     topic: str
     partition: int
@@ -127,6 +120,9 @@ class DeadLetter:
     reason: str
     payload: bytes
     samples: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", printable(self.reason))
 
 
 @dataclass(frozen=True)
@@ -151,10 +147,63 @@ class PartitionBatch:
     # (offset, rows): rows as ``twin.jobs.decode_steps`` gives them
     job_steps: list[tuple[int, list[tuple]]] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
+    # offset -> the message as received, kept to dead-letter a record the database refuses
+    payloads: dict[int, bytes] = field(default_factory=dict)
 
     @property
     def samples(self) -> int:
         return sum(int(f.sat_id.shape[0]) for _, f in self.frames)
+
+    def offsets(self) -> list[int]:
+        """The offsets of the records this batch holds, sorted."""
+        return sorted(
+            [o for o, _ in self.frames]
+            + [o for o, _ in self.events]
+            + [o for o, _ in self.job_steps]
+            + [d.offset for d in self.dead]
+        )
+
+    def split(self) -> tuple[PartitionBatch, PartitionBatch]:
+        """Two batches of the records before and from the middle offset (two or more
+        records), each with its own offset range."""
+        offsets = self.offsets()
+        middle = offsets[len(offsets) // 2]
+        halves = []
+        for keep, first, last in (
+            (lambda o: o < middle, self.first_offset, middle - 1),
+            (lambda o: o >= middle, middle, self.last_offset),
+        ):
+            half = PartitionBatch(self.topic, self.partition, first, last)
+            half.frames = [(o, f) for o, f in self.frames if keep(o)]
+            half.events = [(o, e) for o, e in self.events if keep(o)]
+            half.job_steps = [(o, r) for o, r in self.job_steps if keep(o)]
+            half.dead = [d for d in self.dead if keep(d.offset)]
+            half.payloads = {o: v for o, v in self.payloads.items() if keep(o)}
+            half.messages = len(half.offsets())
+            halves.append(half)
+        return halves[0], halves[1]
+
+    def refused(self, reason: str) -> PartitionBatch:
+        """This batch with its stored records (one, when bisected down) turned into dead
+        letters for ``reason``."""
+        letters = [
+            DeadLetter(
+                self.topic,
+                self.partition,
+                offset,
+                reason,
+                self.payloads.get(offset, b""),
+                samples=sum(int(f.sat_id.shape[0]) for o, f in self.frames if o == offset),
+            )
+            for offset in sorted(
+                {o for o, _ in self.frames}
+                | {o for o, _ in self.events}
+                | {o for o, _ in self.job_steps}
+            )
+        ]
+        batch = PartitionBatch(self.topic, self.partition, self.first_offset, self.last_offset)
+        batch.messages, batch.dead, batch.payloads = self.messages, self.dead + letters, {}
+        return batch
 
 
 @dataclass(frozen=True)
@@ -213,12 +262,6 @@ def frames_to_columns(frames: list[tuple[int, int, Frame]]) -> Columns:
     )
 
 
-def server_supports_copy(conn: psycopg.Connection) -> bool:
-    """COPY FROM STDIN breaks the connection on the PGlite (WASM) server; use it elsewhere."""
-    version = conn.execute("SELECT version()").fetchone()[0]
-    return "emscripten" not in version.lower() and "emcc" not in version.lower()
-
-
 @dataclass
 class WriteResult:
     rows_inserted: int
@@ -245,7 +288,6 @@ class Writer:
         self._role = role
         self._group = consumer_group
         self._conn: psycopg.Connection | None = None
-        self._use_copy = True
         self._partitioned = False
         self._known = np.empty(0, dtype=np.int32)
         self._rules = rules
@@ -254,7 +296,6 @@ class Writer:
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
             self._conn = connect(self._url, application_name="twin-ingest", role=self._role)
-            self._use_copy = server_supports_copy(self._conn)
             row = self._conn.execute(
                 "SELECT timescaledb FROM schema_migrations ORDER BY version DESC LIMIT 1"
             ).fetchone()
@@ -338,19 +379,57 @@ class Writer:
             try:
                 return action()
             except psycopg.OperationalError as exc:
-                if time.monotonic() > deadline:
+                if not connection_lost(exc) or time.monotonic() > deadline:
                     raise
                 log.warning("database connection lost (%s); reconnecting", str(exc).splitlines()[0])
                 self.close()
                 time.sleep(1.0)
 
     def write(self, parts: list[PartitionBatch]) -> WriteResult:
-        """Store one poll in one transaction (retried whole after a lost connection)."""
+        """Store one poll in one transaction (retried whole after a lost connection).
+
+        A poll the database refuses for what a record holds (``refused_for_content``) is
+        bisected, each half in its own transaction, down to the record, which is then
+        dead-lettered with the database's reason: the rest is stored, nothing is skipped.
+        """
         detector = self.detector() if any(p.frames for p in parts) else None
-        result, state = self._retrying(lambda: self._write_once(parts, detector))
+        try:
+            result, state = self._retrying(lambda: self._write_once(parts, detector))
+        except psycopg.Error as exc:
+            self._rollback()
+            records = sum(len(p.offsets()) - len(p.dead) for p in parts)
+            if records == 0 or not refused_for_content(exc, records):
+                raise
+            return self._bisect(parts, exc, records)
         if state is not None:  # committed: the rules' new state is now the stored one
             detector.state = state
         return result
+
+    def _bisect(self, parts: list[PartitionBatch], exc: psycopg.Error, records: int):
+        if records <= 1:
+            reason = f"refused by the database: {exc.sqlstate or 'client'} {exc}".splitlines()
+            log.warning("dead-lettering a record the database refused: %s", reason[0])
+            return self.write([p.refused(" ".join(reason)) for p in parts])
+        if len(parts) > 1:
+            halves = (parts[: len(parts) // 2], parts[len(parts) // 2 :])
+        else:
+            left, right = parts[0].split()
+            halves = ([left], [right])
+        first, second = (self.write(h) for h in halves)
+        return WriteResult(
+            first.rows_inserted + second.rows_inserted,
+            first.rows_repeated + second.rows_repeated,
+            first.events_inserted + second.events_inserted,
+            first.job_steps_inserted + second.job_steps_inserted,
+            first.anomalies + second.anomalies,
+        )
+
+    def _rollback(self) -> None:
+        if self._conn is not None and not self._conn.closed:
+            try:
+                self._conn.rollback()
+            except psycopg.Error:
+                self.close()
 
     def _write_once(self, parts: list[PartitionBatch], detector: Detector | None):
         """Lineage rows, telemetry, events, dead letters, anomalies with the rules' state,
@@ -424,20 +503,15 @@ class Writer:
         if self._partitioned:
             days = np.unique(columns.time_unix_us // US_PER_DAY)
             cur.execute("SELECT twin_ensure_partitions(%s::int8[])", (days.tolist(),))
-        if self._use_copy:
-            try:
-                with cur.connection.transaction():  # a savepoint: undone whole on conflict
-                    return self._copy_direct(cur, columns)
-            except psycopg.errors.UniqueViolation:
-                pass  # some rows are already stored (a replay): insert what is new
-            cur.execute(CREATE_STAGE)
-            with cur.copy("COPY telemetry_stage FROM STDIN (FORMAT BINARY)") as copy:
-                copy.write(
-                    binary_copy_payload(list(zip(columns.arrays(), _STAGE_TYPES, strict=True)))
-                )
-            cur.execute(INSERT_FROM_STAGE)
-        else:
-            cur.execute(INSERT_FROM_UNNEST, [a.tolist() for a in columns.arrays()])
+        try:
+            with cur.connection.transaction():  # a savepoint: undone whole on conflict
+                return self._copy_direct(cur, columns)
+        except psycopg.errors.UniqueViolation:
+            pass  # some rows are already stored (a replay): insert what is new
+        cur.execute(CREATE_STAGE)
+        with cur.copy("COPY telemetry_stage FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(binary_copy_payload(list(zip(columns.arrays(), _STAGE_TYPES, strict=True))))
+        cur.execute(INSERT_FROM_STAGE)
         return cur.rowcount
 
     @staticmethod
@@ -495,6 +569,26 @@ class Writer:
                 self._conn.close()
             finally:
                 self._conn = None
+
+
+def connection_lost(exc: psycopg.OperationalError) -> bool:
+    """True when ``exc`` means the server is gone or going (connection failure, shutdown):
+    worth reconnecting and trying again, as opposed to an error about the work itself."""
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+
+
+def refused_for_content(exc: psycopg.Error, records: int) -> bool:
+    """True when the database refused a write for what its records hold, so that bisecting
+    finds the record: a data exception (class 22: a NUL in text, a value out of range), an
+    integrity violation (23), a program limit (54: an oversized value), or one the driver
+    raised before sending (mixed types in one array); with more than one record, also
+    running out of memory or locks (53200: a poll spanning many partitions). Anything else
+    (a lost connection, a missing privilege or table) is about the service, not a record."""
+    state = exc.sqlstate or ""
+    if isinstance(exc, psycopg.DataError) or state[:2] in ("22", "23", "54"):
+        return True
+    return state == "53200" and records > 1
 
 
 def insert_anomalies(cur: psycopg.Cursor, rows: list[AnomalyRow]) -> None:

@@ -1,6 +1,11 @@
 """Local service stack for development and CI: Kafka (KRaft), PostgreSQL, TimescaleDB.
 
-Usage: ``scripts/stack up|down|status|env|restart-postgres|kill-kafka|kill-postgres``
+Usage: ``scripts/stack up|down|status|env|restart-postgres|kill-kafka|kill-postgres|
+kill-timescaledb``
+
+Two PostgreSQL clusters of the system's server: a plain one, and one that preloads
+TimescaleDB, built from the vendored source the first time a machine needs it (see
+``timescaledb_install``).
 
 Everything listens on 127.0.0.1 only. ``up`` is idempotent: a service whose process is
 alive is left alone. ``down`` stops exactly the processes ``up`` recorded in the stack
@@ -9,7 +14,9 @@ directory. Connection settings are printed as ``export`` lines for the shell.
 Settings (environment): ``TWIN_STACK_DIR`` (default ``$TMPDIR/twin-stack-$UID``),
 ``TWIN_STACK_KAFKA_PORT`` (19092; the controller takes the next port, the SASL_SSL
 listener with SCRAM-SHA-512 the one after), ``TWIN_STACK_PG_PORT`` (15432),
-``TWIN_STACK_TSDB_PORT`` (15433).
+``TWIN_STACK_TSDB_PORT`` (15433), ``TWIN_TIMESCALEDB_SOURCE`` (the TimescaleDB source
+archive; default ``../shared/vendor``), ``TWIN_STACK_BUILD_CACHE`` (where built TimescaleDB
+is kept; default ``/var/cache/orbital-twin`` as root).
 """
 
 from __future__ import annotations
@@ -94,9 +101,9 @@ def process_exists(pid: int) -> bool:
 PORTS = {"kafka": KAFKA_PORT, "postgres": PG_PORT, "timescaledb": TSDB_PORT}
 # What each service's command line contains: a recorded pid reused by another program
 # after a reboot is not mistaken for the service.
-SIGNATURES = {"kafka": "kafka.Kafka", "postgres": "postgres", "timescaledb": "timescaledb-server"}
+SIGNATURES = {"kafka": "kafka.Kafka", "postgres": "postgres", "timescaledb": "postgres"}
 # Signal for a prompt, clean stop (SIGINT is PostgreSQL's "fast" shutdown).
-STOP_SIGNALS = {"kafka": signal.SIGTERM, "postgres": signal.SIGINT, "timescaledb": signal.SIGTERM}
+STOP_SIGNALS = {"kafka": signal.SIGTERM, "postgres": signal.SIGINT, "timescaledb": signal.SIGINT}
 
 
 def pid_alive(name: str) -> int | None:
@@ -395,21 +402,29 @@ def kafka_scram_user(java: list[str]) -> None:
 
 # ---------------------------------------------------------------- PostgreSQL
 def pg_bindir() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parts[-3])
+    )
     if not found:
         if os.geteuid() != 0:
             raise SystemExit(
                 "stack: PostgreSQL server not found; install it: sudo apt-get install -y postgresql"
             )
         log("installing the Debian PostgreSQL server")
-        run(["apt-get", "update", "-q"], stdout=subprocess.DEVNULL)
-        run(
-            ["apt-get", "install", "-y", "-q", "postgresql"],
-            stdout=subprocess.DEVNULL,
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        apt_install("postgresql")
+        found = sorted(
+            Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parts[-3])
         )
-        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
     return found[-1].parent
+
+
+def apt_install(*packages: str) -> None:
+    run(["apt-get", "update", "-q"], stdout=subprocess.DEVNULL)
+    run(
+        ["apt-get", "install", "-y", "-q", *packages],
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
 
 
 def pg_user() -> str | None:
@@ -417,17 +432,41 @@ def pg_user() -> str | None:
     return "postgres" if os.geteuid() == 0 else None
 
 
-def pg_up() -> None:
-    if pid_alive("postgres"):
-        log(f"postgres already running on 127.0.0.1:{PG_PORT}")
+# One cluster per service: (port, data directory, superuser secret, extra server settings).
+# The TimescaleDB cluster preloads the extension; the plain one does not, so on it
+# ``CREATE EXTENSION timescaledb`` fails with "must be preloaded", as on a server whose
+# package is installed but not configured.
+CLUSTERS = {
+    "postgres": (PG_PORT, "pg-data", "pg-superuser", []),
+    "timescaledb": (
+        TSDB_PORT,
+        "tsdb-data",
+        "tsdb-superuser",
+        [
+            "shared_preload_libraries=timescaledb",
+            "timescaledb.telemetry_level=off",  # nothing outside is reachable
+            "max_worker_processes=24",
+            "timescaledb.max_background_workers=16",
+        ],
+    ),
+}
+
+
+def cluster_up(name: str) -> None:
+    """Start (initialising on first use) one of ``CLUSTERS``; a running one is left alone."""
+    port, data_name, superuser_secret, settings = CLUSTERS[name]
+    if pid_alive(name):
+        log(f"{name} already running on 127.0.0.1:{port}")
         return
-    ensure_port_free("postgres", PG_PORT)
+    ensure_port_free(name, port)
     bindir = pg_bindir()
-    data = STACK_DIR / "pg-data"
+    if name == "timescaledb":
+        timescaledb_install(bindir)
+    data = STACK_DIR / data_name
     user = pg_user()
-    superuser_pw = secret("pg-superuser")
+    superuser_pw = secret(superuser_secret)
     if not (data / "PG_VERSION").exists():
-        pwfile = STACK_DIR / "pg-pwfile"
+        pwfile = STACK_DIR / f"{name}-pwfile"
         pwfile.unlink(missing_ok=True)
         fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -453,35 +492,23 @@ def pg_up() -> None:
             cmd = ["runuser", "-u", user, "--", *cmd]
         run(cmd, stdout=subprocess.DEVNULL)
         pwfile.unlink()
+    base = [
+        "listen_addresses=127.0.0.1",
+        "unix_socket_directories=",
+        "fsync=off",
+        "max_connections=100",
+        "shared_buffers=256MB",
+    ]
+    options = [arg for setting in (*base, *settings) for arg in ("-c", setting)]
     start = time.monotonic()
-    spawn(
-        "postgres",
-        [
-            str(bindir / "postgres"),
-            "-D",
-            str(data),
-            "-p",
-            str(PG_PORT),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            "unix_socket_directories=",
-            "-c",
-            "fsync=off",
-            "-c",
-            "max_connections=100",
-            "-c",
-            "shared_buffers=256MB",
-        ],
-        user=user,
-    )
+    spawn(name, [str(bindir / "postgres"), "-D", str(data), "-p", str(port), *options], user=user)
     wait_until(
-        lambda: pg_query(PG_PORT, "postgres", superuser_pw, "SELECT 1"),
-        "postgres",
-        STACK_DIR / "postgres.log",
+        lambda: pg_query(port, "postgres", superuser_pw, "SELECT 1"),
+        name,
+        STACK_DIR / f"{name}.log",
     )
-    pg_bootstrap(superuser_pw)
-    log(f"postgres ready on 127.0.0.1:{PG_PORT} in {time.monotonic() - start:.1f} s")
+    pg_bootstrap(port, superuser_pw)
+    log(f"{name} ready on 127.0.0.1:{port} in {time.monotonic() - start:.1f} s")
 
 
 def pg_query(port: int, user: str, password: str, sql: str, dbname: str = "postgres"):
@@ -500,15 +527,16 @@ def pg_query(port: int, user: str, password: str, sql: str, dbname: str = "postg
         return conn.execute(sql).fetchall()
 
 
-def pg_bootstrap(superuser_pw: str) -> None:
-    """Create the ``twin`` owner role and database once (the owner runs migrations)."""
+def pg_bootstrap(port: int, superuser_pw: str) -> None:
+    """Create the ``twin`` owner role and database once (the owner runs migrations; on the
+    TimescaleDB cluster it creates the extension, which is a trusted one)."""
     import psycopg
     from psycopg import sql
 
     owner_pw = secret("pg-twin")
     with psycopg.connect(
         host="127.0.0.1",
-        port=PG_PORT,
+        port=port,
         user="postgres",
         password=superuser_pw,
         dbname="postgres",
@@ -525,31 +553,101 @@ def pg_bootstrap(superuser_pw: str) -> None:
             conn.execute("CREATE DATABASE twin OWNER twin")
 
 
-# ---------------------------------------------------------------- TimescaleDB (PGlite)
-def tsdb_up() -> None:
-    if pid_alive("timescaledb"):
-        log(f"timescaledb already running on 127.0.0.1:{TSDB_PORT}")
+# ---------------------------------------------------------------- TimescaleDB (native)
+# The unmodified TimescaleDB source the project builds (``shared/vendor`` beside the
+# checkout, or TWIN_TIMESCALEDB_SOURCE), with its ``.sha256`` file beside it.
+TIMESCALEDB_VERSION = "2.28.3"
+TIMESCALEDB_SOURCE = Path(
+    os.environ.get("TWIN_TIMESCALEDB_SOURCE")
+    or REPO.parent / "shared" / "vendor" / f"timescaledb-{TIMESCALEDB_VERSION}.tar.xz"
+)
+# Built results outlive the checkout and the stack directory: a machine builds once.
+BUILD_CACHE = Path(
+    os.environ.get("TWIN_STACK_BUILD_CACHE")
+    or ("/var/cache/orbital-twin" if os.geteuid() == 0 else CACHE)
+)
+
+
+def timescaledb_installed(bindir: Path) -> bool:
+    """True when this PostgreSQL has the extension's library and install script."""
+    lib = bindir.parent / "lib" / f"timescaledb-{TIMESCALEDB_VERSION}.so"
+    major = bindir.parent.name
+    script = Path(f"/usr/share/postgresql/{major}/extension/timescaledb--{TIMESCALEDB_VERSION}.sql")
+    return lib.exists() and script.exists()
+
+
+def timescaledb_install(bindir: Path) -> None:
+    """Install TimescaleDB into the system's PostgreSQL unless it is there: from the build
+    cache (keyed by the source's checksum and the PostgreSQL major version), else built from
+    the vendored source with the recipe of its README, staged, cached, then installed."""
+    if timescaledb_installed(bindir):
         return
-    ensure_port_free("timescaledb", TSDB_PORT)
-    if not (STACK_SRC / "node_modules" / "@unni-craftsman" / "pglite").exists():
-        log("installing the PGlite TimescaleDB build from npm")
-        run(
-            ["npm", "ci", "--legacy-peer-deps", "--no-audit", "--no-fund"],
-            cwd=STACK_SRC,
-            stdout=subprocess.DEVNULL,
+    if os.geteuid() != 0:
+        raise SystemExit(
+            f"stack: TimescaleDB {TIMESCALEDB_VERSION} is not installed in "
+            f"{bindir.parent}; run `scripts/stack up` once as root to build and install it"
         )
+    if not TIMESCALEDB_SOURCE.exists():
+        raise SystemExit(
+            f"stack: no TimescaleDB source at {TIMESCALEDB_SOURCE}; "
+            "set TWIN_TIMESCALEDB_SOURCE to the timescaledb-<version>.tar.xz archive"
+        )
+    expected = Path(f"{TIMESCALEDB_SOURCE}.sha256").read_text().split()[0]
+    digest = subprocess.run(
+        ["sha256sum", str(TIMESCALEDB_SOURCE)], check=True, capture_output=True, text=True
+    ).stdout.split()[0]
+    if digest != expected:
+        raise SystemExit(f"stack: {TIMESCALEDB_SOURCE} does not match its .sha256 file")
+    major = bindir.parent.name
+    cached = BUILD_CACHE / f"timescaledb-{TIMESCALEDB_VERSION}-{digest[:16]}-pg{major}"
+    if not (cached / ".complete").exists():
+        timescaledb_build(bindir, cached)
+    log(f"installing TimescaleDB {TIMESCALEDB_VERSION} from {cached}")
+    run(["cp", "-a", f"{cached / 'root'}/.", "/"])
+    if not timescaledb_installed(bindir):
+        raise SystemExit(f"stack: {cached} did not install TimescaleDB into {bindir.parent}")
+
+
+def timescaledb_build(bindir: Path, cached: Path) -> None:
+    """Build TimescaleDB from source into ``cached/root`` (a DESTDIR install tree)."""
+    major = bindir.parent.name
+    if not (bindir / "pg_config").exists() and not shutil.which("pg_config"):
+        log(f"installing postgresql-server-dev-{major} to build TimescaleDB")
+        apt_install(f"postgresql-server-dev-{major}")
+    if not shutil.which("cmake"):
+        apt_install("cmake")
+    config = bindir / "pg_config"
+    if not config.exists():
+        config = Path(f"/usr/lib/postgresql/{major}/bin/pg_config")
     start = time.monotonic()
-    spawn(
-        "timescaledb",
-        ["node", str(STACK_SRC / "timescaledb-server.mjs"), str(TSDB_PORT)],
-        cwd=STACK_SRC,
-    )
-    wait_until(
-        lambda: pg_query(TSDB_PORT, "postgres", "twin", "SELECT 1"),
-        "timescaledb",
-        STACK_DIR / "timescaledb.log",
-    )
-    log(f"timescaledb ready on 127.0.0.1:{TSDB_PORT} in {time.monotonic() - start:.1f} s")
+    log(f"building TimescaleDB {TIMESCALEDB_VERSION} for PostgreSQL {major} (once a machine)")
+    work = Path(tempfile.mkdtemp(prefix="timescaledb-build-"))
+    try:
+        run(["tar", "-xJf", str(TIMESCALEDB_SOURCE), "-C", str(work)])
+        src = work / f"timescaledb-{TIMESCALEDB_VERSION}"
+        quiet = {"stdout": subprocess.DEVNULL}
+        run(
+            [
+                "./bootstrap",
+                "-DREGRESS_CHECKS=OFF",
+                "-DTAP_CHECKS=OFF",
+                "-DWARNINGS_AS_ERRORS=OFF",
+                "-DCMAKE_BUILD_TYPE=Release",
+                f"-DPG_CONFIG={config}",
+            ],
+            cwd=src,
+            **quiet,
+        )
+        run(["make", f"-j{os.cpu_count() or 2}"], cwd=src / "build", **quiet)
+        staging = work / "root"
+        run(["make", "install", f"DESTDIR={staging}"], cwd=src / "build", **quiet)
+        shutil.rmtree(cached, ignore_errors=True)
+        cached.mkdir(parents=True)
+        shutil.move(str(staging), str(cached / "root"))
+        (cached / ".complete").write_text(f"built in {time.monotonic() - start:.0f} s\n")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    log(f"TimescaleDB built in {time.monotonic() - start:.0f} s, cached in {cached}")
 
 
 # ---------------------------------------------------------------- commands
@@ -571,9 +669,8 @@ def env_lines() -> list[str]:
         # twin_ingest's password: migrations give the role this login, and ingest logs in
         # with it at TWIN_DATABASE_URL's host and database (never as the owner).
         f"export TWIN_INGEST_PASSWORD_FILE={STACK_DIR / 'pg-ingest.secret'}",
-        # PGlite accepts any password; sslmode=disable is required by pglite-socket.
-        f"export TWIN_TIMESCALE_URL=postgresql://postgres:twin@127.0.0.1:{TSDB_PORT}/postgres"
-        "?sslmode=disable",
+        # The same owner role and password on the cluster that preloads TimescaleDB.
+        f"export TWIN_TIMESCALE_URL=postgresql://twin:{owner_pw}@127.0.0.1:{TSDB_PORT}/twin",
     ]
 
 
@@ -582,8 +679,8 @@ def up() -> None:
     STACK_DIR.chmod(0o755)  # the postgres user must reach its data directory
     start = time.monotonic()
     kafka_up()
-    pg_up()
-    tsdb_up()
+    cluster_up("postgres")
+    cluster_up("timescaledb")
     log(f"stack up in {time.monotonic() - start:.1f} s (logs in {STACK_DIR})")
     print("\n".join(env_lines()))
 
@@ -612,7 +709,7 @@ def down() -> None:
 def restart_postgres() -> None:
     """Stop PostgreSQL (fast shutdown: clients are cut off) and start it again."""
     stop("postgres")
-    pg_up()
+    cluster_up("postgres")
 
 
 def crash(name: str) -> None:
@@ -646,6 +743,7 @@ def main(argv: list[str]) -> int:
         "restart-postgres": restart_postgres,
         "kill-kafka": lambda: crash("kafka"),
         "kill-postgres": lambda: crash("postgres"),
+        "kill-timescaledb": lambda: crash("timescaledb"),
     }
     if len(argv) != 1 or argv[0] not in commands:
         print(f"usage: stack {{{'|'.join(commands)}}}", file=sys.stderr)

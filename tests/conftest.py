@@ -28,9 +28,8 @@ import pytest
 from psycopg import sql
 
 from ingest.db import connect
-from ingest.migrate import drop_everything
 from ingest.roles import allow_login, configured_logins
-from twin.settings import ENV_DATABASE, ENV_KAFKA, ENV_TIMESCALE, libpq_url
+from twin.settings import ENV_DATABASE, ENV_KAFKA, ENV_STORE, ENV_TIMESCALE, libpq_url
 
 REQUIRE_ENV = "TWIN_REQUIRE_SERVICES"
 TIMESCALE_IMAGE = "timescale/timescaledb:latest-pg17"
@@ -40,7 +39,10 @@ KAFKA_IMAGE = "apache/kafka:4.1.1"
 def pytest_configure(config: pytest.Config) -> None:
     """Ingest logs in as twin_ingest in every test, as with the stack's
     TWIN_INGEST_PASSWORD_FILE: without one, a password of this session's own (migrations give
-    it to the role)."""
+    it to the role). ``TWIN_DATABASE_URL`` is the stack's plain PostgreSQL cluster, where
+    TimescaleDB is installed but not preloaded: commands run against it ask for the plain
+    path (``TWIN_STORE=postgresql``), as a user of such a server would."""
+    os.environ[ENV_STORE] = "postgresql"
     if not (os.environ.get("TWIN_INGEST_PASSWORD") or os.environ.get("TWIN_INGEST_PASSWORD_FILE")):
         os.environ["TWIN_INGEST_PASSWORD"] = secrets.token_urlsafe(18)
 
@@ -88,18 +90,15 @@ def _kafka_container(request: pytest.FixtureRequest) -> str:
 _CONTAINER_SUPERUSER: dict[str, str] = {}  # owner URL -> the container's superuser URL
 
 
-def _postgres_container(request: pytest.FixtureRequest, owner: bool = False) -> str:
-    """A TimescaleDB container's URL: its superuser's (as PGlite, a single-user server), or
-    with ``owner`` that of a ``twin`` owner role made as ``scripts/stack`` makes it (no
-    superuser: the services refuse one)."""
+def _postgres_container(request: pytest.FixtureRequest) -> str:
+    """A TimescaleDB container's URL of a ``twin`` owner role made as ``scripts/stack`` makes
+    it (no superuser: the services refuse one)."""
     from testcontainers.postgres import PostgresContainer
 
     container = PostgresContainer(TIMESCALE_IMAGE, driver=None)
     container.start()
     request.addfinalizer(container.stop)
     superuser = container.get_connection_url()
-    if not owner:
-        return superuser
     password = secrets.token_urlsafe(18)
     with connect(superuser, autocommit=True) as conn:
         conn.execute(
@@ -124,9 +123,7 @@ def kafka_bootstrap(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def postgres_url(request: pytest.FixtureRequest) -> str:
     """URL of a role that may create databases (the stack's ``twin`` owner)."""
-    return libpq_url(
-        _service(request, ENV_DATABASE, lambda: _postgres_container(request, owner=True))
-    )
+    return libpq_url(_service(request, ENV_DATABASE, lambda: _postgres_container(request)))
 
 
 @pytest.fixture(scope="session")
@@ -164,6 +161,8 @@ def role_url(database_url: str, role: str) -> str:
 
 @pytest.fixture(scope="session")
 def timescale_url(request: pytest.FixtureRequest) -> str:
+    """URL of a role that may create databases on a server that preloads TimescaleDB (the
+    stack's ``twin`` owner on its TimescaleDB cluster)."""
     return libpq_url(_service(request, ENV_TIMESCALE, lambda: _postgres_container(request)))
 
 
@@ -203,10 +202,10 @@ def database(postgres_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def timescale_db(timescale_url: str) -> str:
-    """The TimescaleDB server emptied of the twin's tables (it serves one database only)."""
-    drop_everything(timescale_url)
-    return timescale_url
+def timescale_db(timescale_url: str) -> Iterator[str]:
+    """A fresh, empty database on the TimescaleDB server for one test; dropped afterwards."""
+    with fresh_database(timescale_url) as url:
+        yield url
 
 
 @pytest.fixture

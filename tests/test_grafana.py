@@ -15,7 +15,7 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from ingest.db import connect
 from ingest.dimensions import register_stations
-from ingest.migrate import READER_ROLE, drop_everything, migrate
+from ingest.migrate import READER_ROLE, migrate
 from ingest.roles import allow_login
 from tests.ingest.test_roles_and_audit import T0, _load_two_hours
 from twin.grafana import alerts
@@ -112,7 +112,7 @@ def store(request):
     dead letter, on one database path."""
     fixture = "_module_database" if request.param == "postgresql" else "_module_timescale"
     url = request.getfixturevalue(fixture)
-    migrate(url)
+    migrate(url, store=request.param)
     _load_two_hours(url)
     register_stations(url, load_stations())
     with connect(url, autocommit=True) as conn:
@@ -125,16 +125,14 @@ def store(request):
             "message) VALUES (%s, 'a-2', 5, 'temp_high', 'critical', 'open', 81.0, 'hot')",
             (_range()[0] + timedelta(minutes=30),),
         )
-        if request.param == "timescaledb":  # PGlite runs no background jobs: refresh by hand
+        if request.param == "timescaledb":  # now, not at the policies' next run
             for view in ("telemetry_1m", "fleet_1m", "fleet_1h"):
                 conn.execute(f"CALL refresh_continuous_aggregate('{view}', NULL, NULL)")
-            return url, True
-    # Grafana's datasource logs in as the read-only role: the proofs do too. (PGlite serves
-    # one user.)
+    # Grafana's datasource logs in as the read-only role: the proofs do too.
     allow_login(url, READER_ROLE, "test-only")
     parts = urlsplit(url)
     reader = parts._replace(netloc=f"{READER_ROLE}:test-only@{parts.hostname}:{parts.port}")
-    return urlunsplit(reader), False
+    return urlunsplit(reader), request.param == "timescaledb"
 
 
 @pytest.fixture(scope="module")
@@ -147,8 +145,10 @@ def _module_database(postgres_url):
 
 @pytest.fixture(scope="module")
 def _module_timescale(timescale_url):
-    drop_everything(timescale_url)
-    return timescale_url
+    from tests.conftest import fresh_database
+
+    with fresh_database(timescale_url) as url:
+        yield url
 
 
 def test_every_panel_query_returns_the_columns_its_panel_reads(store):

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from ingest.db import connect
-from ingest.local_pg import LocalPostgres
+from ingest.local_pg import LocalPostgres, has_timescaledb, server_bindir
 from ingest.roles import INGEST_ROLE
 from tests.conftest import max_speed_args
 from twin.faults import dump_scenario, generate
@@ -23,7 +23,9 @@ from twin.presets import build, load_preset
 pytestmark = pytest.mark.integration
 
 NO_SERVICES = {
-    k: v for k, v in os.environ.items() if k not in ("TWIN_KAFKA_BOOTSTRAP", "TWIN_DATABASE_URL")
+    k: v
+    for k, v in os.environ.items()
+    if k not in ("TWIN_KAFKA_BOOTSTRAP", "TWIN_DATABASE_URL", "TWIN_STORE")
 }
 
 
@@ -50,9 +52,12 @@ def test_local_pipeline_stores_the_run_with_its_anomalies(database, tmp_path):
         str(scenario),
         "--database",
         database,
+        "--store",
+        "postgresql",  # TimescaleDB is installed on the plain cluster, not preloaded
     )
     assert done.returncode == 0, done.stderr
     assert "twin run: 720 ticks" in done.stdout
+    assert "(PostgreSQL): " in done.stdout  # the summary says which path the store took
     with connect(database) as conn:
         rows, sats = conn.execute(
             "SELECT count(*), count(DISTINCT sat_id) FROM telemetry"
@@ -82,9 +87,11 @@ def data_dir():
 def test_embedded_postgres_starts_stores_and_stops(data_dir):
     done = twin(*max_speed_args("threebody-12", "10m", step="10s"), "--data-dir", str(data_dir))
     assert done.returncode == 0, done.stderr
-    assert f"stored in embedded PostgreSQL in {data_dir / 'postgres'}: 720 telemetry rows" in (
-        done.stdout
-    )
+    # Where the system's PostgreSQL has TimescaleDB (the stack installs it), the embedded
+    # cluster preloads it and the store takes that path.
+    path = "TimescaleDB" if has_timescaledb(server_bindir()) else "PostgreSQL"
+    where = f"embedded PostgreSQL in {data_dir / 'postgres'} ({path})"
+    assert f"stored in {where}: 720 telemetry rows" in done.stdout
     report = data_dir.parent / "report.html"
     drawn = twin("report", "--out", str(report), "--data-dir", str(data_dir))
     assert drawn.returncode == 0, drawn.stderr  # the report reads the embedded store too
@@ -166,6 +173,8 @@ def test_status_lines_when_not_on_a_terminal_and_json_logs(database):
         *max_speed_args("threebody-12", "20m", step="10s"),
         "--database",
         database,
+        "--store",
+        "postgresql",
         "--status-every",
         "1ms",
     )

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from ingest.local_pg import has_timescaledb, server_bindir
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +59,8 @@ def test_first_command_runs_on_a_fresh_machine():
         )
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         assert re.search(r"twin run: 3600 ticks, \d+ frames, 43200 samples", done.stdout)
-        assert "stored in embedded PostgreSQL" in done.stdout
+        path = "TimescaleDB" if has_timescaledb(server_bindir()) else "PostgreSQL"
+        assert re.search(rf"stored in embedded PostgreSQL in \S+ \({path}\)", done.stdout)
         assert "43200 telemetry rows" in done.stdout
     finally:
         shutil.rmtree(work, ignore_errors=True)

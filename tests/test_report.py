@@ -212,7 +212,7 @@ def test_database_without_the_schema_or_unwritable_out_exits_2(postgres_url, tmp
 
 def test_empty_store_still_shows_every_figure_with_a_note(postgres_url, tmp_path):
     with fresh_database(postgres_url) as url:
-        migrate(url)
+        migrate(url, store="postgresql")
         out = tmp_path / "empty.html"
         twin_command("report", "--out", str(out), env={**os.environ, "TWIN_DATABASE_URL": url})
         found = _figures(out.read_text(encoding="utf-8"))

@@ -88,7 +88,7 @@ def test_ingest_killed_mid_anomaly_neither_repeats_nor_misses(
     fleet, hw = build(load_preset(PRESET), t0)
     with fresh_database(postgres_url) as killed, fresh_database(postgres_url) as whole:
         for url in (killed, whole):
-            migrate(url)
+            migrate(url, store="postgresql")
             register_fleet(url, fleet, hw, PRESET, ["batch-1"], 10.0)
         ingest = [sys.executable, "-m", "twin", "ingest", "--stop-when-caught-up"]
         env = {**kafka_env, "TWIN_DATABASE_URL": killed}

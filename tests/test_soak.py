@@ -148,7 +148,9 @@ def test_windows_are_deleted_once_verified_and_pruning_stops_at_one_that_does_no
         "scenario", "generate", "--preset", "threebody-12", "--seed", "2", "--duration", "2h",
         "--per-kind", "1", "--out", str(scenario), env=env,
     )  # fmt: skip
-    run = prepare_scored_run(str(scenario), kafka_bootstrap, database, "1s", None, "prune")
+    run = prepare_scored_run(
+        str(scenario), kafka_bootstrap, database, "1s", None, "prune", store="postgresql"
+    )
     run_id = f"{run.prefix}twin"
     twin_run = run.twin_command(kafka_bootstrap, "--checkpoint-every", "5m", "--run-id", run_id)
     twin_command(*twin_run[3:], env=env)  # the arguments after "python -m twin"

@@ -199,7 +199,7 @@ def test_speed_1_keeps_sim_time_within_one_tick_of_wall_time(kafka_env):
 )
 def test_bad_configuration_is_one_line_exit_2_within_10_s(kafka_env, database, argv, message):
     if "{db}" in argv:
-        migrate(database)
+        migrate(database, store="postgresql")
         argv = [a.replace("{db}", database) for a in argv]
     started = time.monotonic()
     done = subprocess.run(

@@ -18,6 +18,7 @@ from twin.progress import Progress
 from twin.settings import (
     ENV_KAFKA,
     PLAINTEXT,
+    STORES,
     ConfigError,
     InputError,
     database_url,
@@ -171,7 +172,7 @@ def _run_local(args, config, fleet, hw, shells, progress) -> tuple:
     process, into ``--database`` or else an embedded PostgreSQL in ``--data-dir``."""
     from ingest.db import connect, refuse_superuser
     from ingest.dimensions import register_fleet, register_stations
-    from ingest.migrate import migrate
+    from ingest.migrate import migrate, store_name
     from ingest.pipeline import run_configured
     from ingest.roles import INGEST_ROLE, ingest_url
     from ingest.rules import load_rules
@@ -192,7 +193,8 @@ def _run_local(args, config, fleet, hw, shells, progress) -> tuple:
                 refuse_superuser(conn, "twin-ingest", f"log in as {INGEST_ROLE}")
         # As the owner, as is registering the fleet; ingest as twin_ingest. The embedded
         # store's logins are trusted on its socket: no password from the environment.
-        migrate(url, logins=None if server is None else {})
+        migrate(url, logins=None if server is None else {}, store=args.store)
+        where = f"{where} ({store_name(url)})"
         register_fleet(url, fleet, hw, config.preset_name, shells, config.step_ns / NS_PER_S)
         register_stations(url, ground.load_stations(config.stations_path))
         url = ingest if server is None else server.login_url(INGEST_ROLE)
@@ -301,6 +303,7 @@ def _rules_parsers(sub, kafka_opts) -> None:
     kafka_opts(score)
     score.add_argument("--scenario", required=True, help="fault scenario TOML")
     score.add_argument("--database", help="PostgreSQL URL (default: $TWIN_DATABASE_URL)")
+    _store_option(score)
     _ingest_database_option(score)
     score.add_argument("--rules", help="rules YAML (default: the bundled ingest/rules.yaml)")
     score.add_argument("--step", default="1s", help="tick length (default 1s)")
@@ -366,6 +369,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         None if args.start is None else parse_start(args.start),
         ingest_url(args.ingest_database, owner),
         security=kafka_security(vars(args)),
+        store=args.store,
     )
     s = score.scenario
     print(
@@ -520,7 +524,7 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
             refuse_superuser(
                 conn, "twin db migrate", "migrate as a schema owner without it", warn_only=True
             )
-        applied = migrate(url, settings, logins)
+        applied = migrate(url, settings, logins, store=args.store)
     except OperationalError as exc:
         raise InputError(f"--database: {exc.orig}".splitlines()[0]) from None
     print(f"twin db migrate: applied {applied or 'nothing (up to date)'}")
@@ -530,13 +534,15 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
 
 
 def _check_ephemeris_range(first_ns: int, last_ns: int) -> None:
-    """The Sun comes from DE421, which covers 1899-07-29 to 2053-10-09."""
-    earliest, latest = parse_start("1900-01-01T00:00:00Z"), parse_start("2053-10-01T00:00:00Z")
-    if first_ns < earliest or last_ns > latest:
+    """The Sun comes from DE421 (``twin.sun``): a run must lie within its span."""
+    from twin.sun import EPHEMERIS_FIRST_NS, EPHEMERIS_LAST_NS
+
+    if first_ns < EPHEMERIS_FIRST_NS or last_ns > EPHEMERIS_LAST_NS:
         raise ConfigError(
             "--start / --duration",
             f"{iso(first_ns)} .. {iso(last_ns)}",
-            "a run within 1900-01-01 .. 2053-10-01 (the DE421 ephemeris)",
+            f"a run within {iso(EPHEMERIS_FIRST_NS)} .. {iso(EPHEMERIS_LAST_NS)} (the DE421 "
+            "ephemeris)",
         )
 
 
@@ -571,6 +577,16 @@ def _ingest_database_option(parser) -> None:
         help="URL ingest logs in with, as twin_ingest (default: $TWIN_INGEST_DATABASE_URL, "
         "else --database as twin_ingest with $TWIN_INGEST_PASSWORD[_FILE], else --database "
         "switching to twin_ingest)",
+    )
+
+
+def _store_option(parser) -> None:
+    parser.add_argument(
+        "--store",
+        choices=STORES,
+        help="a new store's path: auto (TimescaleDB where the server preloads it, else plain "
+        "PostgreSQL), timescaledb, or postgresql (default: $TWIN_STORE, else auto); a "
+        "migrated store keeps its path",
     )
 
 
@@ -663,6 +679,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--database", help="PostgreSQL URL (default: $TWIN_DATABASE_URL, else embedded)"
     )
     _ingest_database_option(local)
+    _store_option(local)
     local.add_argument(
         "--data-dir",
         help="the embedded PostgreSQL's directory (default: $TWIN_DATA_DIR, else "
@@ -718,6 +735,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mig = db.add_parser("migrate", help="apply pending schema migrations (idempotent)")
     mig.add_argument("--database", help="PostgreSQL URL (default: $TWIN_DATABASE_URL)")
+    _store_option(mig)
     from ingest.migrate import StoreSettings
 
     for f in fields(StoreSettings):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
+from twin.errors import ContractError, shown
 from twin.messages import open_envelope
 
 EVENTS_TOPIC = "twin.events"
@@ -123,7 +124,7 @@ def encode(events: Events) -> list[tuple[bytes, bytes]]:
     return messages
 
 
-class EventError(ValueError):
+class EventError(ContractError):
     """An event message that cannot be decoded; the message names the problem."""
 
 
@@ -140,15 +141,15 @@ def decode(payload: bytes | None) -> tuple[int, int, str, int]:
     )
     time_ns, sat, kind = body.get("time_unix_ns"), body.get("sat_id"), body.get("kind")
     if type(time_ns) is not int or not 0 <= time_ns < 2**63:
-        raise EventError(f"time_unix_ns: {time_ns!r} is not a non-negative 64-bit integer")
+        raise EventError(f"time_unix_ns: {shown(time_ns)} is not a non-negative 64-bit integer")
     if type(sat) is not int or not 1 <= sat < 2**31:
-        raise EventError(f"sat_id: {sat!r} is not a positive 32-bit integer")
+        raise EventError(f"sat_id: {shown(sat)} is not a positive 32-bit integer")
     if kind not in KINDS:
-        raise EventError(f"kind: {kind!r} is not one of {', '.join(KINDS)}")
+        raise EventError(f"kind: {shown(kind)} is not one of {', '.join(KINDS)}")
     contact = kind.startswith("contact_")
     station = body.get("station_id", NO_STATION)
     if contact and (type(station) is not int or not 1 <= station < 2**15):
-        raise EventError(f"station_id: {station!r} is not a station id (1..32767) for {kind}")
-    if not contact and station != NO_STATION:
-        raise EventError(f"station_id: {station!r} given for {kind}, which has no station")
+        raise EventError(f"station_id: {shown(station)} is not a station id (1..32767) for {kind}")
+    if not contact and (type(station) is not int or station != NO_STATION):
+        raise EventError(f"station_id: {shown(station)} given for {kind}, which has no station")
     return time_ns, sat, kind, station

@@ -17,6 +17,7 @@ from functools import cache
 import numpy as np
 import orjson
 
+from twin.errors import ContractError, shown
 from twin.messages import open_envelope
 
 JOBS_TOPIC = "twin.jobs"
@@ -232,7 +233,7 @@ class Submission:
     sat_id: int | None
 
 
-class SubmissionError(ValueError):
+class SubmissionError(ContractError):
     """A bad submission; ``job_id`` is the submitter's identifier when it could be read.
     The reason is cut to ``MAX_REASON_CHARS`` (it may quote a long value)."""
 
@@ -267,7 +268,7 @@ def decode_submission(payload: bytes | None) -> Submission:
     job_id = body.get("job_id")
     if not isinstance(job_id, str) or not JOB_ID_PATTERN.fullmatch(job_id):
         raise SubmissionError(
-            f"job_id: {str(job_id)[:80]!r} is not 1-64 characters of letters, digits and . _ : -"
+            f"job_id: {shown(job_id)} is not 1-64 characters of letters, digits and . _ : -"
         )
     if TWIN_JOB_ID.fullmatch(job_id):
         raise SubmissionError(
@@ -275,7 +276,7 @@ def decode_submission(payload: bytes | None) -> Submission:
         )
     kind = body.get("kind")
     if kind not in KINDS:
-        raise SubmissionError(f"kind: {kind!r} is not one of {', '.join(KINDS)}", job_id)
+        raise SubmissionError(f"kind: {shown(kind)} is not one of {', '.join(KINDS)}", job_id)
     defaults = JOB_KINDS[kind]
     values = {}
     for name, low, high in (
@@ -287,15 +288,15 @@ def decode_submission(payload: bytes | None) -> Submission:
         value = body.get(name, getattr(defaults, name))
         if type(value) not in (int, float) or not low < value <= high:
             raise SubmissionError(
-                f"{name}: {value!r} is not a number in ({low:g}, {high:g}]", job_id
+                f"{name}: {shown(value)} is not a number in ({low:g}, {high:g}]", job_id
             )
         values[name] = float(value)
     priority = body.get("priority", defaults.priority)
     if type(priority) is not int or not 0 <= priority <= 9:
-        raise SubmissionError(f"priority: {priority!r} is not an integer 0..9", job_id)
+        raise SubmissionError(f"priority: {shown(priority)} is not an integer 0..9", job_id)
     sat_id = body.get("sat_id")
     if sat_id is not None and (type(sat_id) is not int or not 1 <= sat_id < 2**31):
-        raise SubmissionError(f"sat_id: {sat_id!r} is not a positive 32-bit integer", job_id)
+        raise SubmissionError(f"sat_id: {shown(sat_id)} is not a positive 32-bit integer", job_id)
     return Submission(job_id, KINDS.index(kind), priority=priority, sat_id=sat_id, **values)
 
 
@@ -376,7 +377,7 @@ STEP_FIELDS = (
 )
 
 
-class StepsError(ValueError):
+class StepsError(ContractError):
     """A ``twin.jobs`` message that cannot be decoded; the message names the problem."""
 
 
@@ -413,7 +414,7 @@ def decode_steps(payload: bytes | None) -> list[tuple]:
     for (name, ok), values in zip(checks, columns, strict=True):
         bad = next((v for v in values if not ok(v)), _NOTHING)
         if bad is not _NOTHING:
-            raise StepsError(f"{name}: {bad!r} is not accepted")
+            raise StepsError(f"{name}: {shown(bad)} is not accepted")
     for k in (6, 7):  # JSON may write a whole number of seconds or joules as an integer
         columns[k] = [None if v is None else float(v) for v in columns[k]]
     return list(zip(*columns, strict=True))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import orjson
 
+from twin.errors import printable, shown
+
 
 def open_envelope(
     payload: bytes | None,
@@ -26,12 +28,16 @@ def open_envelope(
         raise error(f"not JSON: {exc}") from None
     if not isinstance(body, dict):
         raise error(f"{what} is not a JSON object")
-    if body.get("schema") != schema_id or body.get("version") != version:
+    if (
+        body.get("schema") != schema_id
+        or type(body.get("version")) is not int
+        or (body["version"] != version)
+    ):
         raise error(
-            f"unsupported schema {body.get('schema')!r} version {body.get('version')!r}; "
+            f"unsupported schema {shown(body.get('schema'))} version {shown(body.get('version'))}; "
             f"expected {schema_id!r} version {version}"
         )
     unknown = sorted(set(body) - fields)
     if unknown:
-        raise error(f"unknown fields: {', '.join(unknown)}")
+        raise error(f"unknown fields: {', '.join(printable(k, 80) for k in unknown[:10])}")
     return body

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from twin.errors import ConfigError, InputError
+
 ENV_KAFKA = "TWIN_KAFKA_BOOTSTRAP"
 ENV_DATABASE = "TWIN_DATABASE_URL"
 ENV_TIMESCALE = "TWIN_TIMESCALE_URL"
@@ -30,25 +32,14 @@ ENV_INGEST_DATABASE = "TWIN_INGEST_DATABASE_URL"
 ENV_INGEST_PASSWORD = "TWIN_INGEST_PASSWORD"
 # "1": let a component that refuses superuser logins run as one anyway, with a warning.
 ENV_ALLOW_SUPERUSER = "TWIN_ALLOW_SUPERUSER"
+# Which store a new database gets (ingest.migrate.choose_store): auto-detected, or asked for.
+ENV_STORE = "TWIN_STORE"
+STORES = ("auto", "timescaledb", "postgresql")
 FILE_SUFFIX = "_FILE"  # NAME_FILE: the secret NAME read from that file (Docker's convention)
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent  # this checkout (or site-packages)
 
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-_\[\]:]+:\d{1,5}$")
-
-
-class InputError(ValueError):
-    """Bad configuration or input a user can fix; the message says what and how."""
-
-
-class ConfigError(InputError):
-    """Bad configuration: names the field, the value and what is accepted."""
-
-    def __init__(self, field: str, value: object, accepted: str) -> None:
-        super().__init__(f"{field}: {value!r} is not accepted; expected {accepted}")
-        self.field = field
-        self.value = value
-        self.accepted = accepted
 
 
 def kafka_bootstrap(value: str | None) -> str:

@@ -32,6 +32,10 @@ def _ephemeris():
     return kernel
 
 
+# The times the Sun is computed for: DE421's span (1899-07-29 .. 2053-10-09), less a margin
+# for the day tables' ends. Outside it the Sun is NaN (errors are data in vector code).
+EPHEMERIS_FIRST_NS = -2_208_988_800 * 1_000_000_000  # 1900-01-01T00:00:00Z
+EPHEMERIS_LAST_NS = 2_642_889_600 * 1_000_000_000  # 2053-10-01T00:00:00Z
 SUN_GRID_S = 600  # Sun vectors are tabulated every 10 min and interpolated linearly
 _GRID_NS = SUN_GRID_S * 1_000_000_000
 _DAY_NS = 86_400 * 1_000_000_000
@@ -68,14 +72,16 @@ def sun_teme_km(t_ns: np.ndarray) -> np.ndarray:
 
     The Sun moves 0.007° in 10 min; linear interpolation departs from DE421 by under
     1e-8 rad, which moves a LEO shadow edge by less than 0.1 m. Each UTC day's table is
-    computed once (one ephemeris call) and cached.
+    computed once (one ephemeris call) and cached. Times outside
+    ``EPHEMERIS_FIRST_NS .. EPHEMERIS_LAST_NS`` get NaN columns.
     """
     t_ns = np.atleast_1d(np.asarray(t_ns, dtype=np.int64))
     days, into_day = np.divmod(t_ns, _DAY_NS)
     slot, rest = np.divmod(into_day, _GRID_NS)
     frac = rest / _GRID_NS
-    out = np.empty((3, t_ns.shape[0]))
-    for day in np.unique(days).tolist():  # one or two days per block of ticks
+    out = np.full((3, t_ns.shape[0]), np.nan)
+    covered = (t_ns >= EPHEMERIS_FIRST_NS) & (t_ns <= EPHEMERIS_LAST_NS)
+    for day in np.unique(days[covered]).tolist():  # one or two days per block of ticks
         pick = days == day
         grid = _day_grid(day)
         i = slot[pick]

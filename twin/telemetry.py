@@ -18,6 +18,7 @@ from itertools import chain
 import numpy as np
 import orjson
 
+from twin.errors import ContractError, shown
 from twin.messages import open_envelope
 
 TELEMETRY_TOPIC = "twin.telemetry"
@@ -86,7 +87,7 @@ for _name, _channel in CHANNELS.items():
 FRAME_FIELDS = ("schema", "version", "time_unix_ns", "group", "sat_id")
 
 
-class FrameError(ValueError):
+class FrameError(ContractError):
     """A frame that cannot be decoded or fails validation; the message names the problem."""
 
 
@@ -133,9 +134,9 @@ def decode(payload: bytes | None) -> Frame:
         raise FrameError(f"missing fields: {', '.join(missing)}")
     time_ns = body["time_unix_ns"]
     if not isinstance(time_ns, int) or isinstance(time_ns, bool) or not 0 <= time_ns < 2**63:
-        raise FrameError(f"time_unix_ns: {time_ns!r} is not a non-negative 64-bit integer")
+        raise FrameError(f"time_unix_ns: {shown(time_ns)} is not a non-negative 64-bit integer")
     if not isinstance(body["group"], str):
-        raise FrameError(f"group: {body['group']!r} is not a string")
+        raise FrameError(f"group: {shown(body['group'])} is not a string")
     sat_id = _array(body, "sat_id", "int64")
     if not 1 <= sat_id.shape[0] <= MAX_SATELLITES_PER_FRAME:
         raise FrameError(

@@ -355,3 +355,30 @@ def test_missing_data_counts_only_the_satellites_own_frame_group():
         out, detector.state = detector.evaluate(part)
         steps += out
     assert steps == []
+
+
+def test_a_time_past_the_ephemeris_is_skipped_by_the_physics_residual_not_a_crash():
+    # Frames dated 2060 (inside the accepted 1990..2100, past DE421's 2053): the Sun is
+    # unknown, so the array-power residual cannot judge; a threshold rule still does.
+    late_ns = 2_840_140_800 * 10**9  # 2060-01-01T00:00:00Z
+    assert late_ns > sun.EPHEMERIS_LAST_NS
+    assert np.isnan(sun.sun_teme_km(np.array([late_ns], np.int64))).all()
+    frames = []
+    ids = np.arange(1, N_SAT + 1, dtype=np.int32)
+    for k in range(30):
+        values = _nominal()
+        values["array_w"] = np.full(N_SAT, 10.0)  # far below any expectation
+        values["temp_payload_c"][0] = 90.0
+        frames.append((0, Frame(late_ns + k * 10**9, "g", ids, values)))
+    residual = _rule(
+        type="residual",
+        channel="array_w",
+        expected="array_power_w",
+        trigger={"below": 0.9},
+        clear={"above": 0.95},
+    )
+    assert _run(residual, frames)[0] == []
+    hot = _rule(
+        type="threshold", channel="temp_payload_c", trigger={"above": 80.0}, clear={"below": 70.0}
+    )
+    assert _run(hot, frames)[0] == [("open", 1, late_ns // 10**9 - T0_NS // 10**9)]

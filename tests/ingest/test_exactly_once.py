@@ -30,7 +30,7 @@ T0 = parse_start(START)
 
 @pytest.fixture
 def env(kafka_env, database):
-    migrate(database)
+    migrate(database, store="postgresql")
     fleet, hw = build(load_preset("threebody-12"), T0)
     register_fleet(database, fleet, hw, "threebody-12", ["batch-1"], 1.0)
     return {**kafka_env, "TWIN_DATABASE_URL": database}
@@ -282,7 +282,7 @@ def test_a_new_database_gets_the_whole_history_even_for_a_known_group(env, postg
     produce(env, "10m")
     assert "7200 rows inserted" in twin_command("ingest", "--stop-when-caught-up", env=env)
     with fresh_database(postgres_url) as other:
-        migrate(other)
+        migrate(other, store="postgresql")
         fleet, hw = build(load_preset("threebody-12"), T0)
         register_fleet(other, fleet, hw, "threebody-12", ["batch-1"], 1.0)
         out = twin_command(

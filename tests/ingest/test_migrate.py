@@ -1,8 +1,12 @@
+import os
+import subprocess
+import sys
+
 import pytest
 
 from ingest import audit, schema
 from ingest.db import connect
-from ingest.migrate import MIGRATIONS, V1_CHANNELS, migrate
+from ingest.migrate import MIGRATIONS, V1_CHANNELS, StoreUnavailable, migrate
 from twin.telemetry import CHANNELS
 
 pytestmark = pytest.mark.integration
@@ -20,9 +24,47 @@ def _relations(url: str) -> set[str]:
     return {r[0] for r in rows}
 
 
+def _has_tables(url: str) -> bool:
+    return bool({t.name for t in schema.metadata.sorted_tables} & _relations(url))
+
+
+def test_timescaledb_installed_but_not_preloaded_is_named_and_plain_only_when_asked(database):
+    # The stack's plain cluster has the extension installed (the same PostgreSQL as the
+    # TimescaleDB cluster) but does not preload it: what a plain package install gives.
+    with pytest.raises(StoreUnavailable, match="shared_preload_libraries = 'timescaledb'"):
+        migrate(database)
+    with pytest.raises(StoreUnavailable, match="not preloaded"):
+        migrate(database, store="timescaledb")
+    assert not _has_tables(database)  # nothing half made
+    env = {**os.environ, "TWIN_DATABASE_URL": database}
+    env.pop("TWIN_STORE")
+    done = subprocess.run(
+        [sys.executable, "-m", "twin", "db", "migrate"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "shared_preload_libraries" in done.stderr and "--store postgresql" in done.stderr
+    asked = subprocess.run(
+        [sys.executable, "-m", "twin", "db", "migrate", "--store", "postgresql"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert asked.returncode == 0, asked.stderr
+    assert _has_tables(database)
+
+
+def test_auto_takes_timescaledb_where_the_server_preloads_it(timescale_db):
+    migrate(timescale_db)
+    with connect(timescale_db) as conn:
+        assert conn.execute("SELECT timescaledb FROM schema_migrations").fetchall() == [
+            (True,)
+        ] * len(MIGRATIONS)
+
+
 def test_migrate_is_idempotent_on_plain_postgresql(database):
-    assert migrate(database) == [m.version for m in MIGRATIONS]
-    assert migrate(database) == []
+    assert migrate(database, store="postgresql") == [m.version for m in MIGRATIONS]
+    assert migrate(database) == []  # a migrated store keeps its path
     assert {t.name for t in schema.metadata.sorted_tables} | VIEWS <= _relations(database)
     with connect(database) as conn:
         assert (
@@ -109,7 +151,7 @@ def _columns(conn, table: str) -> dict[str, str]:
 @pytest.mark.parametrize("store", ["database", "timescale_db"])
 def test_version_2_brings_a_version_1_store_up_to_date(store, request):
     url = request.getfixturevalue(store)
-    migrate(url)
+    migrate(url, store="timescaledb" if store == "timescale_db" else "postgresql")
     with connect(url, autocommit=True) as conn:
         expected = {t: _columns(conn, t) for t in ("telemetry", "events", "job_events")}
         expected["ground_stations"] = _columns(conn, "ground_stations")

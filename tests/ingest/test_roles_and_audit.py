@@ -1,9 +1,5 @@
-"""Least-privilege roles, and every rollup and audit view on both database paths.
-
-The PGlite TimescaleDB has one user, a superuser, whatever login a client names: there the
-roles are taken with ``SET ROLE`` on that superuser's session (``TWIN_ALLOW_SUPERUSER=1``),
-which proves the privileges; logins are proven on PostgreSQL.
-"""
+"""Least-privilege roles, and every rollup and audit view on both database paths (plain
+PostgreSQL and TimescaleDB), each role logging in as itself."""
 
 import os
 import signal
@@ -89,13 +85,11 @@ def _ts(t_ns: int):
 
 
 @pytest.fixture(params=["postgresql", "timescaledb"])
-def loaded(request, monkeypatch):
+def loaded(request):
     url = request.getfixturevalue("database" if request.param == "postgresql" else "timescale_db")
-    if request.param == "timescaledb":
-        monkeypatch.setenv(ENV_ALLOW_SUPERUSER, "1")  # PGlite's one user (module docstring)
-    migrate(url)
+    migrate(url, store=request.param)
     loaded = _load_two_hours(url, INGEST_ROLE)  # as ingest does: chunks, partitions included
-    if request.param == "timescaledb":  # PGlite runs no background jobs: refresh by hand
+    if request.param == "timescaledb":  # now, not at the policies' next run
         with connect(url, autocommit=True) as conn:
             for view in ("telemetry_1m", "fleet_1m", "fleet_1h"):
                 conn.execute(f"CALL refresh_continuous_aggregate('{view}', NULL, NULL)")
@@ -140,17 +134,12 @@ def test_every_rollup_and_audit_view_answers_with_consistent_figures(loaded):
 
 
 @pytest.fixture(params=["postgresql", "timescaledb"])
-def store(request, monkeypatch):
-    """``(url, login(role) -> url)`` of a migrated store: on PostgreSQL ``login`` gives the
-    role's own login; on PGlite the one superuser's URL, the role taken by ``SET ROLE``."""
-    if request.param == "postgresql":
-        url = request.getfixturevalue("database")
-        migrate(url)
-        return url, lambda role: role_url(url, role)
-    url = request.getfixturevalue("timescale_db")
-    monkeypatch.setenv(ENV_ALLOW_SUPERUSER, "1")
-    migrate(url)
-    return url, lambda role: url
+def store(request):
+    """``(url, login(role) -> url)`` of a migrated store; ``login`` gives the role's own
+    login."""
+    url = request.getfixturevalue("database" if request.param == "postgresql" else "timescale_db")
+    migrate(url, store=request.param)
+    return url, lambda role: role_url(url, role)
 
 
 COMMON_HISTORY_CHANGES = (
@@ -252,7 +241,7 @@ def test_reader_role_reads_but_cannot_write(store, request):
 def test_without_its_own_login_ingest_acts_as_twin_ingest_through_set_role(database):
     """The fallback: migration made the owner a member of twin_ingest; ingest's session
     logs in as the owner and every statement runs with twin_ingest's privileges."""
-    migrate(database, logins={})
+    migrate(database, logins={}, store="postgresql")
     with connect(database, autocommit=True, role=INGEST_ROLE) as conn:
         assert conn.execute("SELECT session_user, current_user").fetchone() == (
             urlsplit(database).username,
@@ -314,7 +303,7 @@ def _twin(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def test_superuser_logins_are_refused(database, superuser_url, tmp_path):
-    migrate(database)
+    migrate(database, store="postgresql")
     su = urlunsplit(urlsplit(superuser_url)._replace(path=urlsplit(database).path))
     plain = {
         k: v

@@ -1,4 +1,4 @@
-"""The writer against real servers: COPY on PostgreSQL, unnest on TimescaleDB (PGlite)."""
+"""The writer against real servers: binary COPY into plain PostgreSQL and into hypertables."""
 
 import numpy as np
 import psycopg
@@ -52,7 +52,7 @@ def _rows(url):
 @pytest.fixture(params=["postgresql", "timescaledb"])
 def store(request):
     url = request.getfixturevalue("database" if request.param == "postgresql" else "timescale_db")
-    migrate(url)
+    migrate(url, store=request.param)
     fleet, hw = build(load_preset("threebody-12"), T0_NS)
     register_fleet(url, fleet, hw, "threebody-12", ["batch-1"], 1.0)
     return url
@@ -121,7 +121,7 @@ def test_events_dead_letters_and_offsets_commit_together(store):
 
 
 def test_failed_batch_leaves_neither_rows_nor_offsets(database):
-    migrate(database)
+    migrate(database, store="postgresql")
     writer = Writer(database, "g3")
     try:
         with pytest.raises(psycopg.errors.NotNullViolation):
@@ -134,7 +134,7 @@ def test_failed_batch_leaves_neither_rows_nor_offsets(database):
 
 
 def test_plain_postgresql_makes_daily_partitions_for_the_days_a_batch_holds(database):
-    migrate(database)
+    migrate(database, store="postgresql")
     fleet, hw = build(load_preset("threebody-12"), T0_NS)
     register_fleet(database, fleet, hw, "threebody-12", ["batch-1"], 1.0)
     frames = []  # two ticks 60 days apart in one batch
@@ -150,3 +150,44 @@ def test_plain_postgresql_makes_daily_partitions_for_the_days_a_batch_holds(data
             "WHERE inhparent = 'telemetry'::regclass ORDER BY 1"
         ).fetchall()
     assert parts == [("telemetry_p20260320",), ("telemetry_p20260519",)]
+
+
+def test_records_the_database_refuses_are_dead_lettered_and_the_rest_stored(store):
+    """Poison pills: values that pass decoding but that the database (or the driver) refuses.
+    Ingest must neither stop nor skip a good record: the poll is bisected down to each bad
+    record, which is dead-lettered with a reason that is itself safe to store."""
+    writer = Writer(store, "g-poison")
+    frames = _frames(4)
+    good_step = (T0_NS, "job-1", "queued", 3, "inference", None, None, None)
+    nul_step = (T0_NS, "job\x00-2", "queued", 3, "inference", "why\x00", None, None)
+    events = [
+        (4, Event(T0_NS, 3, "eclipse_entry", 0)),
+        (5, Event(T0_NS + NS_PER_S, 3, "eclipse_exit", 2**40)),  # out of int4 range
+        (6, Event(T0_NS + 2 * NS_PER_S, 3, "eclipse_entry", 0)),
+    ]
+    telemetry = _part(frames, first_offset=0)
+    telemetry.payloads = {i: f"frame {i}".encode() for i in range(4)}
+    other = PartitionBatch("e", 2, 4, 8, messages=5)
+    other.events = events
+    other.job_steps = [(7, [good_step]), (8, [good_step, nul_step])]
+    other.payloads = {o: f"message {o}".encode() for o in range(4, 9)}
+    try:
+        result = writer.write([telemetry, other])
+        assert writer.stored_offsets("t") == {0: 4} and writer.stored_offsets("e") == {2: 9}
+    finally:
+        writer.close()
+    assert result.rows_inserted == 4 * 12 and result.events_inserted == 2
+    assert result.job_steps_inserted == 1
+    with connect(store) as conn:
+        dead = conn.execute(
+            "SELECT topic, partition, kafka_offset, reason, payload FROM dead_letters "
+            "ORDER BY kafka_offset"
+        ).fetchall()
+        lineage = conn.execute("SELECT sum(messages) FROM ingest_batches WHERE topic = 'e'")
+        assert lineage.fetchone()[0] == 5  # every message accounted for, once
+    assert [(t, p, o, payload) for t, p, o, _, payload in dead] == [
+        ("e", 2, 5, b"message 5"),
+        ("e", 2, 8, b"message 8"),
+    ]
+    assert all(r.startswith("refused by the database:") and "\x00" not in r for *_, r, _ in dead)
+    assert len(_rows(store)) == 4 * 12
