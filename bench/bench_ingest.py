@@ -28,7 +28,7 @@ from psycopg import sql
 from ingest.consumer import run_ingest
 from ingest.db import connect
 from ingest.dimensions import register_fleet
-from ingest.migrate import migrate
+from ingest.migrate import StoreSettings, migrate
 from ingest.pgcopy import BINARY_DTYPES, PG_EPOCH_UNIX_US, binary_copy_payload
 from ingest.writer import frames_to_columns
 from twin import telemetry
@@ -48,7 +48,11 @@ def fresh_database(admin_url: str, register: bool = True, store: str = "postgres
     with connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
-    migrate(url, store=store)
+    # Fixed past dates: keep them from the TimescaleDB policies running in the background.
+    keep = StoreSettings(
+        retain_telemetry="36500 days", retain_events="36500 days", compress_after="36500 days"
+    )
+    migrate(url, keep, store=store)
     if register:
         fleet, hw = build(load_preset("threebody-2800"), T0)
         register_fleet(url, fleet, hw, "threebody-2800", ["a", "b", "c"], 1.0)

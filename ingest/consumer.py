@@ -27,7 +27,7 @@ from kafka.structs import OffsetAndMetadata
 from ingest.detect import AnomalyRow
 from ingest.roles import INGEST_ROLE
 from ingest.rules import RuleSet
-from ingest.writer import DeadLetter, Event, PartitionBatch, Writer
+from ingest.writer import DeadLetter, Event, PartitionBatch, StaleBatch, Writer
 from twin import events, jobs, telemetry
 from twin.bus import DeliveryError, Producer, open_client, schema_headers
 from twin.clock import parse_start
@@ -96,19 +96,26 @@ class _SeekToStored(ConsumerRebalanceListener):
         """Seek to the offsets stored with the data; a partition this database has never
         stored anything from is read from its beginning, whatever Kafka's committed offset
         says (a new or replaced database must not silently skip history)."""
+        _seek_to_stored(self._consumer, self._writer, list(assigned))
         for topic in {tp.topic for tp in assigned}:
-            stored = self._writer.stored_offsets(topic)
-            unseen = [tp for tp in assigned if tp.topic == topic and tp.partition not in stored]
-            for tp in assigned:
-                if tp.topic == topic and tp.partition in stored:
-                    self._consumer.seek(tp, stored[tp.partition])
-            if unseen:
-                self._consumer.seek_to_beginning(*unseen)
             if topic == self._telemetry_topic:
                 self._writer.restore_rule_state(
                     topic, sorted(tp.partition for tp in assigned if tp.topic == topic)
                 )
         log.info("assigned %s", sorted((tp.topic, tp.partition) for tp in assigned))
+
+
+def _seek_to_stored(consumer: KafkaConsumer, writer: Writer, partitions: list) -> None:
+    """Seek each partition to the offset stored with the data; one this database has never
+    stored anything from, to its beginning."""
+    for topic in {tp.topic for tp in partitions}:
+        stored = writer.stored_offsets(topic)
+        unseen = [tp for tp in partitions if tp.topic == topic and tp.partition not in stored]
+        for tp in partitions:
+            if tp.topic == topic and tp.partition in stored:
+                consumer.seek(tp, stored[tp.partition])
+        if unseen:
+            consumer.seek_to_beginning(*unseen)
 
 
 class Validator:
@@ -234,11 +241,16 @@ def run_ingest(
                 decode_partition(tp, records, validator, telemetry_topic, jobs_topic)
                 for tp, records in batch.items()
             ]
-            result = writer.write(parts)
+            try:
+                result = writer.write(parts)
+            except StaleBatch as exc:  # the partitions moved on without us: nothing written
+                log.warning("%s; continuing from the offsets stored with the data", exc)
+                _seek_to_stored(consumer, writer, list(batch))
+                continue
             count_batch(stats, parts, result)
             stats.last_write_s = time.monotonic()
             _commit_for_monitoring(consumer, batch)
-            for letter in (d for part in parts for d in part.dead):
+            for letter in [d for part in parts for d in part.dead] + result.refused:
                 # After the database commit: the table is the record of it.
                 producer.send(
                     deadletter_topic,
@@ -305,13 +317,20 @@ def _samples_in(value: bytes) -> int:
 
 
 def count_batch(stats: IngestStats, parts: list[PartitionBatch], result) -> None:
+    """Add one written poll to ``stats``; a record the database refused counts as a dead
+    letter, not as what it decoded to."""
+    refused = {(d.topic, d.partition, d.offset) for d in result.refused}
+
+    def kept(p: PartitionBatch, records: list) -> int:
+        return sum((p.topic, p.partition, o) not in refused for o, _ in records)
+
     stats.batches += 1
     stats.messages += sum(p.messages for p in parts)
-    stats.frames += sum(len(p.frames) for p in parts)
-    stats.events += sum(len(p.events) for p in parts)
-    stats.job_messages += sum(len(p.job_steps) for p in parts)
+    stats.frames += sum(kept(p, p.frames) for p in parts)
+    stats.events += sum(kept(p, p.events) for p in parts)
+    stats.job_messages += sum(kept(p, p.job_steps) for p in parts)
     stats.job_steps_inserted += result.job_steps_inserted
-    stats.dead_letters += sum(len(p.dead) for p in parts)
+    stats.dead_letters += sum(len(p.dead) for p in parts) + len(refused)
     stats.rows_inserted += result.rows_inserted
     stats.rows_repeated += result.rows_repeated
     stats.anomaly_steps += len(result.anomalies)

@@ -318,6 +318,27 @@ def _v4_ingest_login(conn: Connection, timescale: bool, settings: StoreSettings)
     _grant_rollups(conn)
 
 
+READER_STATEMENT_TIMEOUT = "30s"  # a panel or audit query past this is cut off
+
+
+def _v5_reader_fenced(conn: Connection, timescale: bool, settings: StoreSettings) -> None:
+    """The read-only role (Grafana's datasource, auditors) reads what dashboards and audits
+    read, not the injected-fault truth, the detection scores or the rules' internal state,
+    and no statement of its runs longer than ``READER_STATEMENT_TIMEOUT``."""
+    _ddl(
+        conn,
+        pgsql.SQL("REVOKE ALL ON fault_truth, score_runs, rule_state FROM {}").format(
+            pgsql.Identifier(READER_ROLE)
+        ),
+    )
+    _ddl(
+        conn,
+        pgsql.SQL("ALTER ROLE {} SET statement_timeout = {}").format(
+            pgsql.Identifier(READER_ROLE), pgsql.Literal(READER_STATEMENT_TIMEOUT)
+        ),
+    )
+
+
 _PG_TYPES = {"float8": "double precision", "bool": "boolean", "int2": "smallint"}
 
 
@@ -346,6 +367,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "rule state, fault truth and detection scores", _v3_rules),
     Migration(
         4, "ingest acts as twin_ingest: owner membership, rollups for fleet rules", _v4_ingest_login
+    ),
+    Migration(
+        5,
+        "the reader reads neither fault truth, scores nor rule state; reader statement timeout",
+        _v5_reader_fenced,
     ),
 )
 

@@ -22,7 +22,7 @@ from ingest.db import connect
 from ingest.detect import AnomalyRow, Detector, load_satellites
 from ingest.pgcopy import PG_EPOCH_UNIX_US, binary_copy_payload
 from ingest.rules import RuleSet
-from twin.errors import printable
+from twin.errors import TwinError, printable
 from twin.settings import InputError
 from twin.telemetry import CHANNELS, Frame
 
@@ -87,11 +87,17 @@ INSERT_JOB_EVENTS = (
     "%s::float8[], %s::float8[], %s::int8[], %s::int8[]) AS u(t, j, st, s, k, r, l, e, b, o) "
     "ON CONFLICT DO NOTHING"
 )
+# Offsets only move forward: a batch from a consumer that lost its partitions (a zombie past
+# max_poll_interval) finds a later offset stored, updates nothing, and is rolled back whole.
 UPSERT_OFFSET = (
     "INSERT INTO ingest_offsets (consumer_group, topic, partition, next_offset, updated_at) "
     "VALUES (%s, %s, %s, %s, now()) ON CONFLICT (consumer_group, topic, partition) "
-    "DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()"
+    "DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now() "
+    "WHERE ingest_offsets.next_offset <= EXCLUDED.next_offset RETURNING next_offset"
 )
+# The ingest session's bounds: a lock held by a hung consumer is waited for this long, and a
+# session of ours that hangs inside a transaction is ended by the server.
+SESSION_SETTINGS = {"lock_timeout": "30s", "idle_in_transaction_session_timeout": "120s"}
 INSERT_ANOMALIES = (
     "INSERT INTO anomalies (time, anomaly_id, sat_id, rule, severity, state, value, message) "
     "SELECT timestamptz 'epoch' + t * interval '1 microsecond', a, s, r, v, st, x, m "
@@ -269,6 +275,8 @@ class WriteResult:
     events_inserted: int
     job_steps_inserted: int = 0
     anomalies: list[AnomalyRow] = field(default_factory=list)
+    # records that decoded but that the database refused, stored as dead letters instead
+    refused: list[DeadLetter] = field(default_factory=list)
 
 
 class Writer:
@@ -296,6 +304,8 @@ class Writer:
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
             self._conn = connect(self._url, application_name="twin-ingest", role=self._role)
+            for name, value in SESSION_SETTINGS.items():
+                self._conn.execute("SELECT set_config(%s, %s, false)", (name, value), prepare=False)
             row = self._conn.execute(
                 "SELECT timescaledb FROM schema_migrations ORDER BY version DESC LIMIT 1"
             ).fetchone()
@@ -409,7 +419,12 @@ class Writer:
         if records <= 1:
             reason = f"refused by the database: {exc.sqlstate or 'client'} {exc}".splitlines()
             log.warning("dead-lettering a record the database refused: %s", reason[0])
-            return self.write([p.refused(" ".join(reason)) for p in parts])
+            turned = [p.refused(" ".join(reason)) for p in parts]
+            result = self.write(turned)
+            result.refused = [
+                d for t, p in zip(turned, parts, strict=True) for d in t.dead[len(p.dead) :]
+            ]
+            return result
         if len(parts) > 1:
             halves = (parts[: len(parts) // 2], parts[len(parts) // 2 :])
         else:
@@ -422,6 +437,7 @@ class Writer:
             first.events_inserted + second.events_inserted,
             first.job_steps_inserted + second.job_steps_inserted,
             first.anomalies + second.anomalies,
+            first.refused + second.refused,
         )
 
     def _rollback(self) -> None:
@@ -490,10 +506,13 @@ class Writer:
                         for d in dead
                     ],
                 )
-            cur.executemany(
-                UPSERT_OFFSET,
-                [(self._group, p.topic, p.partition, p.last_offset + 1) for p in parts],
-            )
+            for p in parts:
+                cur.execute(UPSERT_OFFSET, (self._group, p.topic, p.partition, p.last_offset + 1))
+                if cur.fetchone() is None:
+                    raise StaleBatch(
+                        f"{p.topic}[{p.partition}]: offsets past {p.last_offset} are already "
+                        f"stored for group {self._group!r}; this batch is not written"
+                    )
         result = WriteResult(
             inserted, columns.n_rows - inserted, events_inserted, steps_inserted, anomalies
         )
@@ -571,11 +590,17 @@ class Writer:
                 self._conn = None
 
 
+class StaleBatch(TwinError):
+    """Another consumer of the group has stored offsets past this batch (this one lost its
+    partitions): nothing of it is written; the consumer goes back to the stored offsets."""
+
+
 def connection_lost(exc: psycopg.OperationalError) -> bool:
-    """True when ``exc`` means the server is gone or going (connection failure, shutdown):
-    worth reconnecting and trying again, as opposed to an error about the work itself."""
+    """True when ``exc`` means the server is gone or going (connection failure, shutdown,
+    a lock not had within ``lock_timeout``): worth reconnecting and trying again, as opposed
+    to an error about the work itself."""
     state = exc.sqlstate
-    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03", "55P03")
 
 
 def refused_for_content(exc: psycopg.Error, records: int) -> bool:

@@ -28,6 +28,7 @@ import pytest
 from psycopg import sql
 
 from ingest.db import connect
+from ingest.migrate import StoreSettings
 from ingest.roles import allow_login, configured_logins
 from twin.settings import ENV_DATABASE, ENV_KAFKA, ENV_STORE, ENV_TIMESCALE, libpq_url
 
@@ -251,6 +252,12 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list:
 
 
 TEST_START = "2026-03-20T12:00:00Z"
+# Tests store data of fixed past dates: on TimescaleDB, whose policies run in the background,
+# the default retention (90 days before now) and compression (after a day) would drop or
+# compress it under the test's feet. Tests that prove the policies set their own.
+KEEP_HISTORY = StoreSettings(
+    retain_telemetry="36500 days", retain_events="36500 days", compress_after="36500 days"
+)
 
 
 def run_args(preset: str, duration: str) -> list[str]:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.cog.plugins import register_default_plugins
@@ -17,6 +18,7 @@ from ingest.db import connect
 from ingest.dimensions import register_stations
 from ingest.migrate import READER_ROLE, migrate
 from ingest.roles import allow_login
+from tests.conftest import KEEP_HISTORY
 from tests.ingest.test_roles_and_audit import T0, _load_two_hours
 from twin.grafana import alerts
 from twin.grafana.board import board_json
@@ -85,9 +87,10 @@ def _run(conn, sql: str):
     return [c.name for c in cur.description], cur.fetchall()
 
 
-def _variables(conn, timescale: bool) -> dict[str, list[str]]:
-    """Every variable at "All", in order; the satellite is 3, the one with an anomaly."""
-    picked: dict[str, list[str]] = {}
+def _variables(conn, timescale: bool) -> dict[str, list[str] | str]:
+    """Every variable at "All", in order; the satellite is 3, the one with an anomaly
+    (a single-value variable: a string, as Grafana hands it to its datasource)."""
+    picked: dict[str, list[str] | str] = {}
     start, end = _range()
     for variable in BOARDS[0].variables:
         sql = interpolate(variable.sql, picked, start, end, "1m", timescale)
@@ -96,7 +99,8 @@ def _variables(conn, timescale: bool) -> dict[str, list[str]]:
         values = [str(r[0]) for r in rows]
         if not variable.multi:
             assert "3" in values
-            values = ["3"]
+            picked[variable.name] = "3"
+            continue
         picked[variable.name] = values
     return picked
 
@@ -112,7 +116,7 @@ def store(request):
     dead letter, on one database path."""
     fixture = "_module_database" if request.param == "postgresql" else "_module_timescale"
     url = request.getfixturevalue(fixture)
-    migrate(url, store=request.param)
+    migrate(url, KEEP_HISTORY, store=request.param)
     _load_two_hours(url)
     register_stations(url, load_stations())
     with connect(url, autocommit=True) as conn:
@@ -186,3 +190,54 @@ def test_every_alert_query_gives_one_number_and_the_rules_judge_the_data_right(s
     assert values["twin-completeness"] >= 0.99
     assert values["twin-dead-letters"] == 1  # the dead letter stored just now: firing
     assert values["twin-ingest-lag"] >= 0
+
+
+CRAFTED = ("3 OR true", "3; DROP TABLE satellites", "3' OR 'x'='x", "3) OR (1=1", "\\'; --")
+
+
+def test_the_expander_puts_single_values_in_unquoted_as_grafana_does():
+    # Grafana doubles the quotes of a single-value variable and puts it in as it is: a bare
+    # $satellite would run a crafted value as SQL. The expander must be as unsafe, or tests
+    # could not see that; ${satellite:sqlstring} quotes it.
+    start, end = _range()
+    bare = interpolate("sat_id = $satellite", {"satellite": "3 OR true"}, start, end, "1m", False)
+    assert bare == "sat_id = 3 OR true"
+    quoted = interpolate("x = ${v:sqlstring}", {"v": "a'b"}, start, end, "1m", False)
+    assert quoted == "x = 'a''b'"
+    assert interpolate("x IN ($v)", {"v": ["a", "b'c"]}, start, end, "1m", False) == (
+        "x IN ('a','b''c')"
+    )
+
+
+def test_no_dashboard_query_puts_a_single_value_variable_in_unquoted():
+    single = {v.name for board in BOARDS for v in board.variables if not v.multi}
+    assert single == {"satellite"}
+    for board in BOARDS:
+        for sql in [p.sql for p in board.panels] + [
+            a["target"]["rawSql"] for a in board.annotations
+        ]:
+            for name in single:
+                assert f"${name}" not in sql.replace(f"${{{name}:sqlstring}}", ""), (
+                    f"{board.uid}: ${name} unquoted in {sql}"
+                )
+
+
+def test_a_crafted_satellite_value_stays_data_in_every_panel(store):
+    url, timescale = store
+    start, end = _range()
+    with connect(url, autocommit=True) as conn:
+        picked = _variables(conn, timescale)
+        for crafted in CRAFTED:
+            for board in BOARDS:
+                for panel in board.panels:
+                    if "${satellite:sqlstring}" not in panel.sql:
+                        continue
+                    sql = interpolate(
+                        panel.sql, {**picked, "satellite": crafted}, start, end, "1m", timescale
+                    )
+                    try:
+                        rows = conn.execute(sql).fetchall()
+                    except psycopg.errors.InvalidTextRepresentation:
+                        continue  # '3 OR true' is no integer: refused as data
+                    assert rows == [], f"{board.uid} / {panel.title}: {crafted!r} matched rows"
+        assert conn.execute("SELECT count(*) FROM satellites").fetchone()[0] == 12

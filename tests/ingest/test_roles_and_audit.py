@@ -17,7 +17,7 @@ from ingest.dimensions import register_fleet
 from ingest.migrate import INGEST_ROLE, READER_ROLE, migrate
 from ingest.rules import load_rules
 from ingest.writer import Event, PartitionBatch, Writer
-from tests.conftest import TEST_START, max_speed_args, role_url, twin_command
+from tests.conftest import KEEP_HISTORY, TEST_START, max_speed_args, role_url, twin_command
 from twin.clock import NS_PER_S, parse_start
 from twin.engine import RunPlan, run
 from twin.events import KINDS as EVENT_KINDS
@@ -87,7 +87,7 @@ def _ts(t_ns: int):
 @pytest.fixture(params=["postgresql", "timescaledb"])
 def loaded(request):
     url = request.getfixturevalue("database" if request.param == "postgresql" else "timescale_db")
-    migrate(url, store=request.param)
+    migrate(url, KEEP_HISTORY, store=request.param)
     loaded = _load_two_hours(url, INGEST_ROLE)  # as ingest does: chunks, partitions included
     if request.param == "timescaledb":  # now, not at the policies' next run
         with connect(url, autocommit=True) as conn:
@@ -138,7 +138,7 @@ def store(request):
     """``(url, login(role) -> url)`` of a migrated store; ``login`` gives the role's own
     login."""
     url = request.getfixturevalue("database" if request.param == "postgresql" else "timescale_db")
-    migrate(url, store=request.param)
+    migrate(url, KEEP_HISTORY, store=request.param)
     return url, lambda role: role_url(url, role)
 
 
@@ -236,6 +236,11 @@ def test_reader_role_reads_but_cannot_write(store, request):
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(statement)
+        # What dashboards and auditors never read stays hidden; no statement runs forever.
+        for table in ("fault_truth", "score_runs", "rule_state"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(f"SELECT * FROM {table} LIMIT 1")
+        assert conn.execute("SHOW statement_timeout").fetchone() == ("30s",)
 
 
 def test_without_its_own_login_ingest_acts_as_twin_ingest_through_set_role(database):

@@ -7,7 +7,8 @@ import pytest
 from ingest.db import connect
 from ingest.dimensions import register_fleet
 from ingest.migrate import migrate
-from ingest.writer import DeadLetter, Event, PartitionBatch, Writer
+from ingest.writer import DeadLetter, Event, PartitionBatch, StaleBatch, Writer
+from tests.conftest import KEEP_HISTORY
 from twin.clock import NS_PER_S, parse_start
 from twin.engine import RunPlan, run
 from twin.presets import build, load_preset
@@ -52,7 +53,7 @@ def _rows(url):
 @pytest.fixture(params=["postgresql", "timescaledb"])
 def store(request):
     url = request.getfixturevalue("database" if request.param == "postgresql" else "timescale_db")
-    migrate(url, store=request.param)
+    migrate(url, KEEP_HISTORY, store=request.param)
     fleet, hw = build(load_preset("threebody-12"), T0_NS)
     register_fleet(url, fleet, hw, "threebody-12", ["batch-1"], 1.0)
     return url
@@ -191,3 +192,29 @@ def test_records_the_database_refuses_are_dead_lettered_and_the_rest_stored(stor
     ]
     assert all(r.startswith("refused by the database:") and "\x00" not in r for *_, r, _ in dead)
     assert len(_rows(store)) == 4 * 12
+
+
+def test_offsets_never_move_backwards_and_a_stale_batch_writes_nothing(store):
+    """A consumer that lost its partitions (a zombie past max_poll_interval) and writes late
+    must neither move the stored offset back nor add lineage; its session is bounded."""
+    frames = _frames(6)
+    owner, zombie = Writer(store, "g-fence"), Writer(store, "g-fence")
+    try:
+        owner.write([_part(frames[3:], first_offset=3)])  # the new owner is past offset 5
+        with pytest.raises(StaleBatch):
+            zombie.write([_part(frames[:3], first_offset=0)])
+        assert owner.stored_offsets("t") == {0: 6}
+        replay = owner.write([_part(frames[3:], first_offset=3)])  # same offsets again: fine
+        assert (replay.rows_inserted, replay.rows_repeated) == (0, 36)
+        settings = zombie._connection().execute(
+            "SELECT current_setting('lock_timeout'), "
+            "current_setting('idle_in_transaction_session_timeout')"
+        )
+        assert settings.fetchone() == ("30s", "2min")
+    finally:
+        owner.close()
+        zombie.close()
+    with connect(store) as conn:
+        batches = conn.execute("SELECT first_offset FROM ingest_batches ORDER BY batch_id")
+        assert batches.fetchall() == [(3,), (3,)]
+    assert len(_rows(store)) == 3 * 12

@@ -166,7 +166,7 @@ SATELLITE = Board(
             "Ground track",
             "geomap",
             "SELECT time, lat_deg AS latitude, lon_deg AS longitude FROM telemetry "
-            "WHERE sat_id = $satellite AND $__timeFilter(time) AND lat_deg IS NOT NULL "
+            "WHERE sat_id = ${satellite:sqlstring} AND $__timeFilter(time) AND lat_deg IS NOT NULL "
             "ORDER BY time",
             ("time", "latitude", "longitude"),
             table=True,
@@ -179,7 +179,7 @@ SATELLITE = Board(
             "timeseries",
             "SELECT $__timeGroupAlias(time, $__interval), avg(array_w) AS array_w, "
             "avg(load_w) AS load_w, avg(battery_w) AS battery_w FROM telemetry "
-            "WHERE sat_id = $satellite AND $__timeFilter(time) GROUP BY 1 ORDER BY 1",
+            "WHERE sat_id = ${satellite:sqlstring} AND $__timeFilter(time) GROUP BY 1 ORDER BY 1",
             ("time", "array_w", "load_w", "battery_w"),
             unit="watt",
         ),
@@ -187,7 +187,7 @@ SATELLITE = Board(
             "State of charge",
             "timeseries",
             "SELECT $__timeGroupAlias(time, $__interval), min(soc) AS soc FROM telemetry "
-            "WHERE sat_id = $satellite AND $__timeFilter(time) GROUP BY 1 ORDER BY 1",
+            "WHERE sat_id = ${satellite:sqlstring} AND $__timeFilter(time) GROUP BY 1 ORDER BY 1",
             ("time", "soc"),
             unit="percentunit",
         ),
@@ -196,7 +196,7 @@ SATELLITE = Board(
             "timeseries",
             "SELECT $__timeGroupAlias(time, $__interval), max(temp_payload_c) AS payload, "
             "max(temp_radiator_c) AS radiator FROM telemetry "
-            "WHERE sat_id = $satellite AND $__timeFilter(time) GROUP BY 1 ORDER BY 1",
+            "WHERE sat_id = ${satellite:sqlstring} AND $__timeFilter(time) GROUP BY 1 ORDER BY 1",
             ("time", "payload", "radiator"),
             unit="celsius",
         ),
@@ -206,7 +206,7 @@ SATELLITE = Board(
             "SELECT $__timeGroupAlias(time, $__interval), avg(throughput_tops) AS tops, "
             "avg(utilisation) AS utilisation, avg(queue_depth) AS queue_depth, "
             "max(throttle_level) AS throttle_level FROM telemetry "
-            "WHERE sat_id = $satellite AND $__timeFilter(time) GROUP BY 1 ORDER BY 1",
+            "WHERE sat_id = ${satellite:sqlstring} AND $__timeFilter(time) GROUP BY 1 ORDER BY 1",
             ("time", "tops", "utilisation", "queue_depth", "throttle_level"),
         ),
         Panel(
@@ -214,7 +214,7 @@ SATELLITE = Board(
             "timeseries",
             "SELECT $__timeGroupAlias(time, $__interval), avg(downlink_mbps) AS downlink_mbps, "
             "avg(isl_up) AS laser_links, avg(backlog_mb) AS backlog_mb FROM telemetry "
-            "WHERE sat_id = $satellite AND $__timeFilter(time) GROUP BY 1 ORDER BY 1",
+            "WHERE sat_id = ${satellite:sqlstring} AND $__timeFilter(time) GROUP BY 1 ORDER BY 1",
             ("time", "downlink_mbps", "laser_links", "backlog_mb"),
             width=24,
         ),
@@ -233,7 +233,7 @@ SATELLITE = Board(
                 "rawQuery": True,
                 "rawSql": "SELECT opened_at AS time, coalesce(closed_at, now()) AS timeend, "
                 "rule || ': ' || severity AS text FROM audit_anomaly_history "
-                "WHERE sat_id = $satellite AND opened_at <= $__timeTo() "
+                "WHERE sat_id = ${satellite:sqlstring} AND opened_at <= $__timeTo() "
                 "AND coalesce(closed_at, now()) >= $__timeFrom()",
             },
         },

@@ -3,9 +3,12 @@
 Used to prove the dashboards: every panel and alert query is expanded here exactly as
 Grafana expands it, then run against the real databases. Behaviour follows Grafana's
 documented PostgreSQL data source (docs/sources/datasources/postgres): template variables
-are replaced first (multi-value variables as a comma-separated list of single-quoted
-values), then ``$__name(args)`` macros. With the TimescaleDB option on, ``$__timeGroup``
-becomes ``time_bucket``; without it, epoch arithmetic.
+are replaced first, then ``$__name(args)`` macros. A multi-value variable becomes a
+comma-separated list of single-quoted values; a single-value one is put in as it is with its
+single quotes doubled, *unquoted* (Grafana's ``interpolateVariable``), so a dashboard must
+write it ``${name:sqlstring}`` (each value single-quoted) for a crafted value to stay data.
+With the TimescaleDB option on, ``$__timeGroup`` becomes ``time_bucket``; without it, epoch
+arithmetic.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import re
 from datetime import UTC, datetime
 
 _MACRO = re.compile(r"\$(__[A-Za-z0-9_]+)\(([^)]*)\)")
-_VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)|\[\[(\w+)\]\]")
+_VARIABLE = re.compile(r"\$\{(\w+)(?::(\w+))?\}|\$(\w+)|\[\[(\w+)\]\]")
 _INTERVAL = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)$")
 _SECONDS = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _SECONDS["y"] = 365 * 86400.0
@@ -43,7 +46,7 @@ def _quote(value: str) -> str:
 
 def interpolate(
     sql: str,
-    variables: dict[str, list[str]],
+    variables: dict[str, list[str] | str],
     time_from: datetime,
     time_to: datetime,
     interval: str,
@@ -51,7 +54,8 @@ def interpolate(
 ) -> str:
     """The SQL Grafana sends for ``sql`` over ``time_from``..``time_to``.
 
-    ``variables`` maps each dashboard variable to its selected values; ``$__interval``
+    ``variables`` maps each dashboard variable to its selected values: a list for a
+    multi-value variable, a string for a single-value one; ``$__interval``
     (and ``$__interval_ms``) become ``interval``, which Grafana derives from the range and
     the panel's width.
     """
@@ -61,14 +65,22 @@ def interpolate(
     }
 
     def variable(match: re.Match) -> str:
-        name = match[1] or match[2] or match[3]
+        name, form = match[1] or match[3] or match[4], match[2]
         if name in builtins:
             return builtins[name]
         if name.startswith("__"):
             return match[0]  # a macro: handled below
         if name not in variables:
             raise ValueError(f"variable ${name} is not defined")
-        return ",".join(_quote(v) for v in variables[name])
+        value = variables[name]
+        values = [value] if isinstance(value, str) else value
+        if form == "sqlstring":
+            return ",".join(_quote(v) for v in values)
+        if form is not None:
+            raise ValueError(f"variable format :{form} is not supported here")
+        if isinstance(value, str):  # single-value: quotes doubled, nothing around it
+            return value.replace("'", "''")
+        return ",".join(_quote(v) for v in values)
 
     sql = _VARIABLE.sub(variable, sql)
 
