@@ -71,7 +71,7 @@ def telemetry_schema() -> dict:
                 "description": "frame group: consecutive whole orbital planes, planes-FIRST-LAST "
                 "(at least 200 satellites, except the last group); also the Kafka key",
                 "type": "string",
-                "pattern": "^planes-[0-9]{4,}-[0-9]{4,}$",
+                "pattern": f"^{telemetry.GROUP_PATTERN}$",
             },
             "sat_id": {
                 "description": "satellite ids of the frame's rows",

@@ -295,7 +295,7 @@ def decode_submission(payload: bytes | None) -> Submission:
     if type(priority) is not int or not 0 <= priority <= 9:
         raise SubmissionError(f"priority: {shown(priority)} is not an integer 0..9", job_id)
     sat_id = body.get("sat_id")
-    if sat_id is not None and (type(sat_id) is not int or not 1 <= sat_id < 2**31):
+    if "sat_id" in body and (type(sat_id) is not int or not 1 <= sat_id < 2**31):
         raise SubmissionError(f"sat_id: {shown(sat_id)} is not a positive 32-bit integer", job_id)
     return Submission(job_id, KINDS.index(kind), priority=priority, sat_id=sat_id, **values)
 
@@ -403,7 +403,7 @@ def decode_steps(payload: bytes | None) -> list[tuple]:
         raise StepsError("columns differ in length")
     checks = (
         ("time_unix_ns", lambda v: type(v) is int and 0 <= v < 2**63),
-        ("job_id", lambda v: isinstance(v, str) and 0 < len(v) <= 64),
+        ("job_id", lambda v: isinstance(v, str) and JOB_ID_PATTERN.fullmatch(v) is not None),
         ("step", lambda v: v in STEPS),
         ("sat_id", lambda v: v is None or (type(v) is int and 1 <= v < 2**31)),
         ("kind", lambda v: v is None or v in KINDS),

@@ -11,6 +11,7 @@ Serialisation is kept apart from transport (the bus sends bytes).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from itertools import chain
@@ -85,6 +86,9 @@ for _name, _channel in CHANNELS.items():
     GROUPS.setdefault(_channel.group, ())
     GROUPS[_channel.group] += (_name,)
 FRAME_FIELDS = ("schema", "version", "time_unix_ns", "group", "sat_id")
+# A frame group's name (twin.fleet.frame_groups): the first and last plane, four digits or more.
+GROUP_PATTERN = "planes-[0-9]{4,}-[0-9]{4,}"
+_GROUP = re.compile(GROUP_PATTERN)
 
 
 class FrameError(ContractError):
@@ -135,8 +139,8 @@ def decode(payload: bytes | None) -> Frame:
     time_ns = body["time_unix_ns"]
     if not isinstance(time_ns, int) or isinstance(time_ns, bool) or not 0 <= time_ns < 2**63:
         raise FrameError(f"time_unix_ns: {shown(time_ns)} is not a non-negative 64-bit integer")
-    if not isinstance(body["group"], str):
-        raise FrameError(f"group: {shown(body['group'])} is not a string")
+    if not isinstance(body["group"], str) or not _GROUP.fullmatch(body["group"]):
+        raise FrameError(f"group: {shown(body['group'])} is not a frame group {GROUP_PATTERN}")
     sat_id = _array(body, "sat_id", "int64")
     if not 1 <= sat_id.shape[0] <= MAX_SATELLITES_PER_FRAME:
         raise FrameError(

@@ -18,7 +18,7 @@ def _frame(n=4, time_ns=1_700_000_000_123_456_000):
     rng = np.random.default_rng(7)
     return Frame(
         time_unix_ns=time_ns,
-        group="plane-0002",
+        group="planes-0002-0002",
         sat_id=np.arange(10, 10 + n, dtype=np.int32),
         channels={name: _values(c, n, rng) for name, c in CHANNELS.items()},
     )
@@ -110,7 +110,8 @@ def test_frame_may_carry_only_some_groups():
         (_mutated(sat_id=[5, 5, 6, 7]), "appears twice"),
         (_mutated(sat_id=[]), "0 satellites"),
         (_mutated(time_unix_ns=-5), "time_unix_ns"),
-        (_mutated(group=7), "group: 7 is not a string"),
+        (_mutated(group=7), "group: 7 is not a frame group"),
+        (_mutated(group="plane-0002"), "is not a frame group"),
     ],
 )
 def test_more_bad_frames(payload, reason):
