@@ -177,3 +177,12 @@ def test_decoders_refuse_raw_bytes_as_the_contract_does(topic, payload):
 def test_every_contract_example_decodes(topic):
     for message in CONTRACTS[topic][1]:
         DECODERS[topic](orjson.dumps(message))
+
+
+def test_a_deeply_nested_value_is_refused_without_exhausting_the_stack():
+    # ~1,000 levels: within orjson's depth limit, so it reaches the decoder's checks, whose
+    # reasons once recursed into the value (RecursionError past the decoder's own error).
+    nested = b"[" * 1000 + b'"inference"' + b"]" * 1000
+    payload = b'{"schema":"twin.jobs.submit","version":1,"job_id":"a","kind":' + nested + b"}"
+    with pytest.raises(ContractError, match="kind: <list of 1>"):
+        jobs.decode_submission(payload)
