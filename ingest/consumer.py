@@ -28,7 +28,7 @@ from ingest.detect import AnomalyRow
 from ingest.roles import INGEST_ROLE
 from ingest.rules import RuleSet
 from ingest.writer import DeadLetter, Event, PartitionBatch, StaleBatch, Writer
-from twin import events, jobs, telemetry
+from twin import events, jobs, shutdown, telemetry
 from twin.bus import DeliveryError, Producer, open_client, schema_headers
 from twin.clock import parse_start
 from twin.errors import ContractError
@@ -74,6 +74,7 @@ class IngestStats:
     job_steps_inserted: int = 0
     rows_inserted: int = 0
     rows_repeated: int = 0
+    conflicting_samples: int = 0  # repeated samples whose values differ from the stored
     dead_letters: int = 0
     anomaly_steps: int = 0  # anomalies raised, updated and cleared
     batches: int = 0
@@ -225,7 +226,9 @@ def run_ingest(
     stats = IngestStats()
     started = time.monotonic()
     try:
-        while max_seconds is None or time.monotonic() - started < max_seconds:
+        while (max_seconds is None or time.monotonic() - started < max_seconds) and not (
+            shutdown.requested()  # SIGTERM/SIGINT: the batch in hand is written, then stop
+        ):
             batch = consumer.poll(timeout_ms=500)
             if not batch:
                 if (
@@ -250,7 +253,11 @@ def run_ingest(
             count_batch(stats, parts, result)
             stats.last_write_s = time.monotonic()
             _commit_for_monitoring(consumer, batch)
-            for letter in [d for part in parts for d in part.dead] + result.refused:
+            for letter in [
+                *(d for part in parts for d in part.dead),
+                *result.refused,
+                *result.conflicting,
+            ]:
                 # After the database commit: the table is the record of it.
                 producer.send(
                     deadletter_topic,
@@ -333,6 +340,7 @@ def count_batch(stats: IngestStats, parts: list[PartitionBatch], result) -> None
     stats.dead_letters += sum(len(p.dead) for p in parts) + len(refused)
     stats.rows_inserted += result.rows_inserted
     stats.rows_repeated += result.rows_repeated
+    stats.conflicting_samples += sum(d.samples for d in result.conflicting)
     stats.anomaly_steps += len(result.anomalies)
 
 

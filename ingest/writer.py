@@ -36,9 +36,11 @@ _STAGE_COLUMNS = ("time_unix_us", "sat_id", "batch_id", "kafka_offset", *CHANNEL
 _STAGE_TYPES = ("int8", "int4", "int8", "int8", *("float8" for _ in CHANNELS))
 
 
-def _from_stage(name: str, pg_type: str) -> sql.Composed:
-    """A staged float8 column back to its type: NaN → NULL, bool and int2 cast back."""
-    value = sql.SQL("NULLIF({}, 'NaN'::float8)").format(sql.Identifier(name))
+def _from_stage(name: str, pg_type: str, table: str | None = None) -> sql.Composed:
+    """A staged float8 column (of ``table``, when named) back to its type: NaN → NULL, bool
+    and int2 cast back."""
+    column = sql.Identifier(table, name) if table else sql.Identifier(name)
+    value = sql.SQL("NULLIF({}, 'NaN'::float8)").format(column)
     return {
         "float8": value,
         "bool": sql.SQL("({} <> 0)").format(value),
@@ -58,6 +60,18 @@ _INSERT = sql.SQL(
 _COLS = _names(CHANNELS)
 _VALS = sql.SQL(", ").join(_from_stage(name, c.pg_type) for name, c in CHANNELS.items())
 INSERT_FROM_STAGE = _INSERT.format(cols=_COLS, vals=_VALS, source=sql.Identifier("telemetry_stage"))
+# Staged samples whose (satellite, time) another batch stored with other values: conflicting
+# duplicates, per message (batch, offset) with their count. A replay stores the same values.
+FIND_CONFLICTS = sql.SQL(
+    "SELECT s.batch_id, s.kafka_offset, count(*) FROM telemetry_stage s JOIN telemetry t "
+    "ON t.sat_id = s.sat_id "
+    "AND t.time = timestamptz 'epoch' + s.time_unix_us * interval '1 microsecond' "
+    "WHERE t.batch_id <> s.batch_id AND ROW({stored}) IS DISTINCT FROM ROW({staged}) "
+    "GROUP BY 1, 2 ORDER BY 1, 2"
+).format(
+    stored=sql.SQL(", ").join(sql.Identifier("t", n) for n in CHANNELS),
+    staged=sql.SQL(", ").join(_from_stage(n, c.pg_type, "s") for n, c in CHANNELS.items()),
+)
 CREATE_STAGE = sql.SQL(
     "CREATE TEMP TABLE IF NOT EXISTS telemetry_stage ({}) ON COMMIT DELETE ROWS"
 ).format(
@@ -277,6 +291,9 @@ class WriteResult:
     anomalies: list[AnomalyRow] = field(default_factory=list)
     # records that decoded but that the database refused, stored as dead letters instead
     refused: list[DeadLetter] = field(default_factory=list)
+    # messages some of whose samples another message stored with other values (their other
+    # samples are stored): dead-lettered too, with the count of conflicting samples
+    conflicting: list[DeadLetter] = field(default_factory=list)
 
 
 class Writer:
@@ -438,6 +455,7 @@ class Writer:
             first.job_steps_inserted + second.job_steps_inserted,
             first.anomalies + second.anomalies,
             first.refused + second.refused,
+            first.conflicting + second.conflicting,
         )
 
     def _rollback(self) -> None:
@@ -452,6 +470,7 @@ class Writer:
         and the next offsets; returns the result and the rules' new state."""
         conn = self._connection()
         frames, events, steps = [], [], []
+        part_of: dict[int, PartitionBatch] = {}
         with conn.transaction(), conn.cursor() as cur:
             for part in parts:
                 cur.execute(
@@ -468,13 +487,14 @@ class Writer:
                     ),
                 )
                 batch_id = cur.fetchone()[0]
+                part_of[batch_id] = part
                 frames += [(batch_id, offset, frame) for offset, frame in part.frames]
                 events += [(batch_id, offset, event) for offset, event in part.events]
                 steps += [
                     (batch_id, offset, row) for offset, rows in part.job_steps for row in rows
                 ]
             columns = frames_to_columns(frames)
-            inserted = self._insert_rows(cur, columns) if columns.n_rows else 0
+            inserted, conflicts = self._insert_rows(cur, columns) if columns.n_rows else (0, [])
             anomalies, state = [], None
             if detector is not None:
                 anomalies, state = detector.evaluate(
@@ -497,7 +517,19 @@ class Writer:
                 )
             events_inserted = self._insert_events(cur, events) if events else 0
             steps_inserted = self._insert_job_steps(cur, steps) if steps else 0
-            dead = [d for part in parts for d in part.dead]
+            conflicting = [
+                DeadLetter(
+                    part_of[b].topic,
+                    part_of[b].partition,
+                    offset,
+                    f"conflicting duplicate: {n} samples of this message differ from those "
+                    "stored for the same satellites and times; the stored ones are kept",
+                    part_of[b].payloads.get(offset, b""),
+                    samples=n,
+                )
+                for b, offset, n in conflicts
+            ]
+            dead = [d for part in parts for d in part.dead] + conflicting
             if dead:
                 cur.executemany(
                     INSERT_DEAD_LETTER,
@@ -514,24 +546,35 @@ class Writer:
                         f"stored for group {self._group!r}; this batch is not written"
                     )
         result = WriteResult(
-            inserted, columns.n_rows - inserted, events_inserted, steps_inserted, anomalies
+            inserted,
+            columns.n_rows - inserted,
+            events_inserted,
+            steps_inserted,
+            anomalies,
+            conflicting=conflicting,
         )
         return result, state
 
-    def _insert_rows(self, cur: psycopg.Cursor, columns: Columns) -> int:
+    def _insert_rows(
+        self, cur: psycopg.Cursor, columns: Columns
+    ) -> tuple[int, list[tuple[int, int, int]]]:
+        """Rows inserted, and the conflicting duplicates as ``(batch_id, offset, samples)``:
+        samples another batch stored with other values (kept as stored, reported)."""
         if self._partitioned:
             days = np.unique(columns.time_unix_us // US_PER_DAY)
             cur.execute("SELECT twin_ensure_partitions(%s::int8[])", (days.tolist(),))
         try:
             with cur.connection.transaction():  # a savepoint: undone whole on conflict
-                return self._copy_direct(cur, columns)
+                return self._copy_direct(cur, columns), []
         except psycopg.errors.UniqueViolation:
             pass  # some rows are already stored (a replay): insert what is new
         cur.execute(CREATE_STAGE)
         with cur.copy("COPY telemetry_stage FROM STDIN (FORMAT BINARY)") as copy:
             copy.write(binary_copy_payload(list(zip(columns.arrays(), _STAGE_TYPES, strict=True))))
         cur.execute(INSERT_FROM_STAGE)
-        return cur.rowcount
+        inserted = cur.rowcount
+        cur.execute(FIND_CONFLICTS)
+        return inserted, cur.fetchall()
 
     @staticmethod
     def _copy_direct(cur: psycopg.Cursor, columns: Columns) -> int:

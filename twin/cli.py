@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 
-from twin import __version__
+from twin import __version__, shutdown
 from twin.clock import NS_PER_S, iso, parse_duration_ns, parse_start
 from twin.progress import Progress
 from twin.settings import (
@@ -209,7 +209,8 @@ def _run_local(args, config, fleet, hw, shells, progress) -> tuple:
         f"  stored in {where}: {i.rows_inserted} telemetry rows ({i.rows_repeated} already "
         f"there), {i.events} events, {i.job_steps_inserted} job steps, {i.dead_letters} dead "
         f"letters; anomalies raised {local.anomalies_raised}, open at the end "
-        f"{local.anomalies_open}; fleet rules over {local.fleet_minutes} minutes"
+        f"{local.anomalies_open}; fleet rules over {local.fleet_minutes} minutes; "
+        f"{i.conflicting_samples} repeated samples conflicted with the stored ones"
     )
     return stats, stored
 
@@ -476,7 +477,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         f"{stats.rows_inserted} rows inserted, {stats.rows_repeated} repeated, "
         f"{stats.dead_letters} dead letters, {stats.job_steps_inserted} job steps stored, "
         f"{stats.anomaly_steps} anomaly steps, "
-        f"{stats.batches} batches"
+        f"{stats.batches} batches; {stats.conflicting_samples} repeated samples conflicted "
+        "with the stored ones (dead-lettered)"
     )
     return 0
 
@@ -828,8 +830,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"twin: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     _logging(args)
+    if args.command in ("run", "ingest", "score"):
+        shutdown.install()
     try:
-        return args.func(args)
+        return shutdown.exit_code(args.func(args))
     except InputError as exc:
         print(f"twin: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from twin import events, jobs, payload
+from twin import events, jobs, payload, shutdown
 from twin.dice import Dice
 from twin.faults import Faults, apply_onsets, hardware_at, nothing_held, telemetry_at
 from twin.fleet import Fleet, FrameGroups, frame_groups
@@ -269,7 +269,7 @@ def run(
     held = nothing_held(fleet.n_sat) if faults is not None else None
     silent = None
     for first, end in zip(starts, [*starts[1:], plan.n_ticks], strict=True):
-        if first >= plan.n_ticks:
+        if first >= plan.n_ticks or shutdown.requested():  # a stop ends the run between blocks
             break
         t_block = times[first:end]
         if plan.speed is not None:

@@ -12,7 +12,7 @@ from tests.conftest import KEEP_HISTORY
 from twin.clock import NS_PER_S, parse_start
 from twin.engine import RunPlan, run
 from twin.presets import build, load_preset
-from twin.telemetry import CHANNELS
+from twin.telemetry import CHANNELS, Frame
 
 pytestmark = pytest.mark.integration
 
@@ -218,3 +218,37 @@ def test_offsets_never_move_backwards_and_a_stale_batch_writes_nothing(store):
         batches = conn.execute("SELECT first_offset FROM ingest_batches ORDER BY batch_id")
         assert batches.fetchall() == [(3,), (3,)]
     assert len(_rows(store)) == 3 * 12
+
+
+def test_a_conflicting_duplicate_is_dead_lettered_and_counted_not_dropped_silently(store):
+    """A frame planted for a satellite and time makes the real one a repeat: the real one's
+    differing samples are reported as a dead letter with their count; an identical replay
+    is not a conflict."""
+    frames = _frames(2)
+    planted = Frame(
+        frames[1].time_unix_ns,
+        frames[1].group,
+        frames[1].sat_id[:3],
+        {name: values[:3] + 1.0 for name, values in frames[1].channels.items()},
+    )
+    writer = Writer(store, "g-dup")
+    try:
+        writer.write([_part([planted], first_offset=0)])
+        real = _part(frames, first_offset=1)
+        real.payloads = {1: b"tick 0", 2: b"tick 1"}
+        result = writer.write([real])
+        other = Writer(store, "g-dup-other")  # another group stores the same values again
+        try:
+            replay = other.write([_part(frames[:1], first_offset=1)])
+        finally:
+            other.close()
+    finally:
+        writer.close()
+    assert (result.rows_inserted, result.rows_repeated) == (12 + 9, 3)
+    assert [(d.offset, d.samples, d.payload) for d in result.conflicting] == [(2, 3, b"tick 1")]
+    assert "conflicting duplicate: 3 samples" in result.conflicting[0].reason
+    assert replay.conflicting == [] and replay.rows_repeated == 12
+    with connect(store) as conn:
+        assert conn.execute(
+            "SELECT kafka_offset, samples FROM dead_letters WHERE reason LIKE 'conflicting%'"
+        ).fetchall() == [(2, 3)]
