@@ -50,6 +50,20 @@ class Satellites:
     interval_s: np.ndarray
     array_nominal_w: np.ndarray
     capacity_wh: np.ndarray
+    # laser terminals per satellite; None: every satellite has them
+    laser_terminals: np.ndarray | None = None
+
+    def produces(self, channels: tuple[str, ...]) -> np.ndarray:
+        """(n,) bool: whether each satellite's hardware can produce every one of
+        ``channels`` (a satellite without laser terminals has no laser links to report)."""
+        able = np.ones(self.sat_id.shape[0], dtype=bool)
+        if self.laser_terminals is not None and LASER_CHANNELS.intersection(channels):
+            able &= self.laser_terminals > 0
+        return able
+
+
+# Channels only a satellite with laser terminals produces meaningfully.
+LASER_CHANNELS = frozenset({"isl_up"})
 
 
 def load_satellites(conn) -> Satellites:
@@ -61,13 +75,14 @@ def load_satellites(conn) -> Satellites:
         "* power(1 - (hardware->>'array_degradation_per_year')::float8, "
         "(hardware->>'array_age_years')::float8), "
         "coalesce((hardware->>'array_tracking')::bool, true), "
-        "(hardware->>'battery_capacity_wh')::float8 "
+        "(hardware->>'battery_capacity_wh')::float8, "
+        "coalesce((hardware->>'laser_terminals')::float8, 1) "
         "FROM satellites ORDER BY sat_id"
     ).fetchall()
     if not rows:
         empty = np.empty(0)
         return Satellites(np.empty(0, np.int32), np.empty(0, np.int32), empty, empty, empty)
-    sat_id, shell, plane, interval, array_w, tracking, capacity = zip(*rows, strict=True)
+    sat_id, shell, plane, interval, array_w, tracking, capacity, lasers = zip(*rows, strict=True)
     planes = np.array([f"{s}/{p}" for s, p in zip(shell, plane, strict=True)])
     family = np.unique(planes, return_inverse=True)[1].astype(np.int32)
     return Satellites(
@@ -78,6 +93,7 @@ def load_satellites(conn) -> Satellites:
             np.array(tracking, dtype=bool), np.array(array_w, dtype=np.float64), np.nan
         ),
         capacity_wh=np.array(capacity, dtype=np.float64),
+        laser_terminals=np.array(lasers, dtype=np.float64),
     )
 
 
@@ -262,7 +278,9 @@ class Detector:
             score = np.where(valid, (tick.t_us - last) / np.maximum(expected_us, 1.0), np.nan)
             return where, score, valid, valid
         where, v = tick.idx, tick.values
+        # A channel the satellite's hardware cannot produce is no data: never judged.
         data = np.logical_and.reduce([np.isfinite(v[c]) for c in rule.channels])
+        data &= self.sats.produces(rule.channels)[where]
         valid = data.copy()
         for c in rule.when:
             x = v[c.channel]

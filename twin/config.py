@@ -141,8 +141,8 @@ def read_file(path: str | None) -> tuple[dict, Path | None]:
             body = tomllib.load(f)
     except OSError as exc:
         raise ConfigError("--config", path, f"a readable TOML file ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("--config", path, f"valid TOML ({exc})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError("--config", path, f"valid TOML in UTF-8 ({exc})") from None
     tables = {s.table: set() for s in SETTINGS if s.table}
     for s in SETTINGS:
         if s.table:

@@ -63,38 +63,94 @@ def read_elements(path: Path, fmt: str | None = None) -> tuple[list[Satrec], lis
                 records = list(omm.parse_csv(f) if fmt == "omm-csv" else omm.parse_xml(f))
         except (ParseError, csv.Error, ValueError) as exc:
             raise ElementsError(f"{path}: not {fmt.upper()}: {exc}") from None
-    sats, names = [], []
+    if not records:
+        raise ElementsError(f"{path}: no element sets")
+    sats, names, where = [], [], []
     for i, fields in enumerate(records):
         sat = Satrec()
         try:
             omm.initialize(sat, fields)
-        except (KeyError, ValueError, TypeError) as exc:
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
             raise ElementsError(f"{path}: entry {i + 1}: {type(exc).__name__}: {exc}") from None
+        _check_elements(sat, path, f"entry {i + 1}")
         sats.append(sat)
         names.append(str(fields.get("OBJECT_NAME") or fields.get("NORAD_CAT_ID")))
+        where.append(f"entry {i + 1}")
+    _check_unique(sats, path, where)
     return sats, names
 
 
+def _check_elements(sat: Satrec, path: Path, where: str) -> None:
+    """Refuse elements SGP4 cannot fly: an eccentricity outside [0, 1), a mean motion that
+    is not positive, an inclination outside [0°, 180°], or an SGP4 initialisation error."""
+    problems = []
+    if not 0.0 <= sat.ecco < 1.0:
+        problems.append(f"eccentricity {sat.ecco:g} is not in [0, 1)")
+    if not sat.no_kozai > 0.0:
+        problems.append(
+            f"mean motion {sat.no_kozai * 1440 / (2 * np.pi):g} rev/day is not positive"
+        )
+    if not 0.0 <= sat.inclo <= np.pi:
+        problems.append(f"inclination {np.degrees(sat.inclo):g}° is not in [0, 180]")
+    if sat.error:
+        problems.append(f"SGP4 rejects these elements (error {sat.error})")
+    if problems:
+        raise ElementsError(f"{path}: {where} (catalogue {sat.satnum}): {'; '.join(problems)}")
+
+
+def _check_unique(sats: list[Satrec], path: Path, where: list[str]) -> None:
+    first: dict[int, str] = {}
+    for sat, here in zip(sats, where, strict=True):
+        if sat.satnum in first:
+            raise ElementsError(
+                f"{path}: {here} repeats catalogue number {sat.satnum} of {first[sat.satnum]}; "
+                "keep one element set per satellite"
+            )
+        first[sat.satnum] = here
+
+
+def tle_checksum_ok(line: str) -> bool:
+    """The TLE line's last column is the sum of its digits, each minus sign counting 1,
+    modulo 10 (the NORAD two-line element format)."""
+    if len(line) != 69 or not line[68].isdigit():
+        return False
+    total = sum(int(c) if c.isdigit() else c == "-" for c in line[:68])
+    return total % 10 == int(line[68])
+
+
 def _read_tle(path: Path, text: str) -> tuple[list[Satrec], list[str]]:
-    lines = [ln.rstrip() for ln in text.splitlines() if ln.strip()]
-    sats, names, name, i = [], [], None, 0
+    # (line number in the file, text) of the non-blank lines
+    lines = [(n, ln.rstrip()) for n, ln in enumerate(text.splitlines(), start=1) if ln.strip()]
+    sats, names, where, name, i = [], [], [], None, 0
     while i < len(lines):
-        line = lines[i]
-        if line.startswith("1 ") and i + 1 < len(lines) and lines[i + 1].startswith("2 "):
-            sat = Satrec.twoline2rv(line, lines[i + 1])
-            if sat.error:
-                raise ElementsError(
-                    f"{path}: line {i + 1}: SGP4 rejects these elements (error {sat.error})"
-                )
+        number, line = lines[i]
+        if line.startswith("1 ") and i + 1 < len(lines) and lines[i + 1][1].startswith("2 "):
+            second = lines[i + 1][1]
+            for n, text_ in ((number, line), (lines[i + 1][0], second)):
+                if not tle_checksum_ok(text_):
+                    raise ElementsError(
+                        f"{path}: line {n}: not a 69-column TLE line with a valid checksum "
+                        "(a corrupted digit would fly another orbit)"
+                    )
+            sat = Satrec.twoline2rv(line, second)
+            _check_elements(sat, path, f"line {number}")
             sats.append(sat)
             names.append(name or str(sat.satnum))
+            where.append(f"line {number}")
             name, i = None, i + 2
         elif not line.startswith(("1 ", "2 ")):
+            if name is not None:
+                raise ElementsError(f"{path}: line {number}: a name line follows the name {name!r}")
             name, i = line.removeprefix("0 ").strip(), i + 1
         else:
-            raise ElementsError(f"{path}: line {i + 1}: a TLE line 1 must be followed by line 2")
+            raise ElementsError(
+                f"{path}: line {number}: a TLE line 1 must be followed by line 2"
+            )
+    if name is not None:
+        raise ElementsError(f"{path}: the file ends after the name {name!r}, without its TLE")
     if not sats:
         raise ElementsError(f"{path}: no TLE found")
+    _check_unique(sats, path, where)
     return sats, names
 
 

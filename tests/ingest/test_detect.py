@@ -382,3 +382,25 @@ def test_a_time_past_the_ephemeris_is_skipped_by_the_physics_residual_not_a_cras
         type="threshold", channel="temp_payload_c", trigger={"above": 80.0}, clear={"below": 70.0}
     )
     assert _run(hot, frames)[0] == [("open", 1, late_ns // 10**9 - T0_NS // 10**9)]
+
+
+def test_a_rule_never_judges_a_channel_the_hardware_cannot_produce():
+    # starcloud-1 has no laser terminals: its isl_up is always 0, which is no fault.
+    sats = _sats()
+    no_lasers = Satellites(
+        sats.sat_id,
+        sats.family,
+        sats.interval_s,
+        sats.array_nominal_w,
+        sats.capacity_wh,
+        laser_terminals=np.where(sats.sat_id <= 6, 0, 4).astype(np.int32),
+    )
+
+    def change(k, v):
+        v["isl_up"][:] = 0  # no link up anywhere
+
+    lasers_down = _rule(
+        type="threshold", channel="isl_up", trigger={"below": 0.5}, clear={"above": 0.5}, for_s=5
+    )
+    steps, _ = _run(lasers_down, _series(20, change), sats=no_lasers)
+    assert sorted(sat for _, sat, _ in steps) == [7, 8, 9, 10, 11, 12]

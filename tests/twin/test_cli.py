@@ -15,6 +15,15 @@ from twin.settings import ENV_DATABASE, ENV_KAFKA
         (["run", "--kafka", "no-port"], "--kafka"),
         (["run", "--kafka", "127.0.0.1:1", "--topic-prefix", "bad prefix"], "--topic-prefix"),
         (["ingest", "--kafka", "127.0.0.1:1", "--database", "mysql://x"], "--database"),
+        # Sizes: a tick too fine, more ticks or satellites than memory holds; the bound is
+        # in the message.
+        (["run", "--kafka", "127.0.0.1:1", "--step", "1ns"], "at least 1ms"),
+        (["run", "--kafka", "127.0.0.1:1", "--step", "1us"], "at least 1ms"),
+        (
+            ["run", "--kafka", "127.0.0.1:1", "--duration", "100000d", "--step", "1ms"],
+            "ticks a run",
+        ),
+        (["run", "--kafka", "127.0.0.1:1", "--walker", "10000000/1/0"], "satellites (about"),
     ],
 )
 def test_bad_configuration_exits_2_naming_the_field(argv, field, capsys, monkeypatch):
@@ -50,3 +59,11 @@ def test_unknown_preset_and_bad_elements_file_exit_2(capsys, tmp_path):
     bad.write_text("no elements here\n")
     assert main(["run", "--kafka", "127.0.0.1:1", "--elements", str(bad)]) == 2
     assert "no TLE found" in capsys.readouterr().err
+
+
+def test_a_binary_config_file_exits_2_with_one_line(capsys, tmp_path):
+    config = tmp_path / "twin.toml"
+    config.write_bytes(b"\xff\xfe\x00 not text")
+    assert main(["--config", str(config), "run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "valid TOML in UTF-8" in err

@@ -117,7 +117,7 @@ def test_imported_fleet_groups_planes_by_node(source, tmp_path):
             "1 25544U 98067A   24001.50000000  .00016717  00000-0  10270-3 0  9005\n",
             "line 1: a TLE line 1 must be followed by line 2",
         ),
-        ("a.tle", "just a name\n", "no TLE found"),
+        ("a.tle", "just a name\n", "ends after the name 'just a name'"),
         ("a.json", "{broken", "not JSON"),
         ("a.json", '[{"OBJECT_NAME": "X"}]', "entry 1: KeyError"),
         ("a.dat", "", "unknown suffix '.dat'"),
@@ -127,3 +127,58 @@ def test_bad_files_are_reported_with_place_and_reason(tmp_path, name, text, mess
     (tmp_path / name).write_text(text)
     with pytest.raises(ElementsError, match=message):
         read_elements(tmp_path / name)
+
+
+ISS = (
+    "1 25544U 98067A   24001.50000000  .00016717  00000-0  10270-3 0  9005",
+    "2 25544  51.6416 247.4627 0006703 130.5360 325.0288 15.50377579 12345",
+)
+
+
+def _fixed(line: str) -> str:
+    """``line`` with its checksum made right."""
+    total = sum(int(c) if c.isdigit() else c == "-" for c in line[:68])
+    return line[:68] + str(total % 10)
+
+
+def test_tle_checksums_are_checked(tmp_path):
+    good = [_fixed(ISS[0]), _fixed(ISS[1])]
+    (tmp_path / "ok.tle").write_text("ISS\n" + "\n".join(good) + "\n")
+    sats, _ = read_elements(tmp_path / "ok.tle")
+    assert np.degrees(sats[0].inclo) == pytest.approx(51.6416)
+    corrupted = good[1].replace(" 51.6416", " 81.6416")  # one digit: 30° more inclination
+    (tmp_path / "bad.tle").write_text("ISS\n\n\n" + good[0] + "\n" + corrupted + "\n")
+    with pytest.raises(ElementsError, match=r"line 5: .*checksum"):  # blank lines counted
+        read_elements(tmp_path / "bad.tle")
+
+
+def test_a_name_without_its_tle_and_repeated_catalogue_numbers_are_refused(tmp_path):
+    good = "\n".join(_fixed(line) for line in ISS)
+    (tmp_path / "end.tle").write_text(f"ISS\n{good}\nLAST ONE\n")
+    with pytest.raises(ElementsError, match=r"ends after the name .LAST ONE."):
+        read_elements(tmp_path / "end.tle")
+    (tmp_path / "twice.tle").write_text(f"A\n{good}\nB\n{good}\n")
+    with pytest.raises(ElementsError, match=r"twice.tle: line 5 repeats catalogue number 25544"):
+        read_elements(tmp_path / "twice.tle")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"ECCENTRICITY": 1.5}, "eccentricity 1.5 is not in"),
+        ({"MEAN_MOTION": -15.5}, "mean motion .* is not positive"),
+        ({"INCLINATION": 200.0}, "inclination 200"),
+    ],
+)
+def test_omm_elements_sgp4_cannot_fly_are_refused(tmp_path, source, change, message):
+    records = _omm_records(source)
+    records[3] = {**records[3], **change}
+    (tmp_path / "f.json").write_text(json.dumps(records))
+    with pytest.raises(ElementsError, match=f"entry 4 .*{message}"):
+        read_elements(tmp_path / "f.json")
+
+
+def test_an_empty_omm_list_is_refused(tmp_path):
+    (tmp_path / "none.json").write_text("[]")
+    with pytest.raises(ElementsError, match="no element sets"):
+        read_elements(tmp_path / "none.json")
