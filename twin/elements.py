@@ -143,13 +143,11 @@ def _read_tle(path: Path, text: str) -> tuple[list[Satrec], list[str]]:
                 raise ElementsError(f"{path}: line {number}: a name line follows the name {name!r}")
             name, i = line.removeprefix("0 ").strip(), i + 1
         else:
-            raise ElementsError(
-                f"{path}: line {number}: a TLE line 1 must be followed by line 2"
-            )
-    if name is not None:
-        raise ElementsError(f"{path}: the file ends after the name {name!r}, without its TLE")
+            raise ElementsError(f"{path}: line {number}: a TLE line 1 must be followed by line 2")
     if not sats:
         raise ElementsError(f"{path}: no TLE found")
+    if name is not None:
+        raise ElementsError(f"{path}: the file ends after the name {name!r}, without its TLE")
     _check_unique(sats, path, where)
     return sats, names
 

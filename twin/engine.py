@@ -104,7 +104,7 @@ def tick_channels(
     time, flows over the tick that follows it."""
     o = env.orbit
     failed = o.sgp4_error[:, 0] != 0
-    return {
+    channels = {
         "lat_deg": o.lat_deg[:, 0],
         "lon_deg": o.lon_deg[:, 0],
         "alt_km": o.alt_km[:, 0],
@@ -134,6 +134,25 @@ def tick_channels(
         "hops_to_ground": pay.hops_to_ground,
         "backlog_mb": pay.backlog_mb,
     }
+    if failed.any():  # a satellite SGP4 lost has no computed value to report: null
+        for name, values in channels.items():
+            if values.dtype.kind == "f":
+                channels[name] = np.where(failed, np.nan, values)
+    return channels
+
+
+def hold_lost(before: FleetState, after: FleetState, lost: np.ndarray) -> FleetState:
+    """``after``, but the satellites ``lost`` (n_sat,) bool (SGP4 failed: no position) keep
+    their state of ``before``, with their sunlit state unknown (-1): nothing is simulated
+    for a satellite nobody knows where it is, and no eclipse is seen entering or leaving."""
+    if not lost.any():
+        return after
+    held = {
+        f: np.where(lost, getattr(before, f), getattr(after, f))
+        for f in FleetState.__dataclass_fields__
+    }
+    held["sunlit"] = np.where(lost, np.int8(-1), after.sunlit).astype(np.int8)
+    return FleetState(**held)
 
 
 @dataclass(frozen=True)
@@ -289,6 +308,8 @@ def run(
                 effective = hardware_at(faults, ctx.hw, t_s)
                 tick_ctx = ctx if effective is ctx.hw else replace(ctx, hw=effective)
             new, done = advance(tick_ctx, state, env_k, t_ns, dt_s, dice, submitted)
+            lost = env_k.orbit.sgp4_error[:, 0] != 0
+            new = replace(new, physical=hold_lost(state.physical, new.physical, lost))
             physical, pay = state.physical, done.payload
             channels = tick_channels(env_k, physical, done.outputs, pay)
             reported = channels
@@ -303,7 +324,9 @@ def run(
                 # Eclipse and contact changes seen at this tick; mode changes decided by this
                 # tick's step take effect at the next one.
                 for batch in (
-                    events.eclipse_events(t_ns, fleet.sat_id, physical.sunlit, channels["sunlit"]),
+                    events.eclipse_events(
+                        t_ns, fleet.sat_id, np.where(lost, -1, physical.sunlit), channels["sunlit"]
+                    ),
                     events.contact_events(
                         t_ns, fleet.sat_id, ctx.stations.station_id, pay.aos, pay.los
                     ),

@@ -47,6 +47,10 @@ def propagate(satrecs: SatrecArray, t_ns: np.ndarray) -> OrbitState:
     """
     jt = julian(np.atleast_1d(t_ns))
     error, r, v = satrecs.sgp4(jt.jd_utc, jt.fr_utc)  # (n_sat, n_time[, 3])
+    # Every failure code masks its rows: some (6, decayed) come back finite but underground.
+    failed = error != 0
+    r[failed] = np.nan
+    v[failed] = np.nan
     # The one conversion from sgp4's (n_sat, n_time, 3) to our (3, n_sat, n_time).
     r_teme_km = np.moveaxis(r, -1, 0)
     v_teme_km_s = np.moveaxis(v, -1, 0)

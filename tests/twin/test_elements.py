@@ -117,7 +117,7 @@ def test_imported_fleet_groups_planes_by_node(source, tmp_path):
             "1 25544U 98067A   24001.50000000  .00016717  00000-0  10270-3 0  9005\n",
             "line 1: a TLE line 1 must be followed by line 2",
         ),
-        ("a.tle", "just a name\n", "ends after the name 'just a name'"),
+        ("a.tle", "just a name\n", "no TLE found"),
         ("a.json", "{broken", "not JSON"),
         ("a.json", '[{"OBJECT_NAME": "X"}]', "entry 1: KeyError"),
         ("a.dat", "", "unknown suffix '.dat'"),

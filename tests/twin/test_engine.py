@@ -101,3 +101,44 @@ def test_resuming_between_blocks_gives_the_same_frames():
             np.testing.assert_allclose(
                 b.channels[name], a.channels[name], rtol=1e-12, atol=1e-12, err_msg=name
             )
+
+
+def test_a_satellite_sgp4_loses_is_masked_everywhere_and_frozen():
+    """SGP4 error 6 (decayed) returns a finite position under the ground: every failure code
+    must null the satellite's computed channels (not only the orbit), stop its power and
+    thermal, and raise no eclipse events while it is lost."""
+    from sgp4.api import WGS72, Satrec
+
+    from twin import events as ev
+    from twin.fleet import make_fleet
+
+    t0 = parse_start("2026-03-20T12:00:00Z")
+    fleet, hw = build(load_preset("threebody-12"), t0)
+    decaying = Satrec()
+    epoch_days = (t0 / NS_PER_S) / 86400.0 + 2440587.5 - 2433281.5  # days since 1949-12-31
+    decaying.sgp4init(WGS72, "i", 99999, epoch_days, 0.05, 0.0, 0.0, 1e-4, 0.0,
+                      np.radians(51.6), 0.0, 2 * np.pi * 16.2 / 1440, 0.0)  # fmt: skip
+    fleet = make_fleet(fleet.sat_id, fleet.plane, [*fleet.elements[:11], decaying])
+    frames, found = [], []
+    start = t0 + 9 * 3600 * NS_PER_S  # it decays about 10 h after its epoch
+    run(fleet, hw, RunPlan(start, 60 * NS_PER_S, 120), frames.append, events_sink=found.append)
+    lost_id = int(fleet.sat_id[11])
+    rows = [(f.time_unix_ns, f.sat_id.tolist().index(lost_id), f) for f in frames]
+    codes = np.array([f.channels["sgp4_error"][i] for _, i, f in rows])
+    assert codes[0] == 0 and 6 in codes and (np.diff((codes != 0).astype(int)) >= 0).all()
+    lost_at = rows[int(np.argmax(codes != 0))][0]
+    for t, i, f in rows:
+        floats = {n: v[i] for n, v in f.channels.items() if v.dtype.kind == "f"}
+        others = {n: np.delete(v, i) for n, v in f.channels.items() if v.dtype.kind == "f"}
+        if t >= lost_at:
+            assert all(np.isnan(x) for x in floats.values()), t
+        else:
+            assert np.isfinite(floats["alt_km"]) and np.isfinite(floats["temp_payload_c"])
+        assert np.isfinite(others["alt_km"]).all() and np.isfinite(others["temp_payload_c"]).all()
+    eclipses = [
+        (batch.time_unix_ns, ev.KINDS[k])
+        for batch in found
+        for s, k in zip(batch.sat_id.tolist(), batch.kind.tolist(), strict=True)
+        if s == lost_id and ev.KINDS[k].startswith("eclipse") and batch.time_unix_ns >= lost_at
+    ]
+    assert eclipses == []
