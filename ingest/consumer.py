@@ -64,7 +64,8 @@ CONSUMER_SETTINGS: dict[str, object] = {
 
 @dataclass
 class IngestStats:
-    """Counts of a run. Invariants: messages = frames + events + job messages + dead letters;
+    """Counts of a run. Invariants: messages = frames + events + job messages + dead letters
+    - frames stored in part (a frame some of whose samples were rejected is both);
     samples in stored frames = rows inserted + rows repeated."""
 
     messages: int = 0
@@ -127,9 +128,16 @@ class Validator:
         self._writer = writer
 
     def frame(self, payload: bytes) -> telemetry.Frame:
-        frame = telemetry.decode(payload)
+        """The frame's acceptable samples: one satellite's bad value or unknown id rejects
+        that sample (noted in ``rejected``), never the others."""
+        frame = telemetry.decode(payload, per_sample=True)
         _check_time(frame.time_unix_ns)
-        self._check_known(frame.sat_id)
+        unknown = self._unknown(frame.sat_id)
+        if unknown.all():
+            raise ContractError(self._unknown_reason(frame.sat_id))
+        if unknown.any():
+            reason = self._unknown_reason(frame.sat_id[unknown])
+            frame = telemetry.reject_samples(frame, unknown, reason)
         return frame
 
     def event(self, payload: bytes) -> Event:
@@ -147,16 +155,24 @@ class Validator:
             self._check_known(np.unique(np.array(sats, dtype=np.int32)))
         return rows
 
+    def _unknown(self, sat_id: np.ndarray) -> np.ndarray:
+        """(n,) bool: which of ``sat_id`` are not registered (re-reading the registry once
+        when some are not: registered since the list was read?)."""
+        unknown = ~np.isin(sat_id, self._writer.known_satellites())
+        if unknown.any():
+            unknown = ~np.isin(sat_id, self._writer.known_satellites(refresh=True))
+        return unknown
+
+    @staticmethod
+    def _unknown_reason(sat_id: np.ndarray) -> str:
+        return (
+            f"unknown satellite ids {sat_id[:5].tolist()} (register the fleet with: twin db fleet)"
+        )
+
     def _check_known(self, sat_id: np.ndarray) -> None:
-        unknown = sat_id[~np.isin(sat_id, self._writer.known_satellites())]
-        if unknown.size:  # registered since the list was read?
-            known = self._writer.known_satellites(refresh=True)
-            unknown = sat_id[~np.isin(sat_id, known)]
-        if unknown.size:
-            raise ContractError(
-                f"unknown satellite ids {unknown[:5].tolist()} (register the fleet "
-                "with: twin db fleet)"
-            )
+        unknown = self._unknown(sat_id)
+        if unknown.any():
+            raise ContractError(self._unknown_reason(sat_id[unknown]))
 
 
 def _check_time(time_ns: int) -> None:
@@ -300,7 +316,19 @@ def decode_partition(
             if len(value) > MAX_MESSAGE_BYTES:
                 raise ContractError(f"message of {len(value)} bytes exceeds {MAX_MESSAGE_BYTES}")
             if tp.topic == telemetry_topic:
-                part.frames.append((record.offset, validator.frame(value)))
+                frame = validator.frame(value)
+                part.frames.append((record.offset, frame))
+                if frame.n_rejected:  # the rest of the frame is stored; this says what was not
+                    part.dead.append(
+                        DeadLetter(
+                            tp.topic,
+                            tp.partition,
+                            record.offset,
+                            frame.rejected,
+                            value,
+                            frame.n_rejected,
+                        )
+                    )
             elif tp.topic == jobs_topic:
                 part.job_steps.append((record.offset, validator.job_steps(value)))
             else:

@@ -175,13 +175,19 @@ class PartitionBatch:
         return sum(int(f.sat_id.shape[0]) for _, f in self.frames)
 
     def offsets(self) -> list[int]:
-        """The offsets of the records this batch holds, sorted."""
+        """The offsets of the records this batch holds, sorted, each once (a frame some of
+        whose samples were rejected is both stored and dead-lettered)."""
         return sorted(
-            [o for o, _ in self.frames]
-            + [o for o, _ in self.events]
-            + [o for o, _ in self.job_steps]
-            + [d.offset for d in self.dead]
+            {o for o, _ in self.frames}
+            | {o for o, _ in self.events}
+            | {o for o, _ in self.job_steps}
+            | {d.offset for d in self.dead}
         )
+
+    def storing(self) -> set[int]:
+        """The offsets of the records this batch stores (frames, events, job steps)."""
+        frames, events = {o for o, _ in self.frames}, {o for o, _ in self.events}
+        return frames | events | {o for o, _ in self.job_steps}
 
     def split(self) -> tuple[PartitionBatch, PartitionBatch]:
         """Two batches of the records before and from the middle offset (two or more
@@ -215,11 +221,7 @@ class PartitionBatch:
                 self.payloads.get(offset, b""),
                 samples=sum(int(f.sat_id.shape[0]) for o, f in self.frames if o == offset),
             )
-            for offset in sorted(
-                {o for o, _ in self.frames}
-                | {o for o, _ in self.events}
-                | {o for o, _ in self.job_steps}
-            )
+            for offset in sorted(self.storing())
         ]
         batch = PartitionBatch(self.topic, self.partition, self.first_offset, self.last_offset)
         batch.messages, batch.dead, batch.payloads = self.messages, self.dead + letters, {}
@@ -424,7 +426,7 @@ class Writer:
             result, state = self._retrying(lambda: self._write_once(parts, detector))
         except psycopg.Error as exc:
             self._rollback()
-            records = sum(len(p.offsets()) - len(p.dead) for p in parts)
+            records = sum(len(p.storing()) for p in parts)
             if records == 0 or not refused_for_content(exc, records):
                 raise
             return self._bisect(parts, exc, records)

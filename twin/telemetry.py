@@ -105,12 +105,16 @@ class Frame:
     group : str, the frame's group of planes (``planes-<first>-<last>``); the Kafka key.
     sat_id : (n,) int32 satellite ids.
     channels : name -> (n,) array for the channel groups sampled at this tick.
+    rejected : what ``decode(..., per_sample=True)`` left out of the frame and why, "" if
+        nothing; ``n_rejected`` the samples left out.
     """
 
     time_unix_ns: int
     group: str
     sat_id: np.ndarray
     channels: dict[str, np.ndarray]
+    rejected: str = ""
+    n_rejected: int = 0
 
 
 def encode(frame: Frame) -> bytes:
@@ -128,8 +132,14 @@ def encode(frame: Frame) -> bytes:
     return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-def decode(payload: bytes | None) -> Frame:
-    """Parse and validate a frame; raise ``FrameError`` with the reason when it is bad."""
+def decode(payload: bytes | None, per_sample: bool = False) -> Frame:
+    """Parse and validate a frame; raise ``FrameError`` with the reason when it is bad.
+
+    With ``per_sample``, a value outside its channel's physical range rejects that
+    satellite's sample, not the frame: the frame comes back without it, ``rejected`` saying
+    which and why (a frame whose every sample is rejected still raises). Anything else wrong
+    with the frame (its envelope, types, lengths) rejects it whole.
+    """
     body = open_envelope(
         payload, SCHEMA_ID, SCHEMA_VERSION, "frame", {*FRAME_FIELDS, *CHANNELS}, FrameError
     )
@@ -158,9 +168,35 @@ def decode(payload: bytes | None) -> Frame:
         if absent:
             raise FrameError(f"channel group {group!r} incomplete: missing {', '.join(absent)}")
     channels: dict[str, np.ndarray] = {}
+    bad = np.zeros(sat_id.shape[0], dtype=bool)
+    reasons: list[str] = []
     for dtype, names in _by_dtype(tuple(present)).items():
-        channels |= _columns(body, names, dtype, sat_id.shape[0])
-    return Frame(time_ns, body["group"], sat_id.astype(np.int32), channels)
+        block, outside, reason = _columns(body, names, dtype, sat_id.shape[0])
+        channels |= block
+        if reason and not per_sample:
+            raise FrameError(reason)
+        bad |= outside
+        reasons += [reason] if reason else []
+    frame = Frame(time_ns, body["group"], sat_id.astype(np.int32), channels)
+    if not bad.any():
+        return frame
+    if bad.all():
+        raise FrameError(reasons[0])
+    return reject_samples(frame, bad, f"{int(bad.sum())} samples rejected: " + "; ".join(reasons))
+
+
+def reject_samples(frame: Frame, bad: np.ndarray, reason: str) -> Frame:
+    """``frame`` without the samples ``bad`` (n,) bool, noting ``reason`` and their count
+    (with any left out before)."""
+    keep = ~bad
+    return Frame(
+        frame.time_unix_ns,
+        frame.group,
+        frame.sat_id[keep],
+        {name: values[keep] for name, values in frame.channels.items()},
+        "; ".join(r for r in (frame.rejected, reason) if r),
+        frame.n_rejected + int(bad.sum()),
+    )
 
 
 _KINDS = {
@@ -186,12 +222,16 @@ _HIGH = {n: np.nan if c.high is None else c.high for n, c in CHANNELS.items()}
 
 
 def _array(body: dict, name: str, dtype: str) -> np.ndarray:
-    return _columns(body, (name,), dtype, None)[name]
+    return _columns(body, (name,), dtype, None)[0][name]
 
 
-def _columns(body: dict, names: tuple[str, ...], dtype: str, n: int | None) -> dict:
+def _columns(
+    body: dict, names: tuple[str, ...], dtype: str, n: int | None
+) -> tuple[dict, np.ndarray, str]:
     """Validate and convert the lists ``body[name]`` of one dtype together: one type check
     over all values and one (k, n) array, so the cost per value is C-level, not Python.
+    Returns the arrays, which samples (n,) hold a value outside its physical range, and the
+    first such value as a reason ("" if none); a wrong type or length raises ``FrameError``.
 
     JSON parsed by orjson holds no NaN or infinity, so every number here is finite.
     """
@@ -216,10 +256,11 @@ def _columns(body: dict, names: tuple[str, ...], dtype: str, n: int | None) -> d
     low = np.array([_LOW.get(name, np.nan) for name in names])[:, None]
     high = np.array([_HIGH.get(name, np.nan) for name in names])[:, None]
     bad = (table < low) | (table > high)  # NaN (no value, or no bound) compares False
+    reason = ""
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        raise FrameError(
+        reason = (
             f"{names[row]}: {table[row, col].item()!r} outside the physical range "
             f"{_LOW[names[row]]}..{_HIGH[names[row]]}"
         )
-    return dict(zip(names, table, strict=True))
+    return dict(zip(names, table, strict=True)), bad.any(axis=0), reason

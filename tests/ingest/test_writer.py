@@ -252,3 +252,40 @@ def test_a_conflicting_duplicate_is_dead_lettered_and_counted_not_dropped_silent
         assert conn.execute(
             "SELECT kafka_offset, samples FROM dead_letters WHERE reason LIKE 'conflicting%'"
         ).fetchall() == [(2, 3)]
+
+
+def test_one_satellites_bad_value_rejects_its_sample_not_the_frame(store):
+    """A frame where one satellite reports a value outside its physical range and another
+    is unknown: the other samples are stored, the two are dead-lettered with the reasons."""
+    import orjson
+    from kafka import TopicPartition
+
+    from ingest.consumer import Validator, decode_partition
+    from twin.telemetry import encode
+
+    frame = _frames(1)[0]
+    channels = {name: values.copy() for name, values in frame.channels.items()}
+    channels["soc"][4] = 1.5
+    sat_id = frame.sat_id.copy()
+    sat_id[7] = 99_999
+    payload = encode(Frame(frame.time_unix_ns, frame.group, sat_id, channels))
+
+    class Record:
+        offset, value = 0, payload
+
+    writer = Writer(store, "g-sample")
+    try:
+        part = decode_partition(TopicPartition("t", 0), [Record], Validator(writer), "t", "j")
+        result = writer.write([part])
+    finally:
+        writer.close()
+    assert result.rows_inserted == 10
+    [letter] = part.dead
+    assert letter.samples == 2 and letter.payload == payload
+    assert "soc: 1.5 outside the physical range" in letter.reason
+    assert "unknown satellite ids [99999]" in letter.reason
+    stored = sorted(r[1] for r in _rows(store))
+    assert stored == sorted(
+        set(frame.sat_id.tolist()) - {int(frame.sat_id[4]), int(frame.sat_id[7])}
+    )
+    assert orjson.loads(payload)["soc"][4] == 1.5
