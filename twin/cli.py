@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import logging
 import os
-import re
 import sys
 from collections.abc import Iterator
 from dataclasses import fields
@@ -545,16 +544,17 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import OperationalError
 
     from ingest.db import connect, refuse_superuser
-    from ingest.migrate import StoreSettings, migrate
+    from ingest.migrate import StoreSettings, migrate, store_name
+    from ingest.policies import change_policies, interval
     from ingest.roles import configured_logins
 
     url = database_url(args.database)
-    settings = StoreSettings(
-        **{
-            f.name: _interval(f"--{f.name.replace('_', '-')}", getattr(args, f.name))
-            for f in fields(StoreSettings)
-        }
-    )
+    given = {
+        f.name: interval(f"--{f.name.replace('_', '-')}", getattr(args, f.name))
+        for f in fields(StoreSettings)
+        if getattr(args, f.name) is not None
+    }
+    settings = StoreSettings(**given)
     logins = configured_logins()
     try:
         with connect(url, autocommit=True, application_name="twin-migrate") as conn:
@@ -564,11 +564,41 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
                 conn, "twin db migrate", "migrate as a schema owner without it", warn_only=True
             )
         applied = migrate(url, settings, logins, store=args.store)
+        path = store_name(url)
+        changed = []
+        if given and path == "TimescaleDB" and 1 not in applied:  # a new store has them
+            changed = change_policies(url, settings, given)
     except OperationalError as exc:
         raise InputError(f"--database: {exc.orig}".splitlines()[0]) from None
-    print(f"twin db migrate: applied {applied or 'nothing (up to date)'}")
+    print(f"twin db migrate: applied {applied or 'nothing (up to date)'} ({path})")
+    for line in changed:
+        print(f"twin db migrate: policy changed: {line}")
+    if given and path != "TimescaleDB":
+        print(
+            "twin db migrate: plain PostgreSQL runs no policies: drop old telemetry with "
+            "twin db retain --older-than N (on a schedule)"
+        )
     for role, (_, where) in logins.items():
         print(f"twin db migrate: {role} may log in (password from {where})")
+    return 0
+
+
+def cmd_db_retain(args: argparse.Namespace) -> int:
+    from ingest.migrate import store_name
+    from ingest.policies import drop_old_partitions, interval
+
+    url = database_url(args.database)
+    older_than = interval("--older-than", args.older_than)
+    if store_name(url) == "TimescaleDB":
+        raise InputError(
+            "twin db retain: this store is on TimescaleDB, whose retention policy drops old "
+            "chunks by itself; change it with twin db migrate --retain-telemetry N"
+        )
+    dropped = drop_old_partitions(url, older_than)
+    print(
+        f"twin db retain: dropped {len(dropped)} telemetry partitions older than {older_than}"
+        + (f" ({dropped[0]} .. {dropped[-1]})" if dropped else "")
+    )
     return 0
 
 
@@ -583,15 +613,6 @@ def _check_ephemeris_range(first_ns: int, last_ns: int) -> None:
             f"a run within {iso(EPHEMERIS_FIRST_NS)} .. {iso(EPHEMERIS_LAST_NS)} (the DE421 "
             "ephemeris)",
         )
-
-
-_INTERVAL = re.compile(r"^\d+ (second|minute|hour|day|week|month|year)s?$")
-
-
-def _interval(field: str, value: str) -> str:
-    if not _INTERVAL.match(value):
-        raise ConfigError(field, value, "a PostgreSQL interval like '1 hour', '30 days'")
-    return value
 
 
 def _topics(args: argparse.Namespace, prefix: str):
@@ -780,10 +801,18 @@ def build_parser() -> argparse.ArgumentParser:
     for f in fields(StoreSettings):
         mig.add_argument(
             f"--{f.name.replace('_', '-')}",
-            default=f.default,
-            help=f"interval (default {f.default!r}; TimescaleDB policies)",
+            help=f"interval like 30d or '30 days' (new store: {f.default!r}); on an existing "
+            "TimescaleDB store, changes its policy",
         )
     mig.set_defaults(func=cmd_db_migrate)
+    retain = db.add_parser(
+        "retain", help="plain PostgreSQL: drop the daily telemetry partitions older than N"
+    )
+    retain.add_argument("--database", help="PostgreSQL URL (default: $TWIN_DATABASE_URL)")
+    retain.add_argument(
+        "--older-than", required=True, help="whole days or weeks, e.g. 90d, 12w, '90 days'"
+    )
+    retain.set_defaults(func=cmd_db_retain)
     reg = db.add_parser("fleet", help="register a fleet's satellites (ingest accepts only these)")
     reg.add_argument("--database", help="PostgreSQL URL (default: $TWIN_DATABASE_URL)")
     fleet_opts(reg)
