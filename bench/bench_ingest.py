@@ -8,7 +8,11 @@ For ``threebody-2800`` frames, in one run against ``$TWIN_KAFKA_BOOTSTRAP`` and
 - naive: one INSERT per row, one transaction per frame (timed on a sample of frames);
 - end to end: ``twin run`` and ``twin ingest`` as two processes at once on this machine.
 
-Run: ``eval "$(scripts/stack up)"; python bench/bench_ingest.py``.
+With ``--timescale`` the ceiling and ``twin ingest`` run against ``$TWIN_TIMESCALE_URL``
+(hypertables) instead, and the storage figures are printed: bytes per sample in the
+hypertable, after compressing every chunk, and as JSON on the broker (raw and zstd).
+
+Run: ``eval "$(scripts/stack up)"; python bench/bench_ingest.py [--timescale]``.
 """
 
 from __future__ import annotations
@@ -75,8 +79,9 @@ def drop_database(admin_url: str, url: str) -> None:
             time.sleep(0.5)
 
 
-def ceiling(url: str, frames: list) -> float:
-    """One binary COPY of every row straight into ``telemetry``; returns rows/s."""
+def ceiling(url: str, frames: list, partitioned: bool = True) -> float:
+    """One binary COPY of every row straight into ``telemetry`` (made daily partitions first
+    when ``partitioned``); returns rows/s."""
     columns = frames_to_columns([(0, i, f) for i, f in enumerate(frames)])
     types = {name: c.pg_type for name, c in telemetry.CHANNELS.items()}
     arrays = [
@@ -92,8 +97,9 @@ def ceiling(url: str, frames: list) -> float:
     payload = binary_copy_payload(arrays)
     names = ", ".join(["time", "sat_id", "batch_id", "kafka_offset", *types])
     with connect(url) as conn:
-        conn.execute("SELECT twin_ensure_partitions(%s::int8[])", (_days(frames),))
-        conn.commit()
+        if partitioned:
+            conn.execute("SELECT twin_ensure_partitions(%s::int8[])", (_days(frames),))
+            conn.commit()
         t0 = time.perf_counter()
         with (
             conn.cursor() as cur,
@@ -142,13 +148,15 @@ def naive(url: str, frames: list) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ticks", type=int, default=120)
+    parser.add_argument("--timescale", action="store_true", help="into $TWIN_TIMESCALE_URL")
     args = parser.parse_args()
     bootstrap = os.environ["TWIN_KAFKA_BOOTSTRAP"]
+    if args.timescale:
+        timescale(bootstrap, os.environ["TWIN_TIMESCALE_URL"], args.ticks)
+        return
     admin_url = os.environ["TWIN_DATABASE_URL"]
-    fleet, hw = build(load_preset("threebody-2800"), T0)
-    frames: list[telemetry.Frame] = []
-    run(fleet, hw, RunPlan(T0, NS_PER_S, args.ticks), frames.append)
-    rows = args.ticks * fleet.n_sat
+    frames = _frames(args.ticks)
+    rows = sum(f.sat_id.shape[0] for f in frames)
 
     url = fresh_database(admin_url)
     try:
@@ -156,13 +164,7 @@ def main() -> None:
     finally:
         drop_database(admin_url, url)
 
-    prefix = f"bench-{uuid.uuid4().hex[:8]}."
-    ensure_topics(bootstrap, list(load_topics(prefix=prefix).values()))
-    producer = Producer(bootstrap, client_id="bench")
-    for frame in frames:
-        producer.send(prefix + "twin.telemetry", frame.group.encode(), telemetry.encode(frame))
-    producer.flush()
-    producer.close()
+    prefix = _send(bootstrap, frames)
     url = fresh_database(admin_url)
     try:
         t0 = time.monotonic()
@@ -179,7 +181,8 @@ def main() -> None:
     finally:
         drop_database(admin_url, url)
 
-    print(f"rows: {rows} ({args.ticks} ticks of {fleet.n_sat} satellites, {len(frames)} frames)")
+    n_sat = rows // args.ticks
+    print(f"rows: {rows} ({args.ticks} ticks of {n_sat} satellites, {len(frames)} frames)")
     print(f"ceiling, one binary COPY, no Kafka: {ceiling_rows_s:>10,.0f} rows/s")
     print(
         f"twin ingest from Kafka:              {ours_rows_s:>10,.0f} rows/s "
@@ -191,6 +194,69 @@ def main() -> None:
         f"(twin ingest is {ours_rows_s / naive_rows_s:.0f}x faster)"
     )
     end_to_end(bootstrap, admin_url, args.ticks)
+
+
+def _frames(ticks: int) -> list:
+    fleet, hw = build(load_preset("threebody-2800"), T0)
+    frames: list[telemetry.Frame] = []
+    run(fleet, hw, RunPlan(T0, NS_PER_S, ticks), frames.append)
+    return frames
+
+
+def _send(bootstrap: str, frames: list) -> str:
+    """Send ``frames`` to fresh topics; returns their prefix."""
+    prefix = f"bench-{uuid.uuid4().hex[:8]}."
+    ensure_topics(bootstrap, list(load_topics(prefix=prefix).values()))
+    producer = Producer(bootstrap, client_id="bench")
+    for frame in frames:
+        producer.send(prefix + "twin.telemetry", frame.group.encode(), telemetry.encode(frame))
+    producer.flush()
+    producer.close()
+    return prefix
+
+
+def _ingest(bootstrap: str, url: str, frames: list) -> float:
+    """``twin ingest``'s loop over ``frames`` sent to fresh topics; rows/s from the first
+    record to the last commit."""
+    prefix = _send(bootstrap, frames)
+    stats = run_ingest(bootstrap, url, prefix, group="bench", stop_when_caught_up=True)
+    assert stats.rows_inserted == sum(f.sat_id.shape[0] for f in frames), stats
+    return stats.rows_inserted / (stats.last_write_s - stats.first_record_s)
+
+
+def timescale(bootstrap: str, admin_url: str, ticks: int) -> None:
+    """Hypertable ingest against the COPY ceiling on the same server, and storage per sample."""
+    import zstandard
+
+    frames = _frames(ticks)
+    rows = sum(f.sat_id.shape[0] for f in frames)
+    url = fresh_database(admin_url, store="timescaledb")
+    try:
+        ceiling_rows_s = ceiling(url, frames, partitioned=False)
+    finally:
+        drop_database(admin_url, url)
+    url = fresh_database(admin_url, store="timescaledb")
+    try:
+        ours_rows_s = _ingest(bootstrap, url, frames)
+        with connect(url, autocommit=True) as conn:
+            raw = conn.execute("SELECT hypertable_size('telemetry')").fetchone()[0]
+            conn.execute("SELECT compress_chunk(c) FROM show_chunks('telemetry') c")
+            packed = conn.execute("SELECT hypertable_size('telemetry')").fetchone()[0]
+    finally:
+        drop_database(admin_url, url)
+    encoded = [telemetry.encode(f) for f in frames]
+    json_bytes = sum(len(e) for e in encoded)
+    zstd_bytes = len(zstandard.ZstdCompressor(level=3).compress(b"".join(encoded)))
+    print(f"rows: {rows} ({ticks} ticks of threebody-2800, {len(frames)} frames), TimescaleDB")
+    print(f"ceiling, one binary COPY into the hypertable: {ceiling_rows_s:>10,.0f} rows/s")
+    print(
+        f"twin ingest from Kafka into the hypertable:   {ours_rows_s:>10,.0f} rows/s "
+        f"({ours_rows_s / ceiling_rows_s:.0%} of the ceiling)"
+    )
+    print(
+        f"bytes per sample: hypertable {raw / rows:.0f}, compressed {packed / rows:.0f} "
+        f"({raw / packed:.1f}x); broker JSON {json_bytes / rows:.0f}, zstd {zstd_bytes / rows:.0f}"
+    )
 
 
 def end_to_end(bootstrap: str, admin_url: str, ticks: int) -> None:

@@ -155,7 +155,7 @@ def _frame(time_ns: int, sat_id: np.ndarray) -> dict:
     """A well-formed frame body (power channels only) for ``sat_id`` at ``time_ns``."""
     names = telemetry.GROUPS["power"]
     channels = {n: np.zeros(sat_id.shape[0], telemetry.CHANNELS[n].dtype) for n in names}
-    frame = telemetry.Frame(time_ns, "soak-bad", sat_id.astype(np.int32), channels)
+    frame = telemetry.Frame(time_ns, "planes-9999-9999", sat_id.astype(np.int32), channels)
     return orjson.loads(telemetry.encode(frame))
 
 

@@ -81,3 +81,21 @@ def test_rules_bench_prints_its_ratio_to_decoding():
     assert re.search(
         r"200 satellites .* \d+ rules +[\d.]+ ms/tick .* rules / decode = [\d.]+", out
     ), out
+
+
+def test_ingest_bench_on_timescaledb_prints_its_share_of_the_copy_ceiling_and_storage(
+    kafka_bootstrap, timescale_url
+):
+    import os
+
+    env = {
+        **os.environ,
+        "TWIN_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "TWIN_TIMESCALE_URL": timescale_url,
+    }
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_ingest.py"), "--timescale", "--ticks", "5"],
+        capture_output=True, text=True, timeout=600, check=True, env=env,
+    ).stdout  # fmt: skip
+    assert re.search(r"into the hypertable: +[\d,]+ rows/s \(\d+% of the ceiling\)", out), out
+    assert re.search(r"bytes per sample: hypertable \d+, compressed \d+ \([\d.]+x\)", out), out

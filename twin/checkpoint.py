@@ -1,8 +1,9 @@
 """Checkpoints: the twin's state at a block boundary, as bytes for a compacted topic.
 
 A checkpoint holds every state array (batteries, temperatures, modes, last sunlit flags,
-the payload's jobs, throttle states, laser links and station visibility), the next tick to
-simulate, the identity of the run it belongs to and how far it had read the job submissions.
+the payload's jobs, throttle states, laser links and station visibility, the values stuck
+sensors hold), the next tick to simulate, the identity of the run it belongs to and how far
+it had read the job submissions.
 It is written only after every frame before it has been acknowledged, so a run resumed from
 it re-sends at most what came after it; consumers absorb those repeats by (satellite, time).
 """
@@ -16,11 +17,12 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from twin.engine import TwinState
+from twin.faults import Held
 from twin.jobs import Jobs
 from twin.payload import PayloadState
 from twin.state import FleetState, state_arrays
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: the values stuck sensors hold
 _PAYLOAD_ARRAYS = ("seq", "throttle_level", "reset_left_s", "over_target", "link_acquired_s")
 _PAYLOAD_ARRAYS += ("visible", "totals")
 
@@ -53,8 +55,13 @@ def encode(checkpoint: Checkpoint) -> bytes:
         **state_arrays(checkpoint.state.physical),
         **{f"payload.{name}": getattr(pay, name) for name in _PAYLOAD_ARRAYS},
         **{f"jobs.{f.name}": getattr(pay.jobs, f.name) for f in fields(Jobs)},
+        **_held_arrays(checkpoint.state.held),
     )
     return buffer.getvalue()
+
+
+def _held_arrays(held: Held | None) -> dict[str, np.ndarray]:
+    return {} if held is None else {"held.value": held.value, "held.held": held.held}
 
 
 def decode(payload: bytes) -> Checkpoint:
@@ -71,6 +78,7 @@ def decode(payload: bytes) -> Checkpoint:
             table = Jobs(**{f.name: data[f"jobs.{f.name}"] for f in fields(Jobs)})
             arrays = {name: data[f"payload.{name}"] for name in _PAYLOAD_ARRAYS}
             sat_id = data["sat_id"]
+            held = Held(data["held.value"], data["held.held"]) if "held.value" in data else None
             pay = PayloadState(
                 jobs=table,
                 contacts_known=bool(header["contacts_known"]),
@@ -83,6 +91,6 @@ def decode(payload: bytes) -> Checkpoint:
         header["run_id"],
         int(header["next_tick"]),
         sat_id,
-        TwinState(physical, pay),
+        TwinState(physical, pay, held),
         {int(k): int(v) for k, v in header.get("submit_offsets", {}).items()},
     )

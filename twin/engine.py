@@ -21,7 +21,7 @@ import numpy as np
 
 from twin import events, jobs, payload, shutdown
 from twin.dice import Dice
-from twin.faults import Faults, apply_onsets, hardware_at, nothing_held, telemetry_at
+from twin.faults import Faults, Held, apply_onsets, hardware_at, nothing_held, telemetry_at
 from twin.fleet import Fleet, FrameGroups, frame_groups
 from twin.hardware import Hardware
 from twin.payload import PayloadState, PayloadTick
@@ -65,10 +65,12 @@ class RunPlan:
 
 @dataclass(frozen=True)
 class TwinState:
-    """Everything that evolves: the satellites' physical state and their payload's."""
+    """Everything that evolves: the satellites' physical state and their payload's, and
+    the values stuck sensors hold (``None``: none held, or a run without faults)."""
 
     physical: FleetState
     payload: PayloadState
+    held: Held | None = None
 
 
 def initial_twin(ctx: payload.Context) -> TwinState:
@@ -271,8 +273,9 @@ def run(
     ``faults`` (bound to ``fleet``) change the hardware while active and the battery at
     their onset (``twin.faults.hardware_at``, ``apply_onsets``), and the telemetry and events
     sent (``telemetry_at``); run statistics follow the physics, not the telemetry. Times of
-    faults count from ``plan.start_ns``. Stuck sensors resumed mid-fault hold the value of
-    the resume tick (held values are not checkpointed).
+    faults count from ``plan.start_ns``. The values stuck sensors hold travel in
+    ``TwinState.held`` (given to ``on_block_end``, so checkpointed): a run resumed mid-fault
+    sends what the uninterrupted run sent.
     """
     stats = RunStats(n_sat=fleet.n_sat)
     ctx = payload.make_context(fleet, hw, plan.start_ns) if ctx is None else ctx
@@ -285,7 +288,9 @@ def run(
     # Blocks stay aligned to multiples of ``block``; a start between two (a checkpoint made
     # at another speed) gets a short first block.
     starts = [start_tick, *range((start_tick // block + 1) * block, plan.n_ticks, block)]
-    held = nothing_held(fleet.n_sat) if faults is not None else None
+    held = None
+    if faults is not None:
+        held = state.held if state.held is not None else nothing_held(fleet.n_sat)
     silent = None
     for first, end in zip(starts, [*starts[1:], plan.n_ticks], strict=True):
         if first >= plan.n_ticks or shutdown.requested():  # a stop ends the run between blocks
@@ -343,7 +348,7 @@ def run(
             _accumulate(stats, channels, pay, dt_s)
             state = new
         if on_block_end is not None:
-            on_block_end(first + t_block.shape[0], state)
+            on_block_end(first + t_block.shape[0], replace(state, held=held))
     stats.samples = stats.ticks * fleet.n_sat
     stats.wall_s = max(0.0, monotonic() - wall_start)
     stats.final_state = state

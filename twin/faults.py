@@ -559,9 +559,8 @@ def telemetry_at(
     ``channels``: (n_sat,) arrays of one tick (not modified). Returns the channels with
     stuck sensors reporting the value they had at the first tick of their fault, the
     (n_sat,) bool mask of satellites silent (telemetry_dropout), and the held values for
-    the next tick. A run resumed during a stuck sensor's window starts from
-    ``nothing_held`` and so holds the value at the resume tick instead: the held values are
-    not checkpointed. With no stuck sensor active, ``channels`` itself is returned.
+    the next tick (the engine keeps them in its checkpointed state). With no stuck sensor
+    active, ``channels`` itself is returned.
     """
     on = faults.active(t_s)
     silent = np.zeros(faults.n_sat, bool)

@@ -289,3 +289,25 @@ def test_one_satellites_bad_value_rejects_its_sample_not_the_frame(store):
         set(frame.sat_id.tolist()) - {int(frame.sat_id[4]), int(frame.sat_id[7])}
     )
     assert orjson.loads(payload)["soc"][4] == 1.5
+
+
+def test_a_poll_spanning_a_thousand_days_is_stored(database):
+    """Frames on 1,000 distinct days in one poll: one partition a day in one transaction can
+    exhaust the server's lock table ("out of shared memory"); the writer then halves the poll
+    until each half fits, and stores every sample."""
+    migrate(database, store="postgresql")
+    frame = _frames(1)[0]
+    day_ns = 86_400 * NS_PER_S
+    start = parse_start("1995-01-01T00:00:00Z")
+    frames = [
+        Frame(start + k * 37 * day_ns, frame.group, frame.sat_id, frame.channels)
+        for k in range(1000)  # every 37th day: 1995 .. 2096, inside the accepted window
+    ]
+    writer = Writer(database, "g-days")
+    try:
+        result = writer.write([_part(frames)])
+    finally:
+        writer.close()
+    assert result.rows_inserted == 1000 * 12 and result.refused == []
+    with connect(database) as conn:
+        assert conn.execute("SELECT count(*) FROM telemetry").fetchone() == (12_000,)

@@ -142,3 +142,33 @@ def test_a_satellite_sgp4_loses_is_masked_everywhere_and_frozen():
         if s == lost_id and ev.KINDS[k].startswith("eclipse") and batch.time_unix_ns >= lost_at
     ]
     assert eclipses == []
+
+
+def test_a_run_resumed_from_a_checkpoint_mid_fault_sends_what_the_whole_run_sent():
+    """Stuck sensors hold the value of their fault's first tick; the held values travel in
+    the checkpoint, so a resumed run re-sends exactly the frames it sent before (ingest would
+    otherwise see conflicting duplicates)."""
+    from twin import checkpoint
+    from twin.faults import bind, generate
+
+    t0 = parse_start("2026-03-20T12:00:00Z")
+    fleet, hw = build(load_preset("threebody-12"), t0)
+    scenario = generate("threebody-12", fleet.sat_id, seed=3, duration_s=7200, per_kind=1)
+    bound = bind(scenario, fleet.sat_id)
+    plan = RunPlan(t0, 10 * NS_PER_S, 720)
+    whole, states = [], {}
+    run(fleet, hw, plan, whole.append, faults=bound, on_block_end=states.__setitem__)
+    resumed_ticks = 0
+    for k in sorted(states)[1:-1]:  # every block boundary inside the run
+        saved = checkpoint.Checkpoint("r", k, fleet.sat_id, states[k])
+        state = checkpoint.decode(checkpoint.encode(saved)).state
+        resumed = []
+        run(fleet, hw, plan, resumed.append, state=state, start_tick=k, faults=bound)
+        by_time = {f.time_unix_ns: f for f in whole}
+        for frame in resumed:
+            first = by_time[frame.time_unix_ns]
+            for name, values in frame.channels.items():
+                np.testing.assert_array_equal(values, first.channels[name], err_msg=name)
+        resumed_ticks += len(resumed)
+    assert resumed_ticks > 0
+    assert any(states[k].held is not None and states[k].held.held.any() for k in states)
