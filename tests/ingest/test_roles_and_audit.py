@@ -273,7 +273,7 @@ def test_ingest_service_logs_in_as_twin_ingest(kafka_env, database):
     twin_command("db", "fleet", "--preset", "threebody-12", "--start", TEST_START, env=env)
     twin_command(*max_speed_args("threebody-12", "2m"), env=env)
     ingest = subprocess.Popen(
-        [sys.executable, "-m", "twin", "ingest", "--max-seconds", "120"],
+        [sys.executable, "-m", "twin", "ingest", "--max-seconds", "300"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -282,7 +282,7 @@ def test_ingest_service_logs_in_as_twin_ingest(kafka_env, database):
     logins, rows = set(), 0
     try:
         with connect(database, autocommit=True) as conn:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 240  # generous: a loaded machine is slow, not wrong
             while (rows < 120 * 12 or not logins) and time.monotonic() < deadline:
                 assert ingest.poll() is None, ingest.stderr.read()
                 logins |= {
@@ -294,9 +294,13 @@ def test_ingest_service_logs_in_as_twin_ingest(kafka_env, database):
                 }
                 rows = conn.execute("SELECT count(*) FROM telemetry").fetchone()[0]
                 time.sleep(0.1)
-    finally:
+    finally:  # stopped cleanly, or killed: never left running for the next test
         ingest.send_signal(signal.SIGINT)
-        ingest.communicate(timeout=30)
+        try:
+            ingest.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            ingest.kill()
+            ingest.communicate()
     assert rows == 120 * 12
     assert logins == {INGEST_ROLE}
 
