@@ -177,12 +177,7 @@ class PartitionBatch:
     def offsets(self) -> list[int]:
         """The offsets of the records this batch holds, sorted, each once (a frame some of
         whose samples were rejected is both stored and dead-lettered)."""
-        return sorted(
-            {o for o, _ in self.frames}
-            | {o for o, _ in self.events}
-            | {o for o, _ in self.job_steps}
-            | {d.offset for d in self.dead}
-        )
+        return sorted(self.storing() | {d.offset for d in self.dead})
 
     def storing(self) -> set[int]:
         """The offsets of the records this batch stores (frames, events, job steps)."""
