@@ -17,6 +17,14 @@ from twin.settings import ENV_ALLOW_SUPERUSER, InputError, allow_superuser, libp
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10
+# TCP keepalives: a server or network gone silent is noticed within about a minute instead of
+# the kernel's two hours (libpq ignores them on Unix sockets).
+KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 
 
 def connect(
@@ -34,6 +42,7 @@ def connect(
             autocommit=autocommit,
             connect_timeout=CONNECT_TIMEOUT_S,
             application_name=application_name,
+            **KEEPALIVES,
         )
     except psycopg.OperationalError as exc:
         raise psycopg.OperationalError(f"cannot connect to {mask_url(url)}: {exc}") from exc

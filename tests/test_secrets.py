@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from twin.settings import mask_url
+
 ROOT = Path(__file__).resolve().parent.parent
 SKIP_DIRS = {".git", "node_modules", "__pycache__", ".venv", ".ruff_cache", ".pytest_cache"}
 SECRET_FILES = re.compile(
@@ -104,3 +106,26 @@ def test_no_passwords_keys_or_tokens_in_tracked_files():
         if hits:
             found[name] = hits
     assert not found, f"committed secrets (use the environment or a file outside): {found}"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://u:p@ss@h:5432/db", "postgresql://u:***@h:5432/db"),  # unencoded @
+        (
+            "postgresql://u@h/db?password=hunter2&sslmode=require",
+            "postgresql://u@h/db?password=***&sslmode=require",
+        ),
+        (
+            "postgresql://u@h/db?sslmode=require&PassWord=hunter2",
+            "postgresql://u@h/db?sslmode=require&PassWord=***",
+        ),
+        (
+            "postgresql://u:pw@/db?host=/run&password=x",
+            "postgresql://u:***@/db?host=/run&password=***",
+        ),
+        ("postgresql://h/db", "postgresql://h/db"),
+    ],
+)
+def test_mask_url_hides_every_password(url, shown):
+    assert mask_url(url) == shown

@@ -216,8 +216,20 @@ def libpq_url(url: str) -> str:
 
 
 def mask_url(url: str) -> str:
-    """Hide the password of a URL for logs and error messages."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """Hide the passwords of a URL for logs and error messages: the one in its user part
+    (up to the *last* ``@`` of the authority, so an unencoded ``@`` in it is hidden too) and
+    any query parameter whose name holds ``password`` (libpq's ``?password=``)."""
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        end = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+        authority, tail = rest[:end], rest[end:]
+        if "@" in authority:
+            userinfo, host = authority.rsplit("@", 1)
+            if ":" in userinfo:
+                userinfo = userinfo.split(":", 1)[0] + ":***"
+            authority = f"{userinfo}@{host}"
+        url = f"{scheme}{sep}{authority}{tail}"
+    return re.sub(r"(?i)([?&][^=&]*password[^=&]*=)[^&]*", r"\1***", url)
 
 
 def topic_prefix(value: str | None) -> str:

@@ -311,3 +311,12 @@ def test_a_poll_spanning_a_thousand_days_is_stored(database):
     assert result.rows_inserted == 1000 * 12 and result.refused == []
     with connect(database) as conn:
         assert conn.execute("SELECT count(*) FROM telemetry").fetchone() == (12_000,)
+
+
+def test_ingest_sessions_use_tcp_keepalives(store):
+    writer = Writer(store, "g-keepalive")
+    try:
+        params = writer._connection().info.get_parameters()
+    finally:
+        writer.close()
+    assert (params["keepalives"], params["keepalives_idle"]) == ("1", "30")
