@@ -15,6 +15,8 @@ checked:
   good samples a hostile frame also holds (registered satellites beside an unknown one) are
   stored, as one satellite's bad sample never costs the others theirs;
 - every good sample (the run's and the legal oddities') is stored exactly once;
+- every hostile job submission (sent to ``twin.jobs.submit`` before the run, which reads it
+  from ``--jobs-since``) became one rejected job step, stored, and the twin ran to its end;
 - ingest ran once and exited 0 (it was never restarted);
 - per partition, the stored batches' offsets only move forward and end at the topic's end.
 
@@ -36,6 +38,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
@@ -59,7 +62,9 @@ TOPICS = {
     "telemetry": telemetry.TELEMETRY_TOPIC,
     "events": events.EVENTS_TOPIC,
     "jobs": jobs.JOBS_TOPIC,
+    "submit": jobs.SUBMIT_TOPIC,  # read by the twin, not by ingest
 }
+INGESTED = ("telemetry", "events", "jobs")
 BIG_KINDS_MAX = 3  # records of more than 1 MiB sent at most this often each
 
 Record = tuple[str, bytes, bytes, int]  # (topic name, key, value, good samples it holds)
@@ -80,6 +85,12 @@ def _frame(rng: random.Random, **changes) -> dict:
 def _event(**changes) -> dict:
     body = {"schema": "twin.events", "version": 1, "time_unix_ns": T0, "sat_id": 3}
     return {**body, "kind": "eclipse_entry", **changes}
+
+
+def _submission(rng: random.Random, **changes) -> bytes:
+    """A job submission with a job id of its own (each rejection is one stored step)."""
+    body = {"schema": jobs.SUBMIT_SCHEMA_ID, "version": 1, "kind": "inference"}
+    return _dumps({**body, "job_id": f"hostile-{rng.randrange(10**12)}", **changes})
 
 
 def _steps(**changes) -> dict:
@@ -286,6 +297,29 @@ KINDS: dict[str, tuple[str, Callable[[random.Random], bytes], int, bool]] = {
         0,
         False,
     ),
+    # Job submissions, read by the twin: each must become one rejected step (stored by
+    # ingest from twin.jobs), the twin running on.
+    "submission not JSON": ("submit", lambda r: b'{"schema": "twin.jobs.submit", ', 0, False),
+    "submission deeply nested kind": (
+        "submit",
+        lambda r: _submission(r, kind="K").replace(b'"K"', b"[" * 1000 + b"1" + b"]" * 1000),
+        0,
+        False,
+    ),
+    "submission NUL in a key": ("submit", lambda r: _submission(r, **{"x\x00": 1}), 0, False),
+    "submission unknown kind": ("submit", lambda r: _submission(r, kind=_text(r) + "x"), 0, False),
+    "submission work out of range": (
+        "submit",
+        lambda r: _submission(r, work_tera_ops=r.choice([0, -1, 1e300, True])),
+        0,
+        False,
+    ),
+    "submission satellite not in the fleet": (
+        "submit",
+        lambda r: _submission(r, sat_id=r.randrange(13, 2**31)),
+        0,
+        False,
+    ),
     # Legal oddities: stored, not dead-lettered.
     "legal: far future": (
         "telemetry",
@@ -349,6 +383,7 @@ def run(args: argparse.Namespace) -> bool:
     admin = os.environ["TWIN_TIMESCALE_URL" if args.timescale else "TWIN_DATABASE_URL"]
     store = "timescaledb" if args.timescale else "postgresql"
     prefix = f"hostile-{uuid.uuid4().hex[:8]}."
+    since = datetime.now(UTC).isoformat().replace("+00:00", "Z")  # the twin reads from here
     env = {**os.environ, "TWIN_TOPIC_PREFIX": prefix, "TWIN_STORE": store}
     url = fresh_database(admin, register=False, store=store)
     env["TWIN_DATABASE_URL"] = url
@@ -363,12 +398,6 @@ def run(args: argparse.Namespace) -> bool:
             f"hostile: {len(records)} records of {len({n for n, _ in records})} kinds, "
             f"{sum(1 for n, _ in records if n.startswith('legal'))} of them legal oddities"
         )
-        started = time.monotonic()
-        twin = subprocess.Popen(
-            [sys.executable, "-m", "twin", "run", "--preset", args.preset, "--start", START,
-             "--duration", args.duration, "--speed", "max", "--checkpoint-every", "off"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
         producer = KafkaProducer(
             bootstrap_servers=bootstrap,
             acks="all",
@@ -386,9 +415,21 @@ def run(args: argparse.Namespace) -> bool:
 
             return remember
 
+        submissions = [(n, r) for n, r in records if r[0] == "submit"]
+        for _, (topic, key, value, _) in submissions:  # waiting for the twin's first tick
+            producer.send(prefix + TOPICS[topic], key=key, value=value)
+        producer.flush(timeout=300)
+        started = time.monotonic()
+        twin = subprocess.Popen(
+            [sys.executable, "-m", "twin", "run", "--preset", args.preset, "--start", START,
+             "--duration", args.duration, "--speed", "max", "--checkpoint-every", "off",
+             "--jobs-since", since],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
         for name, (topic, key, value, samples) in records:  # interleaved with the run's
-            future = producer.send(prefix + TOPICS[topic], key=key, value=value)
-            future.add_callback(sent_at(name, samples))
+            if topic != "submit":
+                future = producer.send(prefix + TOPICS[topic], key=key, value=value)
+                future.add_callback(sent_at(name, samples))
         producer.flush(timeout=300)
         producer.close()
         out, err = twin.communicate(timeout=1800)
@@ -403,6 +444,7 @@ def run(args: argparse.Namespace) -> bool:
         if not ok:
             print(ingest.stderr[-3000:])
         ok &= check(url, prefix, sent, good, wall_s, bootstrap)
+        ok &= check_submissions(url, len(submissions))
     finally:
         drop_database(admin, url)
         _delete_topics(bootstrap, prefix)
@@ -466,6 +508,22 @@ def check(url: str, prefix: str, sent: dict, good: int, wall_s: float, bootstrap
     return not any(failures.values())
 
 
+def check_submissions(url: str, sent: int) -> bool:
+    """Every hostile submission became one rejected job step, stored; the twin ran on."""
+    with connect(url) as conn:
+        rejected, reasons = conn.execute(
+            "SELECT count(DISTINCT job_id), count(DISTINCT reason) FROM job_events "
+            "WHERE state = 'rejected' AND (job_id LIKE 'hostile-%' OR job_id LIKE 'submit-%')"
+        ).fetchone()
+    print(
+        f"hostile: {sent} job submissions to the twin: {rejected} rejected steps stored "
+        f"({reasons} distinct reasons); the twin ran to its end"
+    )
+    if rejected != sent:
+        print(f"hostile: FAILED: submissions sent {sent}, rejected steps {rejected}")
+    return rejected == sent
+
+
 def _backwards(batches: list[tuple]) -> list[tuple]:
     """Batches that start before the previous batch of their partition ended."""
     last: dict[tuple[str, int], int] = {}
@@ -484,7 +542,7 @@ def _end_offsets(bootstrap: str, prefix: str) -> dict[tuple[str, int], int]:
     try:
         parts = [
             TopicPartition(prefix + name, p)
-            for name in TOPICS.values()
+            for name in (TOPICS[t] for t in INGESTED)
             for p in consumer.partitions_for_topic(prefix + name) or ()
         ]
         return {(tp.topic, tp.partition): end for tp, end in consumer.end_offsets(parts).items()}

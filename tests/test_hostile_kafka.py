@@ -4,6 +4,7 @@ kind, interleaved through the real broker with a real run's, into one ``twin ing
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -45,4 +46,6 @@ def test_every_hostile_record_is_dead_lettered_and_every_good_sample_stored_once
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
     assert "hostile: dead-lettered 4" in done.stdout and "(0 missing, 0 not sent)" in done.stdout
     assert "(0 twice)" in done.stdout and "0 moved backwards" in done.stdout
+    submitted = re.search(r"(\d+) job submissions to the twin: (\d+) rejected steps", done.stdout)
+    assert submitted and submitted[1] == submitted[2] and int(submitted[1]) > 0
     assert done.stdout.rstrip().endswith("hostile: PASSED")
