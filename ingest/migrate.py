@@ -432,6 +432,26 @@ def _create_timescaledb(conn: Connection) -> bool:
     return True
 
 
+def status(database_url: str) -> list[tuple[int, str, str | None]]:
+    """Every migration with when it was applied to this database (None: pending), in
+    order, as ``(version, description, applied_at ISO or None)``; reads only."""
+    with db.connect(database_url) as conn:
+        found = conn.execute("SELECT to_regclass('schema_migrations')").fetchone()[0]
+        applied = (
+            dict(conn.execute("SELECT version, applied_at FROM schema_migrations").fetchall())
+            if found
+            else {}
+        )
+    return [
+        (
+            m.version,
+            m.description,
+            applied[m.version].isoformat() if m.version in applied else None,
+        )
+        for m in MIGRATIONS
+    ]
+
+
 def store_name(database_url: str) -> str:
     """ "TimescaleDB" or "PostgreSQL": the path a migrated database took."""
     with db.connect(database_url) as conn:

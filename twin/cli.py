@@ -549,6 +549,8 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     from ingest.roles import configured_logins
 
     url = database_url(args.database)
+    if args.status:
+        return _migration_status(url)
     given = {
         f.name: interval(f"--{f.name.replace('_', '-')}", getattr(args, f.name))
         for f in fields(StoreSettings)
@@ -581,6 +583,18 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     for role, (_, where) in logins.items():
         print(f"twin db migrate: {role} may log in (password from {where})")
     return 0
+
+
+def _migration_status(url: str) -> int:
+    """Print each migration, applied (when) or pending; exit 1 when any is pending."""
+    from ingest.migrate import status
+
+    rows = status(url)
+    for version, description, applied_at in rows:
+        print(f"{version:3d}  {applied_at or 'pending':32}  {description}")
+    pending = sum(applied_at is None for _, _, applied_at in rows)
+    print(f"twin db migrate --status: {len(rows) - pending} applied, {pending} pending")
+    return 1 if pending else 0
 
 
 def cmd_db_retain(args: argparse.Namespace) -> int:
@@ -796,6 +810,12 @@ def build_parser() -> argparse.ArgumentParser:
     mig = db.add_parser("migrate", help="apply pending schema migrations (idempotent)")
     mig.add_argument("--database", help="PostgreSQL URL (default: $TWIN_DATABASE_URL)")
     _store_option(mig)
+    mig.add_argument(
+        "--status",
+        action="store_true",
+        help="list the migrations, applied (when) or pending, and change nothing (exit 1 "
+        "when any is pending)",
+    )
     from ingest.migrate import StoreSettings
 
     for f in fields(StoreSettings):

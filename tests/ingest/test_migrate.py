@@ -198,3 +198,22 @@ def test_version_2_brings_a_version_1_store_up_to_date(store, request):
             "FROM information_schema.key_column_usage WHERE constraint_name = 'events_pkey'"
         ).fetchone()[0]
     assert key == ["kind", "sat_id", "station_id", "time"]
+
+
+def test_status_lists_pending_then_applied_migrations_and_changes_nothing(database):
+    env = {**os.environ, "TWIN_DATABASE_URL": database}
+
+    def status() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "twin", "db", "migrate", "--status"],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    before = status()
+    assert before.returncode == 1, before.stderr
+    assert f"0 applied, {len(MIGRATIONS)} pending" in before.stdout
+    assert not _has_tables(database)  # --status changed nothing
+    migrate(database, store="postgresql")
+    after = status()
+    assert after.returncode == 0 and f"{len(MIGRATIONS)} applied, 0 pending" in after.stdout
+    assert "pending " not in after.stdout.split("twin db migrate --status")[0]
