@@ -217,3 +217,29 @@ def test_status_lists_pending_then_applied_migrations_and_changes_nothing(databa
     after = status()
     assert after.returncode == 0 and f"{len(MIGRATIONS)} applied, 0 pending" in after.stdout
     assert "pending " not in after.stdout.split("twin db migrate --status")[0]
+
+
+@pytest.mark.parametrize("store", ["database", "timescale_db"])
+def test_the_migrated_tables_match_the_metadata_column_for_column(store, request):
+    """Migrations are written once per version; the table definitions (SQLAlchemy metadata)
+    describe today's schema. This fails when the two drift apart."""
+    from sqlalchemy.dialects import postgresql
+
+    url = request.getfixturevalue(store)
+    migrate(url, store="timescaledb" if store == "timescale_db" else "postgresql")
+    dialect = postgresql.dialect()
+    with connect(url) as conn:
+        for table in schema.metadata.sorted_tables:
+            found = {
+                name: (kind, nullable == "YES")
+                for name, kind, nullable in conn.execute(
+                    "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+                    "WHERE table_schema = 'public' AND table_name = %s",
+                    (table.name,),
+                )
+            }
+            expected = {
+                c.name: (c.type.compile(dialect=dialect).lower(), bool(c.nullable))
+                for c in table.columns
+            }
+            assert found == expected, table.name
