@@ -70,7 +70,7 @@ def read_elements(path: Path, fmt: str | None = None) -> tuple[list[Satrec], lis
         sat = Satrec()
         try:
             omm.initialize(sat, fields)
-        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        except (KeyError, ValueError, TypeError, AttributeError, OverflowError) as exc:
             raise ElementsError(f"{path}: entry {i + 1}: {type(exc).__name__}: {exc}") from None
         _check_elements(sat, path, f"entry {i + 1}")
         sats.append(sat)
@@ -112,9 +112,10 @@ def _check_unique(sats: list[Satrec], path: Path, where: list[str]) -> None:
 def tle_checksum_ok(line: str) -> bool:
     """The TLE line's last column is the sum of its digits, each minus sign counting 1,
     modulo 10 (the NORAD two-line element format)."""
-    if len(line) != 69 or not line[68].isdigit():
+    digits = "0123456789"  # ASCII only: str.isdigit also takes '²'
+    if len(line) != 69 or line[68] not in digits:
         return False
-    total = sum(int(c) if c.isdigit() else c == "-" for c in line[:68])
+    total = sum(int(c) if c in digits else c == "-" for c in line[:68])
     return total % 10 == int(line[68])
 
 
@@ -132,7 +133,10 @@ def _read_tle(path: Path, text: str) -> tuple[list[Satrec], list[str]]:
                         f"{path}: line {n}: not a 69-column TLE line with a valid checksum "
                         "(a corrupted digit would fly another orbit)"
                     )
-            sat = Satrec.twoline2rv(line, second)
+            try:
+                sat = Satrec.twoline2rv(line, second)
+            except (ValueError, IndexError, OverflowError) as exc:
+                raise ElementsError(f"{path}: line {number}: not a TLE ({exc})") from None
             _check_elements(sat, path, f"line {number}")
             sats.append(sat)
             names.append(name or str(sat.satnum))
