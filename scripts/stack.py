@@ -611,36 +611,36 @@ def timescaledb_install(bindir: Path) -> None:
 def timescaledb_build(bindir: Path, cached: Path) -> None:
     """Build TimescaleDB from source into ``cached/root`` (a DESTDIR install tree)."""
     major = bindir.parent.name
-    if not (bindir / "pg_config").exists() and not shutil.which("pg_config"):
+    config = Path(f"/usr/lib/postgresql/{major}/bin/pg_config")  # postgresql-client-<major>
+    # pg_config comes with the client; the server's headers only with the -dev package.
+    headers = Path(f"/usr/include/postgresql/{major}/server/postgres.h")
+    if not (config.exists() and headers.exists()):
         log(f"installing postgresql-server-dev-{major} to build TimescaleDB")
         apt_install(f"postgresql-server-dev-{major}")
-    if not shutil.which("cmake"):
-        apt_install("cmake")
-    config = bindir / "pg_config"
-    if not config.exists():
-        config = Path(f"/usr/lib/postgresql/{major}/bin/pg_config")
+    missing = [tool for tool in ("cmake", "make", "cc") if not shutil.which(tool)]
+    if missing:
+        log(f"installing {', '.join(missing)} to build TimescaleDB")
+        apt_install(*(("gcc" if tool == "cc" else tool) for tool in missing))
     start = time.monotonic()
     log(f"building TimescaleDB {TIMESCALEDB_VERSION} for PostgreSQL {major} (once a machine)")
     work = Path(tempfile.mkdtemp(prefix="timescaledb-build-"))
     try:
         run(["tar", "-xJf", str(TIMESCALEDB_SOURCE), "-C", str(work)])
         src = work / f"timescaledb-{TIMESCALEDB_VERSION}"
-        quiet = {"stdout": subprocess.DEVNULL}
-        run(
-            [
-                "./bootstrap",
-                "-DREGRESS_CHECKS=OFF",
-                "-DTAP_CHECKS=OFF",
-                "-DWARNINGS_AS_ERRORS=OFF",
-                "-DCMAKE_BUILD_TYPE=Release",
-                f"-DPG_CONFIG={config}",
-            ],
-            cwd=src,
-            **quiet,
-        )
-        run(["make", f"-j{os.cpu_count() or 2}"], cwd=src / "build", **quiet)
         staging = work / "root"
-        run(["make", "install", f"DESTDIR={staging}"], cwd=src / "build", **quiet)
+        steps = [
+            (src, ["./bootstrap", "-DREGRESS_CHECKS=OFF", "-DTAP_CHECKS=OFF",
+                   "-DWARNINGS_AS_ERRORS=OFF", "-DCMAKE_BUILD_TYPE=Release",
+                   f"-DPG_CONFIG={config}"]),
+            (src / "build", ["make", f"-j{os.cpu_count() or 2}"]),
+            (src / "build", ["make", "install", f"DESTDIR={staging}"]),
+        ]  # fmt: skip
+        build_log = STACK_DIR / "timescaledb-build.log"  # the compiler's warnings go here
+        with open(build_log, "w") as out:
+            for cwd, cmd in steps:
+                if subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT).returncode:
+                    tail = build_log.read_text(errors="replace")[-3000:]
+                    raise SystemExit(f"stack: TimescaleDB build failed: {' '.join(cmd)}\n{tail}")
         shutil.rmtree(cached, ignore_errors=True)
         cached.mkdir(parents=True)
         shutil.move(str(staging), str(cached / "root"))
