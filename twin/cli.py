@@ -69,7 +69,7 @@ def _check_run_size(n_sat: int, n_ticks: int, what: str, value: str) -> None:
         )
     if n_ticks * BYTES_PER_TICK > budget:
         raise ConfigError(
-            "--duration / --step",
+            what,
             value,
             f"at most {int(budget // BYTES_PER_TICK):,} ticks a run (a longer --step, or "
             "several runs resumed with --run-id)",
@@ -128,7 +128,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if step_ns < MIN_STEP_NS:
             raise ConfigError("--step", args.step, "a tick of at least 1ms")
         duration_ns = parse_duration_ns("--duration", args.duration)
-        _check_run_size(0, duration_ns // step_ns, "--duration", f"{args.duration} / {args.step}")
+        ticks = duration_ns // step_ns
+        _check_run_size(0, ticks, "--duration / --step", f"{args.duration} / {args.step}")
         _check_ephemeris_range(start_ns, start_ns + duration_ns)
         checkpoint_ns = (
             0
