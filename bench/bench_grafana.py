@@ -28,15 +28,15 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from bench_ingest import drop_database, fresh_database  # bench/ is on the path
 
-from ingest.audit import _TELEMETRY_1M_COLUMNS
-from ingest.db import connect
-from ingest.dimensions import register_fleet
-from ingest.writer import PartitionBatch, Writer
-from twin.clock import NS_PER_S, parse_start
-from twin.engine import RunPlan, run
+from ingest.service.writer import PartitionBatch, Writer
+from ingest.store.audit import _TELEMETRY_1M_COLUMNS
+from ingest.store.db import connect
+from ingest.store.dimensions import register_fleet
+from twin.core.clock import NS_PER_S, parse_start
 from twin.grafana.dashboards import BOARDS, VARIABLES
 from twin.grafana.sql import interpolate
-from twin.presets import build, load_preset
+from twin.sim.engine import RunPlan, run
+from twin.sim.presets import build, load_preset
 
 T0 = parse_start("2026-03-20T12:00:00Z")
 RAW_ROLLUP = (

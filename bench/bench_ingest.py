@@ -29,24 +29,24 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from ingest.consumer import run_ingest
-from ingest.db import connect
-from ingest.dimensions import register_fleet
-from ingest.migrate import StoreSettings, migrate
-from ingest.pgcopy import BINARY_DTYPES, PG_EPOCH_UNIX_US, binary_copy_payload
-from ingest.writer import frames_to_columns
-from twin import telemetry
-from twin.bus import Producer, ensure_topics, load_topics
-from twin.clock import NS_PER_S, parse_start
-from twin.engine import RunPlan, run
-from twin.presets import build, load_preset
+from ingest.service.consumer import run_ingest
+from ingest.service.writer import frames_to_columns
+from ingest.store.db import connect
+from ingest.store.dimensions import register_fleet
+from ingest.store.migrate import StoreSettings, migrate
+from ingest.store.pgcopy import BINARY_DTYPES, PG_EPOCH_UNIX_US, binary_copy_payload
+from twin.core.clock import NS_PER_S, parse_start
+from twin.sim.engine import RunPlan, run
+from twin.sim.presets import build, load_preset
+from twin.stream.broker import Producer, ensure_topics, load_topics
+from twin.wire import telemetry
 
 START = "2026-03-20T12:00:00Z"
 T0 = parse_start(START)
 
 
 def fresh_database(admin_url: str, register: bool = True, store: str = "postgresql") -> str:
-    """A new database migrated on the path ``store`` names (``ingest.migrate.choose_store``);
+    """A new database migrated on the path ``store`` names (``ingest.store.migrate.choose_store``);
     with ``register``, threebody-2800 registered at 1 s."""
     name = f"bench_{uuid.uuid4().hex[:8]}"
     with connect(admin_url, autocommit=True) as conn:

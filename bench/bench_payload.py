@@ -3,22 +3,22 @@ ratio to the orbit step of the same fleet in the same run.
 
 For each fleet size (a Walker 53° shell at 550 km with threebody-12 hardware; 40 planes up
 to 10,000 satellites, 100 above) and 50 synthetic stations spread over the globe (seeded),
-the payload is first warmed up by 120 ticks of the real loop (``twin.engine.run``) so that
+the payload is first warmed up by 120 ticks of the real loop (``twin.sim.engine.run``) so that
 jobs are queued, results are on board and laser links are acquired. Then, for the next tick,
 it prints the best of ``--repeats`` wall times of:
 
-- the reference: the orbit step of one tick, ``twin.orbit.propagate`` (SGP4, TEME → ITRS,
+- the reference: the orbit step of one tick, ``twin.physics.orbit.propagate`` (SGP4, TEME → ITRS,
   geodetic) for the whole fleet;
-- plan: ``twin.payload.plan`` (arrivals, throttle, scheduling the accelerators);
+- plan: ``twin.payload.schedule.plan`` (arrivals, throttle, scheduling the accelerators);
 - contacts: ``ground.elevation_deg`` + ``assign_contacts`` + ``visible``, all satellites ×
   all stations (part of settle);
 - ISL: ``links.feasible`` + ``step_links`` + ``hops_to_ground`` (part of settle);
-- settle: the whole ``twin.payload.settle`` (work done, upsets, contacts, links, transfers,
+- settle: the whole ``twin.payload.schedule.settle`` (work done, upsets, contacts, links, transfers,
   deadlines, lifecycle steps);
 - payload total: plan then settle, timed together;
 
 each in ms and as a ratio to the orbit step. Every figure calls the engine's own functions
-with the inputs ``twin.engine.run`` gives them.
+with the inputs ``twin.sim.engine.run`` gives them.
 
 Run: ``python bench/bench_payload.py`` (options: ``--sizes 2800 30000 --repeats 10
 --stations 50``).
@@ -32,17 +32,19 @@ import math
 import numpy as np
 from timing import best_of  # bench/ is on the path when a benchmark runs
 
-from twin import ground, links, payload
-from twin.clock import NS_PER_S, parse_start
-from twin.dice import Dice
-from twin.engine import RunPlan, run
-from twin.fleet import walker_delta
-from twin.hardware import hardware_arrays
-from twin.orbit import propagate
-from twin.presets import load_preset
-from twin.state import environment, step
-from twin.thermal import KELVIN
-from twin.workload import load_targets
+from twin.core.clock import NS_PER_S, parse_start
+from twin.core.dice import Dice
+from twin.fleet.constellation import walker_delta
+from twin.fleet.hardware import hardware_arrays
+from twin.payload import ground
+from twin.payload import schedule as payload
+from twin.payload.workload import load_targets
+from twin.physics import links
+from twin.physics.orbit import propagate
+from twin.physics.state import environment, step
+from twin.physics.thermal import KELVIN
+from twin.sim.engine import RunPlan, run
+from twin.sim.presets import load_preset
 
 START_NS = parse_start("2026-03-20T12:00:00Z")
 WARM_TICKS = 120  # ticks of the real loop before the measured one: jobs exist, links are up
@@ -76,7 +78,7 @@ def bench(n_sat: int, n_st: int, repeats: int) -> None:
     warm = run(fleet, hw, RunPlan(START_NS, NS_PER_S, WARM_TICKS), lambda frame: None, ctx=ctx)
     physical, pay_state = warm.final_state.physical, warm.final_state.payload
 
-    # The inputs twin.engine.run gives the payload at tick WARM_TICKS.
+    # The inputs twin.sim.engine.run gives the payload at tick WARM_TICKS.
     t_ns = START_NS + WARM_TICKS * NS_PER_S
     t_one = np.array([t_ns], dtype=np.int64)
     env = environment(fleet, t_one).at(0)

@@ -23,11 +23,11 @@ import uuid
 import numpy as np
 from kafka import KafkaAdminClient
 
-from twin import telemetry
-from twin.bus import Producer, TopicSpec, ensure_topics
-from twin.clock import NS_PER_S, parse_start
-from twin.engine import RunPlan, run
-from twin.presets import build, load_preset
+from twin.core.clock import NS_PER_S, parse_start
+from twin.sim.engine import RunPlan, run
+from twin.sim.presets import build, load_preset
+from twin.stream.broker import Producer, TopicSpec, ensure_topics
+from twin.wire import telemetry
 
 START_NS = parse_start("2026-03-20T12:00:00Z")
 

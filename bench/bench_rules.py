@@ -1,8 +1,8 @@
 """The bundled anomaly rules evaluated in ingest, against decoding the same frames.
 
 A fleet's telemetry over ``--ticks`` ticks (frames of every channel, as ``twin run`` sends
-them) is decoded once to time the reference, ``twin.telemetry.decode`` of every frame, which
-ingest does for every message anyway; then ``ingest.detect.Detector.evaluate`` runs the
+them) is decoded once to time the reference, ``twin.wire.telemetry.decode`` of every frame, which
+ingest does for every message anyway; then ``ingest.rules.detect.Detector.evaluate`` runs the
 bundled rules over the same frames, in batches as ingest polls them. Prints both, per tick
 and per satellite-sample, and the rules' cost as a ratio to decoding.
 
@@ -16,13 +16,14 @@ import argparse
 import numpy as np
 from timing import best_of  # bench/ is on the path when a benchmark runs
 
-from ingest.detect import Detector, Satellites
-from ingest.rules import load_rules
-from twin import engine, telemetry
-from twin.clock import NS_PER_S, parse_start
-from twin.fleet import walker_delta
-from twin.hardware import hardware_arrays
-from twin.presets import load_preset
+from ingest.rules.definitions import load_rules
+from ingest.rules.detect import Detector, Satellites
+from twin.core.clock import NS_PER_S, parse_start
+from twin.fleet.constellation import walker_delta
+from twin.fleet.hardware import hardware_arrays
+from twin.sim import engine
+from twin.sim.presets import load_preset
+from twin.wire import telemetry
 
 START_NS = parse_start("2026-03-20T12:00:00Z")
 

@@ -14,9 +14,9 @@ import numpy as np
 from skyfield.api import EarthSatellite
 from timing import best_of  # bench/ is on the path when a benchmark runs
 
-from twin.clock import julian, parse_start, skyfield_time
-from twin.fleet import walker_delta
-from twin.orbit import propagate
+from twin.core.clock import julian, parse_start, skyfield_time
+from twin.fleet.constellation import walker_delta
+from twin.physics.orbit import propagate
 
 START_NS = parse_start("2026-03-20T12:00:00Z")
 

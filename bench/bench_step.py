@@ -2,7 +2,7 @@
 
 This measures the physics step alone: the accelerators ask for a fixed duty
 (``payload_utilisation`` of their dynamic power, none in safe mode) instead of what
-``twin.payload.plan`` schedules. The payload's own cost is in ``bench/bench_payload.py``.
+``twin.payload.schedule.plan`` schedules. The payload's own cost is in ``bench/bench_payload.py``.
 
 For 2,800 and 30,000 satellites, prints in one run:
 - the bare ``SatrecArray.sgp4`` call for the same fleet and tick (the reference);
@@ -28,13 +28,13 @@ import numpy as np
 from skyfield.api import EarthSatellite
 from timing import best_of  # bench/ is on the path when a benchmark runs
 
-from twin.clock import NS_PER_S, julian, parse_start, skyfield_time
-from twin.engine import block_ticks
-from twin.fleet import walker_delta
-from twin.hardware import Hardware, hardware_arrays
-from twin.presets import load_preset
-from twin.state import FleetState, environment, initial_state, step
-from twin.sun import _ephemeris
+from twin.core.clock import NS_PER_S, julian, parse_start, skyfield_time
+from twin.fleet.constellation import walker_delta
+from twin.fleet.hardware import Hardware, hardware_arrays
+from twin.physics.state import FleetState, environment, initial_state, step
+from twin.physics.sun import _ephemeris
+from twin.sim.engine import block_ticks
+from twin.sim.presets import load_preset
 
 START_NS = parse_start("2026-03-20T12:00:00Z")
 
@@ -100,7 +100,7 @@ def memory_child(n_sat: int) -> None:
     resident memory, and the peak after imports alone."""
     import tracemalloc
 
-    from twin.engine import RunPlan, run
+    from twin.sim.engine import RunPlan, run
 
     after_imports = peak_rss_mb()
     fleet, hw = twin_fleet(n_sat)

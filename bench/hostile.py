@@ -47,14 +47,14 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_ingest import drop_database, fresh_database
 
-from ingest.db import connect
-from ingest.dimensions import register_fleet
-from twin import events, jobs, telemetry
-from twin.bus import admin_client
-from twin.clock import NS_PER_S, parse_start
-from twin.contract import examples
-from twin.errors import MAX_REASON_CHARS
-from twin.presets import build, load_preset
+from ingest.store.db import connect
+from ingest.store.dimensions import register_fleet
+from twin.core.clock import NS_PER_S, parse_start
+from twin.core.errors import MAX_REASON_CHARS
+from twin.sim.presets import build, load_preset
+from twin.stream.broker import admin_client
+from twin.stream.contract import examples
+from twin.wire import events, jobs, telemetry
 
 START = "2026-03-20T12:00:00Z"
 T0 = parse_start(START)

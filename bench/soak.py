@@ -58,18 +58,25 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 from soak_prune import CheckpointWatch, Pruner, stored_samples
 
-from ingest.consumer import MAX_MESSAGE_BYTES
-from ingest.db import connect
-from ingest.rules import load_rules
-from ingest.score import finish_scored_run, prepare_scored_run
-from twin import events, jobs, presets, telemetry
-from twin.bus import DEFAULT_TOPICS_FILE, admin_client, load_topics, open_client, schema_headers
-from twin.clock import NS_PER_S, parse_duration_ns
-from twin.config import env_kafka_security
-from twin.faults import KINDS, Scenario, load_scenario
-from twin.fleet import Fleet, frame_groups
-from twin.runner import CHECKPOINTS_TOPIC
-from twin.settings import ENV_STORE, KafkaSecurity
+from ingest.rules.definitions import load_rules
+from ingest.service.consumer import MAX_MESSAGE_BYTES
+from ingest.store.db import connect
+from twin.app.config import env_kafka_security
+from twin.app.score import finish_scored_run, prepare_scored_run
+from twin.core.clock import NS_PER_S, parse_duration_ns
+from twin.core.settings import ENV_STORE, KafkaSecurity
+from twin.fleet.constellation import Fleet, frame_groups
+from twin.sim import presets
+from twin.sim.faults import KINDS, Scenario, load_scenario
+from twin.stream.broker import (
+    DEFAULT_TOPICS_FILE,
+    admin_client,
+    load_topics,
+    open_client,
+    schema_headers,
+)
+from twin.stream.runner import CHECKPOINTS_TOPIC
+from twin.wire import events, jobs, telemetry
 
 REPO = Path(__file__).resolve().parent.parent
 STACK = REPO / "scripts" / "stack"

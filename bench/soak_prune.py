@@ -33,11 +33,11 @@ import psycopg
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from ingest.db import connect
-from ingest.fleet_rules import check_fleet
-from ingest.rules import RuleSet
-from ingest.score import ScoredRun
-from twin import checkpoint
+from ingest.rules.definitions import RuleSet
+from ingest.rules.fleet import check_fleet
+from ingest.store.db import connect
+from twin.app.score import ScoredRun
+from twin.sim import checkpoint
 
 if TYPE_CHECKING:
     from soak import TopicOffsets

@@ -27,10 +27,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ingest.db import connect
-from ingest.migrate import StoreSettings
-from ingest.roles import allow_login, configured_logins
-from twin.settings import ENV_DATABASE, ENV_KAFKA, ENV_STORE, ENV_TIMESCALE, libpq_url
+from ingest.store.db import connect
+from ingest.store.migrate import StoreSettings
+from ingest.store.roles import allow_login, configured_logins
+from twin.core.settings import ENV_DATABASE, ENV_KAFKA, ENV_STORE, ENV_TIMESCALE, libpq_url
 
 REQUIRE_ENV = "TWIN_REQUIRE_SERVICES"
 TIMESCALE_IMAGE = "timescale/timescaledb:latest-pg17"

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from twin import settings
+from twin.core import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

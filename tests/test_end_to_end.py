@@ -9,12 +9,12 @@ import pytest
 from jsonschema import Draft202012Validator
 from kafka import KafkaConsumer, KafkaProducer
 
-from ingest.db import connect
+from ingest.store.db import connect
 from tests.conftest import run_args, twin_command
-from twin.clock import NS_PER_S, parse_start
-from twin.engine import RunPlan, run
-from twin.presets import build, load_preset
-from twin.telemetry import CHANNELS
+from twin.core.clock import NS_PER_S, parse_start
+from twin.sim.engine import RunPlan, run
+from twin.sim.presets import build, load_preset
+from twin.wire.telemetry import CHANNELS
 
 pytestmark = pytest.mark.integration
 

@@ -14,10 +14,10 @@ from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models.alerting import RuleGroup
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from ingest.db import connect
-from ingest.dimensions import register_stations
-from ingest.migrate import READER_ROLE, migrate
-from ingest.roles import allow_login
+from ingest.store.db import connect
+from ingest.store.dimensions import register_stations
+from ingest.store.migrate import READER_ROLE, migrate
+from ingest.store.roles import allow_login
 from tests.conftest import KEEP_HISTORY
 from tests.ingest.test_roles_and_audit import T0, _load_two_hours
 from twin.grafana import alerts
@@ -26,7 +26,7 @@ from twin.grafana.dashboards import BOARDS
 from twin.grafana.files import rendered
 from twin.grafana.publish import load_bundle
 from twin.grafana.sql import interpolate
-from twin.ground import load_stations
+from twin.payload.ground import load_stations
 
 GRAFANA = Path(__file__).resolve().parent.parent / "grafana"
 register_default_plugins()

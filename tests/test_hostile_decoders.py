@@ -26,8 +26,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, ValidationError, validators
 
-from twin import events, jobs, telemetry
-from twin.errors import MAX_REASON_CHARS, ContractError
+from twin.core.errors import MAX_REASON_CHARS, ContractError
+from twin.wire import events, jobs, telemetry
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from kafka import KafkaProducer
 
-from ingest.db import connect
+from ingest.store.db import connect
 from tests.conftest import TEST_START, max_speed_args, read_topic, twin_command
-from twin import events, jobs
-from twin.telemetry import decode
+from twin.wire import events, jobs
+from twin.wire.telemetry import decode
 
 pytestmark = pytest.mark.integration
 

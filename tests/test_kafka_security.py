@@ -16,10 +16,10 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from tests.conftest import REQUIRE_ENV, TEST_START, run_args, twin_command
-from twin.bus import Producer, TopicSpec, client_settings, ensure_topics, open_client
-from twin.cli import main
-from twin.config import env_kafka_security
-from twin.settings import InputError, KafkaSecurity, kafka_security, kafka_security_env
+from twin.app.cli import main
+from twin.app.config import env_kafka_security
+from twin.core.settings import InputError, KafkaSecurity, kafka_security, kafka_security_env
+from twin.stream.broker import Producer, TopicSpec, client_settings, ensure_topics, open_client
 
 STACK_SASL = {
     "TWIN_KAFKA_BOOTSTRAP": "TWIN_STACK_KAFKA_SASL_BOOTSTRAP",

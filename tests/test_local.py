@@ -13,12 +13,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ingest.db import connect
-from ingest.local_pg import LocalPostgres, has_timescaledb, server_bindir
-from ingest.roles import INGEST_ROLE
+from ingest.store.db import connect
+from ingest.store.embedded import LocalPostgres, has_timescaledb, server_bindir
+from ingest.store.roles import INGEST_ROLE
 from tests.conftest import max_speed_args
-from twin.faults import dump_scenario, generate
-from twin.presets import build, load_preset
+from twin.sim.faults import dump_scenario, generate
+from twin.sim.presets import build, load_preset
 
 pytestmark = pytest.mark.integration
 

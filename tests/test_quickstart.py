@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.local_pg import has_timescaledb, server_bindir
+from ingest.store.embedded import has_timescaledb, server_bindir
 
 pytestmark = pytest.mark.integration
 

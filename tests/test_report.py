@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ingest.migrate import migrate
+from ingest.store.migrate import migrate
 from tests.conftest import REQUIRE_ENV, TEST_START, fresh_database, twin_command
-from twin import report
-from twin.clock import parse_start
-from twin.faults import dump_scenario, generate
-from twin.presets import build, load_preset
-from twin.report_plots import break_track, coastline_polylines, load_coastlines
+from twin.app import report
+from twin.app.report_plots import break_track, coastline_polylines, load_coastlines
+from twin.core.clock import parse_start
+from twin.sim.faults import dump_scenario, generate
+from twin.sim.presets import build, load_preset
 
 pytestmark = pytest.mark.integration
 

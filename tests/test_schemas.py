@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from jsonschema import Draft202012Validator
 
-from twin import events
-from twin.clock import NS_PER_S, parse_start
-from twin.contract import SCHEMAS, examples
-from twin.engine import RunPlan, run
-from twin.presets import build, load_preset
-from twin.telemetry import decode, encode
+from twin.core.clock import NS_PER_S, parse_start
+from twin.sim.engine import RunPlan, run
+from twin.sim.presets import build, load_preset
+from twin.stream.contract import SCHEMAS, examples
+from twin.wire import events
+from twin.wire.telemetry import decode, encode
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -28,8 +28,8 @@ def _examples(topic):
 def test_committed_schemas_and_examples_are_current():
     generated = examples()
     for topic, make in SCHEMAS.items():
-        assert _schema(topic) == make(), f"{topic}: run python -m twin.contract"
-        assert _examples(topic) == generated[topic], f"{topic}: run python -m twin.contract"
+        assert _schema(topic) == make(), f"{topic}: run python -m twin.stream.contract"
+        assert _examples(topic) == generated[topic], f"{topic}: run python -m twin.stream.contract"
 
 
 @pytest.mark.parametrize("topic", list(SCHEMAS))

@@ -9,13 +9,13 @@ import time
 
 import pytest
 
-from ingest.db import connect
-from ingest.dimensions import register_fleet
-from ingest.migrate import migrate
+from ingest.store.db import connect
+from ingest.store.dimensions import register_fleet
+from ingest.store.migrate import migrate
 from tests.conftest import TEST_START, fresh_database, max_speed_args, read_topic, twin_command
-from twin.clock import parse_start
-from twin.faults import KINDS, dump_scenario, generate, load_scenario
-from twin.presets import build, load_preset
+from twin.core.clock import parse_start
+from twin.sim.faults import KINDS, dump_scenario, generate, load_scenario
+from twin.sim.presets import build, load_preset
 
 pytestmark = pytest.mark.integration
 

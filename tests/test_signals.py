@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.dimensions import register_fleet
-from ingest.migrate import migrate
+from ingest.store.dimensions import register_fleet
+from ingest.store.migrate import migrate
 from tests.conftest import TEST_START, twin_command
-from twin.clock import parse_start
-from twin.presets import build, load_preset
+from twin.core.clock import parse_start
+from twin.sim.presets import build, load_preset
 
 pytestmark = pytest.mark.integration
 

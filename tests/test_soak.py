@@ -26,12 +26,12 @@ sys.path.insert(0, str(BENCH))
 import soak  # noqa: E402 - bench/ is not a package
 from soak_prune import CheckpointWatch, Pruner  # noqa: E402
 
-from ingest.rules import load_rules  # noqa: E402
-from ingest.score import prepare_scored_run  # noqa: E402
+from ingest.rules.definitions import load_rules  # noqa: E402
 from tests.conftest import twin_command  # noqa: E402
-from twin.faults import KINDS, Scenario  # noqa: E402
-from twin.runner import CHECKPOINTS_TOPIC  # noqa: E402
-from twin.telemetry import TELEMETRY_TOPIC  # noqa: E402
+from twin.app.score import prepare_scored_run  # noqa: E402
+from twin.sim.faults import KINDS, Scenario  # noqa: E402
+from twin.stream.runner import CHECKPOINTS_TOPIC  # noqa: E402
+from twin.wire.telemetry import TELEMETRY_TOPIC  # noqa: E402
 
 
 def scenario_of(kinds, sat_id, onset_s, end_s) -> Scenario:

@@ -11,13 +11,13 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from ingest.migrate import migrate
+from ingest.store.migrate import migrate
 from tests.conftest import max_speed_args, read_topic, run_args, twin_command
-from twin.bus import load_topics
-from twin.clock import NS_PER_S, parse_start
-from twin.engine import RunPlan, run
-from twin.presets import build, load_preset
-from twin.telemetry import GROUPS, decode
+from twin.core.clock import NS_PER_S, parse_start
+from twin.sim.engine import RunPlan, run
+from twin.sim.presets import build, load_preset
+from twin.stream.broker import load_topics
+from twin.wire.telemetry import GROUPS, decode
 
 pytestmark = pytest.mark.integration
 

@@ -4,10 +4,10 @@ and clears only past its hysteresis band; state carried across batches and resta
 import numpy as np
 import pytest
 
-from ingest.detect import Detector, DetectorState, Satellites
-from ingest.rules import parse_rules
-from twin import sun
-from twin.telemetry import CHANNELS, Frame
+from ingest.rules.definitions import parse_rules
+from ingest.rules.detect import Detector, DetectorState, Satellites
+from twin.physics import sun
+from twin.wire.telemetry import CHANNELS, Frame
 
 T0_NS = 1_772_323_200 * 10**9  # 2026-03-01T00:00:00Z
 N_SAT = 12

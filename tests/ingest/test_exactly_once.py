@@ -13,14 +13,14 @@ import pytest
 from jsonschema import Draft202012Validator
 from kafka import KafkaProducer
 
-from ingest.db import connect
-from ingest.dimensions import register_fleet
-from ingest.migrate import migrate
+from ingest.store.db import connect
+from ingest.store.dimensions import register_fleet
+from ingest.store.migrate import migrate
 from tests.conftest import max_speed_args, read_topic, twin_command
-from twin.clock import NS_PER_S, parse_start
-from twin.engine import RunPlan, run
-from twin.presets import build, load_preset
-from twin.telemetry import encode
+from twin.core.clock import NS_PER_S, parse_start
+from twin.sim.engine import RunPlan, run
+from twin.sim.presets import build, load_preset
+from twin.wire.telemetry import encode
 
 pytestmark = pytest.mark.integration
 

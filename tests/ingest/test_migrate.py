@@ -4,10 +4,10 @@ import sys
 
 import pytest
 
-from ingest import audit, schema
-from ingest.db import connect
-from ingest.migrate import MIGRATIONS, V1_CHANNELS, StoreUnavailable, migrate
-from twin.telemetry import CHANNELS
+from ingest.store import audit, schema
+from ingest.store.db import connect
+from ingest.store.migrate import MIGRATIONS, V1_CHANNELS, StoreUnavailable, migrate
+from twin.wire.telemetry import CHANNELS
 
 pytestmark = pytest.mark.integration
 
@@ -125,7 +125,7 @@ def test_migrate_makes_the_timescaledb_objects(timescale_db):
 
 
 def test_intervals_are_configurable(timescale_db):
-    from ingest.migrate import StoreSettings
+    from ingest.store.migrate import StoreSettings
 
     migrate(timescale_db, StoreSettings(telemetry_chunk="2 hours", retain_telemetry="10 days"))
     with connect(timescale_db) as conn:

@@ -3,7 +3,7 @@ import struct
 import numpy as np
 import pytest
 
-from ingest.pgcopy import SIGNATURE, binary_copy_payload
+from ingest.store.pgcopy import SIGNATURE, binary_copy_payload
 
 
 def test_layout_matches_the_copy_binary_format():

@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from ingest.db import connect
-from ingest.dimensions import register_fleet
-from ingest.migrate import StoreSettings, migrate
-from ingest.writer import PartitionBatch, Writer
-from twin.clock import NS_PER_S
-from twin.engine import RunPlan, run
-from twin.presets import build, load_preset
+from ingest.service.writer import PartitionBatch, Writer
+from ingest.store.db import connect
+from ingest.store.dimensions import register_fleet
+from ingest.store.migrate import StoreSettings, migrate
+from twin.core.clock import NS_PER_S
+from twin.sim.engine import RunPlan, run
+from twin.sim.presets import build, load_preset
 
 pytestmark = pytest.mark.integration
 

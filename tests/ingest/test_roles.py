@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from ingest.roles import INGEST_ROLE, READER_ROLE, configured_logins, ingest_url
-from twin.cli import main
-from twin.settings import PROJECT_DIR, ConfigError, allow_superuser, env_secret
+from ingest.store.roles import INGEST_ROLE, READER_ROLE, configured_logins, ingest_url
+from twin.app.cli import main
+from twin.core.settings import PROJECT_DIR, ConfigError, allow_superuser, env_secret
 
 OWNER = "postgresql://twin:test-owner-pw@db.example:5432/twin?sslmode=require"
 
@@ -29,7 +29,7 @@ def test_an_explicit_ingest_url_wins_but_must_name_the_same_database():
 
 
 def test_without_a_login_of_its_own_ingest_falls_back_to_the_owner_url_with_a_warning(caplog):
-    with caplog.at_level(logging.WARNING, "ingest.roles"):
+    with caplog.at_level(logging.WARNING, "ingest.store.roles"):
         assert ingest_url(None, OWNER, env={}) == OWNER
     assert "acts as twin_ingest through SET ROLE" in caplog.text
     assert "test-owner-pw" not in caplog.text

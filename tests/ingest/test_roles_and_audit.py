@@ -11,25 +11,25 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from ingest import audit
-from ingest.db import connect
-from ingest.dimensions import register_fleet
-from ingest.migrate import INGEST_ROLE, READER_ROLE, migrate
-from ingest.rules import load_rules
-from ingest.writer import Event, PartitionBatch, Writer
+from ingest.rules.definitions import load_rules
+from ingest.service.writer import Event, PartitionBatch, Writer
+from ingest.store import audit
+from ingest.store.db import connect
+from ingest.store.dimensions import register_fleet
+from ingest.store.migrate import INGEST_ROLE, READER_ROLE, migrate
 from tests.conftest import KEEP_HISTORY, TEST_START, max_speed_args, role_url, twin_command
-from twin.clock import NS_PER_S, parse_start
-from twin.engine import RunPlan, run
-from twin.events import KINDS as EVENT_KINDS
-from twin.jobs import decode_steps, encode_steps
-from twin.presets import build, load_preset
-from twin.settings import (
+from twin.core.clock import NS_PER_S, parse_start
+from twin.core.settings import (
     ENV_ALLOW_SUPERUSER,
     ENV_DATABASE,
     ENV_INGEST_DATABASE,
     ENV_INGEST_PASSWORD,
     ENV_KAFKA,
 )
+from twin.sim.engine import RunPlan, run
+from twin.sim.presets import build, load_preset
+from twin.wire.events import KINDS as EVENT_KINDS
+from twin.wire.jobs import decode_steps, encode_steps
 
 pytestmark = pytest.mark.integration
 

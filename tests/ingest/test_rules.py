@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from ingest.rules import RULE_TYPES, RuleError, load_rules, parse_rules
+from ingest.rules.definitions import RULE_TYPES, RuleError, load_rules, parse_rules
 
 GOOD = {
     "name": "hot",

@@ -4,15 +4,15 @@ import numpy as np
 import psycopg
 import pytest
 
-from ingest.db import connect
-from ingest.dimensions import register_fleet
-from ingest.migrate import migrate
-from ingest.writer import DeadLetter, Event, PartitionBatch, StaleBatch, Writer
+from ingest.service.writer import DeadLetter, Event, PartitionBatch, StaleBatch, Writer
+from ingest.store.db import connect
+from ingest.store.dimensions import register_fleet
+from ingest.store.migrate import migrate
 from tests.conftest import KEEP_HISTORY
-from twin.clock import NS_PER_S, parse_start
-from twin.engine import RunPlan, run
-from twin.presets import build, load_preset
-from twin.telemetry import CHANNELS, Frame
+from twin.core.clock import NS_PER_S, parse_start
+from twin.sim.engine import RunPlan, run
+from twin.sim.presets import build, load_preset
+from twin.wire.telemetry import CHANNELS, Frame
 
 pytestmark = pytest.mark.integration
 
@@ -260,8 +260,8 @@ def test_one_satellites_bad_value_rejects_its_sample_not_the_frame(store):
     import orjson
     from kafka import TopicPartition
 
-    from ingest.consumer import Validator, decode_partition
-    from twin.telemetry import encode
+    from ingest.service.consumer import Validator, decode_partition
+    from twin.wire.telemetry import encode
 
     frame = _frames(1)[0]
     channels = {name: values.copy() for name, values in frame.channels.items()}

@@ -1,7 +1,7 @@
 import pytest
 
-from twin.cli import main
-from twin.settings import ENV_DATABASE, ENV_KAFKA
+from twin.app.cli import main
+from twin.core.settings import ENV_DATABASE, ENV_KAFKA
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from twin.clock import NS_PER_S, iso, julian, parse_duration_ns, parse_start, skyfield_time
+from twin.core.clock import NS_PER_S, iso, julian, parse_duration_ns, parse_start, skyfield_time
 
 
 def test_parse_start_iso_and_naive_utc():

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from twin.clock import NS_PER_S, parse_start
-from twin.cluster import formation_cluster, hexagonal_pattern_m
-from twin.orbit import propagate
+from twin.core.clock import NS_PER_S, parse_start
+from twin.fleet.cluster import formation_cluster, hexagonal_pattern_m
+from twin.physics.orbit import propagate
 
 START_NS = parse_start("2026-03-20T12:00:00Z")
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from twin import compute
-from twin.clock import parse_start
-from twin.dice import Dice
-from twin.presets import build, load_preset
+from twin.core.clock import parse_start
+from twin.core.dice import Dice
+from twin.payload import compute
+from twin.sim.presets import build, load_preset
 
 START_NS = parse_start("2026-03-20T12:00:00Z")
 

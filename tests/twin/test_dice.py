@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from twin.dice import Dice
+from twin.core.dice import Dice
 
 IDS = np.arange(1, 100_001, dtype=np.int32)
 

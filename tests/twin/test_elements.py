@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from sgp4.exporter import export_omm, export_tle
 
-from twin.clock import NS_PER_S, parse_start
-from twin.elements import ElementsError, fleet_from_elements, read_elements
-from twin.fleet import walker_delta
-from twin.orbit import propagate
+from twin.core.clock import NS_PER_S, parse_start
+from twin.fleet.constellation import walker_delta
+from twin.fleet.elements import ElementsError, fleet_from_elements, read_elements
+from twin.physics.orbit import propagate
 
 START_NS = parse_start("2026-03-20T12:00:00Z")
 

@@ -12,8 +12,8 @@ from sgp4.exporter import export_omm
 
 from tests.test_hostile_decoders import json_values
 from tests.twin.test_elements import ISS, _fixed
-from twin.elements import ElementsError, read_elements
-from twin.fleet import walker_delta
+from twin.fleet.constellation import walker_delta
+from twin.fleet.elements import ElementsError, read_elements
 
 GOOD_TLE = ["ISS (ZARYA)", _fixed(ISS[0]), _fixed(ISS[1])]
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))

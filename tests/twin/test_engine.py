@@ -1,13 +1,13 @@
 import numpy as np
 
-from twin.clock import NS_PER_S, parse_start
-from twin.engine import RunPlan, run
-from twin.fleet import walker_delta
-from twin.hardware import Hardware, hardware_arrays
-from twin.orbit import propagate
-from twin.presets import build, load_preset
-from twin.state import environment, initial_state, step
-from twin.telemetry import CHANNELS
+from twin.core.clock import NS_PER_S, parse_start
+from twin.fleet.constellation import walker_delta
+from twin.fleet.hardware import Hardware, hardware_arrays
+from twin.physics.orbit import propagate
+from twin.physics.state import environment, initial_state, step
+from twin.sim.engine import RunPlan, run
+from twin.sim.presets import build, load_preset
+from twin.wire.telemetry import CHANNELS
 
 START_NS = parse_start("2026-03-20T12:00:00Z")
 
@@ -109,8 +109,8 @@ def test_a_satellite_sgp4_loses_is_masked_everywhere_and_frozen():
     thermal, and raise no eclipse events while it is lost."""
     from sgp4.api import WGS72, Satrec
 
-    from twin import events as ev
-    from twin.fleet import make_fleet
+    from twin.fleet.constellation import make_fleet
+    from twin.wire import events as ev
 
     t0 = parse_start("2026-03-20T12:00:00Z")
     fleet, hw = build(load_preset("threebody-12"), t0)
@@ -148,8 +148,8 @@ def test_a_run_resumed_from_a_checkpoint_mid_fault_sends_what_the_whole_run_sent
     """Stuck sensors hold the value of their fault's first tick; the held values travel in
     the checkpoint, so a resumed run re-sends exactly the frames it sent before (ingest would
     otherwise see conflicting duplicates)."""
-    from twin import checkpoint
-    from twin.faults import bind, generate
+    from twin.sim import checkpoint
+    from twin.sim.faults import bind, generate
 
     t0 = parse_start("2026-03-20T12:00:00Z")
     fleet, hw = build(load_preset("threebody-12"), t0)

@@ -11,11 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from twin import compute, faults, presets, telemetry
-from twin.cli import main
-from twin.clock import NS_PER_S, parse_start
-from twin.engine import RunPlan, run
-from twin.faults import (
+from twin.app.cli import main
+from twin.core.clock import NS_PER_S, parse_start
+from twin.core.settings import PACKAGE_DATA, ConfigError, InputError
+from twin.fleet.hardware import Hardware
+from twin.payload import compute
+from twin.physics.state import initial_state
+from twin.sim import presets
+from twin.sim.engine import RunPlan, run
+from twin.sim.faults import (
     KINDS,
     STUCK_CHANNELS,
     Scenario,
@@ -26,15 +30,13 @@ from twin.faults import (
     hardware_at,
     load_scenario,
 )
-from twin.hardware import Hardware
-from twin.runner import RunConfig, load_run_scenario
-from twin.settings import ConfigError, InputError
-from twin.state import initial_state
-from twin.telemetry import CHANNELS
+from twin.stream.runner import RunConfig, load_run_scenario
+from twin.wire import telemetry
+from twin.wire.telemetry import CHANNELS
 
 START_NS = parse_start("2026-03-20T12:00:00Z")
 STEP_S = 10
-BUNDLED = Path(faults.__file__).parent / "data" / "scenarios" / "threebody-2800.toml"
+BUNDLED = PACKAGE_DATA / "scenarios" / "threebody-2800.toml"
 
 GOOD_FAULT = """
 [[faults]]

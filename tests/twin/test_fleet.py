@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from twin.clock import NS_PER_S, parse_start
-from twin.fleet import MU_EARTH_KM3_S2, R_EARTH_WGS72_KM, period_s, walker_delta
-from twin.orbit import propagate
+from twin.core.clock import NS_PER_S, parse_start
+from twin.fleet.constellation import MU_EARTH_KM3_S2, R_EARTH_WGS72_KM, period_s, walker_delta
+from twin.physics.orbit import propagate
 
 START_NS = parse_start("2026-03-20T00:00:00Z")
 
@@ -60,7 +60,7 @@ def test_bad_altitude_and_inclination_name_field():
 
 
 def test_frame_groups_hold_whole_planes_of_at_least_200_satellites():
-    from twin.fleet import frame_groups
+    from twin.fleet.constellation import frame_groups
 
     fleet = walker_delta(2800, 100, 1, 550.0, 53.0, START_NS)  # 28 satellites per plane
     groups = frame_groups(fleet)
@@ -74,7 +74,7 @@ def test_frame_groups_hold_whole_planes_of_at_least_200_satellites():
 
 
 def test_shards_keep_the_frame_groups_of_the_whole_fleet():
-    from twin.fleet import frame_groups, shard_rows, subset
+    from twin.fleet.constellation import frame_groups, shard_rows, subset
 
     fleet = walker_delta(2800, 100, 1, 550.0, 53.0, START_NS)
     whole = set(frame_groups(fleet).names)

@@ -26,6 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from twin.core.settings import InputError
 from twin.grafana.publish import (
     FOLDER_TITLE,
     FOLDER_UID,
@@ -33,7 +34,6 @@ from twin.grafana.publish import (
     load_bundle,
     publish,
 )
-from twin.settings import InputError
 
 TOKEN = "glsa_test_token_0123456789"
 DB_PASSWORD = "s3cret-db-password"

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 from skyfield.api import EarthSatellite, wgs84
 
-from twin.clock import NS_PER_S, parse_start, skyfield_time
-from twin.fleet import concat, walker_delta
-from twin.ground import (
+from twin.core.clock import NS_PER_S, parse_start, skyfield_time
+from twin.core.settings import InputError
+from twin.fleet.constellation import concat, walker_delta
+from twin.payload.ground import (
     DEFAULT_STATIONS,
     StationError,
     assign_contacts,
@@ -17,8 +18,7 @@ from twin.ground import (
     stations_from_arrays,
     visible,
 )
-from twin.orbit import propagate
-from twin.settings import InputError
+from twin.physics.orbit import propagate
 
 START_NS = parse_start("2026-03-20T12:00:00Z")
 DAY_S = 86_400

@@ -4,7 +4,7 @@ import numpy as np
 import orjson
 import pytest
 
-from twin import jobs
+from twin.wire import jobs
 
 
 def test_a_minimal_submission_takes_the_kinds_defaults():

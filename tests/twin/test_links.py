@@ -4,10 +4,10 @@ acquisition, and hop counts to the ground on hand-made grids."""
 import numpy as np
 import pytest
 
-from twin.clock import NS_PER_S, parse_start
-from twin.cluster import formation_cluster
-from twin.fleet import make_fleet, subset, walker_delta, walker_star
-from twin.links import (
+from twin.core.clock import NS_PER_S, parse_start
+from twin.fleet.cluster import formation_cluster
+from twin.fleet.constellation import make_fleet, subset, walker_delta, walker_star
+from twin.physics.links import (
     AFT,
     EARTH_RADIUS_KM,
     FORE,
@@ -24,7 +24,7 @@ from twin.links import (
     per_link,
     step_links,
 )
-from twin.orbit import propagate
+from twin.physics.orbit import propagate
 
 START_NS = parse_start("2026-03-20T00:00:00Z")
 T_NS = START_NS + 1234 * NS_PER_S

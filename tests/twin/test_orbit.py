@@ -6,9 +6,9 @@ from sgp4.api import Satrec, SatrecArray
 from skyfield.api import EarthSatellite, wgs84
 from skyfield.framelib import itrs
 
-from twin.clock import parse_start, skyfield_time
-from twin.fleet import walker_delta
-from twin.orbit import geodetic_wgs84, propagate
+from twin.core.clock import parse_start, skyfield_time
+from twin.fleet.constellation import walker_delta
+from twin.physics.orbit import geodetic_wgs84, propagate
 
 START_NS = parse_start("2026-03-20T12:00:00Z")
 

@@ -6,13 +6,15 @@ import dataclasses
 import numpy as np
 import pytest
 
-from twin import jobs, links, payload
-from twin.clock import NS_PER_S, parse_start
-from twin.dice import Dice
-from twin.engine import advance, initial_twin
-from twin.hardware import hardware_arrays
-from twin.presets import build, load_preset
-from twin.state import environment
+from twin.core.clock import NS_PER_S, parse_start
+from twin.core.dice import Dice
+from twin.fleet.hardware import hardware_arrays
+from twin.payload import schedule as payload
+from twin.physics import links
+from twin.physics.state import environment
+from twin.sim.engine import advance, initial_twin
+from twin.sim.presets import build, load_preset
+from twin.wire import jobs
 
 START_NS = parse_start("2026-03-20T12:00:00Z")
 

@@ -5,11 +5,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from twin import power
-from twin.clock import NS_PER_S, parse_start
-from twin.hardware import hardware_arrays
-from twin.presets import build, load_preset
-from twin.state import environment, initial_state, step
+from twin.core.clock import NS_PER_S, parse_start
+from twin.fleet.hardware import hardware_arrays
+from twin.physics import power
+from twin.physics.state import environment, initial_state, step
+from twin.sim.presets import build, load_preset
 
 START_NS = parse_start("2026-03-20T00:00:00Z")
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from twin.clock import parse_start
-from twin.presets import PresetError, available, build, load_preset
-from twin.sun import sun_right_ascension_deg
+from twin.core.clock import parse_start
+from twin.physics.sun import sun_right_ascension_deg
+from twin.sim.presets import PresetError, available, build, load_preset
 
 START_NS = parse_start("2026-03-20T12:00:00Z")
 BUNDLED = ["starcloud-1", "suncatcher-81", "threebody-12", "threebody-2800"]

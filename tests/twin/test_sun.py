@@ -4,12 +4,11 @@ import numpy as np
 import pytest
 from skyfield.api import EarthSatellite
 
-from twin.clock import NS_PER_S, parse_start, skyfield_time
-from twin.fleet import make_fleet, walker_delta
-from twin.orbit import propagate
-from twin.presets import build, load_preset
-from twin.state import environment
-from twin.sun import (
+from twin.core.clock import NS_PER_S, parse_start, skyfield_time
+from twin.fleet.constellation import make_fleet, walker_delta
+from twin.physics.orbit import propagate
+from twin.physics.state import environment
+from twin.physics.sun import (
     R_EARTH_SHADOW_KM,
     _ephemeris,
     beta_angle_deg,
@@ -17,6 +16,7 @@ from twin.sun import (
     sun_teme_km_exact,
     sunlight,
 )
+from twin.sim.presets import build, load_preset
 
 
 def illumination_fraction(r, sun):

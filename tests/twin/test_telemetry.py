@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from twin.telemetry import CHANNELS, Frame, FrameError, decode, encode
+from twin.wire.telemetry import CHANNELS, Frame, FrameError, decode, encode
 
 
 def _values(channel, n, rng):

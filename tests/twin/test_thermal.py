@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from twin.clock import parse_start
-from twin.presets import build, load_preset
-from twin.thermal import STEFAN_BOLTZMANN_W_M2_K4, steady_state_k, step_thermal
+from twin.core.clock import parse_start
+from twin.physics.thermal import STEFAN_BOLTZMANN_W_M2_K4, steady_state_k, step_thermal
+from twin.sim.presets import build, load_preset
 
 
 @pytest.fixture(scope="module")

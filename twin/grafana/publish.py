@@ -43,7 +43,7 @@ import yaml
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaException
 
-from twin.settings import READER_ROLE, ConfigError, InputError, check_keys
+from twin.core.settings import READER_ROLE, ConfigError, InputError, check_keys
 
 log = logging.getLogger(__name__)
 

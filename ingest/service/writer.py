@@ -1,0 +1,646 @@
+"""The writer: one transaction per consumed batch holding rows, lineage, rejects and offsets.
+
+The writer first tries one binary COPY straight into ``telemetry`` inside a savepoint; if
+any row is already stored (a replay after a crash) the savepoint is undone and the rows go
+through a temporary staging table and ``INSERT ... ON CONFLICT (sat_id, time) DO NOTHING``,
+so a replayed batch changes nothing.
+Every channel is staged as float8 with NaN for "no value" (not computed, or its group not
+sampled at that tick); the insert turns NaN into NULL and casts booleans and codes back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import psycopg
+from psycopg import sql
+
+from ingest.rules.definitions import RuleSet
+from ingest.rules.detect import AnomalyRow, Detector, load_satellites
+from ingest.rules.record import UPSERT_RULE_STATE, insert_anomalies
+from ingest.store.db import connect
+from ingest.store.pgcopy import PG_EPOCH_UNIX_US, binary_copy_payload
+from twin.core.errors import TwinError, printable
+from twin.core.settings import InputError
+from twin.wire.telemetry import CHANNELS, Frame
+
+NS_PER_US = 1000
+US_PER_DAY = 86_400_000_000
+RECONNECT_WITHIN_S = 120.0  # a database restart shorter than this is ridden out
+
+log = logging.getLogger(__name__)
+
+_STAGE_COLUMNS = ("time_unix_us", "sat_id", "batch_id", "kafka_offset", *CHANNELS)
+_STAGE_TYPES = ("int8", "int4", "int8", "int8", *("float8" for _ in CHANNELS))
+
+
+def _from_stage(name: str, pg_type: str, table: str | None = None) -> sql.Composed:
+    """A staged float8 column (of ``table``, when named) back to its type: NaN → NULL, bool
+    and int2 cast back."""
+    column = sql.Identifier(table, name) if table else sql.Identifier(name)
+    value = sql.SQL("NULLIF({}, 'NaN'::float8)").format(column)
+    return {
+        "float8": value,
+        "bool": sql.SQL("({} <> 0)").format(value),
+        "int2": sql.SQL("{}::int2").format(value),
+    }[pg_type]
+
+
+def _names(names) -> sql.Composed:
+    return sql.SQL(", ").join(sql.Identifier(n) for n in names)
+
+
+_INSERT = sql.SQL(
+    "INSERT INTO telemetry (time, sat_id, batch_id, kafka_offset, {cols}) "
+    "SELECT timestamptz 'epoch' + time_unix_us * interval '1 microsecond', sat_id, batch_id, "
+    "kafka_offset, {vals} FROM {source} ON CONFLICT (sat_id, time) DO NOTHING"
+)
+_COLS = _names(CHANNELS)
+_VALS = sql.SQL(", ").join(_from_stage(name, c.pg_type) for name, c in CHANNELS.items())
+INSERT_FROM_STAGE = _INSERT.format(cols=_COLS, vals=_VALS, source=sql.Identifier("telemetry_stage"))
+# Staged samples whose (satellite, time) another batch stored with other values: conflicting
+# duplicates, per message (batch, offset) with their count. A replay stores the same values.
+FIND_CONFLICTS = sql.SQL(
+    "SELECT s.batch_id, s.kafka_offset, count(*) FROM telemetry_stage s JOIN telemetry t "
+    "ON t.sat_id = s.sat_id "
+    "AND t.time = timestamptz 'epoch' + s.time_unix_us * interval '1 microsecond' "
+    "WHERE t.batch_id <> s.batch_id AND ROW({stored}) IS DISTINCT FROM ROW({staged}) "
+    "GROUP BY 1, 2 ORDER BY 1, 2"
+).format(
+    stored=sql.SQL(", ").join(sql.Identifier("t", n) for n in CHANNELS),
+    staged=sql.SQL(", ").join(_from_stage(n, c.pg_type, "s") for n, c in CHANNELS.items()),
+)
+CREATE_STAGE = sql.SQL(
+    "CREATE TEMP TABLE IF NOT EXISTS telemetry_stage ({}) ON COMMIT DELETE ROWS"
+).format(
+    sql.SQL(", ").join(
+        sql.SQL("{} {} NOT NULL").format(sql.Identifier(c), sql.SQL(t))
+        for c, t in zip(_STAGE_COLUMNS, _STAGE_TYPES, strict=True)
+    )
+)
+COPY_DIRECT = sql.SQL(
+    "COPY telemetry (time, sat_id, batch_id, kafka_offset, {}) FROM STDIN (FORMAT BINARY)"
+).format(_names(CHANNELS))
+INSERT_BATCH = (
+    "INSERT INTO ingest_batches (consumer_group, topic, partition, first_offset, last_offset, "
+    "messages, rows, dead_letters) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING batch_id"
+)
+INSERT_EVENTS = (
+    "INSERT INTO events (time, sat_id, kind, station_id, batch_id, kafka_offset) "
+    "SELECT timestamptz 'epoch' + t * interval '1 microsecond', s, k, st, b, o "
+    "FROM unnest(%s::int8[], %s::int4[], %s::text[], %s::int4[], %s::int8[], %s::int8[]) "
+    "AS u(t, s, k, st, b, o) ON CONFLICT DO NOTHING"
+)
+INSERT_JOB_EVENTS = (
+    "INSERT INTO job_events (time, job_id, state, sat_id, kind, reason, latency_s, energy_j, "
+    "batch_id, kafka_offset) "
+    "SELECT timestamptz 'epoch' + t * interval '1 microsecond', j, st, s, k, r, l, e, b, o "
+    "FROM unnest(%s::int8[], %s::text[], %s::text[], %s::int4[], %s::text[], %s::text[], "
+    "%s::float8[], %s::float8[], %s::int8[], %s::int8[]) AS u(t, j, st, s, k, r, l, e, b, o) "
+    "ON CONFLICT DO NOTHING"
+)
+# Offsets only move forward: a batch from a consumer that lost its partitions (a zombie past
+# max_poll_interval) finds a later offset stored, updates nothing, and is rolled back whole.
+UPSERT_OFFSET = (
+    "INSERT INTO ingest_offsets (consumer_group, topic, partition, next_offset, updated_at) "
+    "VALUES (%s, %s, %s, %s, now()) ON CONFLICT (consumer_group, topic, partition) "
+    "DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now() "
+    "WHERE ingest_offsets.next_offset <= EXCLUDED.next_offset RETURNING next_offset"
+)
+# The ingest session's bounds: a lock held by a hung consumer is waited for this long, and a
+# session of ours that hangs inside a transaction is ended by the server.
+SESSION_SETTINGS = {"lock_timeout": "30s", "idle_in_transaction_session_timeout": "120s"}
+INSERT_DEAD_LETTER = (
+    "INSERT INTO dead_letters (topic, partition, kafka_offset, reason, samples, payload) "
+    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message that could not be stored, with where it came from and why; the reason is
+    made safe to store and bounded (``twin.core.errors.printable``): it may quote the message."""
+
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+    payload: bytes
+    samples: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", printable(self.reason))
+
+
+@dataclass(frozen=True)
+class Event:
+    time_unix_ns: int
+    sat_id: int
+    kind: str
+    station_id: int
+
+
+@dataclass
+class PartitionBatch:
+    """What one poll brought from one partition, decoded."""
+
+    topic: str
+    partition: int
+    first_offset: int
+    last_offset: int
+    messages: int = 0
+    frames: list[tuple[int, Frame]] = field(default_factory=list)  # (offset, frame)
+    events: list[tuple[int, Event]] = field(default_factory=list)  # (offset, event)
+    # (offset, rows): rows as ``twin.wire.jobs.decode_steps`` gives them
+    job_steps: list[tuple[int, list[tuple]]] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    # offset -> the message as received, kept to dead-letter a record the database refuses
+    payloads: dict[int, bytes] = field(default_factory=dict)
+
+    @property
+    def samples(self) -> int:
+        return sum(int(f.sat_id.shape[0]) for _, f in self.frames)
+
+    def offsets(self) -> list[int]:
+        """The offsets of the records this batch holds, sorted, each once (a frame some of
+        whose samples were rejected is both stored and dead-lettered)."""
+        return sorted(self.storing() | {d.offset for d in self.dead})
+
+    def storing(self) -> set[int]:
+        """The offsets of the records this batch stores (frames, events, job steps)."""
+        frames, events = {o for o, _ in self.frames}, {o for o, _ in self.events}
+        return frames | events | {o for o, _ in self.job_steps}
+
+    def split(self) -> tuple[PartitionBatch, PartitionBatch]:
+        """Two batches of the records before and from the middle offset (two or more
+        records), each with its own offset range."""
+        offsets = self.offsets()
+        middle = offsets[len(offsets) // 2]
+        halves = []
+        for keep, first, last in (
+            (lambda o: o < middle, self.first_offset, middle - 1),
+            (lambda o: o >= middle, middle, self.last_offset),
+        ):
+            half = PartitionBatch(self.topic, self.partition, first, last)
+            half.frames = [(o, f) for o, f in self.frames if keep(o)]
+            half.events = [(o, e) for o, e in self.events if keep(o)]
+            half.job_steps = [(o, r) for o, r in self.job_steps if keep(o)]
+            half.dead = [d for d in self.dead if keep(d.offset)]
+            half.payloads = {o: v for o, v in self.payloads.items() if keep(o)}
+            half.messages = len(half.offsets())
+            halves.append(half)
+        return halves[0], halves[1]
+
+    def refused(self, reason: str) -> PartitionBatch:
+        """This batch with its stored records (one, when bisected down) turned into dead
+        letters for ``reason``."""
+        letters = [
+            DeadLetter(
+                self.topic,
+                self.partition,
+                offset,
+                reason,
+                self.payloads.get(offset, b""),
+                samples=sum(int(f.sat_id.shape[0]) for o, f in self.frames if o == offset),
+            )
+            for offset in sorted(self.storing())
+        ]
+        batch = PartitionBatch(self.topic, self.partition, self.first_offset, self.last_offset)
+        batch.messages, batch.dead, batch.payloads = self.messages, self.dead + letters, {}
+        return batch
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Telemetry rows as columns, each (n,): ``time_unix_us`` int64, ``sat_id`` int32,
+    ``batch_id`` and ``kafka_offset`` int64, and one float64 array per channel (NaN: none)."""
+
+    time_unix_us: np.ndarray
+    sat_id: np.ndarray
+    batch_id: np.ndarray
+    kafka_offset: np.ndarray
+    channels: dict[str, np.ndarray]
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.sat_id.shape[0])
+
+    def arrays(self) -> list[np.ndarray]:
+        return [
+            self.time_unix_us,
+            self.sat_id,
+            self.batch_id,
+            self.kafka_offset,
+            *(self.channels[c] for c in CHANNELS),
+        ]
+
+
+def frames_to_columns(frames: list[tuple[int, int, Frame]]) -> Columns:
+    """Concatenate (batch_id, offset, frame) triples into row columns; row i of a frame is
+    satellite sat_id[i]. Channels a frame does not carry become NaN."""
+    counts = np.array([f.sat_id.shape[0] for _, _, f in frames], dtype=np.int64)
+    n = int(counts.sum())
+
+    def per_frame(values, dtype) -> np.ndarray:
+        return np.repeat(np.asarray(values, dtype=dtype), counts) if frames else np.empty(0, dtype)
+
+    channels = {}
+    for name in CHANNELS:
+        parts = [
+            f.channels[name].astype(np.float64)
+            if name in f.channels
+            else np.full(f.sat_id.shape[0], np.nan)
+            for _, _, f in frames
+        ]
+        channels[name] = np.concatenate(parts) if parts else np.empty(0)
+    return Columns(
+        time_unix_us=per_frame([f.time_unix_ns // NS_PER_US for _, _, f in frames], np.int64),
+        sat_id=(
+            np.concatenate([f.sat_id for _, _, f in frames]).astype(np.int32)
+            if n
+            else np.empty(0, np.int32)
+        ),
+        batch_id=per_frame([b for b, _, _ in frames], np.int64),
+        kafka_offset=per_frame([o for _, o, _ in frames], np.int64),
+        channels=channels,
+    )
+
+
+@dataclass
+class WriteResult:
+    rows_inserted: int
+    rows_repeated: int
+    events_inserted: int
+    job_steps_inserted: int = 0
+    anomalies: list[AnomalyRow] = field(default_factory=list)
+    # records that decoded but that the database refused, stored as dead letters instead
+    refused: list[DeadLetter] = field(default_factory=list)
+    # messages some of whose samples another message stored with other values (their other
+    # samples are stored): dead-lettered too, with the count of conflicting samples
+    conflicting: list[DeadLetter] = field(default_factory=list)
+
+
+class Writer:
+    """Writes decoded batches; opens its connection on first use."""
+
+    def __init__(
+        self,
+        database_url: str,
+        consumer_group: str,
+        rules: RuleSet | None = None,
+        role: str | None = None,
+    ) -> None:
+        """``rules``: per-satellite rules to evaluate on every batch (None: no rules);
+        ``role``: act as this role, refusing a superuser login (``ingest.store.db.connect``);
+        the ingest services give ``twin_ingest``."""
+        self._url = database_url
+        self._role = role
+        self._group = consumer_group
+        self._conn: psycopg.Connection | None = None
+        self._partitioned = False
+        self._known = np.empty(0, dtype=np.int32)
+        self._rules = rules
+        self._detector: Detector | None = None
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self._url, application_name="twin-ingest", role=self._role)
+            for name, value in SESSION_SETTINGS.items():
+                self._conn.execute("SELECT set_config(%s, %s, false)", (name, value), prepare=False)
+            row = self._conn.execute(
+                "SELECT timescaledb FROM schema_migrations ORDER BY version DESC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                raise InputError("--database: the schema is missing; run: twin db migrate")
+            self._partitioned = not row[0]
+            self._conn.commit()
+        return self._conn
+
+    def check(self) -> None:
+        """Connect now; raise ``InputError`` naming the database if it cannot be reached."""
+        try:
+            self._connection()
+        except psycopg.OperationalError as exc:
+            raise InputError(f"--database: {exc}".splitlines()[0]) from None
+        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):
+            raise InputError(
+                "--database: the schema is missing or outdated; run: twin db migrate"
+            ) from None
+
+    def _read(self, query: str, params: tuple = ()) -> list[tuple]:
+        def action() -> list[tuple]:
+            conn = self._connection()
+            rows = conn.execute(query, params).fetchall()
+            conn.commit()
+            return rows
+
+        return self._retrying(action)
+
+    def known_satellites(self, refresh: bool = False) -> np.ndarray:
+        """Sorted ids of the registered satellites (re-read when ``refresh``)."""
+        if refresh or self._known.size == 0:
+            rows = self._read("SELECT sat_id FROM satellites ORDER BY sat_id")
+            self._known = np.array([r[0] for r in rows], dtype=np.int32)
+        return self._known
+
+    def detector(self) -> Detector | None:
+        """The rule evaluator over the registered satellites (rebuilt, keeping the state of
+        the satellites it had, when satellites have been registered since)."""
+        if self._rules is None:
+            return None
+        known = self.known_satellites()
+        if self._detector is None or not np.array_equal(self._detector.sats.sat_id, known):
+            sats = self._retrying(lambda: load_satellites(self._connection()))
+            self._conn.commit()
+            old, self._detector = self._detector, Detector(self._rules.satellite, sats)
+            if old is not None:
+                self._detector.state.restore(sats.sat_id, old.state.blob(old.sats.sat_id, None))
+        return self._detector
+
+    def restore_rule_state(self, topic: str, partitions: list[int]) -> None:
+        """Load the stored rule state of ``partitions`` (on assignment), in place of what this
+        process held for their satellites."""
+        if self._rules is None:
+            return
+        self.known_satellites(refresh=True)
+        detector = self.detector()
+        detector.state.reset(np.isin(detector.state.arrays["partition"], partitions))
+        for (blob,) in self._read(
+            "SELECT state FROM rule_state WHERE consumer_group = %s AND topic = %s "
+            "AND partition = ANY(%s) ORDER BY updated_at",
+            (self._group, topic, partitions),
+        ):
+            detector.state.restore(detector.sats.sat_id, blob)
+
+    def stored_offsets(self, topic: str) -> dict[int, int]:
+        """The next offset to consume per partition, as last committed with the data."""
+        return dict(
+            self._read(
+                "SELECT partition, next_offset FROM ingest_offsets "
+                "WHERE consumer_group = %s AND topic = %s",
+                (self._group, topic),
+            )
+        )
+
+    def _retrying(self, action):
+        """Run ``action()``, reconnecting on a lost connection (a database restart) for up to
+        ``RECONNECT_WITHIN_S``: a failed transaction stored nothing, so trying again is safe."""
+        deadline = time.monotonic() + RECONNECT_WITHIN_S
+        while True:
+            try:
+                return action()
+            except psycopg.OperationalError as exc:
+                if not connection_lost(exc) or time.monotonic() > deadline:
+                    raise
+                log.warning("database connection lost (%s); reconnecting", str(exc).splitlines()[0])
+                self.close()
+                time.sleep(1.0)
+
+    def write(self, parts: list[PartitionBatch]) -> WriteResult:
+        """Store one poll in one transaction (retried whole after a lost connection).
+
+        A poll the database refuses for what a record holds (``refused_for_content``) is
+        bisected, each half in its own transaction, down to the record, which is then
+        dead-lettered with the database's reason: the rest is stored, nothing is skipped.
+        """
+        detector = self.detector() if any(p.frames for p in parts) else None
+        try:
+            result, state = self._retrying(lambda: self._write_once(parts, detector))
+        except psycopg.Error as exc:
+            self._rollback()
+            records = sum(len(p.storing()) for p in parts)
+            if records == 0 or not refused_for_content(exc, records):
+                raise
+            return self._bisect(parts, exc, records)
+        if state is not None:  # committed: the rules' new state is now the stored one
+            detector.state = state
+        return result
+
+    def _bisect(self, parts: list[PartitionBatch], exc: psycopg.Error, records: int):
+        if records <= 1:
+            reason = f"refused by the database: {exc.sqlstate or 'client'} {exc}".splitlines()
+            log.warning("dead-lettering a record the database refused: %s", reason[0])
+            turned = [p.refused(" ".join(reason)) for p in parts]
+            result = self.write(turned)
+            result.refused = [
+                d for t, p in zip(turned, parts, strict=True) for d in t.dead[len(p.dead) :]
+            ]
+            return result
+        if len(parts) > 1:
+            halves = (parts[: len(parts) // 2], parts[len(parts) // 2 :])
+        else:
+            left, right = parts[0].split()
+            halves = ([left], [right])
+        first, second = (self.write(h) for h in halves)
+        return WriteResult(
+            first.rows_inserted + second.rows_inserted,
+            first.rows_repeated + second.rows_repeated,
+            first.events_inserted + second.events_inserted,
+            first.job_steps_inserted + second.job_steps_inserted,
+            first.anomalies + second.anomalies,
+            first.refused + second.refused,
+            first.conflicting + second.conflicting,
+        )
+
+    def _rollback(self) -> None:
+        if self._conn is not None and not self._conn.closed:
+            try:
+                self._conn.rollback()
+            except psycopg.Error:
+                self.close()
+
+    def _write_once(self, parts: list[PartitionBatch], detector: Detector | None):
+        """Lineage rows, telemetry, events, dead letters, anomalies with the rules' state,
+        and the next offsets; returns the result and the rules' new state."""
+        conn = self._connection()
+        frames, events, steps = [], [], []
+        part_of: dict[int, PartitionBatch] = {}
+        with conn.transaction(), conn.cursor() as cur:
+            for part in parts:
+                cur.execute(
+                    INSERT_BATCH,
+                    (
+                        self._group,
+                        part.topic,
+                        part.partition,
+                        part.first_offset,
+                        part.last_offset,
+                        part.messages,
+                        part.samples,
+                        len(part.dead),
+                    ),
+                )
+                batch_id = cur.fetchone()[0]
+                part_of[batch_id] = part
+                frames += [(batch_id, offset, frame) for offset, frame in part.frames]
+                events += [(batch_id, offset, event) for offset, event in part.events]
+                steps += [
+                    (batch_id, offset, row) for offset, rows in part.job_steps for row in rows
+                ]
+            columns = frames_to_columns(frames)
+            inserted, conflicts = self._insert_rows(cur, columns) if columns.n_rows else (0, [])
+            anomalies, state = [], None
+            if detector is not None:
+                anomalies, state = detector.evaluate(
+                    [(p.partition, f) for p in parts for _, f in p.frames]
+                )
+                if anomalies:
+                    insert_anomalies(cur, anomalies)
+                cur.executemany(
+                    UPSERT_RULE_STATE,
+                    [
+                        (
+                            self._group,
+                            p.topic,
+                            p.partition,
+                            state.blob(detector.sats.sat_id, p.partition),
+                        )
+                        for p in parts
+                        if p.frames
+                    ],
+                )
+            events_inserted = self._insert_events(cur, events) if events else 0
+            steps_inserted = self._insert_job_steps(cur, steps) if steps else 0
+            conflicting = [
+                DeadLetter(
+                    part_of[b].topic,
+                    part_of[b].partition,
+                    offset,
+                    f"conflicting duplicate: {n} samples of this message differ from those "
+                    "stored for the same satellites and times; the stored ones are kept",
+                    part_of[b].payloads.get(offset, b""),
+                    samples=n,
+                )
+                for b, offset, n in conflicts
+            ]
+            dead = [d for part in parts for d in part.dead] + conflicting
+            if dead:
+                cur.executemany(
+                    INSERT_DEAD_LETTER,
+                    [
+                        (d.topic, d.partition, d.offset, d.reason, d.samples, d.payload)
+                        for d in dead
+                    ],
+                )
+            for p in parts:
+                cur.execute(UPSERT_OFFSET, (self._group, p.topic, p.partition, p.last_offset + 1))
+                if cur.fetchone() is None:
+                    raise StaleBatch(
+                        f"{p.topic}[{p.partition}]: offsets past {p.last_offset} are already "
+                        f"stored for group {self._group!r}; this batch is not written"
+                    )
+        result = WriteResult(
+            inserted,
+            columns.n_rows - inserted,
+            events_inserted,
+            steps_inserted,
+            anomalies,
+            conflicting=conflicting,
+        )
+        return result, state
+
+    def _insert_rows(
+        self, cur: psycopg.Cursor, columns: Columns
+    ) -> tuple[int, list[tuple[int, int, int]]]:
+        """Rows inserted, and the conflicting duplicates as ``(batch_id, offset, samples)``:
+        samples another batch stored with other values (kept as stored, reported)."""
+        if self._partitioned:
+            days = np.unique(columns.time_unix_us // US_PER_DAY)
+            cur.execute("SELECT twin_ensure_partitions(%s::int8[])", (days.tolist(),))
+        try:
+            with cur.connection.transaction():  # a savepoint: undone whole on conflict
+                return self._copy_direct(cur, columns), []
+        except psycopg.errors.UniqueViolation:
+            pass  # some rows are already stored (a replay): insert what is new
+        cur.execute(CREATE_STAGE)
+        with cur.copy("COPY telemetry_stage FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(binary_copy_payload(list(zip(columns.arrays(), _STAGE_TYPES, strict=True))))
+        cur.execute(INSERT_FROM_STAGE)
+        inserted = cur.rowcount
+        cur.execute(FIND_CONFLICTS)
+        return inserted, cur.fetchall()
+
+    @staticmethod
+    def _copy_direct(cur: psycopg.Cursor, columns: Columns) -> int:
+        """The fast path when no row is stored yet: one binary COPY into the table."""
+        arrays = [
+            (columns.time_unix_us - PG_EPOCH_UNIX_US, "timestamptz"),
+            (columns.sat_id, "int4"),
+            (columns.batch_id, "int8"),
+            (columns.kafka_offset, "int8"),
+        ]
+        nulls = {}
+        for name, channel in CHANNELS.items():
+            values = columns.channels[name]
+            missing = np.isnan(values)
+            nulls[len(arrays)] = missing
+            if channel.pg_type == "float8":
+                arrays.append((values, "float8"))
+            elif channel.pg_type == "bool":
+                arrays.append((values == 1.0, "bool"))
+            else:
+                arrays.append((np.where(missing, 0, values).astype(np.int16), channel.pg_type))
+        with cur.copy(COPY_DIRECT) as copy:
+            copy.write(binary_copy_payload(arrays, nulls))
+        return columns.n_rows
+
+    @staticmethod
+    def _insert_events(cur: psycopg.Cursor, events: list[tuple[int, int, Event]]) -> int:
+        cur.execute(
+            INSERT_EVENTS,
+            (
+                [e.time_unix_ns // NS_PER_US for _, _, e in events],
+                [e.sat_id for _, _, e in events],
+                [e.kind for _, _, e in events],
+                [e.station_id for _, _, e in events],
+                [b for b, _, _ in events],
+                [o for _, o, _ in events],
+            ),
+        )
+        return cur.rowcount
+
+    @staticmethod
+    def _insert_job_steps(cur: psycopg.Cursor, steps: list[tuple[int, int, tuple]]) -> int:
+        columns = [list(c) for c in zip(*(row for _, _, row in steps), strict=True)]
+        columns[0] = [t // NS_PER_US for t in columns[0]]
+        cur.execute(
+            INSERT_JOB_EVENTS,
+            (*columns, [b for b, _, _ in steps], [o for _, o, _ in steps]),
+        )
+        return cur.rowcount
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+
+class StaleBatch(TwinError):
+    """Another consumer of the group has stored offsets past this batch (this one lost its
+    partitions): nothing of it is written; the consumer goes back to the stored offsets."""
+
+
+def connection_lost(exc: psycopg.OperationalError) -> bool:
+    """True when ``exc`` means the server is gone or going (connection failure, shutdown,
+    a lock not had within ``lock_timeout``): worth reconnecting and trying again, as opposed
+    to an error about the work itself."""
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03", "55P03")
+
+
+def refused_for_content(exc: psycopg.Error, records: int) -> bool:
+    """True when the database refused a write for what its records hold, so that bisecting
+    finds the record: a data exception (class 22: a NUL in text, a value out of range), an
+    integrity violation (23), a program limit (54: an oversized value), or one the driver
+    raised before sending (mixed types in one array); with more than one record, also
+    running out of memory or locks (53200: a poll spanning many partitions). Anything else
+    (a lost connection, a missing privilege or table) is about the service, not a record."""
+    state = exc.sqlstate or ""
+    if isinstance(exc, psycopg.DataError) or state[:2] in ("22", "23", "54"):
+        return True
+    return state == "53200" and records > 1

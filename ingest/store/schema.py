@@ -1,0 +1,274 @@
+"""Table definitions, in one place (SQLAlchemy Core). Column names match message fields.
+
+Time-series tables (telemetry, events, anomalies, job_events) carry their time column in the
+primary key, as hypertables and range partitions require. Stored rows carry ``batch_id`` and
+``kafka_offset``: with ``ingest_batches`` they trace every row to its Kafka record. There are
+no foreign keys from the time-series tables: a key check per row would slow the bulk load,
+and the writer fills both columns in the same transaction as the batch row.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Double,
+    Identity,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from twin.wire.telemetry import CHANNELS
+
+_SQL_TYPES = {"float8": Double, "bool": Boolean, "int2": SmallInteger}
+
+metadata = MetaData()
+
+
+def _ts(name: str = "time") -> Column:
+    return Column(name, DateTime(timezone=True), nullable=False)
+
+
+def _lineage() -> list[Column]:
+    return [
+        Column(
+            "batch_id",
+            BigInteger,
+            nullable=False,
+            comment="ingest_batches.batch_id of the batch that stored the row",
+        ),
+        Column(
+            "kafka_offset",
+            BigInteger,
+            nullable=False,
+            comment="offset of the Kafka record the row came from",
+        ),
+    ]
+
+
+satellites = Table(
+    "satellites",
+    metadata,
+    Column("sat_id", Integer, primary_key=True, autoincrement=False),
+    Column("fleet", Text, nullable=False, comment="preset or fleet name"),
+    Column("shell", Text, nullable=False),
+    Column("plane", Integer, nullable=False),
+    Column("hardware", JSONB, nullable=False, comment="the preset's hardware model"),
+    Column(
+        "telemetry_interval_s",
+        Double,
+        nullable=False,
+        comment="expected seconds between orbit samples (for completeness)",
+    ),
+    Column("registered_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    comment="Satellites known to the store; ingest rejects telemetry of any other id",
+)
+
+ground_stations = Table(
+    "ground_stations",
+    metadata,
+    Column("station_id", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("lat_deg", Double, nullable=False),
+    Column("lon_deg", Double, nullable=False),
+    Column("alt_m", Double, nullable=False),
+    Column("min_elevation_deg", Double, nullable=False),
+    Column("downlink_mbps", Double, comment="rate of one antenna to one satellite"),
+    Column("antennas", Integer, comment="satellites served at once"),
+    comment="Ground stations for contacts (events.station_id, telemetry.station_id)",
+)
+
+ingest_batches = Table(
+    "ingest_batches",
+    metadata,
+    Column("batch_id", BigInteger, Identity(), primary_key=True),
+    Column("consumer_group", Text, nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("first_offset", BigInteger, nullable=False),
+    Column("last_offset", BigInteger, nullable=False),
+    Column("messages", Integer, nullable=False),
+    Column(
+        "rows",
+        Integer,
+        nullable=False,
+        comment="samples in the valid frames (repeats of stored rows included)",
+    ),
+    Column("dead_letters", Integer, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    comment="One row per consumed (poll, partition): the lineage of every stored row",
+)
+
+telemetry = Table(
+    "telemetry",
+    metadata,
+    _ts(),
+    Column("sat_id", Integer, nullable=False),
+    *(Column(name, _SQL_TYPES[c.pg_type], comment=c.description) for name, c in CHANNELS.items()),
+    *_lineage(),
+    # (sat_id, time) identifies a sample: replays are absorbed by ON CONFLICT DO NOTHING.
+    PrimaryKeyConstraint("sat_id", "time", name="telemetry_pkey"),
+    comment="Per-satellite telemetry samples decoded from twin.telemetry frames",
+)
+
+events = Table(
+    "events",
+    metadata,
+    _ts(),
+    Column("sat_id", Integer, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column(
+        "station_id",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="ground station of contact_aos / contact_los, 0 for other kinds",
+    ),
+    *_lineage(),
+    PrimaryKeyConstraint("sat_id", "time", "kind", "station_id", name="events_pkey"),
+    comment="Discrete events from twin.events",
+)
+
+anomalies = Table(
+    "anomalies",
+    metadata,
+    _ts(),
+    Column("anomaly_id", Text, nullable=False),
+    Column("sat_id", Integer, comment="NULL for fleet-level anomalies"),
+    Column("rule", Text, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("state", Text, nullable=False, comment="open or closed"),
+    Column("value", Double),
+    Column("message", Text, nullable=False),
+    PrimaryKeyConstraint("anomaly_id", "state", "time", name="anomalies_pkey"),
+    comment="Anomalies opened and closed by rules",
+)
+
+job_events = Table(
+    "job_events",
+    metadata,
+    _ts(),
+    Column("job_id", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("sat_id", Integer, comment="NULL for a rejected submission"),
+    Column("reason", Text),
+    Column("kind", Text, comment="inference, training_step or imagery"),
+    Column("latency_s", Double, comment="submission to result on the ground (downlinked)"),
+    Column("energy_j", Double, comment="accelerator energy spent on the job (when it ended)"),
+    *_lineage(),
+    PrimaryKeyConstraint("job_id", "state", "time", name="job_events_pkey"),
+    comment="Job lifecycle steps from twin.jobs",
+)
+
+ingest_offsets = Table(
+    "ingest_offsets",
+    metadata,
+    Column("consumer_group", Text, nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("next_offset", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("consumer_group", "topic", "partition", name="ingest_offsets_pkey"),
+    comment="Next Kafka offset to consume, written in the same transaction as the data",
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("topic", Text, nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("kafka_offset", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column(
+        "samples",
+        Integer,
+        nullable=False,
+        comment="satellite-samples the message held, when that could be read (0 otherwise)",
+    ),
+    Column("payload", LargeBinary, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("topic", "partition", "kafka_offset", name="dead_letters_pkey"),
+    comment="Messages rejected by ingest, with the reason; also published to twin.deadletter",
+)
+
+schema_migrations = Table(
+    "schema_migrations",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("description", Text, nullable=False),
+    Column("timescaledb", Boolean, nullable=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+rule_state = Table(
+    "rule_state",
+    metadata,
+    Column("consumer_group", Text, nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column(
+        "state",
+        LargeBinary,
+        nullable=False,
+        comment="zstd-compressed npz: per rule and satellite, pending/open times and values",
+    ),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("consumer_group", "topic", "partition", name="rule_state_pkey"),
+    comment="Streaming rule state of the satellites of each partition, committed with the data",
+)
+
+fault_truth = Table(
+    "fault_truth",
+    metadata,
+    Column("score_id", BigInteger, nullable=False),
+    Column("fault", Integer, nullable=False, comment="index of the fault in its scenario"),
+    Column("kind", Text, nullable=False),
+    Column("sat_id", Integer, nullable=False),
+    Column("onset", DateTime(timezone=True), nullable=False),
+    Column("ends", DateTime(timezone=True), comment="NULL when permanent"),
+    Column("magnitude", Double, nullable=False),
+    Column("channel", Text, comment="the frozen channel of a stuck sensor"),
+    Column("detected_at", DateTime(timezone=True), comment="first anomaly on it after onset"),
+    Column("detected_by", Text, comment="rule of that anomaly"),
+    Column("latency_s", Double),
+    PrimaryKeyConstraint("score_id", "fault", name="fault_truth_pkey"),
+    comment="Injected faults of scored runs and their detection; never read by rules",
+)
+
+score_runs = Table(
+    "score_runs",
+    metadata,
+    Column("score_id", BigInteger, Identity(), primary_key=True),
+    Column("scenario", Text, nullable=False),
+    Column("rules", Text, nullable=False, comment="the rule file scored"),
+    Column("preset", Text, nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("start", DateTime(timezone=True), nullable=False),
+    Column("hours", Double, nullable=False),
+    Column("satellites", Integer, nullable=False),
+    Column("faults", Integer, nullable=False),
+    Column("detected", Integer, nullable=False),
+    Column("recall", Double, nullable=False),
+    Column("median_latency_s", Double),
+    Column("false_alarms", Integer, nullable=False),
+    Column("false_alarms_per_1000_sat_h", Double, nullable=False),
+    Column("fleet_anomalies", Integer, nullable=False, comment="opened by fleet rules"),
+    Column("passed", Boolean, nullable=False),
+    Column("per_kind", JSONB, nullable=False, comment="kind -> faults, detected, latencies"),
+    Column("scored_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    comment="Detection quality of rule sets against injected faults (twin score)",
+)
+
+TIME_SERIES = (telemetry, events, anomalies, job_events)
+RULES_AND_SCORES = (rule_state, fault_truth, score_runs)
+DIMENSIONS = (satellites, ground_stations)
+BOOKKEEPING = (ingest_batches, ingest_offsets, dead_letters)

@@ -1,0 +1,171 @@
+"""Import of real element sets: TLE files and OMM in CSV, XML or JSON, through sgp4's parsers."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from xml.etree.ElementTree import ParseError
+
+import numpy as np
+from sgp4 import omm
+from sgp4.api import Satrec
+
+from twin.core.settings import InputError
+from twin.fleet.constellation import Fleet, make_fleet
+
+FORMATS = ("tle", "omm-csv", "omm-xml", "omm-json")
+
+
+class ElementsError(InputError):
+    """An element file that cannot be read; names the file, the entry and the problem."""
+
+
+def detect_format(path: Path) -> str:
+    """Guess the format from the suffix: .tle/.txt/.3le, .csv, .xml, .json."""
+    suffix = path.suffix.lower()
+    formats = {
+        ".tle": "tle",
+        ".txt": "tle",
+        ".3le": "tle",
+        ".csv": "omm-csv",
+        ".xml": "omm-xml",
+        ".json": "omm-json",
+    }
+    if suffix not in formats:
+        raise ElementsError(
+            f"{path}: unknown suffix {suffix!r}; accepted: {sorted(formats)} "
+            f"or give the format ({', '.join(FORMATS)})"
+        )
+    return formats[suffix]
+
+
+def read_elements(path: Path, fmt: str | None = None) -> tuple[list[Satrec], list[str]]:
+    """Read element sets; return the Satrecs and a name per satellite (catalogue id if none)."""
+    fmt = fmt or detect_format(path)
+    if fmt not in FORMATS:
+        raise ElementsError(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ElementsError(f"{path}: cannot be read ({exc})") from None
+    if fmt == "tle":
+        return _read_tle(path, text)
+    if fmt == "omm-json":
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ElementsError(f"{path}: not JSON: {exc}") from None
+        records = records if isinstance(records, list) else [records]
+    else:
+        try:
+            with path.open(encoding="utf-8") as f:
+                records = list(omm.parse_csv(f) if fmt == "omm-csv" else omm.parse_xml(f))
+        except (ParseError, csv.Error, ValueError) as exc:
+            raise ElementsError(f"{path}: not {fmt.upper()}: {exc}") from None
+    if not records:
+        raise ElementsError(f"{path}: no element sets")
+    sats, names, where = [], [], []
+    for i, fields in enumerate(records):
+        sat = Satrec()
+        try:
+            omm.initialize(sat, fields)
+        except (KeyError, ValueError, TypeError, AttributeError, OverflowError) as exc:
+            raise ElementsError(f"{path}: entry {i + 1}: {type(exc).__name__}: {exc}") from None
+        _check_elements(sat, path, f"entry {i + 1}")
+        sats.append(sat)
+        names.append(str(fields.get("OBJECT_NAME") or fields.get("NORAD_CAT_ID")))
+        where.append(f"entry {i + 1}")
+    _check_unique(sats, path, where)
+    return sats, names
+
+
+def _check_elements(sat: Satrec, path: Path, where: str) -> None:
+    """Refuse elements SGP4 cannot fly: an eccentricity outside [0, 1), a mean motion that
+    is not positive, an inclination outside [0°, 180°], or an SGP4 initialisation error."""
+    problems = []
+    if not 0.0 <= sat.ecco < 1.0:
+        problems.append(f"eccentricity {sat.ecco:g} is not in [0, 1)")
+    if not sat.no_kozai > 0.0:
+        problems.append(
+            f"mean motion {sat.no_kozai * 1440 / (2 * np.pi):g} rev/day is not positive"
+        )
+    if not 0.0 <= sat.inclo <= np.pi:
+        problems.append(f"inclination {np.degrees(sat.inclo):g}° is not in [0, 180]")
+    if sat.error:
+        problems.append(f"SGP4 rejects these elements (error {sat.error})")
+    if problems:
+        raise ElementsError(f"{path}: {where} (catalogue {sat.satnum}): {'; '.join(problems)}")
+
+
+def _check_unique(sats: list[Satrec], path: Path, where: list[str]) -> None:
+    first: dict[int, str] = {}
+    for sat, here in zip(sats, where, strict=True):
+        if sat.satnum in first:
+            raise ElementsError(
+                f"{path}: {here} repeats catalogue number {sat.satnum} of {first[sat.satnum]}; "
+                "keep one element set per satellite"
+            )
+        first[sat.satnum] = here
+
+
+def tle_checksum_ok(line: str) -> bool:
+    """The TLE line's last column is the sum of its digits, each minus sign counting 1,
+    modulo 10 (the NORAD two-line element format)."""
+    digits = "0123456789"  # ASCII only: str.isdigit also takes '²'
+    if len(line) != 69 or line[68] not in digits:
+        return False
+    total = sum(int(c) if c in digits else c == "-" for c in line[:68])
+    return total % 10 == int(line[68])
+
+
+def _read_tle(path: Path, text: str) -> tuple[list[Satrec], list[str]]:
+    # (line number in the file, text) of the non-blank lines
+    lines = [(n, ln.rstrip()) for n, ln in enumerate(text.splitlines(), start=1) if ln.strip()]
+    sats, names, where, name, i = [], [], [], None, 0
+    while i < len(lines):
+        number, line = lines[i]
+        if line.startswith("1 ") and i + 1 < len(lines) and lines[i + 1][1].startswith("2 "):
+            second = lines[i + 1][1]
+            for n, text_ in ((number, line), (lines[i + 1][0], second)):
+                if not tle_checksum_ok(text_):
+                    raise ElementsError(
+                        f"{path}: line {n}: not a 69-column TLE line with a valid checksum "
+                        "(a corrupted digit would fly another orbit)"
+                    )
+            try:
+                sat = Satrec.twoline2rv(line, second)
+            except (ValueError, IndexError, OverflowError) as exc:
+                raise ElementsError(f"{path}: line {number}: not a TLE ({exc})") from None
+            _check_elements(sat, path, f"line {number}")
+            sats.append(sat)
+            names.append(name or str(sat.satnum))
+            where.append(f"line {number}")
+            name, i = None, i + 2
+        elif not line.startswith(("1 ", "2 ")):
+            if name is not None:
+                raise ElementsError(f"{path}: line {number}: a name line follows the name {name!r}")
+            name, i = line.removeprefix("0 ").strip(), i + 1
+        else:
+            raise ElementsError(f"{path}: line {number}: a TLE line 1 must be followed by line 2")
+    if not sats:
+        raise ElementsError(f"{path}: no TLE found")
+    if name is not None:
+        raise ElementsError(f"{path}: the file ends after the name {name!r}, without its TLE")
+    _check_unique(sats, path, where)
+    return sats, names
+
+
+def fleet_from_elements(sats: list[Satrec], first_sat_id: int | None = None) -> Fleet:
+    """A fleet of imported satellites; ids are catalogue numbers unless ``first_sat_id``.
+
+    Satellites are grouped into planes by right ascension of the node in 10° bins, a coarse
+    grouping for frames (element sets carry no plane label).
+    """
+    if first_sat_id is None:
+        sat_id = np.array([s.satnum for s in sats], dtype=np.int32)
+    else:
+        sat_id = first_sat_id + np.arange(len(sats), dtype=np.int32)
+    raan_deg = np.degrees([s.nodeo for s in sats]) % 360.0
+    _, plane = np.unique((raan_deg // 10.0).astype(int), return_inverse=True)
+    return make_fleet(sat_id, plane, sats)

@@ -1,0 +1,2 @@
+"""The payload: accelerators, ground stations, where jobs come from, and the tick that
+schedules jobs and delivers their results."""

@@ -1,0 +1,2 @@
+"""Streams: Kafka (producer, topics, the in-process bus), job intake, the streaming runner and
+the topics' contract."""

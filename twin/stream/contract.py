@@ -1,0 +1,368 @@
+"""The JSON Schema of every topic, and an example message of each (one source of truth).
+
+Telemetry and event schemas are derived from the channel and event tables in code; the others
+are written here. ``python -m twin.stream.contract`` rewrites ``schemas/``; a test checks that the
+committed files match.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from twin.wire import events, jobs, telemetry
+
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+_JSON_TYPES = {"float64": ["number", "null"], "bool": "boolean", "int16": "integer"}
+TIME_NS = {
+    "description": "ns since 1970-01-01T00:00:00Z (UTC, POSIX seconds)",
+    "type": "integer",
+    "minimum": 0,
+    "maximum": 2**63 - 1,
+}
+SAT_ID = {"description": "satellite id", "type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+ID_TEXT = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"}
+
+
+def _envelope(
+    schema_id: str, title: str, description: str, required: list[str], properties: dict, **extra
+) -> dict:
+    return {
+        "$schema": DRAFT,
+        "$id": f"{schema_id}.v1.json",
+        "title": f"{schema_id} v1: {title}",
+        "description": description,
+        "type": "object",
+        "required": ["schema", "version", *required],
+        "additionalProperties": False,
+        "properties": {"schema": {"const": schema_id}, "version": {"const": 1}, **properties},
+        **extra,
+    }
+
+
+def telemetry_schema() -> dict:
+    """A ``twin.telemetry`` frame."""
+    channels = {}
+    for name, c in telemetry.CHANNELS.items():
+        items: dict = {"type": _JSON_TYPES[c.dtype]}
+        if c.low is not None:
+            items |= {"minimum": c.low, "maximum": c.high}
+        channels[name] = {
+            "description": f"{c.description} [{c.group}]",
+            "type": "array",
+            "items": items,
+        }
+    groups = telemetry.GROUPS
+    return _envelope(
+        telemetry.SCHEMA_ID,
+        "one telemetry frame (one tick, one group of orbital planes), columnar",
+        "Row i of the frame is satellite sat_id[i] at time_unix_ns; every channel array has "
+        "one value per satellite. Channels come in groups (" + ", ".join(groups) + ") sent "
+        "at their own rates: a frame carries every channel of the groups due at its tick and "
+        "none of the others. null marks a value that could not be computed (an SGP4 failure, "
+        "see sgp4_error). Environment and state are at the tick's time; powers, utilisation "
+        "and throughput are over the tick that follows. Kafka key: the group. Headers: "
+        "schema_id, schema_version.",
+        ["time_unix_ns", "group", "sat_id"],
+        {
+            "time_unix_ns": {**TIME_NS, "description": "tick time, " + TIME_NS["description"]},
+            "group": {
+                "description": "frame group: consecutive whole orbital planes, planes-FIRST-LAST "
+                "(at least 200 satellites, except the last group); also the Kafka key",
+                "type": "string",
+                "pattern": f"^{telemetry.GROUP_PATTERN}$",
+            },
+            "sat_id": {
+                "description": "satellite ids of the frame's rows",
+                "type": "array",
+                "minItems": 1,
+                "maxItems": telemetry.MAX_SATELLITES_PER_FRAME,
+                "uniqueItems": True,
+                "items": SAT_ID,
+            },
+            **channels,
+        },
+        dependentRequired={n: list(groups[c.group]) for n, c in telemetry.CHANNELS.items()},
+        anyOf=[{"required": [names[0]]} for names in groups.values()],
+    )
+
+
+def events_schema() -> dict:
+    """A ``twin.events`` event."""
+    return _envelope(
+        events.SCHEMA_ID,
+        "one discrete event of one satellite",
+        "Eclipse entry/exit and contact acquisition/loss (the satellite rising above or "
+        "setting below a station's elevation mask) at the first tick that sees the change; "
+        "safe-mode entry/exit at the time the new mode takes effect. Kafka key: the "
+        "satellite id as text.",
+        ["time_unix_ns", "sat_id", "kind"],
+        {
+            "time_unix_ns": TIME_NS,
+            "sat_id": SAT_ID,
+            "kind": {"enum": list(events.KINDS)},
+            "station_id": {
+                "description": "ground station (contact_aos and contact_los only)",
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 32_767,
+            },
+        },
+        allOf=[
+            {
+                "if": {"properties": {"kind": {"enum": ["contact_aos", "contact_los"]}}},
+                "then": {"required": ["station_id"]},
+                "else": {"not": {"required": ["station_id"]}},
+            }
+        ],
+    )
+
+
+def _column(items: dict, description: str) -> dict:
+    return {"description": description, "type": "array", "items": items}
+
+
+def jobs_submit_schema() -> dict:
+    """A ``twin.jobs.submit`` submission (validated by ``twin.wire.jobs.decode_submission``)."""
+    kinds = ", ".join(f"{k} {v.work_tera_ops:g}" for k, v in jobs.JOB_KINDS.items())
+    return _envelope(
+        jobs.SUBMIT_SCHEMA_ID,
+        "a compute job submitted to the constellation",
+        "Sent by other systems; Kafka key: job_id. Fields other than job_id and kind default "
+        f"to the kind's values (work in tera-operations: {kinds}). The twin answers on "
+        "twin.jobs: accepted, or rejected with the reason (bad field, unknown satellite, "
+        "job_id already used). Without sat_id the job goes to the satellite with the shortest "
+        "queue that is not in safe mode.",
+        ["job_id", "kind"],
+        {
+            "job_id": ID_TEXT,
+            "kind": {"enum": list(jobs.KINDS)},
+            "work_tera_ops": {
+                "description": "work, tera-operations",
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": jobs.MAX_WORK_TERA_OPS,
+            },
+            "input_mb": {
+                "description": "input data, MB (recorded; the uplink is not modelled)",
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": jobs.MAX_SIZE_MB,
+            },
+            "result_mb": {
+                "description": "result data to bring to the ground, MB",
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": jobs.MAX_SIZE_MB,
+            },
+            "priority": {
+                "description": "0 lowest .. 9 highest",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 9,
+            },
+            "deadline_s": {
+                "description": "seconds of simulated time from acceptance by which the result "
+                "must be on the ground",
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": jobs.MAX_DEADLINE_S,
+            },
+            "sat_id": {**SAT_ID, "description": "optional: run on this satellite"},
+        },
+    )
+
+
+def jobs_schema() -> dict:
+    """A ``twin.jobs`` message: the lifecycle steps of one tick, columnar."""
+    nullable_id = {"anyOf": [SAT_ID, {"type": "null"}]}
+    return _envelope(
+        jobs.SCHEMA_ID,
+        "job lifecycle steps of one tick, columnar",
+        "Row i is one step of job job_id[i]. A job is accepted, started, completed (its "
+        "result is on board), then downlinked (its result is on the ground: latency_s and "
+        "energy_j given), or failed with a reason (deadline, radiation retries exhausted); "
+        "retried and throttled may happen while it runs; a bad submission is rejected with "
+        "the reason. Kafka key: the producing shard.",
+        list(jobs.STEP_FIELDS),
+        {
+            "time_unix_ns": _column(TIME_NS, "when the step happened"),
+            "job_id": _column(ID_TEXT, "the job: <sat_id>-<n> or the submitter's id"),
+            "step": _column({"enum": list(jobs.STEPS)}, "what happened"),
+            "sat_id": _column(nullable_id, "the satellite running the job (null: rejected)"),
+            "kind": _column({"enum": [*jobs.KINDS, None]}, "the job's kind (null: unknown)"),
+            "reason": _column(
+                {"type": ["string", "null"], "maxLength": 1000}, "why (failed, rejected, ...)"
+            ),
+            "latency_s": _column(
+                {"type": ["number", "null"], "minimum": 0},
+                "submission to result on the ground (downlinked only)",
+            ),
+            "energy_j": _column(
+                {"type": ["number", "null"], "minimum": 0},
+                "accelerator energy the job used (downlinked and failed only)",
+            ),
+        },
+    )
+
+
+def anomalies_schema() -> dict:
+    return _envelope(
+        "twin.anomalies",
+        "a step of an anomaly's lifecycle",
+        "An anomaly is raised (state open), reported while open with its worst value so far "
+        "(updated) and cleared (closed); every step carries the same anomaly_id. Published "
+        "after the anomalies table holds the step. Kafka key: the satellite id as text, or "
+        "'fleet' for fleet-level rules.",
+        ["anomaly_id", "time_unix_ns", "rule", "severity", "state"],
+        {
+            "anomaly_id": ID_TEXT,
+            "time_unix_ns": TIME_NS,
+            "sat_id": {"anyOf": [SAT_ID, {"type": "null"}]},
+            "rule": ID_TEXT,
+            "severity": {"enum": ["info", "warning", "critical"]},
+            "state": {"enum": ["open", "updated", "closed"]},
+            "value": {"type": ["number", "null"]},
+            "message": {"type": "string", "maxLength": 500},
+        },
+    )
+
+
+def deadletter_schema() -> dict:
+    return _envelope(
+        "twin.deadletter",
+        "a message that could not be stored, with the reason",
+        "Written by ingest after the database has recorded the same rejection in "
+        "dead_letters. Kafka key: source_topic:source_partition.",
+        [
+            "reason",
+            "source_topic",
+            "source_partition",
+            "source_offset",
+            "payload_bytes",
+            "payload_base64",
+        ],
+        {
+            "reason": {"type": "string", "minLength": 1, "maxLength": 1000},
+            "source_topic": {"type": "string"},
+            "source_partition": {"type": "integer", "minimum": 0},
+            "source_offset": {"type": "integer", "minimum": 0},
+            "payload_bytes": {
+                "description": "size of the rejected message value, bytes",
+                "type": "integer",
+                "minimum": 0,
+            },
+            "payload_base64": {
+                "description": "the rejected message value (its first 256 KiB), base64; "
+                "the dead_letters table keeps it whole",
+                "type": "string",
+            },
+        },
+    )
+
+
+SCHEMAS = {
+    "twin.telemetry": telemetry_schema,
+    "twin.events": events_schema,
+    "twin.jobs.submit": jobs_submit_schema,
+    "twin.jobs": jobs_schema,
+    "twin.anomalies": anomalies_schema,
+    "twin.deadletter": deadletter_schema,
+}
+
+
+def examples() -> dict[str, list[dict]]:
+    """Example messages per topic; telemetry and events come from a real run."""
+    from twin.core.clock import NS_PER_S, parse_start
+    from twin.sim.engine import RunPlan, run
+    from twin.sim.presets import build, load_preset
+
+    start = parse_start("2026-03-20T12:00:00Z")
+    fleet, hw = build(load_preset("threebody-12"), start)
+    frames, found, steps = [], {}, []
+    plan = RunPlan(start, 10 * NS_PER_S, 600, every={"thermal": 6, "compute": 6})
+
+    def keep_events(batch: events.Events) -> None:
+        for _, value in events.encode(batch):
+            body = json.loads(value)
+            found.setdefault(body["kind"], body)
+
+    def keep_steps(batch: jobs.JobSteps) -> None:
+        if len(steps) < 2 and "downlinked" in [jobs.STEPS[s] for s in batch.step.tolist()]:
+            steps.append(json.loads(jobs.encode_steps(batch)))
+
+    run(
+        fleet,
+        hw,
+        plan,
+        lambda f: frames.append(f) if len(frames) < 2 else None,
+        events_sink=keep_events,
+        jobs_sink=keep_steps,
+    )
+    return {
+        "twin.telemetry": [json.loads(telemetry.encode(f)) for f in frames],
+        "twin.events": [found[k] for k in ("eclipse_entry", "contact_aos") if k in found],
+        "twin.jobs.submit": [
+            json.loads(
+                jobs.encode_submission(
+                    job_id="ops-2026-0042",
+                    kind="imagery",
+                    work_tera_ops=80_000.0,
+                    input_mb=1_500.0,
+                    result_mb=15.0,
+                    priority=9,
+                    deadline_s=1_800.0,
+                    sat_id=3,
+                )
+            ),
+            json.loads(jobs.encode_submission(job_id="batch-7", kind="inference")),
+        ],
+        "twin.jobs": steps,
+        "twin.anomalies": [
+            {
+                "schema": "twin.anomalies",
+                "version": 1,
+                "anomaly_id": f"battery_capacity_low:3:{start // 10**9}",
+                "time_unix_ns": start,
+                "sat_id": 3,
+                "rule": "battery_capacity_low",
+                "severity": "warning",
+                "state": "open",
+                "value": 0.62,
+                "message": "residual of battery_capacity_wh: 0.62 (below 0.9)",
+            }
+        ],
+        "twin.deadletter": [
+            {
+                "schema": "twin.deadletter",
+                "version": 1,
+                "reason": "not JSON: Expecting value",
+                "source_topic": "twin.telemetry",
+                "source_partition": 2,
+                "source_offset": 1234,
+                "payload_bytes": 5,
+                "payload_base64": "e29vcHM=",
+            }
+        ],
+    }
+
+
+def write(schemas_dir: Path) -> list[Path]:
+    """Write every schema and its examples; return the paths written."""
+    written = []
+    (schemas_dir / "examples").mkdir(parents=True, exist_ok=True)
+    all_examples = examples()
+    for topic, make in SCHEMAS.items():
+        path = schemas_dir / f"{topic}.v1.json"
+        path.write_text(json.dumps(make(), indent=2) + "\n")
+        example = schemas_dir / "examples" / f"{topic}.v1.json"
+        example.write_text(json.dumps(all_examples[topic], indent=1) + "\n")
+        written += [path, example]
+    return written
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("schemas")
+    for written_path in write(target):
+        print(written_path)
