@@ -41,6 +41,14 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]  # this checkout (or site-pack
 # Data shipped in the package: stations, targets, coastlines, bundled fault scenarios.
 PACKAGE_DATA = Path(__file__).resolve().parents[1] / "data"
 
+
+def shipped_dir(name: str) -> Path:
+    """A top-level directory of the project that ships in the wheel (``grafana``, ``schemas``):
+    the installed copy (``twin/bundled/<name>``) when running from a wheel, else the checkout's."""
+    bundled = PACKAGE_DATA.parent / "bundled" / name
+    return bundled if bundled.is_dir() else PROJECT_DIR / name
+
+
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-_\[\]:]+:\d{1,5}$")
 
 

@@ -43,7 +43,7 @@ import yaml
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaException
 
-from twin.core.settings import READER_ROLE, ConfigError, InputError, check_keys
+from twin.core.settings import READER_ROLE, ConfigError, InputError, check_keys, shipped_dir
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +118,8 @@ class Bundle:
 
 
 def default_grafana_dir() -> Path:
-    """``grafana/`` of the checkout this package runs from."""
-    return Path(__file__).resolve().parents[2] / "grafana"
+    """``grafana/`` as shipped: the installed copy, or the checkout's."""
+    return shipped_dir("grafana")
 
 
 def grafana_auth(env: Mapping[str, str]) -> str | tuple[str, str]:
