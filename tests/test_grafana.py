@@ -16,8 +16,8 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from ingest.store.db import connect
 from ingest.store.dimensions import register_stations
-from ingest.store.migrate import READER_ROLE, migrate
-from ingest.store.roles import allow_login
+from ingest.store.migrate import migrate
+from ingest.store.roles import READER_ROLE, allow_login
 from tests.conftest import KEEP_HISTORY
 from tests.ingest.test_roles_and_audit import T0, _load_two_hours
 from twin.grafana import alerts

@@ -86,6 +86,7 @@ def test_the_wheel_holds_the_data_files(wheel):
     for path in ROOT.joinpath("schemas").rglob("*.json"):
         assert f"twin/bundled/schemas/{path.relative_to(ROOT / 'schemas')}" in names
     for data in ("ingest/rules/rules.yaml", "twin/stream/topics.toml",
+                 "ingest/store/migrations/0001-initial.timescaledb.sql",
                  "twin/sim/presets/threebody-12.toml", "twin/data/stations.toml"):  # fmt: skip
         assert data in names
 

@@ -4,6 +4,9 @@ The same view names and columns exist on both paths. On TimescaleDB, ``telemetry
 ``fleet_1m`` and ``fleet_1h`` are continuous aggregates (hierarchical, real-time); on plain
 PostgreSQL they are views over the raw table. ``twin_bucket(interval, time)`` is
 ``time_bucket`` on TimescaleDB and the equivalent ``date_bin`` (same origin) elsewhere.
+
+These are today's definitions: a migration that changes a rollup or view copies its SQL from
+here into a new frozen file (``ingest/store/migrations/``); migrations never import them.
 """
 
 from __future__ import annotations

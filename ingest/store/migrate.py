@@ -1,5 +1,10 @@
 """Versioned schema migrations; idempotent; TimescaleDB detected, plain PostgreSQL otherwise.
 
+Each version is SQL in ``ingest/store/migrations/`` (one file for both paths, or one per
+path), frozen once released: a change to the schema is a new version, never an edit
+(``tests/ingest/test_migrate.py`` holds each file's checksum, and fails when the tables
+drift from ``ingest.store.schema``). ``twin db migrate --sql`` prints what would run.
+
 Both paths give the same table and view names, so dashboards and audit SQL run unchanged:
 
 - TimescaleDB: hypertables, compression segmented by satellite, compression and retention
@@ -13,18 +18,16 @@ Both paths give the same table and view names, so dashboards and audit SQL run u
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, fields
+from importlib import resources
 
-from psycopg import sql as pgsql
-from sqlalchemy import Connection, MetaData, text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.schema import CreateTable
 
-from ingest.store import audit, db, schema
-from ingest.store.roles import INGEST_ROLE, READER_ROLE, allow_login, configured_logins
+from ingest.store import db, schema
+from ingest.store.roles import allow_login, configured_logins
 from twin.core.settings import ENV_STORE, STORES, ConfigError, InputError
-from twin.wire.telemetry import CHANNELS
 
 log = logging.getLogger(__name__)
 
@@ -49,329 +52,52 @@ class StoreSettings:
 
 @dataclass(frozen=True)
 class Migration:
+    """One version of the schema: SQL files in ``ingest/store/migrations/``, frozen once
+    released. ``NNNN-name.sql`` serves both paths; ``NNNN-name.timescaledb.sql`` and
+    ``NNNN-name.postgresql.sql`` one path each."""
+
     version: int
     description: str
-    apply: Callable[[Connection, bool, StoreSettings], None]  # (conn, timescaledb, settings)
+    name: str
+
+    def sql(self, timescale: bool, settings: StoreSettings) -> str:
+        """The script of this version for one path, with the store's settings in place of
+        its ``{{setting}}`` marks (as SQL string literals)."""
+        folder = resources.files("ingest.store") / "migrations"
+        path = "timescaledb" if timescale else "postgresql"
+        stem = f"{self.version:04d}-{self.name}"
+        both, one = folder / f"{stem}.sql", folder / f"{stem}.{path}.sql"
+        script = (both if both.is_file() else one).read_text(encoding="utf-8")
+        values = {f.name: getattr(settings, f.name) for f in fields(settings)}
+        return _MARK.sub(lambda m: _literal(values[m.group(1)]), script)
 
 
-def _ddl(conn: Connection, statement: pgsql.Composable) -> None:
-    """Run a statement composed with ``psycopg.sql`` (identifiers quoted by psycopg, never
-    formatted into the text), rendered on this connection."""
-    conn.exec_driver_sql(statement.as_string(conn.connection.driver_connection))
+_MARK = re.compile(r"\{\{(\w+)\}\}")
 
 
-def _grant(conn: Connection, privileges: str, objects: str, role: str) -> None:
-    """``GRANT privileges ON objects TO role``: fixed privilege and object lists, the role
-    as an identifier."""
-    _ddl(
-        conn,
-        pgsql.SQL("GRANT {} ON {} TO {}").format(
-            pgsql.SQL(privileges), pgsql.SQL(objects), pgsql.Identifier(role)
-        ),
-    )
-
-
-def _v1_initial(conn: Connection, timescale: bool, settings: StoreSettings) -> None:
-    schema.metadata.create_all(conn, tables=[*schema.DIMENSIONS, *schema.BOOKKEEPING])
-    if timescale:
-        schema.metadata.create_all(conn, tables=list(schema.TIME_SERIES))
-        _timescale_objects(conn, settings)
-    else:
-        _plain_objects(conn)
-    for sql in audit.BUCKET_FUNCTION[timescale]:
-        conn.execute(text(sql))
-    _rollups(conn, timescale, settings)
-    _roles(conn, timescale)
-
-
-def _rollups(conn: Connection, timescale: bool, s: StoreSettings) -> None:
-    """The rollups (continuous aggregates with refresh policies, or plain views) and the
-    audit views over them."""
-    if timescale:
-        for name, statement in audit.CONTINUOUS_AGGREGATES:
-            _ddl(conn, statement)
-            conn.execute(
-                text(
-                    "SELECT add_continuous_aggregate_policy(CAST(:view AS regclass), "
-                    "start_offset => CAST(:lookback AS interval), "
-                    "end_offset => INTERVAL '1 minute', "
-                    "schedule_interval => CAST(:every AS interval))"
-                ),
-                {
-                    "view": name,
-                    "lookback": s.cagg_lookback if name != "fleet_1h" else "7 days",
-                    "every": s.cagg_refresh_every,
-                },
-            )
-    else:
-        for statement in audit.PLAIN_ROLLUPS:
-            _ddl(conn, statement)
-    for sql in audit.AUDIT_VIEWS:
-        conn.execute(text(sql))
-
-
-def _timescale_objects(conn: Connection, s: StoreSettings) -> None:
-    chunks = {
-        "telemetry": s.telemetry_chunk,
-        "events": s.events_chunk,
-        "anomalies": s.events_chunk,
-        "job_events": s.events_chunk,
-    }
-    for table, chunk in chunks.items():
-        conn.execute(
-            text(
-                "SELECT create_hypertable(CAST(:table AS regclass), "
-                "by_range('time', CAST(:chunk AS interval)))"
-            ),
-            {"table": table, "chunk": chunk},
-        )
-    conn.execute(
-        text(
-            "ALTER TABLE telemetry SET (timescaledb.compress, "
-            "timescaledb.compress_segmentby = 'sat_id', timescaledb.compress_orderby = 'time DESC')"
-        )
-    )
-    conn.execute(
-        text("SELECT add_compression_policy('telemetry', CAST(:after AS interval))"),
-        {"after": s.compress_after},
-    )
-    conn.execute(
-        text("SELECT add_retention_policy('telemetry', CAST(:keep AS interval))"),
-        {"keep": s.retain_telemetry},
-    )
-    for table in ("events", "anomalies", "job_events"):
-        conn.execute(
-            text("SELECT add_retention_policy(CAST(:table AS regclass), CAST(:keep AS interval))"),
-            {"table": table, "keep": s.retain_events},
-        )
-
-
-def _plain_objects(conn: Connection) -> None:
-    partitioned = MetaData()
-    telemetry = schema.telemetry.to_metadata(partitioned)
-    telemetry.dialect_options["postgresql"]["partition_by"] = "RANGE (time)"
-    conn.execute(CreateTable(telemetry))
-    schema.metadata.create_all(
-        conn, tables=[t for t in schema.TIME_SERIES if t is not schema.telemetry]
-    )
-    for table in ("telemetry", "events", "anomalies", "job_events"):
-        _ddl(
-            conn,
-            pgsql.SQL("CREATE INDEX {} ON {} USING brin (time)").format(
-                pgsql.Identifier(f"{table}_time_brin"), pgsql.Identifier(table)
-            ),
-        )
-    conn.execute(text(audit.ENSURE_PARTITIONS_FUNCTION))
-
-
-def _roles(conn: Connection, timescale: bool) -> None:
-    """``twin_ingest`` writes new rows and its offsets; ``twin_reader`` reads. Both NOLOGIN:
-    a deployment gives them a login and password (never committed)."""
-    for role in (INGEST_ROLE, READER_ROLE):
-        exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
-        if exists.first() is None:
-            _ddl(conn, pgsql.SQL("CREATE ROLE {} NOLOGIN").format(pgsql.Identifier(role)))
-    history = [t.name for t in (*schema.TIME_SERIES, schema.ingest_batches, schema.dead_letters)]
-    for role in (INGEST_ROLE, READER_ROLE):
-        _grant(conn, "USAGE", "SCHEMA public", role)
-    _ddl(
-        conn,
-        pgsql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(
-            pgsql.SQL(", ").join(pgsql.Identifier(t) for t in history),
-            pgsql.Identifier(INGEST_ROLE),
-        ),
-    )
-    _grant(conn, "SELECT, INSERT, UPDATE", "ingest_offsets", INGEST_ROLE)
-    _grant(conn, "SELECT", "satellites, ground_stations, schema_migrations", INGEST_ROLE)
-    _grant(conn, "USAGE", "ALL SEQUENCES IN SCHEMA public", INGEST_ROLE)
-    if not timescale:
-        conn.execute(text("REVOKE ALL ON FUNCTION twin_ensure_partitions(bigint[]) FROM PUBLIC"))
-        _grant(conn, "EXECUTE", "FUNCTION twin_ensure_partitions(bigint[])", INGEST_ROLE)
-    _grant(conn, "SELECT", "ALL TABLES IN SCHEMA public", READER_ROLE)
-
-
-# Telemetry channels that version 1 created; later channels are added by later versions.
-V1_CHANNELS = frozenset(
-    {
-        *("lat_deg", "lon_deg", "alt_km", "beta_deg", "illumination", "sunlit", "sgp4_error"),
-        *("array_w", "load_w", "battery_w", "battery_wh", "soc", "safe_mode"),
-        *("temp_payload_c", "temp_radiator_c", "utilisation", "throughput_tops"),
-    }
-)
-
-
-def _v2_payload(conn: Connection, timescale: bool, settings: StoreSettings) -> None:
-    """Compute, contact and link channels (and in the rollups); contact events' station;
-    ground stations keyed by integer; job lifecycle details.
-
-    Version 1 now creates these too (tables come from the current metadata), so every step
-    is conditional: on a database made by an earlier version 1 it adds what is missing, on
-    a new one it changes nothing.
-    """
-
-    # Columns are looked up first rather than added with IF NOT EXISTS: TimescaleDB before
-    # 2.6.1 refuses ADD COLUMN IF NOT EXISTS on a compressed hypertable when the column
-    # exists (timescale/timescaledb#4087).
-    def has(table: str) -> set[str]:
-        rows = conn.execute(
-            text("SELECT column_name FROM information_schema.columns WHERE table_name = :t"),
-            {"t": table},
-        )
-        return {r[0] for r in rows}
-
-    present = has("telemetry")
-    for name, channel in CHANNELS.items():
-        if name not in V1_CHANNELS and name not in present:
-            _add_column(conn, "telemetry", name, _PG_TYPES[channel.pg_type])
-    if "station_id" not in has("events"):
-        conn.execute(text("ALTER TABLE events ADD COLUMN station_id integer NOT NULL DEFAULT 0"))
-    has_station_key = conn.execute(
-        text(
-            "SELECT 1 FROM information_schema.key_column_usage WHERE table_name = 'events' "
-            "AND constraint_name = 'events_pkey' AND column_name = 'station_id'"
-        )
-    ).first()
-    if not has_station_key:
-        conn.execute(text("ALTER TABLE events DROP CONSTRAINT events_pkey"))
-        conn.execute(
-            text(
-                "ALTER TABLE events ADD CONSTRAINT events_pkey "
-                "PRIMARY KEY (sat_id, time, kind, station_id)"
-            )
-        )
-    # Version 1 keyed stations by text and wrote none; ids are the integers telemetry carries.
-    conn.execute(
-        text(
-            "ALTER TABLE ground_stations ALTER COLUMN station_id TYPE integer "
-            "USING station_id::integer"
-        )
-    )
-    present = has("ground_stations")
-    for column, sql_type in (("downlink_mbps", "float8"), ("antennas", "integer")):
-        if column not in present:
-            _add_column(conn, "ground_stations", column, sql_type)
-    present = has("job_events")
-    for column, sql_type in (("kind", "text"), ("latency_s", "float8"), ("energy_j", "float8")):
-        if column not in present:
-            _add_column(conn, "job_events", column, sql_type)
-    _refresh_rollups(conn, timescale, settings)
-    for column in ("batch_id", "kafka_offset"):
-        if column not in present:
-            _add_column(conn, "job_events", column, "bigint NOT NULL DEFAULT 0")
-            _ddl(
-                conn,
-                pgsql.SQL("ALTER TABLE job_events ALTER COLUMN {} DROP DEFAULT").format(
-                    pgsql.Identifier(column)
-                ),
-            )
-
-
-def _refresh_rollups(conn: Connection, timescale: bool, settings: StoreSettings) -> None:
-    """Rebuild rollups made by an older version (they lack the payload columns).
-
-    Continuous aggregates are made again WITH NO DATA; being real-time, they answer from
-    the raw telemetry until their policy has materialised the recent past. Older history
-    is materialised with ``CALL refresh_continuous_aggregate('telemetry_1m', NULL, NULL)``
-    (then ``fleet_1m``, ``fleet_1h``), which cannot run inside this migration's transaction.
-    """
-    table, column = audit.ROLLUP_MARKER
-    current = conn.execute(
-        text("SELECT 1 FROM information_schema.columns WHERE table_name = :t AND column_name = :c"),
-        {"t": table, "c": column},
-    ).first()
-    if current:
-        return
-    kind = "MATERIALIZED VIEW" if timescale else "VIEW"
-    for name in ("fleet_1h", "fleet_1m", "telemetry_1m"):  # TimescaleDB drops one at a time
-        _ddl(
-            conn,
-            pgsql.SQL("DROP {} IF EXISTS {} CASCADE").format(
-                pgsql.SQL(kind), pgsql.Identifier(name)
-            ),
-        )
-    _rollups(conn, timescale, settings)
-    _grant(conn, "SELECT", "ALL TABLES IN SCHEMA public", READER_ROLE)
-    _grant_rollups(conn)
-
-
-def _grant_rollups(conn: Connection) -> None:
-    """The fleet rules, which run as ``twin_ingest``, read the rollups."""
-    _grant(conn, "SELECT", "telemetry_1m, fleet_1m, fleet_1h", INGEST_ROLE)
-
-
-def _v3_rules(conn: Connection, timescale: bool, settings: StoreSettings) -> None:
-    """Streaming rule state, injected-fault truth and detection scores. Ingest keeps its rule
-    state and writes anomalies; it cannot read the fault truth."""
-    schema.metadata.create_all(conn, tables=list(schema.RULES_AND_SCORES), checkfirst=True)
-    for statement in audit.AUDIT_VIEWS:  # the anomaly history reads updated steps
-        conn.execute(text(statement))
-    _grant(conn, "SELECT, INSERT, UPDATE", "rule_state", INGEST_ROLE)
-    _grant(conn, "SELECT", "ALL TABLES IN SCHEMA public", READER_ROLE)
-
-
-def _v4_ingest_login(conn: Connection, timescale: bool, settings: StoreSettings) -> None:
-    """Ingest acts as ``twin_ingest`` whatever it logs in as: the migrating role (the schema
-    owner) becomes a member so that its logins may ``SET ROLE twin_ingest`` (the fallback
-    when ingest has no login of its own), and the fleet rules, which run as ``twin_ingest``,
-    read the rollups."""
-    _ddl(conn, pgsql.SQL("GRANT {} TO CURRENT_USER").format(pgsql.Identifier(INGEST_ROLE)))
-    _grant_rollups(conn)
-
-
-READER_STATEMENT_TIMEOUT = "30s"  # a panel or audit query past this is cut off
-
-
-def _v5_reader_fenced(conn: Connection, timescale: bool, settings: StoreSettings) -> None:
-    """The read-only role (Grafana's datasource, auditors) reads what dashboards and audits
-    read, not the injected-fault truth, the detection scores or the rules' internal state,
-    and no statement of its runs longer than ``READER_STATEMENT_TIMEOUT``."""
-    _ddl(
-        conn,
-        pgsql.SQL("REVOKE ALL ON fault_truth, score_runs, rule_state FROM {}").format(
-            pgsql.Identifier(READER_ROLE)
-        ),
-    )
-    _ddl(
-        conn,
-        pgsql.SQL("ALTER ROLE {} SET statement_timeout = {}").format(
-            pgsql.Identifier(READER_ROLE), pgsql.Literal(READER_STATEMENT_TIMEOUT)
-        ),
-    )
-
-
-_PG_TYPES = {"float8": "double precision", "bool": "boolean", "int2": "smallint"}
-
-
-def _add_column(conn: Connection, table: str, column: str, definition: str) -> None:
-    """``ALTER TABLE table ADD COLUMN column definition``; ``definition`` is a fixed type."""
-    _ddl(
-        conn,
-        pgsql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
-            pgsql.Identifier(table), pgsql.Identifier(column), pgsql.SQL(definition)
-        ),
-    )
+def _literal(value: str) -> str:
+    """A setting as an SQL string literal (StoreSettings holds interval text)."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
-        1,
-        "telemetry, events, anomalies, jobs, lineage, dimensions, roles, audit views",
-        _v1_initial,
+        1, "telemetry, events, anomalies, jobs, lineage, dimensions, roles, audit views", "initial"
     ),
     Migration(
         2,
         "compute, contact and link channels and rollups; contact station on events; "
         "job step details",
-        _v2_payload,
+        "payload",
     ),
-    Migration(3, "rule state, fault truth and detection scores", _v3_rules),
+    Migration(3, "rule state, fault truth and detection scores", "rules"),
     Migration(
-        4, "ingest acts as twin_ingest: owner membership, rollups for fleet rules", _v4_ingest_login
+        4, "ingest acts as twin_ingest: owner membership, rollups for fleet rules", "ingest-login"
     ),
     Migration(
         5,
         "the reader reads neither fault truth, scores nor rule state; reader statement timeout",
-        _v5_reader_fenced,
+        "reader-fenced",
     ),
 )
 
@@ -452,6 +178,36 @@ def status(database_url: str) -> list[tuple[int, str, str | None]]:
     ]
 
 
+def pending_sql(
+    database_url: str, settings: StoreSettings | None = None, store: str = "auto"
+) -> str:
+    """The SQL ``migrate`` would run on this database now (the pending versions on the path it
+    would take), changing nothing: the path is chosen inside a transaction that is rolled
+    back (choosing may create the extension)."""
+    settings = settings or StoreSettings()
+    engine = db.engine(database_url)
+    try:
+        with engine.connect() as conn, conn.begin() as transaction:
+            found = conn.execute(text("SELECT to_regclass('schema_migrations')")).scalar()
+            applied = (
+                {v for (v,) in conn.execute(text("SELECT version FROM schema_migrations"))}
+                if found
+                else set()
+            )
+            if not found:
+                schema.metadata.create_all(conn, tables=[schema.schema_migrations])
+            timescale = choose_store(conn, store)
+            transaction.rollback()
+    finally:
+        engine.dispose()
+    path = "TimescaleDB" if timescale else "plain PostgreSQL"
+    return "".join(
+        f"-- ===== version {m.version} ({path}) =====\n{m.sql(timescale, settings)}\n"
+        for m in MIGRATIONS
+        if m.version not in applied
+    )
+
+
 def store_name(database_url: str) -> str:
     """ "TimescaleDB" or "PostgreSQL": the path a migrated database took."""
     with db.connect(database_url) as conn:
@@ -488,7 +244,7 @@ def migrate(
                 ).first()
                 if done:
                     continue
-                migration.apply(conn, timescale, settings)
+                conn.exec_driver_sql(migration.sql(timescale, settings))
                 conn.execute(
                     schema.schema_migrations.insert().values(
                         version=migration.version,

@@ -1,15 +1,39 @@
+import hashlib
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from ingest.store import audit, schema
 from ingest.store.db import connect
-from ingest.store.migrate import MIGRATIONS, V1_CHANNELS, StoreUnavailable, migrate
+from ingest.store.migrate import MIGRATIONS, StoreUnavailable, migrate, pending_sql
 from twin.wire.telemetry import CHANNELS
 
 pytestmark = pytest.mark.integration
+
+# Telemetry channels the first version 1 made (before version 2 existed): history, kept here to
+# rebuild such a store.
+V1_CHANNELS = frozenset(
+    {
+        *("lat_deg", "lon_deg", "alt_km", "beta_deg", "illumination", "sunlit", "sgp4_error"),
+        *("array_w", "load_w", "battery_w", "battery_wh", "soc", "safe_mode"),
+        *("temp_payload_c", "temp_radiator_c", "utilisation", "throughput_tops"),
+    }
+)
+# Released migrations are frozen: a new version adds its file (and its line here); editing a
+# released one fails this list.
+FROZEN_SHA256 = {  # the first 16 hex digits of each file's SHA-256
+    "0001-initial.postgresql.sql": "2badb3edde8f60d2",
+    "0001-initial.timescaledb.sql": "54659b331cc1c5f6",
+    "0002-payload.postgresql.sql": "c66cd1f095edbb67",
+    "0002-payload.timescaledb.sql": "5d3635971ac0ecdf",
+    "0003-rules.sql": "a7291f248be9d3b5",
+    "0004-ingest-login.sql": "1bce0c835b718773",
+    "0005-reader-fenced.sql": "f5f52a4b721d8120",
+}
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "ingest" / "store" / "migrations"
 
 VIEWS = {"telemetry_1m", "fleet_1m", "fleet_1h"} | {
     sql.split(" VIEW ")[1].split()[0] for sql in audit.AUDIT_VIEWS
@@ -243,3 +267,35 @@ def test_the_migrated_tables_match_the_metadata_column_for_column(store, request
                 for c in table.columns
             }
             assert found == expected, table.name
+
+
+def test_released_migrations_are_frozen():
+    files = {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in MIGRATIONS_DIR.glob("*")
+    }
+    assert files == FROZEN_SHA256
+    versions = sorted({int(name[:4]) for name in files})
+    assert versions == [m.version for m in MIGRATIONS]
+
+
+@pytest.mark.parametrize("store", ["database", "timescale_db"])
+def test_sql_dry_run_prints_the_pending_scripts_and_changes_nothing(store, request):
+    url = request.getfixturevalue(store)
+    timescale = store == "timescale_db"
+    path = "timescaledb" if timescale else "postgresql"
+    env = {**os.environ, "TWIN_DATABASE_URL": url, "TWIN_STORE": path}
+    done = subprocess.run(
+        [sys.executable, "-m", "twin", "db", "migrate", "--sql", "--retain-telemetry", "45d"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("-- ===== version ") == len(MIGRATIONS)
+    assert ("create_hypertable" in done.stdout) == timescale
+    assert ("add_retention_policy('telemetry', CAST('45 days'" in done.stdout) == timescale
+    assert "{{" not in done.stdout
+    assert not _has_tables(url)  # nothing ran
+    with connect(url) as conn:
+        extension = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")
+        assert extension.fetchone() is None  # not even the extension the path needs
+    migrate(url, store=path)
+    assert pending_sql(url) == ""

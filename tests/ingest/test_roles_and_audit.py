@@ -16,7 +16,8 @@ from ingest.service.writer import Event, PartitionBatch, Writer
 from ingest.store import audit
 from ingest.store.db import connect
 from ingest.store.dimensions import register_fleet
-from ingest.store.migrate import INGEST_ROLE, READER_ROLE, migrate
+from ingest.store.migrate import migrate
+from ingest.store.roles import INGEST_ROLE, READER_ROLE
 from tests.conftest import KEEP_HISTORY, TEST_START, max_speed_args, role_url, twin_command
 from twin.core.clock import NS_PER_S, parse_start
 from twin.core.settings import (

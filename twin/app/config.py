@@ -176,23 +176,29 @@ def _typed(setting: Setting, value: object, where: str) -> object:
     return value
 
 
-def defer_defaults(parser: argparse.ArgumentParser, keep: frozenset[str] = frozenset()) -> None:
-    """Give every configurable option of ``parser`` and its subcommands (but those named in
-    ``keep``, which have defaults of their own) the default None, so that ``resolve`` can
-    tell an option given from one left out."""
-    for action in parser._actions:  # argparse keeps its actions here
-        if action.dest in _BY_DEST:
-            action.default = None
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                if name not in keep:
-                    defer_defaults(sub, keep)
+def add_setting_option(parser, dest: str, help: str, show_default: bool = True) -> None:
+    """Declare on ``parser`` (or an argument group) the option of the setting ``dest``, with
+    the default None, so that ``resolve`` tells an option given from one left out and fills
+    it from the environment, twin.toml or the setting's default. That default, when there is
+    one, ends the help as "(default X)" unless ``show_default`` is false."""
+    setting = _BY_DEST[dest]
+    if setting.option is None:
+        raise ValueError(f"setting {dest} has no option: environment or twin.toml only")
+    extra: dict[str, object] = {}
+    if setting.choices:
+        extra["choices"] = setting.choices
+    if setting.kind is int:
+        extra["type"] = int
+    if show_default and setting.default not in (None, ""):
+        help = f"{help} (default {setting.default})"
+    parser.add_argument(setting.option, dest=dest, default=None, help=help, **extra)
 
 
 def resolve(args: argparse.Namespace, file_values: dict, every: bool = False) -> dict[str, str]:
     """Fill the settings ``args`` has options for (``every``: all settings) but lacks from
     the environment, the file, then the defaults; returns each setting's source ("option",
-    "environment", "twin.toml", "default")."""
+    "environment", "twin.toml", "default"). A settings option left out is None (see
+    ``add_setting_option``); an option that is not a setting has a ``dest`` of its own."""
     sources = {}
     for s in SETTINGS:
         given = getattr(args, s.dest, None)

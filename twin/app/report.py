@@ -15,6 +15,8 @@ Every query is bounded so that a store of 2,800 satellites over hours reports in
   and ``fault_truth`` (latest ``score_id``) within the span.
 
 Times are timezone-aware ``datetime`` (UTC); the plotting lives in ``twin.app.report_plots``.
+
+Length: one bounded query per figure, each beside the reason it is bounded that way.
 """
 
 from __future__ import annotations

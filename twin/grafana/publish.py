@@ -24,6 +24,9 @@ Environment references (``$VAR``, ``${VAR}``, ``$$`` for a dollar) in the provis
 are expanded from the environment of the ``twin`` process where Grafana's file provisioning
 would expand them (everywhere, except alert annotations and query models), and an unset
 variable is an error rather than Grafana's empty string. Dashboards are not expanded.
+
+Length: reading and checking the provisioning files (about half) and the upserts share the
+field lists of Grafana's API models; they change together when Grafana's API does.
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ A tick has two halves around the power and thermal step (``twin.physics.state.st
 
 Everything is an array over satellites or jobs; the only loops run over the four laser link
 directions and a few relay hops inside ``twin.physics.links``.
+
+Length: the two halves share the payload state and its array bookkeeping (job table,
+queues, results in flight); split apart they would pass a dozen arrays to each other.
 """
 
 from __future__ import annotations

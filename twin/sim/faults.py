@@ -29,6 +29,9 @@ File format (TOML)::
     duration_s = 1200.0           # optional; absent: permanent
     magnitude = 0.0               # in MAGNITUDE_RANGES for the kind
     channel = "temp_payload_c"    # stuck_sensor only (required there), one of STUCK_CHANNELS
+
+Length: the file format, its checks and the draw are one definition of a fault kind each;
+kept together so that adding a kind touches one module.
 """
 
 from __future__ import annotations

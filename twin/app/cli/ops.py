@@ -1,0 +1,183 @@
+"""The operator's smaller commands: ``twin config show`` (the effective settings and their
+sources), ``twin report`` (one HTML file of plots from the database), ``twin grafana publish``
+(the dashboards and alert rules into Grafana), ``twin topics ensure`` (the Kafka topics with
+their settings) and ``twin scenario generate`` (a fault scenario drawn for a preset's fleet,
+whose ``--seed`` and ``--duration`` are the draw's own, not the run settings)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from twin.app.cli.options import database_option, kafka_options, open_store, topics_of
+from twin.core.clock import NS_PER_S, parse_duration_ns, parse_start
+from twin.core.settings import (
+    ConfigError,
+    InputError,
+    kafka_bootstrap,
+    kafka_security,
+    topic_prefix,
+)
+
+
+def add_config_parser(sub) -> None:
+    cfg = sub.add_parser("config", help="configuration").add_subparsers(
+        dest="config_command", required=True
+    )
+    cfg.add_parser(
+        "show", help="the effective settings and where each comes from, secrets masked"
+    ).set_defaults(func=cmd_config_show)
+
+
+def add_parsers(sub) -> None:
+    """``topics``, ``grafana``, ``scenario`` and ``report`` (``config`` comes earlier in the
+    list of commands: ``add_config_parser``)."""
+    from twin.app import config
+
+    topics = sub.add_parser("topics", help="Kafka topic administration").add_subparsers(
+        dest="topics_command", required=True
+    )
+    ens = topics.add_parser("ensure", help="create missing topics with their settings")
+    kafka_options(ens)
+    ens.add_argument("--topics", help="topic settings TOML (default: the bundled topics.toml)")
+    ens.set_defaults(func=cmd_topics_ensure)
+    graf = sub.add_parser("grafana", help="Grafana administration").add_subparsers(
+        dest="grafana_command", required=True
+    )
+    pub = graf.add_parser(
+        "publish",
+        help="upsert the folder, datasource, dashboards and alert rules of grafana/ "
+        "through Grafana's HTTP API (idempotent)",
+    )
+    pub.add_argument(
+        "--url",
+        required=True,
+        help="Grafana's address, e.g. http://127.0.0.1:3000 (credential: $TWIN_GRAFANA_TOKEN, "
+        "or $TWIN_GRAFANA_USER and $TWIN_GRAFANA_PASSWORD)",
+    )
+    pub.add_argument("--grafana-dir", help="the grafana/ directory (default: this checkout's)")
+    pub.set_defaults(func=cmd_grafana_publish)
+
+    scenario = sub.add_parser("scenario", help="fault scenarios").add_subparsers(
+        dest="scenario_command", required=True
+    )
+    gen = scenario.add_parser(
+        "generate", help="draw faults of every kind on distinct satellites of a preset's fleet"
+    )
+    gen.add_argument("--preset", required=True, help="fleet preset, a name or a .toml path")
+    # The draw's own seed and length, not the run settings --seed and --duration: dests of
+    # their own, which twin.app.config.resolve leaves alone.
+    gen.add_argument(
+        "--seed",
+        dest="draw_seed",
+        metavar="SEED",
+        type=int,
+        default=0,
+        help="seed of the draw (default 0)",
+    )
+    gen.add_argument(
+        "--duration",
+        dest="draw_duration",
+        metavar="DURATION",
+        default="6h",
+        help="run length the faults fit in (>= 2h)",
+    )
+    gen.add_argument("--per-kind", type=int, default=6, help="faults of each kind (default 6)")
+    gen.add_argument("--out", required=True, help="TOML file to write")
+    gen.set_defaults(func=cmd_scenario_generate, walker=None, elements=None)
+
+    report = sub.add_parser(
+        "report", help="write one self-contained HTML file of plots from the database"
+    )
+    database_option(
+        report, help="PostgreSQL URL (default: $TWIN_DATABASE_URL, else the embedded store)"
+    )
+    config.add_setting_option(
+        report, "data_dir", help="the embedded store's directory (as twin run)"
+    )
+    report.add_argument("--out", required=True, help="HTML file to write, e.g. report.html")
+    report.add_argument("--since", help="ISO-8601 UTC start (default: the first sample stored)")
+    report.add_argument("--until", help="ISO-8601 UTC end (default: the last sample stored)")
+    report.set_defaults(func=cmd_report)
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    from twin.app import config
+
+    source = args.config_path or f"none ({config.CONFIG_FILE} not found)"
+    print(f"twin config: settings file {source}; option > environment > file > default")
+    for name, value, origin in config.effective(args, args.sources):
+        print(f"  {name:<22} {value:<40} {origin}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from twin.app.report import parse_time, write_report
+
+    since, until = parse_time("--since", args.since), parse_time("--until", args.until)
+    with open_store(args) as (url, _, server):
+        # The embedded store is a private server whose only login is its superuser.
+        written = write_report(url, args.out, since, until, embedded=server is not None)
+    print(
+        f"twin report: wrote {written.path} ({written.size_bytes / 1024:.0f} KiB) in "
+        f"{written.wall_s:.1f} s; {len(written.figures)} figures: {', '.join(written.figures)}"
+    )
+    return 0
+
+
+def cmd_grafana_publish(args: argparse.Namespace) -> int:
+    from twin.grafana.publish import default_grafana_dir, grafana_auth, publish
+
+    grafana_dir = Path(args.grafana_dir) if args.grafana_dir else default_grafana_dir()
+    report = publish(args.url, grafana_dir, grafana_auth(os.environ), os.environ)
+    print(f"twin grafana publish: {report.summary()}")
+    return 0
+
+
+def cmd_topics_ensure(args: argparse.Namespace) -> int:
+    from twin.stream.broker import ensure_topics
+
+    bootstrap = kafka_bootstrap(args.kafka)
+    topics = topics_of(args, topic_prefix(args.topic_prefix))
+    created = ensure_topics(bootstrap, list(topics.values()), kafka_security(vars(args)))
+    print(f"twin topics ensure: created {created or 'nothing (all present)'}")
+    return 0
+
+
+def cmd_scenario_generate(args: argparse.Namespace) -> int:
+    """Draw a fault scenario for a preset's fleet and write it as TOML."""
+    from twin.app.cli.run import load_fleet
+    from twin.sim import faults
+
+    options = {
+        "duration_s": "--duration",
+        "per_kind": "--per-kind",
+        "sat_id": "--preset",
+        "seed": "--seed",
+    }
+    try:
+        duration_ns = parse_duration_ns("--duration", args.draw_duration)
+        fleet, _, _ = load_fleet(args, parse_start("now"))
+        scenario = faults.generate(
+            Path(args.preset).stem,
+            fleet.sat_id,
+            args.draw_seed,
+            duration_ns / NS_PER_S,
+            args.per_kind,
+        )
+    except ConfigError as exc:
+        if exc.field not in options:
+            raise
+        raise ConfigError(options[exc.field], exc.value, exc.accepted) from None
+    except InputError:
+        raise
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    try:
+        Path(args.out).write_text(faults.dump_scenario(scenario), encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"--out: {exc}") from None
+    counts = ", ".join(f"{kind} {n}" for kind, n in scenario.counts().items())
+    print(f"twin scenario generate: {scenario.n_faults} faults ({counts}) written to {args.out}")
+    return 0

@@ -1,0 +1,108 @@
+"""What several ``twin`` command groups share: the option helpers (the fleet options, the
+Kafka options, ``--database``, ``--ingest-database``, ``--store``, ``--rules``), the exit code
+of a configuration error, the topic settings of a run, and the database a command works on
+(``--database``, else an embedded PostgreSQL in ``--data-dir``). Settings options are declared
+through ``twin.app.config.add_setting_option``, the one place their defaults live."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from twin.core.settings import database_url, mask_url
+
+EXIT_CONFIG = 2
+
+DATABASE_HELP = "PostgreSQL URL (default: $TWIN_DATABASE_URL)"
+RULES_HELP = "rules YAML (default: the bundled ingest/rules/rules.yaml)"
+
+
+def fleet_options(parser: argparse.ArgumentParser) -> None:
+    """The fleet of ``twin run`` and ``twin db fleet``: a preset, or its geometry replaced."""
+    from twin.app import config
+
+    config.add_setting_option(
+        parser, "preset", help="fleet and hardware preset, a name or a .toml path"
+    )
+    parser.add_argument(
+        "--walker", help="replace the preset's fleet by a Walker-delta TOTAL/PLANES/PHASING"
+    )
+    parser.add_argument("--altitude-km", type=float, default=500.0, help="with --walker")
+    parser.add_argument("--inclination-deg", type=float, default=97.4, help="with --walker")
+    parser.add_argument("--elements", help="replace the preset's fleet by a TLE or OMM file")
+
+
+def kafka_options(parser: argparse.ArgumentParser) -> None:
+    """The broker and topic prefix; the client's TLS and SASL settings come from the
+    environment or twin.toml only (``twin.app.config``), with no options."""
+    from twin.app import config
+
+    config.add_setting_option(
+        parser, "kafka", help="bootstrap servers (default: $TWIN_KAFKA_BOOTSTRAP)"
+    )
+    config.add_setting_option(
+        parser, "topic_prefix", help="prefix for topic names ($TWIN_TOPIC_PREFIX)"
+    )
+    parser.set_defaults(**{s.dest: None for s in config.SETTINGS if s.dest.startswith("kafka_")})
+
+
+def database_option(parser, help: str = DATABASE_HELP) -> None:
+    from twin.app import config
+
+    config.add_setting_option(parser, "database", help=help)
+
+
+def ingest_database_option(parser) -> None:
+    from twin.app import config
+
+    config.add_setting_option(
+        parser,
+        "ingest_database",
+        help="URL ingest logs in with, as twin_ingest (default: $TWIN_INGEST_DATABASE_URL, "
+        "else --database as twin_ingest with $TWIN_INGEST_PASSWORD[_FILE], else --database "
+        "switching to twin_ingest)",
+    )
+
+
+def store_option(parser) -> None:
+    from twin.app import config
+
+    config.add_setting_option(
+        parser,
+        "store",
+        help="a new store's path: auto (TimescaleDB where the server preloads it, else plain "
+        "PostgreSQL), timescaledb, or postgresql ($TWIN_STORE); a migrated store keeps its path",
+    )
+
+
+def rules_option(parser, help: str = RULES_HELP) -> None:
+    from twin.app import config
+
+    config.add_setting_option(parser, "rules", help=help)
+
+
+def topics_of(args: argparse.Namespace, prefix: str):
+    """The topic settings of ``--topics``, else the bundled topics.toml, under ``prefix``."""
+    from twin.stream.broker import DEFAULT_TOPICS_FILE, load_topics
+
+    return load_topics(Path(args.topics) if args.topics else DEFAULT_TOPICS_FILE, prefix)
+
+
+@contextlib.contextmanager
+def open_store(args: argparse.Namespace) -> Iterator[tuple[str, str, object]]:
+    """``(url, description, None)`` of ``--database``, else ``(url, description, server)``
+    of the embedded PostgreSQL in ``--data-dir``, started for the block and stopped after
+    it; the URL is the schema owner's."""
+    from ingest.store.embedded import LocalPostgres, default_data_dir
+
+    if args.database:
+        yield database_url(args.database), mask_url(args.database), None
+        return
+    server = LocalPostgres(Path(args.data_dir) if args.data_dir else default_data_dir())
+    url = server.start()
+    try:
+        yield url, f"embedded PostgreSQL in {server.cluster}", server
+    finally:
+        server.stop()
