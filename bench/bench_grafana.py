@@ -28,7 +28,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from bench_ingest import drop_database, fresh_database  # bench/ is on the path
 
-from ingest.service.writer import PartitionBatch, Writer
+from ingest.service.batch import PartitionBatch
+from ingest.service.writer import Writer
 from ingest.store.audit import _TELEMETRY_1M_COLUMNS
 from ingest.store.db import connect
 from ingest.store.dimensions import register_fleet

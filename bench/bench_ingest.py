@@ -29,8 +29,8 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
+from ingest.service.batch import frames_to_columns
 from ingest.service.consumer import run_ingest
-from ingest.service.writer import frames_to_columns
 from ingest.store.db import connect
 from ingest.store.dimensions import register_fleet
 from ingest.store.migrate import StoreSettings, migrate

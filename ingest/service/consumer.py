@@ -26,7 +26,8 @@ from kafka.structs import OffsetAndMetadata
 
 from ingest.rules.definitions import RuleSet
 from ingest.rules.detect import AnomalyRow
-from ingest.service.writer import DeadLetter, Event, PartitionBatch, StaleBatch, Writer
+from ingest.service.batch import DeadLetter, Event, PartitionBatch
+from ingest.service.writer import StaleBatch, Writer
 from ingest.store.roles import INGEST_ROLE
 from twin.core import shutdown
 from twin.core.clock import parse_start

@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from ingest.service.writer import PartitionBatch, Writer
+from ingest.service.batch import PartitionBatch
+from ingest.service.writer import Writer
 from ingest.store.db import connect
 from ingest.store.dimensions import register_fleet
 from ingest.store.migrate import StoreSettings, migrate

@@ -12,7 +12,8 @@ import psycopg
 import pytest
 
 from ingest.rules.definitions import load_rules
-from ingest.service.writer import Event, PartitionBatch, Writer
+from ingest.service.batch import Event, PartitionBatch
+from ingest.service.writer import Writer
 from ingest.store import audit
 from ingest.store.db import connect
 from ingest.store.dimensions import register_fleet

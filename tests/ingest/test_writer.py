@@ -4,7 +4,8 @@ import numpy as np
 import psycopg
 import pytest
 
-from ingest.service.writer import DeadLetter, Event, PartitionBatch, StaleBatch, Writer
+from ingest.service.batch import DeadLetter, Event, PartitionBatch
+from ingest.service.writer import StaleBatch, Writer
 from ingest.store.db import connect
 from ingest.store.dimensions import register_fleet
 from ingest.store.migrate import migrate

@@ -14,6 +14,7 @@ import numpy as np
 from skyfield.api import load
 
 NS_PER_S = 1_000_000_000
+NS_PER_US = 1_000
 NS_PER_DAY = 86_400 * NS_PER_S
 JD_UNIX_EPOCH = 2440587.5  # Julian date of 1970-01-01T00:00:00 UTC
 
