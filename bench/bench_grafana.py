@@ -36,7 +36,7 @@ from ingest.store.dimensions import register_fleet
 from twin.core.clock import NS_PER_S, parse_start
 from twin.grafana.dashboards import BOARDS, VARIABLES
 from twin.grafana.sql import interpolate
-from twin.sim.engine import RunPlan, run
+from twin.sim.engine import FramesTo, RunPlan, run
 from twin.sim.presets import build, load_preset
 
 T0 = parse_start("2026-03-20T12:00:00Z")
@@ -75,7 +75,7 @@ def load(url: str, hours: float, step_s: int) -> int:
 
     n_ticks = int(hours * 3600 / step_s)
     try:
-        run(fleet, hw, RunPlan(T0, step_s * NS_PER_S, n_ticks), sink)
+        run(fleet, hw, RunPlan(T0, step_s * NS_PER_S, n_ticks), FramesTo(sink))
         if frames:
             flush()
     finally:

@@ -36,7 +36,7 @@ from ingest.store.dimensions import register_fleet
 from ingest.store.migrate import StoreSettings, migrate
 from ingest.store.pgcopy import BINARY_DTYPES, PG_EPOCH_UNIX_US, binary_copy_payload
 from twin.core.clock import NS_PER_S, parse_start
-from twin.sim.engine import RunPlan, run
+from twin.sim.engine import FramesTo, RunPlan, run
 from twin.sim.presets import build, load_preset
 from twin.stream.broker import Producer, ensure_topics, load_topics
 from twin.wire import telemetry
@@ -199,7 +199,7 @@ def main() -> None:
 def _frames(ticks: int) -> list:
     fleet, hw = build(load_preset("threebody-2800"), T0)
     frames: list[telemetry.Frame] = []
-    run(fleet, hw, RunPlan(T0, NS_PER_S, ticks), frames.append)
+    run(fleet, hw, RunPlan(T0, NS_PER_S, ticks), FramesTo(frames.append))
     return frames
 
 

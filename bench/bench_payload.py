@@ -43,7 +43,7 @@ from twin.physics import links
 from twin.physics.orbit import propagate
 from twin.physics.state import environment, step
 from twin.physics.thermal import KELVIN
-from twin.sim.engine import RunPlan, run
+from twin.sim.engine import FramesTo, RunPlan, run
 from twin.sim.presets import load_preset
 
 START_NS = parse_start("2026-03-20T12:00:00Z")
@@ -75,7 +75,9 @@ def bench(n_sat: int, n_st: int, repeats: int) -> None:
     hw = hardware_arrays([spec], [n_sat])
     ctx = payload.make_context(fleet, hw, START_NS, synthetic_stations(n_st), load_targets())
 
-    warm = run(fleet, hw, RunPlan(START_NS, NS_PER_S, WARM_TICKS), lambda frame: None, ctx=ctx)
+    warm = run(
+        fleet, hw, RunPlan(START_NS, NS_PER_S, WARM_TICKS), FramesTo(lambda frame: None), ctx=ctx
+    )
     physical, pay_state = warm.final_state.physical, warm.final_state.payload
 
     # The inputs twin.sim.engine.run gives the payload at tick WARM_TICKS.

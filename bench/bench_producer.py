@@ -24,7 +24,7 @@ import numpy as np
 from kafka import KafkaAdminClient
 
 from twin.core.clock import NS_PER_S, parse_start
-from twin.sim.engine import RunPlan, run
+from twin.sim.engine import FramesTo, RunPlan, run
 from twin.sim.presets import build, load_preset
 from twin.stream.broker import Producer, TopicSpec, ensure_topics
 from twin.wire import telemetry
@@ -91,7 +91,7 @@ def main() -> None:
     fleet, hw = build(load_preset(args.preset), START_NS)
     plan = RunPlan(START_NS, NS_PER_S, args.ticks)
     frames: list[telemetry.Frame] = []
-    run(fleet, hw, plan, frames.append)
+    run(fleet, hw, plan, FramesTo(frames.append))
     samples = args.ticks * fleet.n_sat
 
     t0 = time.perf_counter()
@@ -123,7 +123,10 @@ def main() -> None:
     producer = Producer(bootstrap, client_id="bench-run")
     t0 = time.perf_counter()
     stats = run(
-        fleet, hw, plan, lambda f: producer.send(topic, f.group.encode(), telemetry.encode(f))
+        fleet,
+        hw,
+        plan,
+        FramesTo(lambda f: producer.send(topic, f.group.encode(), telemetry.encode(f))),
     )
     producer.flush()
     whole_s = time.perf_counter() - t0

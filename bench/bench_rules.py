@@ -35,7 +35,7 @@ def frames_of(n_sat: int, n_ticks: int) -> tuple[list[bytes], Satellites]:
     hw = hardware_arrays([spec], [n_sat])
     frames: list[bytes] = []
     plan = engine.RunPlan(START_NS, NS_PER_S, n_ticks)
-    engine.run(fleet, hw, plan, lambda f: frames.append(telemetry.encode(f)))
+    engine.run(fleet, hw, plan, engine.FramesTo(lambda f: frames.append(telemetry.encode(f))))
     a = hw.arrays
     nominal_w = a["array_area_m2"] * a["array_cell_efficiency"] * a["array_packing_factor"]
     sats = Satellites(

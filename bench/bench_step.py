@@ -33,7 +33,7 @@ from twin.fleet.constellation import walker_delta
 from twin.fleet.hardware import Hardware, hardware_arrays
 from twin.physics.state import FleetState, environment, initial_state, step
 from twin.physics.sun import _ephemeris
-from twin.sim.engine import block_ticks
+from twin.sim.engine import FramesTo, block_ticks
 from twin.sim.presets import load_preset
 
 START_NS = parse_start("2026-03-20T12:00:00Z")
@@ -104,10 +104,10 @@ def memory_child(n_sat: int) -> None:
 
     after_imports = peak_rss_mb()
     fleet, hw = twin_fleet(n_sat)
-    run(fleet, hw, RunPlan(START_NS, NS_PER_S, 120), lambda frame: None)
+    run(fleet, hw, RunPlan(START_NS, NS_PER_S, 120), FramesTo(lambda frame: None))
     resident = peak_rss_mb()
     tracemalloc.start()  # a second run, traced: the peak of the arrays themselves
-    run(fleet, hw, RunPlan(START_NS, NS_PER_S, 120), lambda frame: None)
+    run(fleet, hw, RunPlan(START_NS, NS_PER_S, 120), FramesTo(lambda frame: None))
     _, peak = tracemalloc.get_traced_memory()
     print(
         json.dumps(

@@ -12,7 +12,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from ingest.store.db import connect
 from tests.conftest import run_args, twin_command
 from twin.core.clock import NS_PER_S, parse_start
-from twin.sim.engine import RunPlan, run
+from twin.sim.engine import FramesTo, RunPlan, run
 from twin.sim.presets import build, load_preset
 from twin.wire.telemetry import CHANNELS
 
@@ -48,7 +48,7 @@ def test_twelve_satellites_ten_minutes_stored_exactly_once(env, database):
     # The same preset and times, run here, are the twin's output.
     fleet, hw = build(load_preset("threebody-12"), parse_start(START))
     frames = []
-    run(fleet, hw, RunPlan(parse_start(START), NS_PER_S, DURATION_S), frames.append)
+    run(fleet, hw, RunPlan(parse_start(START), NS_PER_S, DURATION_S), FramesTo(frames.append))
     expected = {name: np.concatenate([f.channels[name] for f in frames]) for name in CHANNELS}
     expected_keys = [(int(s), f.time_unix_ns // 1000) for f in frames for s in f.sat_id]
     with connect(database) as conn:

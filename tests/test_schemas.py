@@ -8,7 +8,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from twin.core.clock import NS_PER_S, parse_start
-from twin.sim.engine import RunPlan, run
+from twin.sim.engine import Collected, RunPlan, run
 from twin.sim.presets import build, load_preset
 from twin.stream.contract import SCHEMAS, examples
 from twin.wire import events
@@ -50,15 +50,11 @@ def test_telemetry_examples_decode():
 def test_produced_frames_and_events_validate(preset):
     t0 = parse_start("2026-03-20T12:00:00Z")
     fleet, hw = build(load_preset(preset), t0)
-    frames, produced_events = [], []
     plan = RunPlan(t0, 60 * NS_PER_S, 100, every={"orbit": 2, "thermal": 5})
-    run(
-        fleet,
-        hw,
-        plan,
-        frames.append,
-        events_sink=lambda e: produced_events.extend(events.encode(e)),
-    )
+    sink = Collected()
+    run(fleet, hw, plan, sink)
+    frames = sink.frames
+    produced_events = [kv for batch in sink.event_batches for kv in events.encode(batch)]
     frames[0].channels["alt_km"][0] = np.nan
     telemetry = Draft202012Validator(_schema("twin.telemetry"))
     for frame in frames:

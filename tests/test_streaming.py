@@ -14,7 +14,7 @@ import pytest
 from ingest.store.migrate import migrate
 from tests.conftest import max_speed_args, read_topic, run_args, twin_command
 from twin.core.clock import NS_PER_S, parse_start
-from twin.sim.engine import RunPlan, run
+from twin.sim.engine import FramesTo, Pacing, RunPlan, run
 from twin.sim.presets import build, load_preset
 from twin.stream.broker import load_topics
 from twin.wire.telemetry import GROUPS, decode
@@ -141,9 +141,8 @@ def test_killed_run_resumes_and_the_deduplicated_stream_equals_an_uninterrupted_
         fleet,
         hw,
         RunPlan(parse_start(START), NS_PER_S, 7200, speed=600.0),
-        expected.append,
-        monotonic=clock.monotonic,
-        sleep=clock.sleep,
+        FramesTo(expected.append),
+        pacing=Pacing(None, clock.monotonic, clock.sleep),
     )
     assert len(got) == len(expected) == 7200
     repeated = 0

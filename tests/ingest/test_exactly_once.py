@@ -18,7 +18,7 @@ from ingest.store.dimensions import register_fleet
 from ingest.store.migrate import migrate
 from tests.conftest import max_speed_args, read_topic, twin_command
 from twin.core.clock import NS_PER_S, parse_start
-from twin.sim.engine import RunPlan, run
+from twin.sim.engine import FramesTo, RunPlan, run
 from twin.sim.presets import build, load_preset
 from twin.wire.telemetry import encode
 
@@ -154,7 +154,7 @@ def test_database_restart_mid_run_is_ridden_out(env):
 def test_repeated_and_reordered_messages_are_stored_once(env):
     fleet, hw = build(load_preset("threebody-12"), T0)
     frames = []
-    run(fleet, hw, RunPlan(T0, NS_PER_S, 300), frames.append)
+    run(fleet, hw, RunPlan(T0, NS_PER_S, 300), FramesTo(frames.append))
     messages = [encode(f) for f in frames] * 2
     random.Random(7).shuffle(messages)
     twin_command("topics", "ensure", env=env)
@@ -173,7 +173,7 @@ def test_repeated_and_reordered_messages_are_stored_once(env):
 def _good_frame() -> dict:
     fleet, hw = build(load_preset("threebody-12"), T0)
     frames = []
-    run(fleet, hw, RunPlan(T0, NS_PER_S, 1), frames.append)
+    run(fleet, hw, RunPlan(T0, NS_PER_S, 1), FramesTo(frames.append))
     return orjson.loads(encode(frames[0]))
 
 

@@ -19,7 +19,7 @@ from ingest.store.db import connect
 from ingest.store.dimensions import register_fleet
 from ingest.store.migrate import StoreSettings, migrate
 from twin.core.clock import NS_PER_S
-from twin.sim.engine import RunPlan, run
+from twin.sim.engine import FramesTo, RunPlan, run
 from twin.sim.presets import build, load_preset
 
 pytestmark = pytest.mark.integration
@@ -36,7 +36,7 @@ def _ticks_at(url: str, starts: list[datetime], n_ticks: int, offset: int) -> in
             t0 = int(start.timestamp()) * NS_PER_S
             fleet, hw = build(load_preset("threebody-12"), t0)
             frames = []
-            run(fleet, hw, RunPlan(t0, 60 * NS_PER_S, n_ticks), frames.append)
+            run(fleet, hw, RunPlan(t0, 60 * NS_PER_S, n_ticks), FramesTo(frames.append))
             part = PartitionBatch("t", 0, offset, offset + len(frames) - 1, len(frames))
             part.frames = [(offset + i, f) for i, f in enumerate(frames)]
             writer.write([part])

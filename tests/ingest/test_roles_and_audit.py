@@ -28,7 +28,7 @@ from twin.core.settings import (
     ENV_INGEST_PASSWORD,
     ENV_KAFKA,
 )
-from twin.sim.engine import RunPlan, run
+from twin.sim.engine import FramesTo, RunPlan, run
 from twin.sim.presets import build, load_preset
 from twin.wire.events import KINDS as EVENT_KINDS
 from twin.wire.jobs import decode_steps, encode_steps
@@ -187,7 +187,7 @@ def _ingest_five_ticks(url: str, login) -> int:
     fleet, hw = build(load_preset("threebody-12"), T0)
     register_fleet(url, fleet, hw, "threebody-12", ["batch-1"], 1.0)
     frames = []
-    run(fleet, hw, RunPlan(T0, NS_PER_S, 5), frames.append)
+    run(fleet, hw, RunPlan(T0, NS_PER_S, 5), FramesTo(frames.append))
     part = PartitionBatch("twin.telemetry", 0, 0, 4, messages=5)
     part.frames = list(enumerate(frames))
     writer = Writer(login(INGEST_ROLE), "role-test", load_rules(), role=INGEST_ROLE)

@@ -11,7 +11,7 @@ from ingest.store.dimensions import register_fleet
 from ingest.store.migrate import migrate
 from tests.conftest import KEEP_HISTORY
 from twin.core.clock import NS_PER_S, parse_start
-from twin.sim.engine import RunPlan, run
+from twin.sim.engine import FramesTo, RunPlan, run
 from twin.sim.presets import build, load_preset
 from twin.wire.telemetry import CHANNELS, Frame
 
@@ -24,7 +24,7 @@ def _frames(n_ticks=3, every=None):
     """Real frames of threebody-12 (12 satellites, one plane)."""
     fleet, hw = build(load_preset("threebody-12"), T0_NS)
     frames = []
-    run(fleet, hw, RunPlan(T0_NS, NS_PER_S, n_ticks, every=every or {}), frames.append)
+    run(fleet, hw, RunPlan(T0_NS, NS_PER_S, n_ticks, every=every or {}), FramesTo(frames.append))
     return frames
 
 
@@ -140,7 +140,7 @@ def test_plain_postgresql_makes_daily_partitions_for_the_days_a_batch_holds(data
     fleet, hw = build(load_preset("threebody-12"), T0_NS)
     register_fleet(database, fleet, hw, "threebody-12", ["batch-1"], 1.0)
     frames = []  # two ticks 60 days apart in one batch
-    run(fleet, hw, RunPlan(T0_NS, 60 * 86_400 * NS_PER_S, 2), frames.append)
+    run(fleet, hw, RunPlan(T0_NS, 60 * 86_400 * NS_PER_S, 2), FramesTo(frames.append))
     writer = Writer(database, "g4")
     try:
         assert writer.write([_part(frames)]).rows_inserted == 24

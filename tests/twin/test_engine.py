@@ -5,7 +5,7 @@ from twin.fleet.constellation import walker_delta
 from twin.fleet.hardware import Hardware, hardware_arrays
 from twin.physics.orbit import propagate
 from twin.physics.state import environment, initial_state, step
-from twin.sim.engine import RunPlan, run
+from twin.sim.engine import Collected, FramesTo, Pacing, RunPlan, run
 from twin.sim.presets import build, load_preset
 from twin.wire.telemetry import CHANNELS
 
@@ -22,7 +22,7 @@ def test_frames_cover_every_satellite_once_per_tick_with_step_values():
     fleet, hw = _walker_fleet(12, 3)
     plan = RunPlan(START_NS, NS_PER_S, n_ticks=150)  # spans more than one environment block
     frames = []
-    stats = run(fleet, hw, plan, frames.append)
+    stats = run(fleet, hw, plan, FramesTo(frames.append))
     # 12 satellites in 3 planes make one frame group.
     assert stats.ticks == 150 and stats.frames == 150 and stats.samples == 1800
     expected = propagate(fleet.satrecs, plan.tick_times_ns())
@@ -44,8 +44,8 @@ def test_run_is_deterministic_and_matches_stepping_by_hand():
     hw = Hardware({**hw.arrays, "imagery_per_pass": 0 * hw.imagery_per_pass})
     plan = RunPlan(START_NS, 30 * NS_PER_S, n_ticks=200)
     first, second = [], []
-    run(fleet, hw, plan, first.append)
-    run(fleet, hw, plan, second.append)
+    run(fleet, hw, plan, FramesTo(first.append))
+    run(fleet, hw, plan, FramesTo(second.append))
     for a, b in zip(first, second, strict=True):
         for name in CHANNELS:
             np.testing.assert_array_equal(a.channels[name], b.channels[name])
@@ -82,7 +82,7 @@ def test_paced_run_follows_an_absolute_schedule_without_drift():
         clock.now += 0.3  # publishing takes time
 
     plan = RunPlan(START_NS, 2 * NS_PER_S, n_ticks=50, speed=4.0)  # one tick every 0.5 s
-    run(fleet, hw, plan, sink, monotonic=clock.monotonic, sleep=clock.sleep)
+    run(fleet, hw, plan, FramesTo(sink), pacing=Pacing(None, clock.monotonic, clock.sleep))
     np.testing.assert_allclose(np.array(published_at) - 100.0, np.arange(50) * 0.5, atol=1e-9)
 
 
@@ -90,10 +90,10 @@ def test_resuming_between_blocks_gives_the_same_frames():
     fleet, hw = _walker_fleet(12, 3)
     plan = RunPlan(START_NS, NS_PER_S, n_ticks=130)  # blocks of 60 ticks at full speed
     whole, resumed = [], []
-    stats = run(fleet, hw, plan, whole.append)
+    stats = run(fleet, hw, plan, FramesTo(whole.append))
     middle = []
-    state = run(fleet, hw, RunPlan(START_NS, NS_PER_S, 47), middle.append).final_state
-    run(fleet, hw, plan, resumed.append, state=state, start_tick=47)  # 47 is not a multiple
+    state = run(fleet, hw, RunPlan(START_NS, NS_PER_S, 47), FramesTo(middle.append)).final_state
+    run(fleet, hw, plan, FramesTo(resumed.append), state=state, start_tick=47)  # not a multiple
     assert stats.frames == 130 and len(resumed) == 130 - 47
     for a, b in zip(whole[47:], resumed, strict=True):
         assert a.time_unix_ns == b.time_unix_ns
@@ -119,9 +119,10 @@ def test_a_satellite_sgp4_loses_is_masked_everywhere_and_frozen():
     decaying.sgp4init(WGS72, "i", 99999, epoch_days, 0.05, 0.0, 0.0, 1e-4, 0.0,
                       np.radians(51.6), 0.0, 2 * np.pi * 16.2 / 1440, 0.0)  # fmt: skip
     fleet = make_fleet(fleet.sat_id, fleet.plane, [*fleet.elements[:11], decaying])
-    frames, found = [], []
     start = t0 + 9 * 3600 * NS_PER_S  # it decays about 10 h after its epoch
-    run(fleet, hw, RunPlan(start, 60 * NS_PER_S, 120), frames.append, events_sink=found.append)
+    sink = Collected()
+    run(fleet, hw, RunPlan(start, 60 * NS_PER_S, 120), sink)
+    frames, found = sink.frames, sink.event_batches
     lost_id = int(fleet.sat_id[11])
     rows = [(f.time_unix_ns, f.sat_id.tolist().index(lost_id), f) for f in frames]
     codes = np.array([f.channels["sgp4_error"][i] for _, i, f in rows])
@@ -156,14 +157,15 @@ def test_a_run_resumed_from_a_checkpoint_mid_fault_sends_what_the_whole_run_sent
     scenario = generate("threebody-12", fleet.sat_id, seed=3, duration_s=7200, per_kind=1)
     bound = bind(scenario, fleet.sat_id)
     plan = RunPlan(t0, 10 * NS_PER_S, 720)
-    whole, states = [], {}
-    run(fleet, hw, plan, whole.append, faults=bound, on_block_end=states.__setitem__)
+    sink = Collected()
+    run(fleet, hw, plan, sink, faults=bound)
+    whole, states = sink.frames, sink.states
     resumed_ticks = 0
     for k in sorted(states)[1:-1]:  # every block boundary inside the run
         saved = checkpoint.Checkpoint("r", k, fleet.sat_id, states[k])
         state = checkpoint.decode(checkpoint.encode(saved)).state
         resumed = []
-        run(fleet, hw, plan, resumed.append, state=state, start_tick=k, faults=bound)
+        run(fleet, hw, plan, FramesTo(resumed.append), state=state, start_tick=k, faults=bound)
         by_time = {f.time_unix_ns: f for f in whole}
         for frame in resumed:
             first = by_time[frame.time_unix_ns]

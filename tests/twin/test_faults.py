@@ -18,7 +18,7 @@ from twin.fleet.hardware import Hardware
 from twin.payload import compute
 from twin.physics.state import initial_state
 from twin.sim import presets
-from twin.sim.engine import RunPlan, run
+from twin.sim.engine import Collected, RunPlan, run
 from twin.sim.faults import (
     KINDS,
     STUCK_CHANNELS,
@@ -72,16 +72,15 @@ def _scenario(*rows: tuple, preset: str = "threebody-12") -> Scenario:
 def _run(scenario: Scenario | None, n_ticks: int = 60, hw: Hardware | None = None):
     """Frames by (time since start in s, sat_id) → channels, the events, and the stats."""
     fleet, nominal_hw = _fleet()
-    frames, events = [], []
+    sink = Collected()
     stats = run(
         fleet,
         nominal_hw if hw is None else hw,
         RunPlan(START_NS, STEP_S * NS_PER_S, n_ticks),
-        frames.append,
-        events_sink=events.append,
+        sink,
         faults=None if scenario is None else bind(scenario, fleet.sat_id),
     )
-    return frames, events, stats
+    return sink.frames, sink.event_batches, stats
 
 
 def _series(frames, sat_id: int, channel: str) -> tuple[np.ndarray, np.ndarray]:

@@ -27,7 +27,8 @@ from twin.sim import engine
 from twin.sim.faults import Faults, bind
 from twin.stream.broker import DEFAULT_TOPICS_FILE, LocalBus, load_topics
 from twin.stream.runner import RunConfig, load_run_scenario, run_context, run_id_of, run_plan
-from twin.wire import events, jobs, telemetry
+from twin.stream.sink import TopicSink
+from twin.wire import jobs, telemetry
 
 LOCAL_KEY = b"local"  # the job steps' key (Kafka runs key them by shard)
 
@@ -75,17 +76,6 @@ def run_local(
     local = LocalStats()
     open_ids: set[str] = set()
 
-    def send_frame(frame: telemetry.Frame) -> None:
-        bus.send(names[telemetry.TELEMETRY_TOPIC], frame.group.encode(), telemetry.encode(frame))
-
-    def send_events(batch: events.Events) -> None:
-        for key, value in events.encode(batch):
-            bus.send(names[events.EVENTS_TOPIC], key, value)
-
-    def send_steps(steps: jobs.JobSteps) -> None:
-        for piece in jobs.split_steps(steps):
-            bus.send(names[jobs.JOBS_TOPIC], LOCAL_KEY, jobs.encode_steps(piece))
-
     def store(next_tick: int, _state) -> None:
         drained = bus.drain()
         parts = [
@@ -113,18 +103,8 @@ def run_local(
             progress(next_tick, local)
 
     try:
-        stats = engine.run(
-            fleet,
-            hw,
-            plan,
-            send_frame,
-            events_sink=send_events,
-            on_block_end=store,
-            ctx=ctx,
-            seed=seed,
-            jobs_sink=send_steps,
-            faults=faults,
-        )
+        sink = TopicSink(bus, names, jobs_key=LOCAL_KEY, after_block=store)
+        stats = engine.run(fleet, hw, plan, sink, ctx=ctx, seed=seed, faults=faults)
     finally:
         writer.close()
     if rules is not None and rules.fleet:  # every minute of the run is stored by now

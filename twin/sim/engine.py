@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import numpy as np
 
@@ -80,6 +81,74 @@ class TwinState:
     physical: FleetState
     payload: PayloadState
     held: Held | None = None
+
+
+class Sink(Protocol):
+    """Where a run's output goes: every telemetry frame, every tick's events (eclipse,
+    contact, mode changes), the job lifecycle steps of a tick, and after each block of ticks
+    the tick to resume from with the state to resume with. ``twin.stream.sink.TopicSink``
+    sends them as topic messages (Kafka or the in-process bus); ``Collected`` keeps them."""
+
+    def frame(self, frame: Frame) -> None: ...
+
+    def events(self, batch: events.Events) -> None: ...
+
+    def job_steps(self, steps: jobs.JobSteps) -> None: ...
+
+    def block_end(self, next_tick: int, state: TwinState) -> None: ...
+
+
+@dataclass
+class Collected:
+    """A sink that keeps everything a run gives, in order (tests, examples, small runs)."""
+
+    frames: list[Frame] = field(default_factory=list)
+    event_batches: list[events.Events] = field(default_factory=list)
+    steps: list[jobs.JobSteps] = field(default_factory=list)
+    states: dict[int, TwinState] = field(default_factory=dict)  # next tick -> state
+
+    def frame(self, frame: Frame) -> None:
+        self.frames.append(frame)
+
+    def events(self, batch: events.Events) -> None:
+        self.event_batches.append(batch)
+
+    def job_steps(self, steps: jobs.JobSteps) -> None:
+        self.steps.append(steps)
+
+    def block_end(self, next_tick: int, state: TwinState) -> None:
+        self.states[next_tick] = state
+
+
+@dataclass(frozen=True)
+class FramesTo:
+    """A sink that hands the frames to ``send`` and drops the rest (benchmarks, frame-only
+    checks)."""
+
+    send: Callable[[Frame], None]
+
+    def frame(self, frame: Frame) -> None:
+        self.send(frame)
+
+    def events(self, batch: events.Events) -> None:
+        pass
+
+    def job_steps(self, steps: jobs.JobSteps) -> None:
+        pass
+
+    def block_end(self, next_tick: int, state: TwinState) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """The wall clock of a paced run (``RunPlan.speed`` set): ``wall_start`` (a
+    ``monotonic()`` reading; None: when the run starts) pins tick ``start_tick``; the clock
+    and the sleep are the system's unless a test gives its own."""
+
+    wall_start: float | None = None
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
 
 
 def initial_twin(ctx: payload.Context) -> TwinState:
@@ -253,37 +322,33 @@ def run(
     fleet: Fleet,
     hw: Hardware,
     plan: RunPlan,
-    sink: Callable[[Frame], None],
+    sink: Sink,
+    *,
     state: TwinState | None = None,
     start_tick: int = 0,
-    events_sink: Callable[[events.Events], None] | None = None,
-    on_block_end: Callable[[int, TwinState], None] | None = None,
-    wall_start: float | None = None,
     ctx: payload.Context | None = None,
     seed: int = 0,
     intake: Intake | None = None,
-    jobs_sink: Callable[[jobs.JobSteps], None] | None = None,
-    monotonic: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
     faults: Faults | None = None,
+    pacing: Pacing = Pacing(),
 ) -> RunStats:
     """Simulate ``plan`` from tick ``start_tick`` and ``state`` (default: the presets'
-    initial state), passing every frame to ``sink``, every tick's events to ``events_sink``
-    and job lifecycle steps to ``jobs_sink``. After each block ``on_block_end(next_tick,
-    state)`` is called. ``ctx`` holds stations, targets and the laser grid (default: the
-    bundled ones); ``intake(t_ns)`` returns the job submissions that arrived by ``t_ns``.
+    initial state), giving ``sink`` every frame, every tick's events and job lifecycle
+    steps, and after each block the next tick and the state to resume from. ``ctx`` holds
+    stations, targets and the laser grid (default: the bundled ones); ``intake(t_ns)``
+    returns the job submissions that arrived by ``t_ns``.
 
     Blocks of ticks are aligned to multiples of the block length counted from the plan's
     start, so a run resumed at a block boundary computes exactly the arrays of an
     uninterrupted one. Paced runs publish tick ``k`` at ``wall_start + (k - start_tick) *
     step / speed`` on an absolute schedule, so lateness never accumulates into drift;
-    ``wall_start`` (a ``monotonic()`` reading) pins that schedule, e.g. to the wall clock.
+    ``pacing.wall_start`` pins that schedule, e.g. to the wall clock.
 
     ``faults`` (bound to ``fleet``) change the hardware while active and the battery at
     their onset (``twin.sim.faults.hardware_at``, ``apply_onsets``), and the telemetry and events
     sent (``telemetry_at``); run statistics follow the physics, not the telemetry. Times of
     faults count from ``plan.start_ns``. The values stuck sensors hold travel in
-    ``TwinState.held`` (given to ``on_block_end``, so checkpointed): a run resumed mid-fault
+    ``TwinState.held`` (given to ``sink.block_end``, so checkpointed): a run resumed mid-fault
     sends what the uninterrupted run sent.
     """
     stats = RunStats(n_sat=fleet.n_sat)
@@ -291,7 +356,8 @@ def run(
     state = initial_twin(ctx) if state is None else state
     grouping = frame_groups(fleet)
     dt_s = plan.step_ns / 1e9
-    wall_start = monotonic() if wall_start is None else wall_start
+    monotonic, sleep = pacing.monotonic, pacing.sleep
+    wall_start = monotonic() if pacing.wall_start is None else pacing.wall_start
     times = plan.tick_times_ns()
     block = block_ticks(fleet.n_sat, paced=plan.speed is not None)
     # Blocks stay aligned to multiples of ``block``; a start between two (a checkpoint made
@@ -332,32 +398,30 @@ def run(
             for frame in frames_for_tick(
                 fleet, grouping, t_ns, reported, plan.due_groups(first + k), silent
             ):
-                sink(frame)
+                sink.frame(frame)
                 stats.frames += 1
-            if events_sink is not None:
-                # Eclipse and contact changes seen at this tick; mode changes decided by this
-                # tick's step take effect at the next one.
-                for batch in (
-                    events.eclipse_events(
-                        t_ns, fleet.sat_id, np.where(lost, -1, physical.sunlit), channels["sunlit"]
-                    ),
-                    events.contact_events(
-                        t_ns, fleet.sat_id, ctx.stations.station_id, pay.aos, pay.los
-                    ),
-                    events.mode_events(
-                        t_ns + plan.step_ns,
-                        fleet.sat_id,
-                        physical.safe_mode,
-                        new.physical.safe_mode,
-                    ),
-                ):
-                    events_sink(_audible(batch, fleet.sat_id, silent))
-            if jobs_sink is not None and done.steps.n:
-                jobs_sink(done.steps)
+            # Eclipse and contact changes seen at this tick; mode changes decided by this
+            # tick's step take effect at the next one.
+            for batch in (
+                events.eclipse_events(
+                    t_ns, fleet.sat_id, np.where(lost, -1, physical.sunlit), channels["sunlit"]
+                ),
+                events.contact_events(
+                    t_ns, fleet.sat_id, ctx.stations.station_id, pay.aos, pay.los
+                ),
+                events.mode_events(
+                    t_ns + plan.step_ns,
+                    fleet.sat_id,
+                    physical.safe_mode,
+                    new.physical.safe_mode,
+                ),
+            ):
+                sink.events(_audible(batch, fleet.sat_id, silent))
+            if done.steps.n:
+                sink.job_steps(done.steps)
             _accumulate(stats, channels, pay, dt_s)
             state = new
-        if on_block_end is not None:
-            on_block_end(first + t_block.shape[0], replace(state, held=held))
+        sink.block_end(first + t_block.shape[0], replace(state, held=held))
     stats.samples = stats.ticks * fleet.n_sat
     stats.wall_s = max(0.0, monotonic() - wall_start)
     stats.final_state = state

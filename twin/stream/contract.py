@@ -275,31 +275,25 @@ SCHEMAS = {
 def examples() -> dict[str, list[dict]]:
     """Example messages per topic; telemetry and events come from a real run."""
     from twin.core.clock import NS_PER_S, parse_start
-    from twin.sim.engine import RunPlan, run
+    from twin.sim.engine import Collected, RunPlan, run
     from twin.sim.presets import build, load_preset
 
     start = parse_start("2026-03-20T12:00:00Z")
     fleet, hw = build(load_preset("threebody-12"), start)
-    frames, found, steps = [], {}, []
     plan = RunPlan(start, 10 * NS_PER_S, 600, every={"thermal": 6, "compute": 6})
-
-    def keep_events(batch: events.Events) -> None:
+    sink = Collected()
+    run(fleet, hw, plan, sink)
+    frames = sink.frames[:2]
+    found: dict[str, dict] = {}
+    for batch in sink.event_batches:
         for _, value in events.encode(batch):
             body = json.loads(value)
             found.setdefault(body["kind"], body)
-
-    def keep_steps(batch: jobs.JobSteps) -> None:
-        if len(steps) < 2 and "downlinked" in [jobs.STEPS[s] for s in batch.step.tolist()]:
-            steps.append(json.loads(jobs.encode_steps(batch)))
-
-    run(
-        fleet,
-        hw,
-        plan,
-        lambda f: frames.append(f) if len(frames) < 2 else None,
-        events_sink=keep_events,
-        jobs_sink=keep_steps,
-    )
+    steps = [
+        json.loads(jobs.encode_steps(batch))
+        for batch in sink.steps
+        if "downlinked" in [jobs.STEPS[s] for s in batch.step.tolist()]
+    ][:2]
     return {
         "twin.telemetry": [json.loads(telemetry.encode(f)) for f in frames],
         "twin.events": [found[k] for k in ("eclipse_entry", "contact_aos") if k in found],

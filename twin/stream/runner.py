@@ -20,9 +20,10 @@ from twin.fleet.hardware import Hardware
 from twin.payload import ground, workload
 from twin.payload import schedule as payload
 from twin.sim import checkpoint, engine, faults
-from twin.stream.broker import Producer, TopicSpec, ensure_topics, latest_value, schema_headers
+from twin.stream.broker import Producer, TopicSpec, ensure_topics, latest_value
 from twin.stream.intake import Intake
-from twin.wire import events, jobs, telemetry
+from twin.stream.sink import TopicSink
+from twin.wire import jobs, telemetry
 
 log = logging.getLogger(__name__)
 
@@ -174,25 +175,8 @@ def run(config: RunConfig, fleet: Fleet, hw: Hardware, progress=None) -> engine.
     )
     producer = Producer(config.bootstrap, client_id=f"twin-run-{i}of{n}", security=config.security)
     telemetry_topic = config.topics[telemetry.TELEMETRY_TOPIC].name
-    events_topic = config.topics[events.EVENTS_TOPIC].name
-    jobs_topic = config.topics[jobs.JOBS_TOPIC].name
-    frame_headers = schema_headers(telemetry.SCHEMA_ID, telemetry.SCHEMA_VERSION)
-    event_headers = schema_headers(events.SCHEMA_ID, events.SCHEMA_VERSION)
-    job_headers = schema_headers(jobs.SCHEMA_ID, jobs.SCHEMA_VERSION)
-    jobs_key = f"shard-{i}of{n}".encode()
     every_ticks = max(1, config.checkpoint_every_ns // config.step_ns)
     last_saved = [start_tick]
-
-    def publish(frame: telemetry.Frame) -> None:
-        producer.send(telemetry_topic, frame.group.encode(), telemetry.encode(frame), frame_headers)
-
-    def publish_events(batch: events.Events) -> None:
-        for key, value in events.encode(batch):
-            producer.send(events_topic, key, value, event_headers)
-
-    def publish_steps(steps: jobs.JobSteps) -> None:
-        for piece in jobs.split_steps(steps):
-            producer.send(jobs_topic, jobs_key, jobs.encode_steps(piece), job_headers)
 
     def save(next_tick: int, state_now) -> None:
         if progress is not None:
@@ -228,21 +212,24 @@ def run(config: RunConfig, fleet: Fleet, hw: Hardware, progress=None) -> engine.
         first_tick_ns = config.start_ns + start_tick * config.step_ns
         wall_start = time.monotonic() + (first_tick_ns - time.time_ns()) / 1e9
     try:
+        sink = TopicSink(
+            producer,
+            {name: spec.name for name, spec in config.topics.items()},
+            jobs_key=f"shard-{i}of{n}".encode(),
+            after_block=save,
+        )
         stats = engine.run(
             fleet,
             hw,
             plan,
-            publish,
+            sink,
             state=state,
             start_tick=start_tick,
-            events_sink=publish_events,
-            on_block_end=save,
-            wall_start=wall_start,
             ctx=ctx,
             seed=config.seed,
             intake=intake,
-            jobs_sink=publish_steps,
             faults=bound,
+            pacing=engine.Pacing(wall_start=wall_start),
         )
         producer.flush()
     finally:
