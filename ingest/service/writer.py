@@ -23,6 +23,7 @@ from ingest.rules.detect import AnomalyRow, Detector, load_satellites
 from ingest.rules.record import UPSERT_RULE_STATE, insert_anomalies
 from ingest.service.batch import Columns, DeadLetter, Event, PartitionBatch, frames_to_columns
 from ingest.store.db import connect
+from ingest.store.minute_rollup import UPSERT_FROM_BATCHES
 from ingest.store.pgcopy import PG_EPOCH_UNIX_US, binary_copy_payload
 from twin.core.clock import NS_PER_US
 from twin.core.errors import TwinError
@@ -333,6 +334,15 @@ class Writer:
                 ]
             columns = frames_to_columns(frames)
             inserted, conflicts = self._insert_rows(cur, columns) if columns.n_rows else (0, [])
+            if inserted and self._partitioned:  # the plain path's rollup, in this transaction
+                cur.execute(
+                    UPSERT_FROM_BATCHES,
+                    (
+                        int(columns.time_unix_us.min()),
+                        int(columns.time_unix_us.max()),
+                        sorted(part_of),
+                    ),
+                )
             anomalies, state = [], None
             if detector is not None:
                 anomalies, state = detector.evaluate(

@@ -54,7 +54,8 @@ class StoreSettings:
 class Migration:
     """One version of the schema: SQL files in ``ingest/store/migrations/``, frozen once
     released. ``NNNN-name.sql`` serves both paths; ``NNNN-name.timescaledb.sql`` and
-    ``NNNN-name.postgresql.sql`` one path each."""
+    ``NNNN-name.postgresql.sql`` one path each (a path without a file has nothing to do in
+    that version, which is still recorded as applied)."""
 
     version: int
     description: str
@@ -67,6 +68,8 @@ class Migration:
         path = "timescaledb" if timescale else "postgresql"
         stem = f"{self.version:04d}-{self.name}"
         both, one = folder / f"{stem}.sql", folder / f"{stem}.{path}.sql"
+        if not (both.is_file() or one.is_file()):
+            return ""
         script = (both if both.is_file() else one).read_text(encoding="utf-8")
         values = {f.name: getattr(settings, f.name) for f in fields(settings)}
         return _MARK.sub(lambda m: _literal(values[m.group(1)]), script)
@@ -98,6 +101,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         5,
         "the reader reads neither fault truth, scores nor rule state; reader statement timeout",
         "reader-fenced",
+    ),
+    Migration(
+        6,
+        "plain PostgreSQL: the per-minute rollup is a table ingest keeps in the rows' transaction",
+        "minute-rollup",
     ),
 )
 
@@ -202,7 +210,8 @@ def pending_sql(
         engine.dispose()
     path = "TimescaleDB" if timescale else "plain PostgreSQL"
     return "".join(
-        f"-- ===== version {m.version} ({path}) =====\n{m.sql(timescale, settings)}\n"
+        f"-- ===== version {m.version} ({path}) =====\n"
+        f"{m.sql(timescale, settings) or '-- nothing to do on this path'}\n"
         for m in MIGRATIONS
         if m.version not in applied
     )
@@ -244,7 +253,9 @@ def migrate(
                 ).first()
                 if done:
                     continue
-                conn.exec_driver_sql(migration.sql(timescale, settings))
+                script = migration.sql(timescale, settings)
+                if script:
+                    conn.exec_driver_sql(script)
                 conn.execute(
                     schema.schema_migrations.insert().values(
                         version=migration.version,

@@ -28,7 +28,7 @@ from twin.core.settings import (
     ENV_INGEST_PASSWORD,
     ENV_KAFKA,
 )
-from twin.sim.engine import FramesTo, RunPlan, run
+from twin.sim.engine import Collected, FramesTo, RunPlan, run
 from twin.sim.presets import build, load_preset
 from twin.wire.events import KINDS as EVENT_KINDS
 from twin.wire.jobs import decode_steps, encode_steps
@@ -47,18 +47,15 @@ def _load_two_hours(url: str, role: str | None = None) -> tuple[int, float, int]
     job steps)."""
     fleet, hw = build(load_preset("threebody-12"), T0)
     register_fleet(url, fleet, hw, "threebody-12", ["batch-1"], 10.0)
-    frames, events, steps = [], [], []
-    stats = run(
-        fleet,
-        hw,
-        RunPlan(T0, 10 * NS_PER_S, 720),
-        frames.append,
-        events_sink=lambda e: events.extend(
-            Event(e.time_unix_ns, int(s), EVENT_KINDS[k], int(st))
-            for s, k, st in zip(e.sat_id, e.kind, e.station_id, strict=True)
-        ),
-        jobs_sink=lambda s: steps.append(decode_steps(encode_steps(s))),
-    )
+    sink = Collected()
+    stats = run(fleet, hw, RunPlan(T0, 10 * NS_PER_S, 720), sink)
+    frames = sink.frames
+    events = [
+        Event(e.time_unix_ns, int(s), EVENT_KINDS[k], int(st))
+        for e in sink.event_batches
+        for s, k, st in zip(e.sat_id, e.kind, e.station_id, strict=True)
+    ]
+    steps = [decode_steps(encode_steps(s)) for s in sink.steps]
     part = PartitionBatch("twin.telemetry", 0, 0, len(frames) - 1, messages=len(frames))
     part.frames = list(enumerate(frames))
     part.events = [(i, e) for i, e in enumerate(events)]
