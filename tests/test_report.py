@@ -165,10 +165,17 @@ def test_report_of_a_scored_run_renders_in_chromium(scored, tmp_path):
 
 
 def test_sampled_path_agrees_with_the_rollups(scored, monkeypatch):
-    """A large plain-PostgreSQL store is read one tick per bucket: on this store, the
-    sampled figures agree with the rollups' (12 ticks a minute, one sampled)."""
+    """A large plain-PostgreSQL store from before schema version 6 (its rollups views over raw
+    rows) is read one tick per bucket: on this store, the sampled figures agree with the
+    rollups' (12 ticks a minute, one sampled)."""
     exact = report.gather(scored)
-    monkeypatch.setattr(report, "ROLLUP_BYTES_AT_MOST", -1)
+    facts = report._store_facts
+
+    def before_version_6(conn):
+        timescaledb, _, _, window = facts(conn)
+        return timescaledb, False, report.ROLLUP_BYTES_AT_MOST + 1, window
+
+    monkeypatch.setattr(report, "_store_facts", before_version_6)
     sampled = report.gather(scored)
     assert exact.exact and not sampled.exact
     assert sampled.reporting == exact.reporting == 12

@@ -11,8 +11,9 @@ Both paths give the same table and view names, so dashboards and audit SQL run u
   policies, continuous aggregates ``telemetry_1m`` → ``fleet_1m`` → ``fleet_1h`` (hierarchical,
   real-time aggregation) with refresh policies.
 - PostgreSQL: ``telemetry`` range-partitioned by day (partitions made on demand by a
-  ``SECURITY DEFINER`` function that ingest may call), BRIN indexes on time, and plain views
-  with ``date_bin`` in place of the continuous aggregates.
+  ``SECURITY DEFINER`` function that ingest may call), BRIN indexes on time; the per-minute
+  rollup a table ingest keeps (``ingest.store.minute_rollup``), the coarser ones views with
+  ``date_bin``.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ Every query is bounded so that a store of 2,800 satellites over hours reports in
 - fleet and per-satellite rollups come from ``fleet_1m`` and ``telemetry_1m`` where those are
   cheap (TimescaleDB's continuous aggregates, or a plain-PostgreSQL store whose telemetry is
   under ``ROLLUP_BYTES_AT_MOST``: there the rollups are views over the whole raw table);
+  since schema version 6 the plain path's rollup is a table too, so every migrated store is
+  read from its rollups;
   otherwise from one tick sampled at the start of each bucket (the rows within the longest
   telemetry interval after it), which reads ``MAX_BUCKETS`` ticks of the fleet, not all;
 - raw telemetry is read only for the few satellites plotted (tracks and worst satellites);
@@ -43,7 +45,7 @@ MAX_BUCKETS = 360  # time buckets per plotted series
 TRACK_SATELLITES = 12  # ground tracks drawn, the worst satellites first
 WORST_EACH = 3  # satellites of lowest state of charge, and of hottest payload
 TRACK_SPAN_AT_MOST = timedelta(hours=2)  # tracks cover the end of a longer span (readable)
-ROLLUP_BYTES_AT_MOST = 256 * 2**20  # plain PostgreSQL: rollup views read the whole table
+ROLLUP_BYTES_AT_MOST = 256 * 2**20  # a plain store before version 6: rollups are raw views
 SCHEMA_VERSION_AT_LEAST = 2  # contact events name their station from version 2 on
 REQUIRED_RELATIONS = (
     "schema_migrations",
@@ -161,13 +163,17 @@ def _check_schema(conn: psycopg.Connection, database: str) -> None:
         )
 
 
-def _store_facts(conn: psycopg.Connection) -> tuple[bool, int, timedelta]:
-    """TimescaleDB or not, bytes of raw telemetry (plain PostgreSQL), longest sample interval."""
+def _store_facts(conn: psycopg.Connection) -> tuple[bool, bool, int, timedelta]:
+    """TimescaleDB or not; whether the rollups are materialised (its continuous aggregates,
+    or the plain path's minute table of schema version 6); bytes of raw telemetry where they
+    are not; the longest sample interval."""
     timescaledb = conn.execute(
         "SELECT count(*) > 0 FROM pg_extension WHERE extname = 'timescaledb'"
     ).fetchone()[0]
+    minute_table = conn.execute("SELECT to_regclass('telemetry_1m_sums') IS NOT NULL").fetchone()
+    materialised = timescaledb or minute_table[0]
     raw_bytes = 0
-    if not timescaledb:
+    if not materialised:
         raw_bytes = conn.execute(
             "SELECT coalesce(sum(pg_relation_size(relid)), 0)::int8 "
             "FROM pg_partition_tree('telemetry')"
@@ -175,7 +181,7 @@ def _store_facts(conn: psycopg.Connection) -> tuple[bool, int, timedelta]:
     interval_s = conn.execute(
         "SELECT coalesce(max(telemetry_interval_s), 1) FROM satellites"
     ).fetchone()[0]
-    return timescaledb, raw_bytes, timedelta(seconds=float(interval_s))
+    return timescaledb, materialised, raw_bytes, timedelta(seconds=float(interval_s))
 
 
 def _stored_span(conn: psycopg.Connection) -> tuple[datetime | None, datetime | None]:
@@ -406,7 +412,7 @@ def gather(
         conn.read_only = True
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with conn.transaction():
-            timescaledb, raw_bytes, window = _store_facts(conn)
+            timescaledb, materialised, raw_bytes, window = _store_facts(conn)
             first, last = _stored_span(conn)
             since = since or first
             until = until or (None if last is None else last + timedelta(microseconds=1))
@@ -418,7 +424,7 @@ def gather(
                 since=since,
                 until=until,
                 bucket=timedelta(minutes=1),
-                exact=timescaledb or raw_bytes <= ROLLUP_BYTES_AT_MOST,
+                exact=materialised or raw_bytes <= ROLLUP_BYTES_AT_MOST,
                 timescaledb=timescaledb,
                 registered=sum(n for _, n in fleets),
                 reporting=0,
