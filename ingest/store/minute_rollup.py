@@ -9,11 +9,16 @@ and a late row lands in its own minute). Dashboards then read minutes, never raw
 
 ``OUTPUTS`` lists the view's columns in order with how each is kept; the view gives the
 same names and types as the aggregate over raw rows it replaces (``ingest.store.audit``).
+The table, the view and the backfill are SQL of migration 6
+(``ingest/store/migrations/0006-minute-rollup.postgresql.sql``); a change to them is a new
+migration.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from psycopg import sql
 
 TABLE = "telemetry_1m_sums"
 
@@ -57,63 +62,53 @@ OUTPUTS: tuple[Output, ...] = (
 )
 
 
-def _stored_columns() -> list[tuple[str, str, str, str]]:
-    """``(column, type, aggregate over raw rows, merge with the stored value)`` per column."""
+def _stored_columns() -> list[tuple[str, sql.Composable, sql.Composable]]:
+    """``(column, aggregate over raw rows, merge with the stored value)`` per stored column
+    (in migration 6's table: the count, ``<name>_sum`` and ``<name>_n``, or the extreme)."""
     columns = []
     for o in OUTPUTS:
+        source = sql.SQL(o.source)  # a fixed expression of this table, never input
         if o.kind == "count":
-            agg = "count(*)" if o.source == "*" else f"count({o.source})"
-            columns.append((o.name, "bigint NOT NULL", agg, f"r.{o.name} + EXCLUDED.{o.name}"))
+            agg = sql.SQL("count(*)") if o.source == "*" else sql.SQL("count({})").format(source)
+            columns.append((o.name, agg, _added(o.name)))
         elif o.kind in ("avg", "sum"):
             total, n = f"{o.name}_sum", f"{o.name}_n"
-            columns.append((total, f"{o.stored} NOT NULL", f"coalesce(sum({o.source}), 0)",
-                            f"r.{total} + EXCLUDED.{total}"))  # fmt: skip
-            columns.append((n, "bigint NOT NULL", f"count({o.source})", f"r.{n} + EXCLUDED.{n}"))
+            columns.append((total, sql.SQL("coalesce(sum({}), 0)").format(source), _added(total)))
+            columns.append((n, sql.SQL("count({})").format(source), _added(n)))
         else:
-            merge = "LEAST" if o.kind == "min" else "GREATEST"  # both ignore NULL
-            columns.append((o.name, o.stored, f"{o.kind}({o.source})",
-                            f"{merge}(r.{o.name}, EXCLUDED.{o.name})"))  # fmt: skip
+            column = sql.Identifier(o.name)
+            merge = sql.SQL("LEAST" if o.kind == "min" else "GREATEST")  # both ignore NULL
+            columns.append((
+                o.name,
+                sql.SQL("{}({})").format(sql.SQL(o.kind), source),
+                sql.SQL("{}(r.{}, EXCLUDED.{})").format(merge, column, column),
+            ))  # fmt: skip
     return columns
 
 
-def _view_expression(o: Output) -> str:
-    if o.kind == "avg":
-        total = f"{o.name}_sum" if o.stored == "double precision" else f"{o.name}_sum::numeric"
-        return f"{total} / nullif({o.name}_n, 0)"
-    if o.kind == "sum":
-        return f"CASE WHEN {o.name}_n > 0 THEN {o.name}_sum END"
-    return o.name
+def _added(name: str) -> sql.Composable:
+    return sql.SQL("r.{} + EXCLUDED.{}").format(sql.Identifier(name), sql.Identifier(name))
 
 
-CREATE_TABLE = (
-    f"CREATE TABLE {TABLE} (\n    bucket timestamptz NOT NULL,\n    sat_id integer NOT NULL,\n"
-    + "".join(f"    {name} {kind},\n" for name, kind, _, _ in _stored_columns())
-    + "    PRIMARY KEY (bucket, sat_id)\n)"
-)
-VIEW = (
-    "CREATE OR REPLACE VIEW telemetry_1m AS\n    SELECT bucket, sat_id,\n"
-    + ",\n".join(f"        {_view_expression(o)} AS {o.name}" for o in OUTPUTS)
-    + f"\n    FROM {TABLE}"
-)
-
-
-def _upsert(where: str) -> str:
+def _upsert_from_batches() -> sql.Composed:
     columns = _stored_columns()
-    return (
-        f"INSERT INTO {TABLE} AS r (bucket, sat_id, {', '.join(c[0] for c in columns)})\n"
-        f"SELECT twin_bucket('1 minute', time), sat_id, {', '.join(c[2] for c in columns)}\n"
-        f"FROM telemetry{where}\nGROUP BY 1, 2\n"
-        "ON CONFLICT (bucket, sat_id) DO UPDATE SET "
-        + ", ".join(f"{c[0]} = {c[3]}" for c in columns)
+    return sql.SQL(
+        "INSERT INTO {table} AS r (bucket, sat_id, {names}) "
+        "SELECT twin_bucket('1 minute', time), sat_id, {aggregates} FROM telemetry "
+        "WHERE time >= timestamptz 'epoch' + %s * interval '1 microsecond' "
+        "AND time <= timestamptz 'epoch' + %s * interval '1 microsecond' "
+        "AND batch_id = ANY(%s::int8[]) GROUP BY 1, 2 "
+        "ON CONFLICT (bucket, sat_id) DO UPDATE SET {merges}"
+    ).format(
+        table=sql.Identifier(TABLE),
+        names=sql.SQL(", ").join(sql.Identifier(c[0]) for c in columns),
+        aggregates=sql.SQL(", ").join(c[1] for c in columns),
+        merges=sql.SQL(", ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(c[0]), c[2]) for c in columns
+        ),
     )
 
 
-# Every stored row (a migration's backfill).
-UPSERT_ALL = _upsert("")
 # The rows this transaction stored: parameters the first and last sample time as Unix
 # microseconds (to reach only the partitions written) and the lineage batch ids (int8[]).
-UPSERT_FROM_BATCHES = _upsert(
-    "\nWHERE time >= timestamptz 'epoch' + %s * interval '1 microsecond'"
-    "\n  AND time <= timestamptz 'epoch' + %s * interval '1 microsecond'"
-    "\n  AND batch_id = ANY(%s::int8[])"
-)
+UPSERT_FROM_BATCHES = _upsert_from_batches()
