@@ -10,7 +10,9 @@ For ``threebody-2800`` frames, in one run against ``$TWIN_KAFKA_BOOTSTRAP`` and
 
 With ``--timescale`` the ceiling and ``twin ingest`` run against ``$TWIN_TIMESCALE_URL``
 (hypertables) instead, and the storage figures are printed: bytes per sample in the
-hypertable, after compressing every chunk, and as JSON on the broker (raw and zstd).
+hypertable, after compressing every chunk (and per column), and as JSON on the broker (raw and
+zstd); then the same rows loaded by COPY under other compression settings, and at full
+precision instead of each channel's stored resolution, for comparison.
 
 Run: ``eval "$(scripts/stack up)"; python bench/bench_ingest.py [--timescale]``.
 """
@@ -79,10 +81,16 @@ def drop_database(admin_url: str, url: str) -> None:
             time.sleep(0.5)
 
 
-def ceiling(url: str, frames: list, partitioned: bool = True) -> float:
+def ceiling(url: str, frames: list, partitioned: bool = True, full_precision=False) -> float:
     """One binary COPY of every row straight into ``telemetry`` (made daily partitions first
-    when ``partitioned``); returns rows/s."""
+    when ``partitioned``; values as sent rather than at their stored resolution when
+    ``full_precision``); returns rows/s."""
     columns = frames_to_columns([(0, i, f) for i, f in enumerate(frames)])
+    if full_precision:
+        for name in columns.channels:
+            columns.channels[name] = np.concatenate(
+                [f.channels.get(name, np.full(f.sat_id.shape[0], np.nan)) for f in frames]
+            ).astype(np.float64)
     types = {name: c.pg_type for name, c in telemetry.CHANNELS.items()}
     arrays = [
         (columns.time_unix_us - PG_EPOCH_UNIX_US, "timestamptz"),
@@ -239,9 +247,7 @@ def timescale(bootstrap: str, admin_url: str, ticks: int) -> None:
     try:
         ours_rows_s = _ingest(bootstrap, url, frames)
         with connect(url, autocommit=True) as conn:
-            raw = conn.execute("SELECT hypertable_size('telemetry')").fetchone()[0]
-            conn.execute("SELECT compress_chunk(c) FROM show_chunks('telemetry') c")
-            packed = conn.execute("SELECT hypertable_size('telemetry')").fetchone()[0]
+            raw, packed, per_column = _compress(conn)
     finally:
         drop_database(admin_url, url)
     encoded = [telemetry.encode(f) for f in frames]
@@ -254,9 +260,65 @@ def timescale(bootstrap: str, admin_url: str, ticks: int) -> None:
         f"({ours_rows_s / ceiling_rows_s:.0%} of the ceiling)"
     )
     print(
-        f"bytes per sample: hypertable {raw / rows:.0f}, compressed {packed / rows:.0f} "
+        f"bytes per sample: hypertable {raw / rows:.0f}, compressed {packed / rows:.1f} "
         f"({raw / packed:.1f}x); broker JSON {json_bytes / rows:.0f}, zstd {zstd_bytes / rows:.0f}"
     )
+    top = sorted(per_column.items(), key=lambda kv: -kv[1])[:8]
+    print(
+        "compressed bytes per sample by column: " + ", ".join(f"{c} {b / rows:.2f}" for c, b in top)
+    )
+    print("compression settings and resolution, each loaded by COPY and compressed:")
+    for label, settings, full_precision in STORAGE_VARIANTS:
+        url = fresh_database(admin_url, store="timescaledb")
+        try:
+            with connect(url, autocommit=True) as conn:
+                if settings:
+                    conn.execute(sql.SQL(settings))
+            ceiling(url, frames, partitioned=False, full_precision=full_precision)
+            with connect(url, autocommit=True) as conn:
+                raw, packed, _ = _compress(conn)
+        finally:
+            drop_database(admin_url, url)
+        print(f"  {label:<58} {packed / rows:6.1f} B/sample ({raw / packed:4.1f}x)")
+
+
+# (label, ALTER TABLE statement or "", values at full precision): the store's own settings
+# first, then each alternative changing one thing.
+STORAGE_VARIANTS = [
+    ("segment by sat_id, order by time DESC (the store's)", "", False),
+    (
+        "segment by sat_id, order by time ASC",
+        "ALTER TABLE telemetry SET (timescaledb.compress_orderby = 'time ASC')",
+        False,
+    ),
+    (
+        "no segment, order by sat_id, time DESC",
+        "ALTER TABLE telemetry SET (timescaledb.compress_segmentby = '', "
+        "timescaledb.compress_orderby = 'sat_id, time DESC')",
+        False,
+    ),
+    ("the store's settings, values at full precision", "", True),
+]
+
+
+def _compress(conn) -> tuple[int, int, dict[str, int]]:
+    """Compress every chunk of ``telemetry``; returns its bytes before and after, and the bytes
+    of each column in the compressed chunks."""
+    raw = conn.execute("SELECT hypertable_size('telemetry')").fetchone()[0]
+    conn.execute("SELECT compress_chunk(c) FROM show_chunks('telemetry') c")
+    packed = conn.execute("SELECT hypertable_size('telemetry')").fetchone()[0]
+    tables = conn.execute(
+        "SELECT cc.schema_name, cc.table_name FROM _timescaledb_catalog.chunk c"
+        " JOIN _timescaledb_catalog.chunk cc ON cc.id = c.compressed_chunk_id"
+    ).fetchall()
+    per_column: dict[str, int] = {}
+    for schema, table in tables:
+        for column in ["time", "sat_id", "batch_id", "kafka_offset", *telemetry.CHANNELS]:
+            query = sql.SQL("SELECT coalesce(sum(pg_column_size({})), 0) FROM {}").format(
+                sql.Identifier(column), sql.Identifier(schema, table)
+            )
+            per_column[column] = per_column.get(column, 0) + conn.execute(query).fetchone()[0]
+    return raw, packed, per_column
 
 
 def end_to_end(bootstrap: str, admin_url: str, ticks: int) -> None:

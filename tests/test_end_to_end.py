@@ -14,7 +14,7 @@ from tests.conftest import run_args, twin_command
 from twin.core.clock import NS_PER_S, parse_start
 from twin.sim.engine import FramesTo, RunPlan, run
 from twin.sim.presets import build, load_preset
-from twin.wire.telemetry import CHANNELS
+from twin.wire.telemetry import CHANNELS, to_stored_resolution
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,10 @@ def test_twelve_satellites_ten_minutes_stored_exactly_once(env, database):
     fleet, hw = build(load_preset("threebody-12"), parse_start(START))
     frames = []
     run(fleet, hw, RunPlan(parse_start(START), NS_PER_S, DURATION_S), FramesTo(frames.append))
-    expected = {name: np.concatenate([f.channels[name] for f in frames]) for name in CHANNELS}
+    expected = {  # as stored: each value at its channel's resolution
+        name: to_stored_resolution(name, np.concatenate([f.channels[name] for f in frames]))
+        for name in CHANNELS
+    }
     expected_keys = [(int(s), f.time_unix_ns // 1000) for f in frames for s in f.sat_id]
     with connect(database) as conn:
         rows = conn.execute(

@@ -10,7 +10,7 @@ import numpy as np
 
 from twin.core.clock import NS_PER_US
 from twin.core.errors import printable
-from twin.wire.telemetry import CHANNELS, Frame
+from twin.wire.telemetry import CHANNELS, Frame, to_stored_resolution
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,8 @@ class Columns:
 
 def frames_to_columns(frames: list[tuple[int, int, Frame]]) -> Columns:
     """Concatenate (batch_id, offset, frame) triples into row columns; row i of a frame is
-    satellite sat_id[i]. Channels a frame does not carry become NaN."""
+    satellite sat_id[i]. Channels a frame does not carry become NaN; float values are rounded
+    to their channel's stored resolution (``telemetry.to_stored_resolution``)."""
     counts = np.array([f.sat_id.shape[0] for _, _, f in frames], dtype=np.int64)
     n = int(counts.sum())
 
@@ -149,7 +150,7 @@ def frames_to_columns(frames: list[tuple[int, int, Frame]]) -> Columns:
             else np.full(f.sat_id.shape[0], np.nan)
             for _, _, f in frames
         ]
-        channels[name] = np.concatenate(parts) if parts else np.empty(0)
+        channels[name] = to_stored_resolution(name, np.concatenate(parts) if parts else np.empty(0))
     return Columns(
         time_unix_us=per_frame([f.time_unix_ns // NS_PER_US for _, _, f in frames], np.int64),
         sat_id=(

@@ -1,5 +1,8 @@
 """The ingest loop: poll a batch → decode and validate → write with offsets in one transaction.
 
+The write runs in a worker thread while the loop polls and decodes the next batch (the
+database's work overlaps the client's; one write at a time, in offset order).
+
 Offsets are stored in the database with the data ("storing offsets outside Kafka"); on
 partition assignment the consumer seeks to them, so a crash between the database commit and
 the Kafka commit neither loses nor repeats a sample. The Kafka commit that follows is for
@@ -14,6 +17,8 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,9 +97,11 @@ class _SeekToStored(ConsumerRebalanceListener):
         self._consumer = consumer
         self._writer = writer
         self._telemetry_topic = telemetry_topic  # the rules' state follows its partitions
+        self.wait_for: Callable[[], None] = lambda: None  # the write in flight, if any
 
     def on_partitions_revoked(self, revoked) -> None:
-        pass  # every batch is committed before the next poll; nothing is pending
+        """Let the batch being written end first: the next owner then finds its offsets."""
+        self.wait_for()
 
     def on_partitions_assigned(self, assigned) -> None:
         """Seek to the offsets stored with the data; a partition this database has never
@@ -236,73 +243,121 @@ def run_ingest(
         group,
     )
     producer = Producer(bootstrap, client_id=f"{group}-publisher", security=security)
-    consumer.subscribe(
-        [telemetry_topic, events_topic, jobs_topic],
-        listener=_SeekToStored(consumer, writer, telemetry_topic),
-    )
+    listener = _SeekToStored(consumer, writer, telemetry_topic)
+    consumer.subscribe([telemetry_topic, events_topic, jobs_topic], listener=listener)
     validator = Validator(writer)
     stats = IngestStats()
     started = time.monotonic()
+    publish = _Publisher(producer, deadletter_topic, anomalies_topic)
     try:
-        while (max_seconds is None or time.monotonic() - started < max_seconds) and not (
-            shutdown.requested()  # SIGTERM/SIGINT: the batch in hand is written, then stop
-        ):
-            batch = consumer.poll(timeout_ms=500)
-            if not batch:
-                if (
-                    stop_when_caught_up
-                    and not (keep_going is not None and keep_going())
-                    and _caught_up(consumer)
-                ):
-                    break
-                continue
-            if stats.first_record_s is None:
-                stats.first_record_s = time.monotonic()
-            parts = [
-                decode_partition(tp, records, validator, telemetry_topic, jobs_topic)
-                for tp, records in batch.items()
-            ]
-            try:
-                result = writer.write(parts)
-            except StaleBatch as exc:  # the partitions moved on without us: nothing written
-                log.warning("%s; continuing from the offsets stored with the data", exc)
-                _seek_to_stored(consumer, writer, list(batch))
-                continue
-            count_batch(stats, parts, result)
-            stats.last_write_s = time.monotonic()
-            _commit_for_monitoring(consumer, batch)
-            for letter in [
-                *(d for part in parts for d in part.dead),
-                *result.refused,
-                *result.conflicting,
-            ]:
-                # After the database commit: the table is the record of it.
-                producer.send(
-                    deadletter_topic,
-                    key=f"{letter.topic}:{letter.partition}".encode(),
-                    value=deadletter_message(letter),
-                    headers=[
-                        *schema_headers("twin.deadletter", 1),
-                        ("reason", letter.reason.encode()),
-                    ],
-                )
-            for row in result.anomalies:
-                producer.send(
-                    anomalies_topic,
-                    key=str(row.sat_id).encode() if row.sat_id is not None else b"fleet",
-                    value=anomaly_message(row),
-                    headers=schema_headers(ANOMALIES_TOPIC, 1),
-                )
-            try:
-                producer.flush()
-            except DeliveryError as exc:  # the tables already hold them
-                log.error("dead letters or anomalies not published: %s", exc)
-                producer.failed.clear()
+        with ThreadPoolExecutor(1, thread_name_prefix="ingest-write") as pool:
+            in_flight: _Write | None = None
+            listener.wait_for = lambda: in_flight.wait() if in_flight is not None else None
+            while (max_seconds is None or time.monotonic() - started < max_seconds) and not (
+                shutdown.requested()  # SIGTERM/SIGINT: the batch in hand is written, then stop
+            ):
+                # While a batch is being written, the next one is polled and decoded.
+                batch = consumer.poll(timeout_ms=0 if in_flight is not None else 500)
+                parts = [
+                    decode_partition(tp, records, validator, telemetry_topic, jobs_topic)
+                    for tp, records in batch.items()
+                ]
+                if in_flight is not None:
+                    written, in_flight = in_flight.finish(consumer, writer, stats, publish), None
+                    if not written:  # stale: back to the stored offsets, this poll's included
+                        _seek_to_stored(consumer, writer, _assigned(consumer, batch))
+                        continue
+                if not batch:
+                    if (
+                        stop_when_caught_up
+                        and not (keep_going is not None and keep_going())
+                        and _caught_up(consumer)
+                    ):
+                        break
+                    continue
+                if stats.first_record_s is None:
+                    stats.first_record_s = time.monotonic()
+                in_flight = _Write(pool.submit(writer.write, parts), parts, batch)
+            if in_flight is not None:
+                in_flight.finish(consumer, writer, stats, publish)
     finally:
         consumer.close(autocommit=False)
         producer.close()
         writer.close()
     return stats
+
+
+@dataclass
+class _Write:
+    """A batch being written in the worker thread: its future, decoded parts and records."""
+
+    future: Future
+    parts: list[PartitionBatch]
+    batch: dict
+
+    def wait(self) -> None:
+        """Until the write has ended (committed, rolled back or failed)."""
+        futures_wait([self.future])
+
+    def finish(self, consumer: KafkaConsumer, writer: Writer, stats: IngestStats, publish) -> bool:
+        """Wait for the write, count it and publish what it dead-lettered or raised; False
+        when the batch was stale (nothing written, the consumer sought back to the stored
+        offsets). A write that failed otherwise raises here."""
+        try:
+            result = self.future.result()
+        except StaleBatch as exc:  # the partitions moved on without us: nothing written
+            log.warning("%s; continuing from the offsets stored with the data", exc)
+            _seek_to_stored(consumer, writer, _assigned(consumer, self.batch))
+            return False
+        count_batch(stats, self.parts, result)
+        stats.last_write_s = time.monotonic()
+        _commit_for_monitoring(consumer, self.batch)
+        publish(self.parts, result)
+        return True
+
+
+def _assigned(consumer: KafkaConsumer, partitions) -> list[TopicPartition]:
+    """Those of ``partitions`` the consumer still holds (a seek needs an assigned one)."""
+    held = consumer.assignment()
+    return [tp for tp in partitions if tp in held]
+
+
+@dataclass
+class _Publisher:
+    """Sends a written batch's dead letters and anomalies (after the database commit: the
+    tables are the record of them)."""
+
+    producer: Producer
+    deadletter_topic: str
+    anomalies_topic: str
+
+    def __call__(self, parts: list[PartitionBatch], result) -> None:
+        for letter in [
+            *(d for part in parts for d in part.dead),
+            *result.refused,
+            *result.conflicting,
+        ]:
+            self.producer.send(
+                self.deadletter_topic,
+                key=f"{letter.topic}:{letter.partition}".encode(),
+                value=deadletter_message(letter),
+                headers=[
+                    *schema_headers("twin.deadletter", 1),
+                    ("reason", letter.reason.encode()),
+                ],
+            )
+        for row in result.anomalies:
+            self.producer.send(
+                self.anomalies_topic,
+                key=str(row.sat_id).encode() if row.sat_id is not None else b"fleet",
+                value=anomaly_message(row),
+                headers=schema_headers(ANOMALIES_TOPIC, 1),
+            )
+        try:
+            self.producer.flush()
+        except DeliveryError as exc:  # the tables already hold them
+            log.error("dead letters or anomalies not published: %s", exc)
+            self.producer.failed.clear()
 
 
 def decode_partition(

@@ -10,7 +10,9 @@ sampled at that tick); the insert turns NaN into NULL and casts booleans and cod
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -135,8 +137,22 @@ class WriteResult:
     conflicting: list[DeadLetter] = field(default_factory=list)
 
 
+def _serialised(method):
+    """Run ``method`` holding the writer's lock: its connection and rule state are used by one
+    thread at a time (the ingest loop writes a batch in a worker thread while it decodes the
+    next, and its rebalance listener reads stored offsets)."""
+
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 class Writer:
-    """Writes decoded batches; opens its connection on first use."""
+    """Writes decoded batches; opens its connection on first use. Safe to share between
+    threads: each public method holds one lock."""
 
     def __init__(
         self,
@@ -156,6 +172,7 @@ class Writer:
         self._known = np.empty(0, dtype=np.int32)
         self._rules = rules
         self._detector: Detector | None = None
+        self._lock = threading.RLock()
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
@@ -171,6 +188,7 @@ class Writer:
             self._conn.commit()
         return self._conn
 
+    @_serialised
     def check(self) -> None:
         """Connect now; raise ``InputError`` naming the database if it cannot be reached."""
         try:
@@ -191,6 +209,7 @@ class Writer:
 
         return self._retrying(action)
 
+    @_serialised
     def known_satellites(self, refresh: bool = False) -> np.ndarray:
         """Sorted ids of the registered satellites (re-read when ``refresh``)."""
         if refresh or self._known.size == 0:
@@ -198,6 +217,7 @@ class Writer:
             self._known = np.array([r[0] for r in rows], dtype=np.int32)
         return self._known
 
+    @_serialised
     def detector(self) -> Detector | None:
         """The rule evaluator over the registered satellites (rebuilt, keeping the state of
         the satellites it had, when satellites have been registered since)."""
@@ -212,6 +232,7 @@ class Writer:
                 self._detector.state.restore(sats.sat_id, old.state.blob(old.sats.sat_id, None))
         return self._detector
 
+    @_serialised
     def restore_rule_state(self, topic: str, partitions: list[int]) -> None:
         """Load the stored rule state of ``partitions`` (on assignment), in place of what this
         process held for their satellites."""
@@ -227,6 +248,7 @@ class Writer:
         ):
             detector.state.restore(detector.sats.sat_id, blob)
 
+    @_serialised
     def stored_offsets(self, topic: str) -> dict[int, int]:
         """The next offset to consume per partition, as last committed with the data."""
         return dict(
@@ -251,6 +273,7 @@ class Writer:
                 self.close()
                 time.sleep(1.0)
 
+    @_serialised
     def write(self, parts: list[PartitionBatch]) -> WriteResult:
         """Store one poll in one transaction (retried whole after a lost connection).
 
@@ -473,6 +496,7 @@ class Writer:
         )
         return cur.rowcount
 
+    @_serialised
     def close(self) -> None:
         if self._conn is not None:
             try:

@@ -32,6 +32,12 @@ def binary_copy_payload(
 ) -> bytes:
     """Encode equally long 1-D arrays as one binary COPY stream.
 
+    Rows come out grouped by which of their fields are NULL (each group in the order given):
+    every row once, not necessarily in the order of the arrays. A group is one fixed-width
+    record array with no value bytes for its NULL fields, so a batch costs a few array copies
+    whatever its NULLs (a stream where every row has its own pattern is still right, only
+    slower: one group per pattern).
+
     Parameters
     ----------
     columns : (values, pg_type) pairs; ``values`` shaped (n_rows,), ``pg_type`` a key of
@@ -41,27 +47,68 @@ def binary_copy_payload(
     if not columns:
         raise ValueError("columns: at least one column is needed")
     n_rows = columns[0][0].shape[0]
-    fields: list[tuple[str, str]] = [("n_fields", ">i2")]
     for i, (values, pg_type) in enumerate(columns):
         if values.shape != (n_rows,):
             raise ValueError(f"columns[{i}]: shape {values.shape} differs from ({n_rows},)")
         if pg_type not in BINARY_DTYPES:
             raise ValueError(f"columns[{i}]: type {pg_type!r} not one of {sorted(BINARY_DTYPES)}")
-        fields += [(f"len{i}", ">i4"), (f"val{i}", BINARY_DTYPES[pg_type])]
-    rows = np.empty(n_rows, dtype=np.dtype(fields))
-    rows["n_fields"] = len(columns)
-    for i, (values, pg_type) in enumerate(columns):
-        rows[f"len{i}"] = np.dtype(BINARY_DTYPES[pg_type]).itemsize
-        rows[f"val{i}"] = values
     nulls = {i: mask for i, mask in (nulls or {}).items() if mask.any()}
-    if not nulls:
-        return HEADER + rows.tobytes() + TRAILER
-    keep = np.ones((n_rows, rows.dtype.itemsize), dtype=bool)
-    for i, mask in nulls.items():
-        rows[f"len{i}"][mask] = -1
-        offset = rows.dtype.fields[f"val{i}"][1]
-        keep[mask, offset : offset + rows.dtype[f"val{i}"].itemsize] = False
-    return HEADER + rows.view(np.uint8).reshape(n_rows, -1)[keep].tobytes() + TRAILER
+    # One integer per row naming its NULL fields (a bit per column that has any).
+    pattern = np.zeros(n_rows, dtype=np.int64)
+    null_columns = sorted(nulls)
+    for bit, i in enumerate(null_columns):
+        pattern |= nulls[i].astype(np.int64) << bit
+    kinds, counts = np.unique(pattern, return_counts=True)
+    order = np.argsort(pattern, kind="stable") if kinds.shape[0] > 1 else None
+    groups = [
+        (count, _record(columns, {i for bit, i in enumerate(null_columns) if kind >> bit & 1}))
+        for kind, count in zip(kinds.tolist(), counts.tolist(), strict=True)
+    ]
+    # Every group written straight into the one buffer the stream is copied out of.
+    size = len(HEADER) + sum(c * record.itemsize for c, record in groups) + len(TRAILER)
+    stream = np.empty(size, dtype=np.uint8)
+    stream[: len(HEADER)] = np.frombuffer(HEADER, dtype=np.uint8)
+    stream[size - len(TRAILER) :] = np.frombuffer(TRAILER, dtype=np.uint8)
+    at, first = len(HEADER), 0
+    for count, record in groups:
+        out = np.ndarray(count, dtype=record, buffer=stream, offset=at)
+        rows = None if order is None else order[first : first + count]
+        _fill(out, columns, rows)
+        at, first = at + count * record.itemsize, first + count
+    return stream.tobytes()
+
+
+_BLOCK_ROWS = 4096
+
+
+def _record(columns: list[tuple[np.ndarray, str]], null: set[int]) -> np.dtype:
+    """The packed record of one row whose fields ``null`` (column indices) are NULL: a length
+    of -1 and no value bytes."""
+    fields: list[tuple[str, str]] = [("n_fields", ">i2")]
+    for i, (_, pg_type) in enumerate(columns):
+        fields.append((f"len{i}", ">i4"))
+        if i not in null:
+            fields.append((f"val{i}", BINARY_DTYPES[pg_type]))
+    return np.dtype(fields)
+
+
+def _fill(out: np.ndarray, columns: list[tuple[np.ndarray, str]], rows: np.ndarray | None) -> None:
+    """Fill records ``out`` from ``rows`` of the columns (indices; None: all, in order).
+
+    A block of records at a time: one block stays in cache while each of its fields is
+    written (about 3x faster than whole columns into a 300-byte stride)."""
+    for start in range(0, out.shape[0], _BLOCK_ROWS):
+        block = out[start : start + _BLOCK_ROWS]
+        at = (
+            slice(start, start + _BLOCK_ROWS) if rows is None else rows[start : start + _BLOCK_ROWS]
+        )
+        block["n_fields"] = len(columns)
+        for i, (values, pg_type) in enumerate(columns):
+            if f"val{i}" in out.dtype.fields:
+                block[f"len{i}"] = np.dtype(BINARY_DTYPES[pg_type]).itemsize
+                block[f"val{i}"] = values[at]
+            else:
+                block[f"len{i}"] = -1
 
 
 PG_EPOCH_UNIX_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z in Unix microseconds

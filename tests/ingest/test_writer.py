@@ -13,7 +13,7 @@ from tests.conftest import KEEP_HISTORY
 from twin.core.clock import NS_PER_S, parse_start
 from twin.sim.engine import FramesTo, RunPlan, run
 from twin.sim.presets import build, load_preset
-from twin.wire.telemetry import CHANNELS, Frame
+from twin.wire.telemetry import CHANNELS, Frame, to_stored_resolution
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +60,7 @@ def store(request):
     return url
 
 
-def test_batch_is_stored_exactly_with_lineage_and_replay_changes_nothing(store):
+def test_batch_is_stored_at_its_resolution_with_lineage_and_replay_changes_nothing(store):
     frames = _frames(every={"thermal": 2})  # tick 1 carries no thermal channels
     frames[1].channels["alt_km"][2] = np.nan  # an SGP4 failure travels as NaN → NULL
     writer = Writer(store, "g1")
@@ -81,6 +81,7 @@ def test_batch_is_stored_exactly_with_lineage_and_replay_changes_nothing(store):
         for i, name in enumerate(CHANNELS, start=4):
             column = np.array([np.nan if r[i] is None else float(r[i]) for r in got])
             expected = frame.channels.get(name, np.full(12, np.nan)).astype(float)
+            expected = to_stored_resolution(name, expected)
             np.testing.assert_array_equal(column, expected, err_msg=name)
     with connect(store) as conn:
         batch = conn.execute(
@@ -321,3 +322,40 @@ def test_ingest_sessions_use_tcp_keepalives(store):
     finally:
         writer.close()
     assert (params["keepalives"], params["keepalives_idle"]) == ("1", "30")
+
+
+def test_values_round_trip_within_half_their_resolution_through_compression(timescale_db):
+    """Values spread over each channel's whole range (its limits, zero, and random values of
+    every magnitude) come back from compressed chunks within half the stated resolution."""
+    migrate(timescale_db, KEEP_HISTORY, store="timescaledb")
+    fleet, hw = build(load_preset("threebody-12"), T0_NS)
+    register_fleet(timescale_db, fleet, hw, "threebody-12", ["batch-1"], 1.0)
+    frames = _frames(n_ticks=40)
+    rng = np.random.default_rng(19)
+    sent = {}
+    for name, channel in CHANNELS.items():
+        if channel.resolution is None:
+            continue
+        magnitude = 10.0 ** rng.uniform(-6, np.log10(max(abs(channel.low), channel.high)), 480)
+        values = np.clip(rng.choice([-1.0, 1.0], 480) * magnitude, channel.low, channel.high)
+        values[:3] = channel.low, channel.high, 0.0
+        sent[name] = values
+        for k, frame in enumerate(frames):
+            frame.channels[name] = values[12 * k : 12 * (k + 1)].copy()
+    writer = Writer(timescale_db, "g-resolution")
+    try:
+        writer.write([_part(frames)])
+    finally:
+        writer.close()
+    with connect(timescale_db, autocommit=True) as conn:
+        compressed = conn.execute(
+            "SELECT count(compress_chunk(c)) FROM show_chunks('telemetry') c"
+        ).fetchone()[0]
+    assert compressed >= 1
+    rows = _rows(timescale_db)  # ordered by time, then sat_id: the frames' order
+    assert len(rows) == 480
+    for i, name in enumerate(CHANNELS, start=4):
+        if name in sent:
+            back = np.array([float(r[i]) for r in rows])
+            error = np.abs(back - sent[name])
+            assert error.max() <= CHANNELS[name].resolution / 2, name

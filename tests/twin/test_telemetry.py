@@ -1,8 +1,12 @@
 import json
+import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from twin.wire import telemetry
 from twin.wire.telemetry import CHANNELS, Frame, FrameError, decode, encode
 
 
@@ -117,3 +121,38 @@ def test_frame_may_carry_only_some_groups():
 def test_more_bad_frames(payload, reason):
     with pytest.raises(FrameError, match=reason):
         decode(payload)
+
+
+FLOAT_CHANNELS = [n for n, c in CHANNELS.items() if c.dtype == "float64"]
+
+
+def test_every_float_channel_states_a_resolution_and_every_other_none():
+    for name, channel in CHANNELS.items():
+        assert (channel.resolution is not None) == (channel.dtype == "float64"), name
+        if channel.resolution is not None:
+            step = channel.stored_step
+            assert channel.resolution / 2 < step <= channel.resolution, name
+            assert math.frexp(step)[0] == 0.5, name  # a power of two
+
+
+@given(
+    st.sampled_from(FLOAT_CHANNELS),
+    st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=50),
+)
+@settings(max_examples=400, deadline=None)
+def test_stored_values_are_within_half_the_resolution_and_multiples_of_the_step(name, values):
+    channel = CHANNELS[name]
+    sent = np.clip(np.array(values, dtype=np.float64), channel.low, channel.high)
+    stored = telemetry.to_stored_resolution(name, sent)
+    assert np.all(np.abs(stored - sent) <= channel.resolution / 2)
+    assert np.all(np.mod(stored, channel.stored_step) == 0.0)
+    # Storing again changes nothing: a replayed or re-ingested value keeps its bits.
+    np.testing.assert_array_equal(telemetry.to_stored_resolution(name, stored), stored)
+
+
+def test_missing_values_and_exact_channels_are_kept_as_they_are():
+    values = np.array([np.nan, 1.23456789, np.nan])
+    stored = telemetry.to_stored_resolution("soc", values)
+    assert np.isnan(stored[[0, 2]]).all() and abs(stored[1] - 1.23456789) <= 5e-6
+    counts = np.array([0.0, 3.0, 32_767.0])
+    assert telemetry.to_stored_resolution("queue_depth", counts) is counts

@@ -11,6 +11,7 @@ Serialisation is kept apart from transport (the bus sends bytes).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -30,7 +31,12 @@ MAX_SATELLITES_PER_FRAME = 10_000
 
 @dataclass(frozen=True)
 class Channel:
-    """A telemetry channel: group, numpy dtype, PostgreSQL type and accepted physical range."""
+    """A telemetry channel: group, numpy dtype, PostgreSQL type, accepted physical range and,
+    for a float channel, its resolution (in the channel's unit: the finest difference that
+    means anything for it). The store keeps a float value as the nearest multiple of
+    ``stored_step``, the largest power of two not above ``resolution``, so a stored value is
+    within half the resolution of the value sent and its trailing mantissa bits are zero, which
+    TimescaleDB's XOR compression of floats keeps for almost nothing."""
 
     group: str
     dtype: str  # "float64", "bool" or "int16"
@@ -38,49 +44,75 @@ class Channel:
     low: float | None = None
     high: float | None = None
     description: str = ""
+    resolution: float | None = None  # None: exact (integers, flags)
+
+    @property
+    def stored_step(self) -> float | None:
+        """The power of two float values are stored as multiples of (None: stored exactly)."""
+        if self.resolution is None:
+            return None
+        return 2.0 ** math.floor(math.log2(self.resolution))
 
 
-def _f(group: str, low: float, high: float, description: str) -> Channel:
-    return Channel(group, "float64", "float8", low, high, description)
+def _f(group: str, low: float, high: float, resolution: float, description: str) -> Channel:
+    return Channel(group, "float64", "float8", low, high, description, resolution)
 
 
 def _i(group: str, low: int, high: int, description: str) -> Channel:
     return Channel(group, "int16", "int2", low, high, description)
 
 
-# Names carry units; message fields and database columns use the same names.
+# Names carry units; message fields and database columns use the same names. Resolutions sit
+# well below what the quantity can be known to: SGP4 positions are good to about a kilometre
+# (1e-5 deg is 1.1 m), a battery gauge to a few tenths of a percent, a thermistor to 0.1 K.
 CHANNELS: dict[str, Channel] = {
-    "lat_deg": _f("orbit", -90.0, 90.0, "geodetic latitude (WGS84)"),
-    "lon_deg": _f("orbit", -180.0, 180.0, "longitude, east positive (WGS84)"),
-    "alt_km": _f("orbit", -100.0, 100_000.0, "height above the WGS84 ellipsoid"),
-    "beta_deg": _f("orbit", -90.0, 90.0, "Sun angle above the orbit plane"),
-    "illumination": _f("orbit", 0.0, 1.0, "visible share of the solar disc, 0 umbra, 1 sunlit"),
+    "lat_deg": _f("orbit", -90.0, 90.0, 1e-5, "geodetic latitude (WGS84)"),
+    "lon_deg": _f("orbit", -180.0, 180.0, 1e-5, "longitude, east positive (WGS84)"),
+    "alt_km": _f("orbit", -100.0, 100_000.0, 1e-3, "height above the WGS84 ellipsoid"),
+    "beta_deg": _f("orbit", -90.0, 90.0, 1e-4, "Sun angle above the orbit plane"),
+    "illumination": _f(
+        "orbit", 0.0, 1.0, 1e-4, "visible share of the solar disc, 0 umbra, 1 sunlit"
+    ),
     "sunlit": Channel("orbit", "bool", "bool", description="the Sun's centre is above the limb"),
     "sgp4_error": _i("orbit", 0, 6, "SGP4 error code, 0 = ok"),
-    "array_w": _f("power", 0.0, 1e7, "solar array output over the next tick"),
-    "load_w": _f("power", 0.0, 1e7, "electrical load served over the next tick"),
-    "battery_w": _f("power", -1e7, 1e7, "battery terminal power, positive when charging"),
-    "battery_wh": _f("power", 0.0, 1e8, "energy stored in the battery"),
-    "soc": _f("power", 0.0, 1.0, "battery state of charge, fraction of present capacity"),
+    "array_w": _f("power", 0.0, 1e7, 0.01, "solar array output over the next tick"),
+    "load_w": _f("power", 0.0, 1e7, 0.01, "electrical load served over the next tick"),
+    "battery_w": _f("power", -1e7, 1e7, 0.01, "battery terminal power, positive when charging"),
+    "battery_wh": _f("power", 0.0, 1e8, 1e-3, "energy stored in the battery"),
+    "soc": _f("power", 0.0, 1.0, 1e-5, "battery state of charge, fraction of present capacity"),
     "safe_mode": Channel("power", "bool", "bool", description="payload off to save the battery"),
-    "temp_payload_c": _f("thermal", -273.15, 1000.0, "payload node temperature"),
-    "temp_radiator_c": _f("thermal", -273.15, 1000.0, "radiator node temperature"),
-    "utilisation": _f("compute", 0.0, 1.0, "share of the throttled capacity used, next tick"),
-    "throughput_tops": _f("compute", 0.0, 1e9, "compute delivered, tera-operations per second"),
+    "temp_payload_c": _f("thermal", -273.15, 1000.0, 0.01, "payload node temperature"),
+    "temp_radiator_c": _f("thermal", -273.15, 1000.0, 0.01, "radiator node temperature"),
+    "utilisation": _f("compute", 0.0, 1.0, 1e-4, "share of the throttled capacity used, next tick"),
+    "throughput_tops": _f(
+        "compute", 0.0, 1e9, 0.01, "compute delivered, tera-operations per second"
+    ),
     "throttle_level": _i("compute", 0, 7, "accelerator throttle state, 0 = full clock"),
     "queue_depth": _i("compute", 0, 32_767, "jobs queued or running on the satellite"),
     "upsets": _i("compute", 0, 1, "radiation upsets of the accelerator during the next tick"),
     "job_latency_s": _f(
-        "compute", 0.0, 1e8, "mean submission-to-ground latency of its jobs landed next tick"
+        "compute", 0.0, 1e8, 1e-3, "mean submission-to-ground latency of its jobs landed next tick"
     ),
-    "job_energy_j": _f("compute", 0.0, 1e13, "mean accelerator energy of those jobs"),
+    "job_energy_j": _f("compute", 0.0, 1e13, 0.01, "mean accelerator energy of those jobs"),
     "in_contact": Channel("links", "bool", "bool", description="downlinking to a ground station"),
     "station_id": _i("links", -1, 32_767, "station granting the downlink, -1 when none"),
-    "downlink_mbps": _f("links", 0.0, 1e6, "downlink rate over the next tick"),
+    "downlink_mbps": _f("links", 0.0, 1e6, 1e-3, "downlink rate over the next tick"),
     "isl_up": _i("links", 0, 4, "laser inter-satellite links carrying data"),
     "hops_to_ground": _i("links", -1, 32, "laser hops to a satellite in contact, -1 beyond reach"),
-    "backlog_mb": _f("links", 0.0, 1e9, "job results held on board for relay or downlink"),
+    "backlog_mb": _f("links", 0.0, 1e9, 1e-3, "job results held on board for relay or downlink"),
 }
+
+
+def to_stored_resolution(name: str, values: np.ndarray) -> np.ndarray:
+    """``values`` (n,) float64 of channel ``name`` rounded to the nearest multiple of its
+    ``stored_step`` (exact arithmetic: the step is a power of two); NaN stays NaN, a channel
+    stored exactly comes back unchanged."""
+    step = CHANNELS[name].stored_step
+    if step is None:
+        return values
+    return np.round(values / step) * step
+
+
 GROUPS: dict[str, tuple[str, ...]] = {}
 for _name, _channel in CHANNELS.items():
     GROUPS.setdefault(_channel.group, ())
