@@ -99,3 +99,22 @@ def test_ingest_bench_on_timescaledb_prints_its_share_of_the_copy_ceiling_and_st
     ).stdout  # fmt: skip
     assert re.search(r"into the hypertable: +[\d,]+ rows/s \(\d+% of the ceiling\)", out), out
     assert re.search(r"bytes per sample: hypertable \d+, compressed [\d.]+ \([\d.]+x\)", out), out
+
+
+def test_grafana_bench_times_every_rollup_panel_on_both_paths(postgres_url, timescale_url):
+    import os
+
+    env = {**os.environ, "TWIN_DATABASE_URL": postgres_url, "TWIN_TIMESCALE_URL": timescale_url}
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_grafana.py"), "--hours", "0.1", "--step", "60",
+         "--repeats", "2", "--raw-repeats", "1", "--timescale"],
+        capture_output=True, text=True, timeout=600, check=True, env=env,
+    ).stdout  # fmt: skip
+    for path in ("PostgreSQL", "TimescaleDB"):
+        assert re.search(rf"{path}: 16,800 rows \(0.1 h of threebody-2800 at 60 s\)", out), out
+    sys.path.insert(0, str(BENCH))
+    from bench_grafana import panels
+
+    rows = re.findall(r"[\d.]+ / +[\d.]+ +[\d.]+ / +[\d.]+ +[\d.]+x", out)
+    assert len(panels()) >= 10 and len(rows) == 2 * len(panels()), out
+    assert len(re.findall(r"worst panel p95 over 2 warm runs: \d+ ms", out)) == 2, out

@@ -30,13 +30,51 @@ MAX_SATELLITES_PER_FRAME = 10_000
 
 
 @dataclass(frozen=True)
+class FromHardware:
+    """A limit that depends on the satellite's hardware: ``scale * field + offset``, where
+    ``field`` names a ``twin.fleet.hardware.HardwareSpec`` field (resolved per satellite by
+    ``twin.fleet.limits``)."""
+
+    field: str
+    scale: float = 1.0
+    offset: float = 0.0
+
+
+Limit = float | FromHardware | None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Yellow (warning) and red (critical) limits of a channel, as operators read them in
+    colours: a value below ``red_low`` or above ``red_high`` is red, else below
+    ``yellow_low`` or above ``yellow_high`` yellow, else green. None: no such limit. A flag
+    is 0 or 1 (``red_high = 0.5``: red when set)."""
+
+    red_low: Limit = None
+    yellow_low: Limit = None
+    yellow_high: Limit = None
+    red_high: Limit = None
+
+    def items(self) -> list[tuple[str, Limit]]:
+        """(name, limit) of the four, lowest first."""
+        return [(name, getattr(self, name)) for name in LIMIT_NAMES]
+
+
+LIMIT_NAMES = ("red_low", "yellow_low", "yellow_high", "red_high")
+NO_LIMITS = Limits()
+
+
+@dataclass(frozen=True)
 class Channel:
-    """A telemetry channel: group, numpy dtype, PostgreSQL type, accepted physical range and,
-    for a float channel, its resolution (in the channel's unit: the finest difference that
-    means anything for it). The store keeps a float value as the nearest multiple of
-    ``stored_step``, the largest power of two not above ``resolution``, so a stored value is
-    within half the resolution of the value sent and its trailing mantissa bits are zero, which
-    TimescaleDB's XOR compression of floats keeps for almost nothing."""
+    """A telemetry channel of the dictionary: group, numpy dtype, PostgreSQL type, accepted
+    physical range, unit, limits and, for a float channel, its resolution (in the channel's
+    unit: the finest difference that means anything for it).
+
+    The store keeps a float value as the nearest multiple of ``stored_step``, the largest
+    power of two not above ``resolution``, so a stored value is within half the resolution
+    of the value sent and its trailing mantissa bits are zero, which TimescaleDB's XOR
+    compression of floats keeps for almost nothing. ``unit`` is written as UCUM writes it
+    ("1" for a fraction or a count, "" for a flag or a code)."""
 
     group: str
     dtype: str  # "float64", "bool" or "int16"
@@ -45,6 +83,8 @@ class Channel:
     high: float | None = None
     description: str = ""
     resolution: float | None = None  # None: exact (integers, flags)
+    unit: str = ""
+    limits: Limits = NO_LIMITS
 
     @property
     def stored_step(self) -> float | None:
@@ -54,53 +94,114 @@ class Channel:
         return 2.0 ** math.floor(math.log2(self.resolution))
 
 
-def _f(group: str, low: float, high: float, resolution: float, description: str) -> Channel:
-    return Channel(group, "float64", "float8", low, high, description, resolution)
+def _f(
+    group: str,
+    low: float,
+    high: float,
+    resolution: float,
+    unit: str,
+    description: str,
+    limits: Limits = NO_LIMITS,
+) -> Channel:
+    return Channel(group, "float64", "float8", low, high, description, resolution, unit, limits)
 
 
-def _i(group: str, low: int, high: int, description: str) -> Channel:
-    return Channel(group, "int16", "int2", low, high, description)
+def _i(
+    group: str, low: int, high: int, unit: str, description: str, limits: Limits = NO_LIMITS
+) -> Channel:
+    return Channel(group, "int16", "int2", low, high, description, None, unit, limits)
+
+
+def _flag(group: str, description: str, limits: Limits = NO_LIMITS) -> Channel:
+    return Channel(group, "bool", "bool", None, None, description, None, "", limits)
 
 
 # Names carry units; message fields and database columns use the same names. Resolutions sit
 # well below what the quantity can be known to: SGP4 positions are good to about a kilometre
 # (1e-5 deg is 1.1 m), a battery gauge to a few tenths of a percent, a thermistor to 0.1 K.
+# Limits: an orbit below 300 km decays within weeks, below 200 km within days; the battery is
+# red where the satellite enters safe mode and yellow where it stops starting jobs; the
+# payload yellow where its clock throttles, red 8 K beyond (the payload_overheating rule's
+# trigger); battery power red 5 % past its charge or discharge rating (the power system
+# holds it at the rating, so beyond it the regulation has failed).
 CHANNELS: dict[str, Channel] = {
-    "lat_deg": _f("orbit", -90.0, 90.0, 1e-5, "geodetic latitude (WGS84)"),
-    "lon_deg": _f("orbit", -180.0, 180.0, 1e-5, "longitude, east positive (WGS84)"),
-    "alt_km": _f("orbit", -100.0, 100_000.0, 1e-3, "height above the WGS84 ellipsoid"),
-    "beta_deg": _f("orbit", -90.0, 90.0, 1e-4, "Sun angle above the orbit plane"),
+    "lat_deg": _f("orbit", -90.0, 90.0, 1e-5, "deg", "geodetic latitude (WGS84)"),
+    "lon_deg": _f("orbit", -180.0, 180.0, 1e-5, "deg", "longitude, east positive (WGS84)"),
+    "alt_km": _f(
+        "orbit", -100.0, 100_000.0, 1e-3, "km", "height above the WGS84 ellipsoid",
+        Limits(red_low=200.0, yellow_low=300.0),
+    ),
+    "beta_deg": _f("orbit", -90.0, 90.0, 1e-4, "deg", "Sun angle above the orbit plane"),
     "illumination": _f(
-        "orbit", 0.0, 1.0, 1e-4, "visible share of the solar disc, 0 umbra, 1 sunlit"
+        "orbit", 0.0, 1.0, 1e-4, "1", "visible share of the solar disc, 0 umbra, 1 sunlit"
     ),
-    "sunlit": Channel("orbit", "bool", "bool", description="the Sun's centre is above the limb"),
-    "sgp4_error": _i("orbit", 0, 6, "SGP4 error code, 0 = ok"),
-    "array_w": _f("power", 0.0, 1e7, 0.01, "solar array output over the next tick"),
-    "load_w": _f("power", 0.0, 1e7, 0.01, "electrical load served over the next tick"),
-    "battery_w": _f("power", -1e7, 1e7, 0.01, "battery terminal power, positive when charging"),
-    "battery_wh": _f("power", 0.0, 1e8, 1e-3, "energy stored in the battery"),
-    "soc": _f("power", 0.0, 1.0, 1e-5, "battery state of charge, fraction of present capacity"),
-    "safe_mode": Channel("power", "bool", "bool", description="payload off to save the battery"),
-    "temp_payload_c": _f("thermal", -273.15, 1000.0, 0.01, "payload node temperature"),
-    "temp_radiator_c": _f("thermal", -273.15, 1000.0, 0.01, "radiator node temperature"),
-    "utilisation": _f("compute", 0.0, 1.0, 1e-4, "share of the throttled capacity used, next tick"),
+    "sunlit": _flag("orbit", "the Sun's centre is above the limb"),
+    "sgp4_error": _i(
+        "orbit", 0, 6, "", "SGP4 error code, 0 = ok", Limits(red_high=0.5)
+    ),
+    "array_w": _f("power", 0.0, 1e7, 0.01, "W", "solar array output over the next tick"),
+    "load_w": _f("power", 0.0, 1e7, 0.01, "W", "electrical load served over the next tick"),
+    "battery_w": _f(
+        "power", -1e7, 1e7, 0.01, "W", "battery terminal power, positive when charging",
+        Limits(
+            red_low=FromHardware("battery_max_discharge_w", scale=-1.05),
+            red_high=FromHardware("battery_max_charge_w", scale=1.05),
+        ),
+    ),
+    "battery_wh": _f("power", 0.0, 1e8, 1e-3, "W.h", "energy stored in the battery"),
+    "soc": _f(
+        "power", 0.0, 1.0, 1e-5, "1", "battery state of charge, fraction of present capacity",
+        Limits(
+            red_low=FromHardware("safe_mode_enter_soc"),
+            yellow_low=FromHardware("compute_soc_floor"),
+        ),
+    ),
+    "safe_mode": _flag("power", "payload off to save the battery", Limits(red_high=0.5)),
+    "temp_payload_c": _f(
+        "thermal", -273.15, 1000.0, 0.01, "Cel", "payload node temperature",
+        Limits(
+            red_low=FromHardware("heater_on_c", offset=-15.0),
+            yellow_low=FromHardware("heater_on_c", offset=-5.0),
+            yellow_high=FromHardware("throttle_above_c"),
+            red_high=FromHardware("throttle_above_c", offset=8.0),
+        ),
+    ),
+    "temp_radiator_c": _f("thermal", -273.15, 1000.0, 0.01, "Cel", "radiator node temperature"),
+    "utilisation": _f(
+        "compute", 0.0, 1.0, 1e-4, "1", "share of the throttled capacity used, next tick"
+    ),
     "throughput_tops": _f(
-        "compute", 0.0, 1e9, 0.01, "compute delivered, tera-operations per second"
+        "compute", 0.0, 1e9, 0.01, "T{op}/s", "compute delivered, tera-operations per second"
     ),
-    "throttle_level": _i("compute", 0, 7, "accelerator throttle state, 0 = full clock"),
-    "queue_depth": _i("compute", 0, 32_767, "jobs queued or running on the satellite"),
-    "upsets": _i("compute", 0, 1, "radiation upsets of the accelerator during the next tick"),
+    "throttle_level": _i(
+        "compute", 0, 7, "", "accelerator throttle state, 0 = full clock",
+        Limits(yellow_high=0.5),
+    ),
+    "queue_depth": _i("compute", 0, 32_767, "1", "jobs queued or running on the satellite"),
+    "upsets": _i(
+        "compute", 0, 1, "1", "radiation upsets of the accelerator during the next tick",
+        Limits(yellow_high=0.5),
+    ),
     "job_latency_s": _f(
-        "compute", 0.0, 1e8, 1e-3, "mean submission-to-ground latency of its jobs landed next tick"
+        "compute", 0.0, 1e8, 1e-3, "s",
+        "mean submission-to-ground latency of its jobs landed next tick",
     ),
-    "job_energy_j": _f("compute", 0.0, 1e13, 0.01, "mean accelerator energy of those jobs"),
-    "in_contact": Channel("links", "bool", "bool", description="downlinking to a ground station"),
-    "station_id": _i("links", -1, 32_767, "station granting the downlink, -1 when none"),
-    "downlink_mbps": _f("links", 0.0, 1e6, 1e-3, "downlink rate over the next tick"),
-    "isl_up": _i("links", 0, 4, "laser inter-satellite links carrying data"),
-    "hops_to_ground": _i("links", -1, 32, "laser hops to a satellite in contact, -1 beyond reach"),
-    "backlog_mb": _f("links", 0.0, 1e9, 1e-3, "job results held on board for relay or downlink"),
-}
+    "job_energy_j": _f("compute", 0.0, 1e13, 0.01, "J", "mean accelerator energy of those jobs"),
+    "in_contact": _flag("links", "downlinking to a ground station"),
+    "station_id": _i("links", -1, 32_767, "", "station granting the downlink, -1 when none"),
+    "downlink_mbps": _f("links", 0.0, 1e6, 1e-3, "Mbit/s", "downlink rate over the next tick"),
+    "isl_up": _i(
+        "links", 0, 4, "1", "laser inter-satellite links carrying data",
+        Limits(yellow_low=FromHardware("laser_terminals", scale=0.5)),
+    ),
+    "hops_to_ground": _i(
+        "links", -1, 32, "1", "laser hops to a satellite in contact, -1 beyond reach",
+        Limits(yellow_low=-0.5),
+    ),
+    "backlog_mb": _f(
+        "links", 0.0, 1e9, 1e-3, "MBy", "job results held on board for relay or downlink"
+    ),
+}  # fmt: skip
 
 
 def to_stored_resolution(name: str, values: np.ndarray) -> np.ndarray:

@@ -59,6 +59,23 @@ def add_parsers(sub) -> None:
     pub.add_argument("--grafana-dir", help="the grafana/ directory (default: this checkout's)")
     pub.set_defaults(func=cmd_grafana_publish)
 
+    channels = sub.add_parser(
+        "channels",
+        help="write the telemetry dictionary (units, ranges, resolutions, yellow and red "
+        "limits) as JSON or XTCE for ground-segment tools",
+    )
+    channels.add_argument(
+        "--format", dest="dictionary_format", choices=("json", "xtce"), default="json"
+    )
+    channels.add_argument(
+        "--preset",
+        dest="dictionary_preset",
+        metavar="PRESET",
+        help="resolve the limits that depend on hardware for this preset's models",
+    )
+    channels.add_argument("--out", help="file to write (default: standard output)")
+    channels.set_defaults(func=cmd_channels)
+
     scenario = sub.add_parser("scenario", help="fault scenarios").add_subparsers(
         dest="scenario_command", required=True
     )
@@ -132,6 +149,26 @@ def cmd_grafana_publish(args: argparse.Namespace) -> int:
     grafana_dir = Path(args.grafana_dir) if args.grafana_dir else default_grafana_dir()
     report = publish(args.url, grafana_dir, grafana_auth(os.environ), os.environ)
     print(f"twin grafana publish: {report.summary()}")
+    return 0
+
+
+def cmd_channels(args: argparse.Namespace) -> int:
+    """Write the telemetry dictionary."""
+    import json
+    import sys
+
+    from twin.app.dictionary import to_json, to_xtce
+    from twin.sim.presets import load_preset
+
+    preset = load_preset(args.dictionary_preset) if args.dictionary_preset else None
+    if args.dictionary_format == "xtce":
+        body = to_xtce(preset)
+    else:
+        body = (json.dumps(to_json(preset), indent=2) + "\n").encode()
+    if args.out:
+        Path(args.out).write_bytes(body)
+    else:
+        sys.stdout.buffer.write(body)
     return 0
 
 
