@@ -8,6 +8,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from twin.core.clock import NS_PER_S, parse_start
+from twin.fleet import dictionary
 from twin.sim.engine import Collected, RunPlan, run
 from twin.sim.presets import build, load_preset
 from twin.stream.contract import SCHEMAS, examples
@@ -30,6 +31,8 @@ def test_committed_schemas_and_examples_are_current():
     for topic, make in SCHEMAS.items():
         assert _schema(topic) == make(), f"{topic}: run python -m twin.stream.contract"
         assert _examples(topic) == generated[topic], f"{topic}: run python -m twin.stream.contract"
+    assert json.loads((SCHEMA_DIR / "channels.json").read_text()) == dictionary.to_json()
+    assert (SCHEMA_DIR / "channels.xtce.xml").read_bytes() == dictionary.to_xtce() + b"\n"
 
 
 @pytest.mark.parametrize("topic", list(SCHEMAS))

@@ -83,7 +83,7 @@ def test_the_wheel_holds_the_data_files(wheel):
     for path in ROOT.joinpath("grafana").rglob("*"):
         if path.is_file():
             assert f"twin/bundled/grafana/{path.relative_to(ROOT / 'grafana')}" in names
-    for path in ROOT.joinpath("schemas").rglob("*.json"):
+    for path in ROOT.joinpath("schemas").rglob("*.*"):
         assert f"twin/bundled/schemas/{path.relative_to(ROOT / 'schemas')}" in names
     for data in ("ingest/rules/rules.yaml", "twin/stream/topics.toml",
                  "ingest/store/migrations/0001-initial.timescaledb.sql",
@@ -108,11 +108,13 @@ def test_contract_from_the_wheel_writes_the_shipped_schemas(venv, tmp_path):
     shipped = sorted(
         p.relative_to(ROOT / "schemas") for p in ROOT.joinpath("schemas").rglob("*.json")
     )
-    assert written == shipped and len(written) == 12
+    assert written == shipped and len(written) == 13
     for relative in written:
         assert json.loads((tmp_path / "out" / relative).read_text()) == json.loads(
             (ROOT / "schemas" / relative).read_text()
         )
+    xtce = "channels.xtce.xml"
+    assert (tmp_path / "out" / xtce).read_bytes() == (ROOT / "schemas" / xtce).read_bytes()
 
 
 def test_grafana_publish_from_the_wheel_uses_the_shipped_dashboards(venv, tmp_path, grafana):  # noqa: F811

@@ -108,6 +108,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "plain PostgreSQL: the per-minute rollup is a table ingest keeps in the rows' transaction",
         "minute-rollup",
     ),
+    Migration(
+        7,
+        "each satellite's yellow and red limits per channel, and its latest values against them",
+        "channel-limits",
+    ),
 )
 
 

@@ -87,6 +87,30 @@ ground_stations = Table(
     comment="Ground stations for contacts (events.station_id, telemetry.station_id)",
 )
 
+channel_limits = Table(
+    "channel_limits",
+    metadata,
+    Column("sat_id", Integer, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column(
+        "unit",
+        Text,
+        nullable=False,
+        comment="the channel's unit (UCUM; 1 for a fraction or count, empty for a flag or code)",
+    ),
+    Column("red_low", Double, comment="below it the value is red (critical); NULL: no such limit"),
+    Column("yellow_low", Double, comment="below it the value is yellow (warning)"),
+    Column("yellow_high", Double, comment="above it the value is yellow (warning)"),
+    Column(
+        "red_high",
+        Double,
+        comment="above it the value is red (critical); 0.5 on a flag: red when set",
+    ),
+    PrimaryKeyConstraint("sat_id", "channel", name="channel_limits_pkey"),
+    comment="Yellow and red limits of each satellite's channels, from the telemetry dictionary "
+    "and its hardware (twin db fleet)",
+)
+
 ingest_batches = Table(
     "ingest_batches",
     metadata,

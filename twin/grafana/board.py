@@ -40,6 +40,7 @@ class Panel:
     table: bool = False
     description: str = ""
     options: dict = field(default_factory=dict)
+    overrides: tuple[dict, ...] = ()  # Grafana field overrides (matcher and properties)
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict:
         "datasource": dict(DATASOURCE),
         "gridPos": {"h": panel.height, "w": panel.width, "x": x, "y": y},
         "targets": [target(panel.sql, panel.table)],
-        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "fieldConfig": {"defaults": defaults, "overrides": list(panel.overrides)},
         "options": panel.options,
     }
     if panel.description:

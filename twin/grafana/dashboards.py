@@ -167,6 +167,51 @@ FLEET = Board(
     VARIABLES,
 )
 
+
+def _limit(channel: str, which: str, name: str) -> str:
+    """A select-list item: the picked satellite's ``which`` limit of ``channel``, as ``name``."""
+    return (
+        f"(SELECT {which} FROM channel_limits WHERE sat_id = ${{satellite:sqlstring}} "
+        f"AND channel = '{channel}') AS {name}"
+    )
+
+
+def _limit_lines(**colours: str) -> tuple[dict, ...]:
+    """Overrides drawing the limit series named as dashed lines of the colour given."""
+    return tuple(
+        {
+            "matcher": {"id": "byName", "options": name},
+            "properties": [
+                {"id": "color", "value": {"mode": "fixed", "fixedColor": colour}},
+                {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
+            ],
+        }
+        for name, colour in colours.items()
+    )
+
+
+# The state column of satellite_limit_states, as operators read it.
+_STATE_COLOURS = {
+    "matcher": {"id": "byName", "options": "state"},
+    "properties": [
+        {
+            "id": "mappings",
+            "value": [
+                {
+                    "type": "value",
+                    "options": {
+                        "0": {"text": "ok", "color": "green", "index": 0},
+                        "1": {"text": "warning", "color": "yellow", "index": 1},
+                        "2": {"text": "critical", "color": "red", "index": 2},
+                    },
+                }
+            ],
+        },
+        {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+    ],
+}
+
+
 SATELLITE = Board(
     "twin-satellite",
     "Satellite",
@@ -185,6 +230,20 @@ SATELLITE = Board(
             options=_world_map("route", "track", {"size": {"fixed": 2}}),
         ),
         Panel(
+            "Limits, latest sample",
+            "table",
+            "SELECT channel, value, unit, state, red_low, yellow_low, yellow_high, red_high "
+            "FROM satellite_limit_states WHERE sat_id = ${satellite:sqlstring} "
+            "ORDER BY state DESC NULLS LAST, channel",
+            ("channel", "value", "unit", "state"),
+            table=True,
+            width=24,
+            description="The satellite's latest sample of each channel that has limits, "
+            "against its yellow and red limits (the telemetry dictionary resolved for its "
+            "hardware: twin channels).",
+            overrides=(_STATE_COLOURS,),
+        ),
+        Panel(
             "Power",
             "timeseries",
             "SELECT $__timeGroupAlias(time, $__interval), avg(array_w) AS array_w, "
@@ -196,19 +255,25 @@ SATELLITE = Board(
         Panel(
             "State of charge",
             "timeseries",
-            "SELECT $__timeGroupAlias(time, $__interval), min(soc) AS soc FROM telemetry "
+            "SELECT $__timeGroupAlias(time, $__interval), min(soc) AS soc, "
+            f"{_limit('soc', 'red_low', 'safe_mode_below')}, "
+            f"{_limit('soc', 'yellow_low', 'no_new_jobs_below')} FROM telemetry "
             "WHERE sat_id = ${satellite:sqlstring} AND $__timeFilter(time) GROUP BY 1 ORDER BY 1",
-            ("time", "soc"),
+            ("time", "soc", "safe_mode_below", "no_new_jobs_below"),
             unit="percentunit",
+            overrides=_limit_lines(safe_mode_below="red", no_new_jobs_below="yellow"),
         ),
         Panel(
             "Temperatures",
             "timeseries",
             "SELECT $__timeGroupAlias(time, $__interval), max(temp_payload_c) AS payload, "
-            "max(temp_radiator_c) AS radiator FROM telemetry "
+            "max(temp_radiator_c) AS radiator, "
+            f"{_limit('temp_payload_c', 'yellow_high', 'payload_throttles_above')}, "
+            f"{_limit('temp_payload_c', 'red_high', 'payload_critical_above')} FROM telemetry "
             "WHERE sat_id = ${satellite:sqlstring} AND $__timeFilter(time) GROUP BY 1 ORDER BY 1",
-            ("time", "payload", "radiator"),
+            ("time", "payload", "radiator", "payload_throttles_above", "payload_critical_above"),
             unit="celsius",
+            overrides=_limit_lines(payload_throttles_above="yellow", payload_critical_above="red"),
         ),
         Panel(
             "Compute",

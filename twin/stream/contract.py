@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from twin.fleet import dictionary as channel_dictionary
 from twin.wire import events, jobs, telemetry
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -343,7 +344,8 @@ def examples() -> dict[str, list[dict]]:
 
 
 def write(schemas_dir: Path) -> list[Path]:
-    """Write every schema and its examples; return the paths written."""
+    """Write every schema and its examples, and the telemetry dictionary as JSON and XTCE;
+    return the paths written."""
     written = []
     (schemas_dir / "examples").mkdir(parents=True, exist_ok=True)
     all_examples = examples()
@@ -353,7 +355,12 @@ def write(schemas_dir: Path) -> list[Path]:
         example = schemas_dir / "examples" / f"{topic}.v1.json"
         example.write_text(json.dumps(all_examples[topic], indent=1) + "\n")
         written += [path, example]
-    return written
+    # The telemetry dictionary (units, resolutions, limits) for ground-segment tools.
+    dictionary = schemas_dir / "channels.json"
+    dictionary.write_text(json.dumps(channel_dictionary.to_json(), indent=2) + "\n")
+    xtce = schemas_dir / "channels.xtce.xml"
+    xtce.write_bytes(channel_dictionary.to_xtce() + b"\n")
+    return [*written, dictionary, xtce]
 
 
 if __name__ == "__main__":

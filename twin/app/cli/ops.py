@@ -157,14 +157,15 @@ def cmd_channels(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from twin.app.dictionary import to_json, to_xtce
+    from twin.fleet.dictionary import to_json, to_xtce
     from twin.sim.presets import load_preset
 
     preset = load_preset(args.dictionary_preset) if args.dictionary_preset else None
+    named = (preset.name, preset.hardware) if preset else (None, None)
     if args.dictionary_format == "xtce":
-        body = to_xtce(preset)
+        body = to_xtce(*named)
     else:
-        body = (json.dumps(to_json(preset), indent=2) + "\n").encode()
+        body = (json.dumps(to_json(*named), indent=2) + "\n").encode()
     if args.out:
         Path(args.out).write_bytes(body)
     else:

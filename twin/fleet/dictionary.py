@@ -3,8 +3,9 @@ Telemetric and Command Exchange, 1.2, the form Yamcs and COSMOS import).
 
 Each channel of ``twin.wire.telemetry.CHANNELS`` with its type, unit, range, resolution and
 limits. A limit that depends on the hardware is written as that dependency in JSON and, with a
-preset, also as its value for each of the preset's hardware models; XTCE alarms need numbers,
-so there a limit is written when the preset's models agree on it (or it is a number).
+preset's hardware models, also as its value for each; XTCE alarms need numbers, so there a
+limit is written when the models agree on it (or it is a number). ``schemas/`` holds both
+without a preset (``python -m twin.stream.contract``).
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from twin.fleet.hardware import Hardware, hardware_arrays
+from twin.fleet.hardware import Hardware, HardwareSpec, hardware_arrays
 from twin.fleet.limits import limit_values
-from twin.sim.presets import Preset
 from twin.wire.telemetry import CHANNELS, Channel, FromHardware, Limit
 
 SCHEMA_ID = "twin.channels"
@@ -23,11 +23,9 @@ SCHEMA_VERSION = 1
 XTCE_NAMESPACE = "http://www.omg.org/spec/XTCE/20180204"
 
 
-def _models(preset: Preset | None) -> dict[str, Hardware]:
+def _models(hardware: dict[str, HardwareSpec]) -> dict[str, Hardware]:
     """Hardware model name -> its one-satellite ``Hardware`` arrays."""
-    if preset is None:
-        return {}
-    return {name: hardware_arrays([spec], [1]) for name, spec in preset.hardware.items()}
+    return {name: hardware_arrays([spec], [1]) for name, spec in hardware.items()}
 
 
 def _limit_json(limit: Limit) -> float | dict | None:
@@ -40,10 +38,10 @@ def _number(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
 
 
-def to_json(preset: Preset | None = None) -> dict:
-    """The dictionary as a JSON-ready object; with ``preset``, each channel's limits for each
-    of its hardware models under ``limits_by_hardware``."""
-    models = _models(preset)
+def to_json(preset: str | None = None, hardware: dict[str, HardwareSpec] | None = None) -> dict:
+    """The dictionary as a JSON-ready object; with the ``hardware`` models of ``preset``, each
+    channel's limits for each model under ``limits_by_hardware``."""
+    models = _models(hardware or {})
     channels = []
     for name, channel in CHANNELS.items():
         entry = {
@@ -67,7 +65,7 @@ def to_json(preset: Preset | None = None) -> dict:
     return {
         "schema": SCHEMA_ID,
         "version": SCHEMA_VERSION,
-        "preset": None if preset is None else preset.name,
+        "preset": preset,
         "channels": channels,
     }
 
@@ -88,11 +86,11 @@ def _agreed_limits(channel: Channel, models: dict[str, Hardware]) -> dict[str, f
     return agreed
 
 
-def to_xtce(preset: Preset | None = None) -> bytes:
+def to_xtce(preset: str | None = None, hardware: dict[str, HardwareSpec] | None = None) -> bytes:
     """The dictionary as an XTCE 1.2 SpaceSystem (UTF-8 XML): one parameter type and one
     parameter per channel, with its unit, encoding and static alarm ranges (warning: yellow,
-    critical: red)."""
-    models = _models(preset)
+    critical: red) where the ``hardware`` models of ``preset`` agree on them."""
+    models = _models(hardware or {})
     ET.register_namespace("xtce", XTCE_NAMESPACE)
 
     def el(parent: ET.Element, tag: str, **attrs: str) -> ET.Element:
@@ -100,7 +98,7 @@ def to_xtce(preset: Preset | None = None) -> bytes:
 
     root = ET.Element(f"{{{XTCE_NAMESPACE}}}SpaceSystem", {"name": "orbital-twin"})
     el(root, "LongDescription").text = "Telemetry channels of the orbital twin" + (
-        "" if preset is None else f", limits for preset {preset.name}"
+        "" if preset is None else f", limits for preset {preset}"
     )
     telemetry = el(root, "TelemetryMetaData")
     types = el(telemetry, "ParameterTypeSet")
