@@ -128,3 +128,18 @@ def test_grafana_publish_from_the_wheel_uses_the_shipped_dashboards(venv, tmp_pa
     }
     assert set(fake.dashboards) == shipped and len(shipped) >= 6
     assert "twin-timescaledb" in fake.datasources
+
+
+def test_the_wheel_carries_the_license_and_the_backend_floor_supports_its_form(wheel):
+    import tomllib
+
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), sorted(names)[:20]
+    assert "Apache License" in ROOT.joinpath("LICENSE").read_text()
+    project = tomllib.loads(ROOT.joinpath("pyproject.toml").read_text())
+    # An SPDX string in project.license (and license-files) needs setuptools 77 (PEP 639).
+    assert isinstance(project["project"]["license"], str)
+    floors = [r for r in project["build-system"]["requires"] if r.startswith("setuptools")]
+    floors += [r for r in project["project"]["optional-dependencies"]["test"]
+               if r.startswith("setuptools")]  # fmt: skip
+    assert floors and all(int(r.split(">=")[1].split(".")[0]) >= 77 for r in floors), floors

@@ -37,7 +37,9 @@ def test_bad_configuration_exits_2_naming_the_field(argv, field, capsys, monkeyp
 def test_missing_kafka_says_how_to_get_one(capsys, monkeypatch):
     monkeypatch.delenv(ENV_KAFKA, raising=False)
     assert main(["topics", "ensure"]) == 2
-    assert "TWIN_KAFKA_BOOTSTRAP" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--kafka / TWIN_KAFKA_BOOTSTRAP: not set; expected host:port" in err
+    assert "None" not in err and "scripts/stack up" in err
 
 
 def test_database_password_is_masked_in_errors(capsys):
@@ -67,3 +69,40 @@ def test_a_binary_config_file_exits_2_with_one_line(capsys, tmp_path):
     assert main(["--config", str(config), "run"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "valid TOML in UTF-8" in err
+
+
+def _helps(parser, path):
+    """(command path, help text) of ``parser`` and every subcommand under it."""
+    import argparse
+
+    yield path, parser.format_help()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _helps(sub, f"{path} {name}")
+
+
+def test_no_help_text_shows_docstring_markup():
+    from twin.app.cli import build_parser
+
+    for path, text in _helps(build_parser(), "twin"):
+        for markup in ("``", ":func:", ":class:", ":meth:"):
+            assert markup not in text, (path, markup)
+
+
+def test_a_max_speed_run_from_now_ends_now_on_a_whole_tick_and_a_paced_one_starts_now():
+    import time
+
+    from twin.app.cli.run import run_start_ns
+    from twin.core.clock import NS_PER_S
+
+    hour, tick = 3600 * NS_PER_S, 10 * NS_PER_S
+    before = time.time_ns()
+    start = run_start_ns("now", None, hour, tick)
+    after = time.time_ns()
+    assert start % tick == 0
+    assert before - hour - tick < start <= after - hour  # the run's end is not in the future
+    paced = run_start_ns("now", 1.0, hour, tick)
+    assert before - NS_PER_S <= paced <= time.time_ns() + NS_PER_S  # "now" on a whole second
+    fixed = run_start_ns("2026-03-20T12:00:00Z", None, hour, tick)
+    assert fixed == 1_774_008_000 * NS_PER_S

@@ -29,7 +29,10 @@ class ConfigError(InputError):
     """Bad configuration: names the field, the value and what is accepted."""
 
     def __init__(self, field: str, value: object, accepted: str) -> None:
-        super().__init__(f"{field}: {value!r} is not accepted; expected {accepted}")
+        if value is None or value == "":
+            super().__init__(f"{field}: not set; expected {accepted}")
+        else:
+            super().__init__(f"{field}: {value!r} is not accepted; expected {accepted}")
         self.field = field
         self.value = value
         self.accepted = accepted

@@ -19,9 +19,7 @@ from twin.app.cli.options import EXIT_CONFIG
 from twin.core import shutdown
 from twin.core.settings import InputError, mask_url
 
-DESCRIPTION = (
-    "The ``twin`` command: run the twin, ingest telemetry, manage topics and the database."
-)
+DESCRIPTION = "The twin command: run the twin, ingest telemetry, manage topics and the database."
 
 
 def build_parser() -> argparse.ArgumentParser:
