@@ -251,3 +251,31 @@ def test_ground_track_breaks_at_the_antimeridian_and_at_gaps():
     cross = np.flatnonzero(np.isnan(lon))[0]
     assert lon[cross - 1] == 180.0 and lon[cross + 1] == -180.0
     assert lat[cross - 1] == lat[cross + 1] == pytest.approx(10 + 10 * 2 / 6)
+
+
+@pytest.mark.parametrize("path", ["postgresql", "timescaledb"])
+def test_a_run_starting_mid_minute_has_every_sample_counted(path, request):
+    """Ten minutes from 12:00:30: the first, partial minute's rollup counts too."""
+    from ingest.service.batch import PartitionBatch
+    from ingest.service.writer import Writer
+    from ingest.store.dimensions import register_fleet
+    from tests.conftest import KEEP_HISTORY
+    from twin.core.clock import NS_PER_S
+    from twin.sim.engine import FramesTo, RunPlan, run
+
+    url = request.getfixturevalue("database" if path == "postgresql" else "timescale_db")
+    migrate(url, KEEP_HISTORY, store=path)
+    start = parse_start("2026-03-20T12:00:30Z")
+    fleet, hw = build(load_preset(PRESET), start)
+    register_fleet(url, fleet, hw, PRESET, ["batch-1"], 1.0)
+    frames = []
+    run(fleet, hw, RunPlan(start, NS_PER_S, 600), FramesTo(frames.append))
+    part = PartitionBatch("t", 0, 0, len(frames) - 1, messages=len(frames))
+    part.frames = list(enumerate(frames))
+    writer = Writer(url, "report")
+    try:
+        assert writer.write([part]).rows_inserted == 7200
+    finally:
+        writer.close()
+    d = report.gather(url)
+    assert d.exact and d.samples == 7200 and d.reporting == 12

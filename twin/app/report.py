@@ -4,7 +4,9 @@ Read-only queries, in one repeatable-read transaction, on plain PostgreSQL or Ti
 Every query is bounded so that a store of 2,800 satellites over hours reports in seconds:
 
 - the stored span comes from each satellite's first and last sample (index probes);
-- series are thinned to at most ``MAX_BUCKETS`` time buckets over the span;
+- series are thinned to at most ``MAX_BUCKETS`` time buckets over the span; rollups are read
+  in whole minutes, the minute holding the span's start included (a run that starts
+  mid-minute counts every sample);
 - fleet and per-satellite rollups come from ``fleet_1m`` and ``telemetry_1m`` where those are
   cheap (TimescaleDB's continuous aggregates, or a plain-PostgreSQL store whose telemetry is
   under ``ROLLUP_BYTES_AT_MOST``: there the rollups are views over the whole raw table);
@@ -206,7 +208,8 @@ def _rollups(conn: psycopg.Connection, d: ReportData) -> dict[int, tuple]:
     span = {"since": d.since, "until": d.until, "width": d.bucket}
     rows = conn.execute(
         "SELECT twin_bucket(%(width)s, bucket) AS b, avg(throughput_tops), avg(sunlit_share), "
-        "sum(samples)::int8 FROM fleet_1m WHERE bucket >= %(since)s AND bucket < %(until)s "
+        "sum(samples)::int8 FROM fleet_1m "
+        "WHERE bucket > %(since)s::timestamptz - interval '1 minute' AND bucket < %(until)s "
         "GROUP BY 1 ORDER BY 1",
         span,
     ).fetchall()
@@ -216,7 +219,8 @@ def _rollups(conn: psycopg.Connection, d: ReportData) -> dict[int, tuple]:
     d.samples = int(sum(r[3] or 0 for r in rows))
     per_sat = conn.execute(
         "SELECT sat_id, min(soc_min), max(temp_payload_max_c) FROM telemetry_1m "
-        "WHERE bucket >= %(since)s AND bucket < %(until)s GROUP BY sat_id",
+        "WHERE bucket > %(since)s::timestamptz - interval '1 minute' AND bucket < %(until)s "
+        "GROUP BY sat_id",
         span,
     ).fetchall()
     return {r[0]: (r[1], r[2]) for r in per_sat}
@@ -284,7 +288,8 @@ def _series(conn: psycopg.Connection, d: ReportData, sat_ids: list[int]) -> None
         query = (
             "SELECT sat_id, twin_bucket(%(width)s, bucket) AS b, min(soc_min), "
             "max(temp_payload_max_c) FROM telemetry_1m WHERE sat_id = ANY(%(ids)s) "
-            "AND bucket >= %(since)s AND bucket < %(until)s GROUP BY 1, 2 ORDER BY 1, 2"
+            "AND bucket > %(since)s::timestamptz - interval '1 minute' "
+            "AND bucket < %(until)s GROUP BY 1, 2 ORDER BY 1, 2"
         )
     else:
         query = (
