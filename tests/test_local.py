@@ -179,11 +179,14 @@ def test_status_lines_when_not_on_a_terminal_and_json_logs(database):
         "1ms",
     )
     assert done.returncode == 0, done.stderr
-    status = [line for line in done.stderr.splitlines() if line.startswith("twin: 2026-03-20T")]
+    # Under --log-format json every line is a JSON object: status lines, logs, the summary.
+    err = [json.loads(line) for line in done.stderr.splitlines()]
+    out = [json.loads(line) for line in done.stdout.splitlines()]
+    assert all(e["time"].endswith("Z") and e["level"] for e in err + out)
+    status = [e["message"] for e in err if e["message"].startswith("twin: 2026-03-20T")]
     assert status and status[-1].startswith("twin: 2026-03-20T12:20:00Z tick 120/120 (100%)")
     assert "anomalies open" in status[-1]
-    logs = [line for line in done.stderr.splitlines() if line.startswith("{")]
-    assert logs and all(json.loads(line)["level"] for line in logs)
+    assert any(e["message"].startswith("twin run: 120 ticks") for e in out), out
     quiet = twin(*max_speed_args("threebody-12", "10m", step="10s"), "--database", database,
                  "--quiet", "--start", "2026-03-21T00:00:00Z")  # fmt: skip
     assert quiet.returncode == 0 and quiet.stderr == ""

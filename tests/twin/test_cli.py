@@ -106,3 +106,29 @@ def test_a_max_speed_run_from_now_ends_now_on_a_whole_tick_and_a_paced_one_start
     assert before - NS_PER_S <= paced <= time.time_ns() + NS_PER_S  # "now" on a whole second
     fixed = run_start_ns("2026-03-20T12:00:00Z", None, hour, tick)
     assert fixed == 1_774_008_000 * NS_PER_S
+
+
+def test_json_log_format_writes_status_lines_and_log_records_as_json_with_utc_times(
+    capsys, tmp_path
+):
+    import json
+    import logging
+
+    from twin.app.output import JsonLogFormatter, use_json
+
+    out = tmp_path / "s.toml"
+    try:
+        argv = ["--log-format", "json", "scenario", "generate", "--preset", "threebody-2800"]
+        assert main([*argv, "--out", str(out)]) == 0
+    finally:
+        use_json(False)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines
+    for line in lines:
+        entry = json.loads(line)
+        assert entry["time"].endswith("Z") and entry["level"] == "INFO"
+    assert any("twin scenario generate:" in json.loads(line)["message"] for line in lines)
+    record = logging.LogRecord("twin", logging.WARNING, __file__, 1, "odd %s", ("value",), None)
+    entry = json.loads(JsonLogFormatter().format(record))
+    assert entry["message"] == "odd value" and entry["time"].endswith("Z")
+    assert len(entry["time"]) == len("2026-12-04T18:09:36.000Z")

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from twin.app.output import say
 from twin.core.clock import NS_PER_S, iso
 
 BAR_WIDTH = 28
@@ -79,7 +80,7 @@ class Progress:
             self.stream.write("\r" + self.line(ticks, anomalies_open, rows) + "\x1b[K")
             self._drawn = True
         else:
-            self.stream.write(self.line(ticks, anomalies_open, rows) + "\n")
+            say(self.line(ticks, anomalies_open, rows), self.stream)
         self.stream.flush()
 
     def close(self) -> None:

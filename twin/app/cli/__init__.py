@@ -16,6 +16,7 @@ import sys
 from twin import __version__
 from twin.app.cli import db, ingest, ops, rules, run
 from twin.app.cli.options import EXIT_CONFIG
+from twin.app.output import JsonLogFormatter, use_json
 from twin.core import shutdown
 from twin.core.settings import InputError, mask_url
 
@@ -42,25 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class JsonLogFormatter(logging.Formatter):
-    """One JSON object per line, for log collectors (``--log-format json``)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        import json
-
-        entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
-
-
 def _logging(args: argparse.Namespace) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    use_json(args.log_format == "json")
     handler.setFormatter(
         JsonLogFormatter()
         if args.log_format == "json"

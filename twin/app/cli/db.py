@@ -10,6 +10,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from twin.app.cli.options import database_option, fleet_options, store_option
+from twin.app.output import say
 from twin.core.clock import NS_PER_S, parse_duration_ns, parse_start
 from twin.core.settings import InputError, database_url
 
@@ -80,7 +81,7 @@ def cmd_db_fleet(args: argparse.Namespace) -> int:
     name = Path(args.preset).stem if not (args.walker or args.elements) else shells[0]
     written = register_fleet(url, fleet, hw, name, shells, step_ns / NS_PER_S)
     stored = register_stations(url, stations)
-    print(f"twin db fleet: {written} satellites registered as {name!r}, {stored} ground stations")
+    say(f"twin db fleet: {written} satellites registered as {name!r}, {stored} ground stations")
     return 0
 
 
@@ -122,16 +123,16 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
             changed = change_policies(url, settings, given)
     except OperationalError as exc:
         raise InputError(f"--database: {exc.orig}".splitlines()[0]) from None
-    print(f"twin db migrate: applied {applied or 'nothing (up to date)'} ({path})")
+    say(f"twin db migrate: applied {applied or 'nothing (up to date)'} ({path})")
     for line in changed:
-        print(f"twin db migrate: policy changed: {line}")
+        say(f"twin db migrate: policy changed: {line}")
     if given and path != "TimescaleDB":
-        print(
+        say(
             "twin db migrate: plain PostgreSQL runs no policies: drop old telemetry with "
             "twin db retain --older-than N (on a schedule)"
         )
     for role, (_, where) in logins.items():
-        print(f"twin db migrate: {role} may log in (password from {where})")
+        say(f"twin db migrate: {role} may log in (password from {where})")
     return 0
 
 
@@ -143,7 +144,7 @@ def _migration_status(url: str) -> int:
     for version, description, applied_at in rows:
         print(f"{version:3d}  {applied_at or 'pending':32}  {description}")
     pending = sum(applied_at is None for _, _, applied_at in rows)
-    print(f"twin db migrate --status: {len(rows) - pending} applied, {pending} pending")
+    say(f"twin db migrate --status: {len(rows) - pending} applied, {pending} pending")
     return 1 if pending else 0
 
 
@@ -159,7 +160,7 @@ def cmd_db_retain(args: argparse.Namespace) -> int:
             "chunks by itself; change it with twin db migrate --retain-telemetry N"
         )
     dropped = drop_old_partitions(url, older_than)
-    print(
+    say(
         f"twin db retain: dropped {len(dropped)} telemetry partitions older than {older_than}"
         + (f" ({dropped[0]} .. {dropped[-1]})" if dropped else "")
     )

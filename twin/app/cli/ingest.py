@@ -12,6 +12,7 @@ from twin.app.cli.options import (
     kafka_options,
     rules_option,
 )
+from twin.app.output import say
 from twin.core.settings import kafka_bootstrap, kafka_security, topic_prefix
 
 
@@ -60,7 +61,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         rules=None if args.no_rules else load_rules(args.rules),
         security=kafka_security(vars(args)),
     )
-    print(
+    say(
         f"twin ingest: {stats.messages} messages ({stats.frames} frames, {stats.events} events, "
         f"{stats.job_messages} job messages), "
         f"{stats.rows_inserted} rows inserted, {stats.rows_repeated} repeated, "

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from twin.app.cli.options import database_option, kafka_options, open_store, topics_of
+from twin.app.output import say
 from twin.core.clock import NS_PER_S, parse_duration_ns, parse_start
 from twin.core.settings import (
     ConfigError,
@@ -136,7 +137,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     with open_store(args) as (url, _, server):
         # The embedded store is a private server whose only login is its superuser.
         written = write_report(url, args.out, since, until, embedded=server is not None)
-    print(
+    say(
         f"twin report: wrote {written.path} ({written.size_bytes / 1024:.0f} KiB) in "
         f"{written.wall_s:.1f} s; {len(written.figures)} figures: {', '.join(written.figures)}"
     )
@@ -148,7 +149,7 @@ def cmd_grafana_publish(args: argparse.Namespace) -> int:
 
     grafana_dir = Path(args.grafana_dir) if args.grafana_dir else default_grafana_dir()
     report = publish(args.url, grafana_dir, grafana_auth(os.environ), os.environ)
-    print(f"twin grafana publish: {report.summary()}")
+    say(f"twin grafana publish: {report.summary()}")
     return 0
 
 
@@ -179,7 +180,7 @@ def cmd_topics_ensure(args: argparse.Namespace) -> int:
     bootstrap = kafka_bootstrap(args.kafka)
     topics = topics_of(args, topic_prefix(args.topic_prefix))
     created = ensure_topics(bootstrap, list(topics.values()), kafka_security(vars(args)))
-    print(f"twin topics ensure: created {created or 'nothing (all present)'}")
+    say(f"twin topics ensure: created {created or 'nothing (all present)'}")
     return 0
 
 
@@ -217,5 +218,5 @@ def cmd_scenario_generate(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise InputError(f"--out: {exc}") from None
     counts = ", ".join(f"{kind} {n}" for kind, n in scenario.counts().items())
-    print(f"twin scenario generate: {scenario.n_faults} faults ({counts}) written to {args.out}")
+    say(f"twin scenario generate: {scenario.n_faults} faults ({counts}) written to {args.out}")
     return 0

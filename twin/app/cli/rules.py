@@ -14,6 +14,7 @@ from twin.app.cli.options import (
     rules_option,
     store_option,
 )
+from twin.app.output import say
 from twin.core.clock import iso, parse_start
 from twin.core.settings import database_url, kafka_bootstrap, kafka_security
 
@@ -64,7 +65,7 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
         if done.first_us is None
         else f" ({iso(done.first_us * 1000)} .. {iso(done.last_us * 1000)})"
     )
-    print(
+    say(
         f"twin rules check: {done.minutes} minutes evaluated{span}; "
         f"{sum(a.state == 'open' for a in done.anomalies)} raised, "
         f"{sum(a.state == 'updated' for a in done.anomalies)} updated, "
@@ -79,13 +80,13 @@ def cmd_rules_show(args: argparse.Namespace) -> int:
     from ingest.rules.definitions import load_rules
 
     ruleset = load_rules(args.rules)
-    print(
+    say(
         f"{ruleset.source}: {len(ruleset.satellite)} satellite rules, "
         f"{len(ruleset.fleet)} fleet rules"
     )
     for rule in (*ruleset.satellite, *ruleset.fleet):
         what = rule.channel or rule.group or rule.measure
-        print(
+        say(
             f"  {rule.name:<24} {rule.type:<13} {what:<20} {rule.severity:<8} "
             f"trigger {rule.trigger.direction} {rule.trigger.value:g} for {rule.for_s:g} s, "
             f"clear {rule.clear.direction} {rule.clear.value:g}"
@@ -111,7 +112,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         store=args.store,
     )
     s = score.scenario
-    print(
+    say(
         f"twin score: scenario {s.name} ({s.n_faults} faults, seed {s.seed}) on {s.preset}, "
         f"{score.n_sat} satellites over {score.hours:g} h; {stats.rows_inserted} samples "
         f"stored, {stats.anomaly_steps} anomaly steps; score id {score_id}"

@@ -22,6 +22,7 @@ from twin.app.cli.options import (
     store_option,
     topics_of,
 )
+from twin.app.output import say
 from twin.app.progress import Progress
 from twin.core.clock import NS_PER_S, iso, parse_duration_ns, parse_start
 from twin.core.settings import (
@@ -260,9 +261,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         stored = None
     if progress is not None:
         progress.close()
-    print(_run_summary(stats, step_ns))
+    say(_run_summary(stats, step_ns))
     if stored is not None:
-        print(stored)
+        say(stored)
     return 0
 
 
