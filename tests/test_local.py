@@ -3,6 +3,7 @@ the command line's error paths."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -150,7 +151,13 @@ def test_config_file_environment_and_options_in_that_order(tmp_path):
     assert lines["TWIN_READER_PASSWORD"] == ["***", "environment"]
     assert "s3cret" not in done.stdout and "hunter2" not in done.stdout
     shown = twin("--log-level", "DEBUG", "config", "show", env=env, cwd=tmp_path).stdout
-    assert "--log-level            DEBUG" in shown and "option" in shown
+    rows = shown.splitlines()[1:]
+    assert re.search(r"^  --log-level +DEBUG +option$", shown, re.M), shown
+    # Columns line up whatever the longest name or value, and every value is what is used.
+    value_at = {len(r) - len(r[2:].split(" ", 1)[1].lstrip(" ")) for r in rows}
+    assert len(value_at) == 1, shown
+    data_dir = next(r.split()[1] for r in rows if r.split()[0] == "--data-dir")
+    assert data_dir.startswith("/"), shown
 
 
 def test_bad_config_file_names_the_key_value_and_what_is_accepted(tmp_path):

@@ -235,5 +235,9 @@ def effective(args: argparse.Namespace, sources: dict[str, str]) -> list[tuple[s
         if s.option is None and s.table is None:  # a password: NAME, or a NAME_FILE
             value = os.environ.get(s.env) or os.environ.get(f"{s.env}_FILE")
             source = "environment" if value else source
+        if s.dest == "data_dir" and value is None:  # the directory the embedded store uses
+            from ingest.store.embedded import default_data_dir
+
+            value, source = str(default_data_dir()), "default (when no --database is given)"
         rows.append((s.option or s.env, shown(s, value), source))
     return rows

@@ -125,8 +125,11 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 
     source = args.config_path or f"none ({config.CONFIG_FILE} not found)"
     print(f"twin config: settings file {source}; option > environment > file > default")
-    for name, value, origin in config.effective(args, args.sources):
-        print(f"  {name:<22} {value:<40} {origin}")
+    rows = config.effective(args, args.sources)
+    name_width = max(len(name) for name, _, _ in rows)
+    value_width = max(len(value) for _, value, _ in rows)
+    for name, value, origin in rows:
+        print(f"  {name:<{name_width}}  {value:<{value_width}}  {origin}")
     return 0
 
 
