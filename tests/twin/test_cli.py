@@ -132,3 +132,15 @@ def test_json_log_format_writes_status_lines_and_log_records_as_json_with_utc_ti
     entry = json.loads(JsonLogFormatter().format(record))
     assert entry["message"] == "odd value" and entry["time"].endswith("Z")
     assert len(entry["time"]) == len("2026-12-04T18:09:36.000Z")
+
+
+def test_report_on_a_directory_without_a_store_exits_2_and_makes_nothing(
+    capsys, monkeypatch, tmp_path
+):
+    monkeypatch.delenv(ENV_DATABASE, raising=False)
+    empty = tmp_path / "store"
+    empty.mkdir()
+    argv = ["report", "--out", str(tmp_path / "r.html"), "--data-dir", str(empty)]
+    assert main(argv) == 2
+    assert f"--data-dir: no embedded store in {empty}" in capsys.readouterr().err
+    assert list(empty.iterdir()) == [] and not (tmp_path / "r.html").exists()

@@ -137,7 +137,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from twin.app.report import parse_time, write_report
 
     since, until = parse_time("--since", args.since), parse_time("--until", args.until)
-    with open_store(args) as (url, _, server):
+    with open_store(args, create=False) as (url, _, server):
         # The embedded store is a private server whose only login is its superuser.
         written = write_report(url, args.out, since, until, embedded=server is not None)
     say(

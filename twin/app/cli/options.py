@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from twin.core.settings import database_url, mask_url
+from twin.core.settings import InputError, database_url, mask_url
 
 EXIT_CONFIG = 2
 
@@ -91,16 +91,22 @@ def topics_of(args: argparse.Namespace, prefix: str):
 
 
 @contextlib.contextmanager
-def open_store(args: argparse.Namespace) -> Iterator[tuple[str, str, object]]:
+def open_store(args: argparse.Namespace, create: bool = True) -> Iterator[tuple[str, str, object]]:
     """``(url, description, None)`` of ``--database``, else ``(url, description, server)``
     of the embedded PostgreSQL in ``--data-dir``, started for the block and stopped after
-    it; the URL is the schema owner's."""
+    it; the URL is the schema owner's. Without ``create``, a data directory that holds no
+    store is an ``InputError`` (a reader has nothing to read there; nothing is made)."""
     from ingest.store.embedded import LocalPostgres, default_data_dir
 
     if args.database:
         yield database_url(args.database), mask_url(args.database), None
         return
     server = LocalPostgres(Path(args.data_dir) if args.data_dir else default_data_dir())
+    if not create and not (server.cluster / "PG_VERSION").exists():
+        raise InputError(
+            f"--data-dir: no embedded store in {server.data_dir} (twin run makes one; "
+            "or give --database / TWIN_DATABASE_URL)"
+        )
     url = server.start()
     try:
         yield url, f"embedded PostgreSQL in {server.cluster}", server
