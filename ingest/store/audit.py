@@ -196,14 +196,34 @@ AUDIT_VIEWS = [
            (array_agg(value ORDER BY time DESC) FILTER (WHERE state <> 'closed'))[1]
                AS worst_value
     FROM anomalies GROUP BY anomaly_id, sat_id, rule""",
-    # Orbit samples expected (from the satellite's interval) against received, per hour.
+    # Orbit samples expected (from the satellite's interval) against received, per hour:
+    # expected over the part of the hour from the satellite's first sample to the fleet's
+    # latest (a run starting or ending mid-hour is complete; a satellite that fell silent
+    # while the others went on is not).
     """CREATE OR REPLACE VIEW audit_completeness_hourly AS
-    SELECT twin_bucket('1 hour', m.bucket) AS hour, m.sat_id,
-           3600 / s.telemetry_interval_s AS expected,
-           sum(m.orbit_samples) AS received,
-           sum(m.orbit_samples) / (3600 / s.telemetry_interval_s) AS completeness
-    FROM telemetry_1m m JOIN satellites s USING (sat_id)
-    GROUP BY 1, m.sat_id, s.telemetry_interval_s""",
+    WITH span AS (
+        SELECT s.sat_id, s.telemetry_interval_s, f.time AS first_time, l.time AS last_time
+        FROM satellites s
+        CROSS JOIN LATERAL (SELECT t.time FROM telemetry t WHERE t.sat_id = s.sat_id
+                            ORDER BY t.time LIMIT 1) f
+        CROSS JOIN LATERAL (SELECT t.time FROM telemetry t WHERE t.sat_id = s.sat_id
+                            ORDER BY t.time DESC LIMIT 1) l
+    ), fleet AS (SELECT max(last_time) AS last_time FROM span),
+    hourly AS (
+        SELECT twin_bucket('1 hour', m.bucket) AS hour, m.sat_id,
+               sum(m.orbit_samples) AS received
+        FROM telemetry_1m m GROUP BY 1, m.sat_id
+    ), expected AS (
+        SELECT h.hour, h.sat_id, h.received,
+               extract(epoch FROM
+                   least(h.hour + interval '1 hour',
+                         f.last_time + sp.telemetry_interval_s * interval '1 second')
+                   - greatest(h.hour, sp.first_time)) / sp.telemetry_interval_s AS expected
+        FROM hourly h JOIN span sp USING (sat_id) CROSS JOIN fleet f
+    )
+    SELECT hour, sat_id, expected::float8 AS expected, received,
+           (received / nullif(expected, 0))::float8 AS completeness
+    FROM expected""",
     # Where a stored row came from: the batch, the topic partition and the record's offset.
     """CREATE OR REPLACE VIEW audit_row_lineage AS
     SELECT t.sat_id, t.time, t.kafka_offset, b.topic, b.partition, b.batch_id,

@@ -113,6 +113,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "each satellite's yellow and red limits per channel, and its latest values against them",
         "channel-limits",
     ),
+    Migration(
+        8,
+        "completeness counts only the part of an hour from a satellite's first sample to the "
+        "fleet's latest",
+        "completeness",
+    ),
 )
 
 

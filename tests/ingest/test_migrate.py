@@ -33,6 +33,7 @@ FROZEN_SHA256 = {  # the first 16 hex digits of each file's SHA-256
     "0004-ingest-login.sql": "1bce0c835b718773",
     "0006-minute-rollup.postgresql.sql": "7afe725a6754546a",
     "0005-reader-fenced.sql": "f5f52a4b721d8120",
+    "0008-completeness.sql": "b5e7cad4843b5c48",
     "0007-channel-limits.sql": "b36306181ea6d9ea",
 }
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "ingest" / "store" / "migrations"
