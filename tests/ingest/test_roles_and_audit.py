@@ -42,10 +42,10 @@ VIEWS = ["telemetry_1m", "fleet_1m", "fleet_1h"] + [
 ]
 
 
-def _load_two_hours(url: str, role: str | None = None) -> tuple[int, float, int]:
+def _load_two_hours(url: str, role: str | None = None) -> tuple[int, float, int, int]:
     """Store two simulated hours of threebody-12 (10 s ticks) plus events and job steps,
     written acting as ``role`` (None: the login); return (rows, tera-operations delivered,
-    job steps)."""
+    job steps, contacts acquired as the run's summary counts them)."""
     fleet, hw = build(load_preset("threebody-12"), T0)
     register_fleet(url, fleet, hw, "threebody-12", ["batch-1"], 10.0)
     sink = Collected()
@@ -75,7 +75,7 @@ def _load_two_hours(url: str, role: str | None = None) -> tuple[int, float, int]
     finally:
         writer.close()
     assert result.job_steps_inserted == sum(len(s) for s in steps) > 0
-    return result.rows_inserted, stats.compute_tera_ops, result.job_steps_inserted
+    return result.rows_inserted, stats.compute_tera_ops, result.job_steps_inserted, stats.contacts
 
 
 def _ts(t_ns: int):
@@ -99,7 +99,7 @@ def loaded(request):
 
 
 def test_every_rollup_and_audit_view_answers_with_consistent_figures(loaded):
-    url, rows, tera_ops_run, job_steps = loaded
+    url, rows, tera_ops_run, job_steps, _ = loaded
     assert rows == 720 * 12
     with connect(url) as conn:
         for view in VIEWS:
@@ -346,3 +346,19 @@ def test_superuser_logins_are_refused(database, superuser_url, tmp_path):
     # Migrating is the owner's job: a superuser owner (a Docker image's) is warned, not refused.
     done = _twin(["db", "migrate"], as_superuser)
     assert done.returncode == 0 and "a database SUPERUSER" in done.stderr
+
+
+def test_the_report_counts_the_runs_contacts_and_those_in_progress_at_its_start(loaded):
+    from twin.app import report
+
+    url, _, _, _, contacts_run = loaded
+    d = report.gather(url)
+    assert contacts_run > 0
+    assert len(d.contacts) - d.contacts_in_progress == contacts_run
+    with connect(url) as conn:
+        in_view_at_start = conn.execute(
+            "SELECT count(*) FROM (SELECT DISTINCT ON (sat_id, station_id) kind FROM events "
+            "WHERE kind IN ('contact_aos', 'contact_los') ORDER BY sat_id, station_id, time) f "
+            "WHERE kind = 'contact_los'"
+        ).fetchone()[0]
+    assert d.contacts_in_progress == in_view_at_start

@@ -103,6 +103,7 @@ class ReportData:
     contacts: list[tuple[int, datetime, datetime]] = field(
         default_factory=list
     )  # station, aos, los
+    contacts_in_progress: int = 0  # of those, already in progress at the span's start (no AOS)
     anomalies: list[tuple[int | None, str, str, datetime, datetime | None]] = field(
         default_factory=list
     )  # sat_id (None: fleet), rule, severity, opened, closed
@@ -345,7 +346,7 @@ def _contacts(conn: psycopg.Connection, d: ReportData) -> None:
     d.stations = conn.execute(
         "SELECT station_id, name, lat_deg, lon_deg FROM ground_stations ORDER BY station_id"
     ).fetchall()
-    d.contacts = conn.execute(
+    rows = conn.execute(
         "WITH steps AS ("
         " SELECT sat_id, station_id, time, kind,"
         " lead(time) OVER w AS next_time, lag(kind) OVER w AS previous_kind"
@@ -355,11 +356,13 @@ def _contacts(conn: psycopg.Connection, d: ReportData) -> None:
         "SELECT station_id,"
         " CASE WHEN kind = 'contact_aos' THEN time ELSE %(since)s::timestamptz END,"
         " CASE WHEN kind = 'contact_aos' THEN coalesce(next_time, %(until)s::timestamptz)"
-        " ELSE time END "
+        " ELSE time END, kind <> 'contact_aos' "
         "FROM steps WHERE kind = 'contact_aos' OR previous_kind IS NULL "
         "ORDER BY station_id, 2",
         {"since": d.since, "until": d.until},
     ).fetchall()
+    d.contacts = [(station, aos, los) for station, aos, los, _ in rows]
+    d.contacts_in_progress = sum(1 for *_, in_progress in rows if in_progress)
 
 
 def _anomalies(conn: psycopg.Connection, d: ReportData) -> None:

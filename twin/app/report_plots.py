@@ -259,8 +259,11 @@ def contacts(d: ReportData) -> Plot:
         ax.set_yticks(range(len(used)), [names.get(s, f"station {s}") for s in used], fontsize=8)
         ax.set_ylim(len(used) - 0.5, -0.5)
         ax.grid(axis="x", alpha=0.3)
+        acquired = len(d.contacts) - d.contacts_in_progress
         caption = (
-            f"{len(d.contacts):,} contacts (AOS to LOS, from the events table) at {len(used)} of "
+            f"{len(d.contacts):,} contacts (AOS to LOS, from the events table: {acquired:,} "
+            f"acquired in the span, as a run's summary counts them, and "
+            f"{d.contacts_in_progress:,} already in progress at its start) at {len(used)} of "
             f"{len(d.stations)} ground stations; bars overlap where several satellites are in "
             "contact with a station at once."
         )
