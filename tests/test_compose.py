@@ -57,7 +57,11 @@ def test_ingest_logs_in_as_twin_ingest_after_migrate_and_never_holds_the_owner_p
     assert settings.ENV_DATABASE not in ingest["environment"]
     assert "POSTGRES_PASSWORD" not in yaml.safe_dump(ingest)
     assert ingest["command"] == ["twin", "ingest"]
-    assert ingest["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    # After migrate (which gives twin_ingest its login), by way of the fleet's registration.
+    assert ingest["depends_on"]["fleet"]["condition"] == "service_completed_successfully"
+    assert (
+        SERVICES["fleet"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    )
     migrate = SERVICES["migrate"]
     assert migrate["command"] == ["twin", "db", "migrate"]
     password = migrate["environment"][settings.ENV_INGEST_PASSWORD]
@@ -103,7 +107,8 @@ def test_grafana_provisioning_is_mounted_and_names_the_variables_it_gets():
     assert (ROOT / source / "datasources").is_dir()
     datasource = yaml.safe_load((ROOT / source / "datasources" / "twin.yaml").read_text())
     text = yaml.safe_dump(datasource)
-    for variable in ("TWIN_GRAFANA_DB_HOST", "TWIN_GRAFANA_DB_USER", "TWIN_GRAFANA_DB_PASSWORD"):
+    for variable in ("TWIN_GRAFANA_DB_HOST", "TWIN_GRAFANA_DB_USER", "TWIN_GRAFANA_DB_PASSWORD",
+                     "TWIN_GRAFANA_DB_SSLMODE"):  # fmt: skip
         assert f"${variable}" in text and variable in SERVICES["grafana"]["environment"]
 
 
@@ -112,3 +117,57 @@ def test_images_build_from_the_project():
     assert SERVICES["twin"]["build"] == SERVICES["ingest"]["build"] == "."
     assert "pip install" in dockerfile and "USER twin" in dockerfile
     assert SERVICES["twin"]["command"][0] == "twin"
+
+
+def _after(service: str) -> dict[str, str]:
+    return {name: c["condition"] for name, c in SERVICES[service].get("depends_on", {}).items()}
+
+
+def test_the_fleet_the_twin_flies_is_registered_before_the_twin_and_ingest_start():
+    """Ingest dead-letters telemetry of unregistered satellites: ``fleet`` runs ``twin db
+    fleet`` with the twin's own fleet options, after migrate, before both."""
+    from twin.app.cli import build_parser
+
+    parser = build_parser()
+    fleet = parser.parse_args(SERVICES["fleet"]["command"][1:])
+    twin = parser.parse_args(SERVICES["twin"]["command"][1:])
+    assert (fleet.command, fleet.db_command) == ("db", "fleet")
+    for option in ("walker", "preset", "elements", "altitude_km", "inclination_deg"):
+        assert getattr(fleet, option, None) == getattr(twin, option, None), option
+    assert _after("fleet") == {"migrate": "service_completed_successfully"}
+    assert _after("twin")["fleet"] == _after("ingest")["fleet"] == "service_completed_successfully"
+    assert "TWIN_DATABASE_URL" in SERVICES["fleet"]["environment"]
+
+
+def test_a_restarted_twin_resumes_its_run():
+    from twin.app.cli import build_parser
+
+    twin = build_parser().parse_args(SERVICES["twin"]["command"][1:])
+    assert twin.run_id and SERVICES["twin"]["restart"] == "unless-stopped"
+
+
+def test_grafana_runs_the_version_its_dashboards_are_validated_against():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    sdk = next(r for r in project["project"]["optional-dependencies"]["test"]
+               if r.startswith("grafana-foundation-sdk"))  # fmt: skip
+    validated = sdk.split("!")[1]  # "<epoch>!<grafana version>"
+    image = SERVICES["grafana"]["image"]
+    assert image.split(":")[1] == validated, (image, sdk)
+    assert SERVICES["grafana"]["environment"]["TWIN_GRAFANA_DB_SSLMODE"].startswith(
+        "${TWIN_GRAFANA_DB_SSLMODE:-"
+    )
+
+
+def test_the_compose_file_follows_the_compose_specification():
+    import json
+
+    from jsonschema import Draft7Validator
+
+    schema = json.loads((ROOT / "tests" / "data" / "compose-spec.schema.json").read_text())
+    assert schema["title"] == "Compose Specification"
+    validator = Draft7Validator(schema)
+    assert [e.message for e in validator.iter_errors(COMPOSE)] == []
+    misspelt = {**COMPOSE, "services": {**SERVICES, "twin": {**SERVICES["twin"], "restrat": "no"}}}
+    assert list(validator.iter_errors(misspelt))  # the schema does catch a wrong key

@@ -76,7 +76,7 @@ def test_grafanas_dashboard_model_keeps_every_field(board):
 
 def test_grafanas_alerting_model_keeps_every_field_of_the_published_rules(monkeypatch):
     env = {"TWIN_GRAFANA_DB_HOST": "db:5432", "TWIN_GRAFANA_DB_USER": "twin_reader",
-           "TWIN_GRAFANA_DB_PASSWORD": "x"}  # fmt: skip
+           "TWIN_GRAFANA_DB_PASSWORD": "x", "TWIN_GRAFANA_DB_SSLMODE": "disable"}  # fmt: skip
     (group,) = load_bundle(GRAFANA, env).rule_groups
     assert [r["uid"] for r in group["rules"]] == [r.uid for r in alerts.RULES]
     assert _dropped(group, _through(RuleGroup, group)) == []

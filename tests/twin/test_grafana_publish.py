@@ -41,6 +41,7 @@ ENV = {
     "TWIN_GRAFANA_DB_HOST": "db.example:5432",
     "TWIN_GRAFANA_DB_USER": "twin_reader",
     "TWIN_GRAFANA_DB_PASSWORD": DB_PASSWORD,
+    "TWIN_GRAFANA_DB_SSLMODE": "verify-full",
 }
 
 # Body keys Grafana's API reads (AddDataSourceCommand / UpdateDataSourceCommand,
