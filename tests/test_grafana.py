@@ -27,6 +27,7 @@ from twin.grafana.files import rendered
 from twin.grafana.publish import load_bundle
 from twin.grafana.sql import interpolate
 from twin.payload.ground import load_stations
+from twin.wire.telemetry import CHANNELS
 
 GRAFANA = Path(__file__).resolve().parent.parent / "grafana"
 register_default_plugins()
@@ -241,3 +242,68 @@ def test_a_crafted_satellite_value_stays_data_in_every_panel(store):
                         continue  # '3 OR true' is no integer: refused as data
                     assert rows == [], f"{board.uid} / {panel.title}: {crafted!r} matched rows"
         assert conn.execute("SELECT count(*) FROM satellites").fetchone()[0] == 12
+
+
+def _panels():
+    """(board uid, panel definition, its rendered JSON) of every dashboard panel."""
+    for board in BOARDS:
+        rendered = board_json(board)["panels"]
+        yield from ((board.uid, p, j) for p, j in zip(board.panels, rendered, strict=True))
+
+
+def _override(panel_json: dict, field: str, key: str):
+    for override in panel_json["fieldConfig"]["overrides"]:
+        if override["matcher"] == {"id": "byName", "options": field}:
+            for prop in override["properties"]:
+                if prop["id"] == key:
+                    return prop["value"]
+    return None
+
+
+def test_every_panel_has_a_unit_and_one_unit_per_axis():
+    for uid, panel, body in _panels():
+        default = body["fieldConfig"]["defaults"].get("unit")
+        assert default, (uid, panel.title)
+        axes: dict[str, set[str]] = {}
+        for column in panel.columns:
+            if column in ("time", "metric"):
+                continue
+            unit = _override(body, column, "unit") or default
+            axis = _override(body, column, "custom.axisPlacement") or "left"
+            axes.setdefault(axis, set()).add(unit)
+        if panel.kind == "timeseries":
+            assert all(len(units) == 1 for units in axes.values()), (uid, panel.title, axes)
+
+
+def test_panels_of_a_channel_with_limits_draw_them_in_their_colours():
+    drawn = set()
+    for uid, panel, body in _panels():
+        if not panel.channel:
+            continue
+        limits = CHANNELS[panel.channel].limits
+        assert any(limit is not None for _, limit in limits.items())
+        lines = {c: _override(body, c, "color") for c in panel.columns}
+        lines = {c: v["fixedColor"] for c, v in lines.items() if v is not None}
+        assert set(lines.values()) == {"red", "yellow"}, (uid, panel.title, lines)
+        for column in lines:
+            assert _override(body, column, "custom.lineStyle")["fill"] == "dash"
+            assert "channel_limits" in panel.sql and f"'{panel.channel}'" in panel.sql
+        drawn.add((uid, panel.channel))
+    assert {c for _, c in drawn} == {"soc", "temp_payload_c"}
+    assert {u for u, _ in drawn} == {"twin-satellite", "twin-power-thermal"}
+
+
+def test_every_row_or_point_about_a_satellite_links_to_its_dashboard():
+    linked = 0
+    for uid, panel, body in _panels():
+        if "sat_id" not in panel.columns:
+            continue
+        links = body["fieldConfig"]["defaults"].get("links", [])
+        assert links, (uid, panel.title)
+        url = links[0]["url"]
+        assert (
+            url.startswith("/d/twin-satellite?") and "var-satellite=${__data.fields.sat_id}" in url
+        )
+        linked += 1
+    assert linked >= 4
+    assert "twin-satellite" in {b.uid for b in BOARDS}

@@ -28,6 +28,10 @@ class Panel:
 
     ``kind`` is Grafana's panel type; ``table`` says whether the query returns a table
     (``format: table``) or time series; ``columns`` are the columns the panel reads.
+    ``unit`` is Grafana's unit of every field, ``field_units`` (column, unit) those of fields
+    that differ (Grafana gives each unit an axis of its own; ``right_axis`` columns go on
+    the right); ``links`` are data links from every row or point (to the satellite
+    dashboard); ``channel`` names the dictionary channel whose limits the panel draws.
     """
 
     title: str
@@ -41,6 +45,10 @@ class Panel:
     description: str = ""
     options: dict = field(default_factory=dict)
     overrides: tuple[dict, ...] = ()  # Grafana field overrides (matcher and properties)
+    field_units: tuple[tuple[str, str], ...] = ()
+    right_axis: tuple[str, ...] = ()
+    links: tuple[dict, ...] = ()
+    channel: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,10 +83,31 @@ def target(sql: str, table: bool) -> dict:
     }
 
 
+def _by_name(name: str, *properties: tuple[str, object]) -> dict:
+    return {
+        "matcher": {"id": "byName", "options": name},
+        "properties": [{"id": key, "value": value} for key, value in properties],
+    }
+
+
+# Rows and points about one satellite open its dashboard, over the same time range.
+SATELLITE_LINK = {
+    "title": "Satellite ${__data.fields.sat_id}",
+    "url": "/d/twin-satellite?var-satellite=${__data.fields.sat_id}&${__url_time_range}",
+}
+
+
 def panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict:
     defaults: dict = {}
     if panel.unit:
         defaults["unit"] = panel.unit
+    if panel.links:
+        defaults["links"] = list(panel.links)
+    overrides = [
+        *panel.overrides,
+        *(_by_name(name, ("unit", unit)) for name, unit in panel.field_units),
+        *(_by_name(name, ("custom.axisPlacement", "right")) for name in panel.right_axis),
+    ]
     body = {
         "id": panel_id,
         "type": panel.kind,
@@ -86,7 +115,7 @@ def panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict:
         "datasource": dict(DATASOURCE),
         "gridPos": {"h": panel.height, "w": panel.width, "x": x, "y": y},
         "targets": [target(panel.sql, panel.table)],
-        "fieldConfig": {"defaults": defaults, "overrides": list(panel.overrides)},
+        "fieldConfig": {"defaults": defaults, "overrides": overrides},
         "options": panel.options,
     }
     if panel.description:

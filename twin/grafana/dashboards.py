@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from twin.grafana.board import SELECTED, Board, Panel, Variable
+from twin.grafana.board import SATELLITE_LINK, SELECTED, Board, Panel, Variable
+
+# Grafana's custom unit for tera-operations per second.
+TOPS_UNIT = "suffix: TOPS"
 
 VARIABLES = (
     Variable("fleet", "Fleet", "SELECT DISTINCT fleet FROM satellites ORDER BY 1"),
@@ -106,6 +109,7 @@ FLEET = Board(
             f"FROM telemetry_1m m JOIN s USING (sat_id) WHERE {LAST_MINUTE} "
             f"",
             ("nominal", "safe_mode", "throttled", "with_open_anomalies"),
+            unit="short",
             table=True,
             width=8,
         ),
@@ -115,6 +119,7 @@ FLEET = Board(
             "SELECT count(*) AS open_anomalies FROM audit_anomaly_history "
             f"WHERE closed_at IS NULL AND (sat_id IS NULL OR {SELECTED})",
             ("open_anomalies",),
+            unit="short",
             table=True,
             width=4,
         ),
@@ -127,7 +132,7 @@ FLEET = Board(
                 "sum(s.peak_tops * (1 - m.safe_mode_samples::float8 / m.samples)) AS available",
             ),
             ("time", "delivered_tops", "available_tops"),
-            unit="none",
+            unit=TOPS_UNIT,
             description="TOPS delivered by the accelerators, and the peak of those not in "
             "safe mode.",
         ),
@@ -139,6 +144,7 @@ FLEET = Board(
                 "sum(m.sunlit_share) AS sunlit, sum(m.in_contact_share) AS in_contact",
             ),
             ("time", "sunlit", "in_contact"),
+            unit="short",
             description="Satellites in sunlight and satellites downlinking to a station.",
         ),
         Panel(
@@ -155,6 +161,9 @@ FLEET = Board(
             "geomap",
             LATEST_POSITIONS,
             ("sat_id", "latitude", "longitude", "health"),
+            unit="degree",
+            field_units=(("sat_id", "none"), ("health", "none")),
+            links=(SATELLITE_LINK,),
             table=True,
             width=24,
             height=12,
@@ -173,6 +182,16 @@ def _limit(channel: str, which: str, name: str) -> str:
     return (
         f"(SELECT {which} FROM channel_limits WHERE sat_id = ${{satellite:sqlstring}} "
         f"AND channel = '{channel}') AS {name}"
+    )
+
+
+def _fleet_limit(channel: str, which: str, name: str) -> str:
+    """A select-list item: the strictest ``which`` limit of ``channel`` over the satellites
+    picked (``s``), as ``name``: the highest low limit, the lowest high one."""
+    strictest = "max" if which.endswith("_low") else "min"
+    return (
+        f"(SELECT {strictest}(l.{which}) FROM channel_limits l JOIN s USING (sat_id) "
+        f"WHERE l.channel = '{channel}') AS {name}"
     )
 
 
@@ -224,6 +243,7 @@ SATELLITE = Board(
             "WHERE sat_id = ${satellite:sqlstring} AND $__timeFilter(time) AND lat_deg IS NOT NULL "
             "ORDER BY time",
             ("time", "latitude", "longitude"),
+            unit="degree",
             table=True,
             width=24,
             height=10,
@@ -236,6 +256,7 @@ SATELLITE = Board(
             "FROM satellite_limit_states WHERE sat_id = ${satellite:sqlstring} "
             "ORDER BY state DESC NULLS LAST, channel",
             ("channel", "value", "unit", "state"),
+            unit="none",
             table=True,
             width=24,
             description="The satellite's latest sample of each channel that has limits, "
@@ -261,6 +282,7 @@ SATELLITE = Board(
             "WHERE sat_id = ${satellite:sqlstring} AND $__timeFilter(time) GROUP BY 1 ORDER BY 1",
             ("time", "soc", "safe_mode_below", "no_new_jobs_below"),
             unit="percentunit",
+            channel="soc",
             overrides=_limit_lines(safe_mode_below="red", no_new_jobs_below="yellow"),
         ),
         Panel(
@@ -273,25 +295,56 @@ SATELLITE = Board(
             "WHERE sat_id = ${satellite:sqlstring} AND $__timeFilter(time) GROUP BY 1 ORDER BY 1",
             ("time", "payload", "radiator", "payload_throttles_above", "payload_critical_above"),
             unit="celsius",
+            channel="temp_payload_c",
             overrides=_limit_lines(payload_throttles_above="yellow", payload_critical_above="red"),
         ),
         Panel(
             "Compute",
             "timeseries",
             "SELECT $__timeGroupAlias(time, $__interval), avg(throughput_tops) AS tops, "
-            "avg(utilisation) AS utilisation, avg(queue_depth) AS queue_depth, "
+            "avg(utilisation) AS utilisation FROM telemetry "
+            "WHERE sat_id = ${satellite:sqlstring} AND $__timeFilter(time) GROUP BY 1 ORDER BY 1",
+            ("time", "tops", "utilisation"),
+            unit=TOPS_UNIT,
+            field_units=(("utilisation", "percentunit"),),
+            right_axis=("utilisation",),
+        ),
+        Panel(
+            "Jobs queued and throttle state",
+            "timeseries",
+            "SELECT $__timeGroupAlias(time, $__interval), avg(queue_depth) AS queue_depth, "
             "max(throttle_level) AS throttle_level FROM telemetry "
             "WHERE sat_id = ${satellite:sqlstring} AND $__timeFilter(time) GROUP BY 1 ORDER BY 1",
-            ("time", "tops", "utilisation", "queue_depth", "throttle_level"),
+            ("time", "queue_depth", "throttle_level"),
+            unit="short",
+            field_units=(("throttle_level", "none"),),
+            right_axis=("throttle_level",),
+            description="Jobs queued or running (left); accelerator throttle state, 0 = full "
+            "clock (right).",
         ),
         Panel(
             "Links",
             "timeseries",
             "SELECT $__timeGroupAlias(time, $__interval), avg(downlink_mbps) AS downlink_mbps, "
-            "avg(isl_up) AS laser_links, avg(backlog_mb) AS backlog_mb FROM telemetry "
+            "avg(backlog_mb) AS backlog_mb FROM telemetry "
             "WHERE sat_id = ${satellite:sqlstring} AND $__timeFilter(time) GROUP BY 1 ORDER BY 1",
-            ("time", "downlink_mbps", "laser_links", "backlog_mb"),
-            width=24,
+            ("time", "downlink_mbps", "backlog_mb"),
+            unit="Mbits",
+            field_units=(("backlog_mb", "decmbytes"),),
+            right_axis=("backlog_mb",),
+        ),
+        Panel(
+            "Laser links",
+            "timeseries",
+            "SELECT $__timeGroupAlias(time, $__interval), avg(isl_up) AS laser_links, "
+            "avg(hops_to_ground) AS hops_to_ground FROM telemetry "
+            "WHERE sat_id = ${satellite:sqlstring} AND $__timeFilter(time) GROUP BY 1 ORDER BY 1",
+            ("time", "laser_links", "hops_to_ground"),
+            unit="short",
+            field_units=(("hops_to_ground", "none"),),
+            right_axis=("hops_to_ground",),
+            description="Laser links carrying data (left); hops to a satellite in contact, -1 "
+            "beyond reach (right).",
         ),
     ),
     VARIABLES,
@@ -329,6 +382,7 @@ COMPUTE = Board(
             "WHERE $__timeFilter(m.bucket) GROUP BY m.bucket, s.shell) m1 "
             "GROUP BY 1, 2 ORDER BY 1",
             ("time", "metric", "tops"),
+            unit=TOPS_UNIT,
         ),
         Panel(
             "Jobs landed and failed",
@@ -338,6 +392,7 @@ COMPUTE = Board(
             "count(*) FILTER (WHERE j.state = 'failed') AS failed FROM job_events j "
             f"WHERE $__timeFilter(j.time) AND j.{SELECTED} GROUP BY 1 ORDER BY 1",
             ("time", "downlinked", "failed"),
+            unit="short",
         ),
         Panel(
             "Job latency, submission to ground",
@@ -369,6 +424,8 @@ COMPUTE = Board(
             "WHERE $__timeFilter(m.bucket) GROUP BY s.shell, s.plane "
             "ORDER BY tera_ops DESC",
             ("shell", "plane", "tera_ops", "utilisation", "upsets"),
+            unit="short",
+            field_units=(("utilisation", "percentunit"),),
             table=True,
             width=24,
         ),
@@ -385,20 +442,30 @@ POWER_THERMAL = Board(
             "State of charge across the fleet",
             "timeseries",
             "SELECT $__timeGroupAlias(m.bucket, $__interval), min(m.soc_min) AS lowest, "
-            "avg(m.soc_avg) AS mean FROM telemetry_1m m JOIN s USING (sat_id) "
+            f"avg(m.soc_avg) AS mean, {_fleet_limit('soc', 'red_low', 'safe_mode_below')}, "
+            f"{_fleet_limit('soc', 'yellow_low', 'no_new_jobs_below')} "
+            "FROM telemetry_1m m JOIN s USING (sat_id) "
             "WHERE $__timeFilter(m.bucket) GROUP BY 1 ORDER BY 1",
-            ("time", "lowest", "mean"),
+            ("time", "lowest", "mean", "safe_mode_below", "no_new_jobs_below"),
             unit="percentunit",
+            channel="soc",
+            overrides=_limit_lines(safe_mode_below="red", no_new_jobs_below="yellow"),
+            description="Limits: the strictest of the satellites picked (their hardware's).",
         ),
         Panel(
             "Payload temperature across the fleet",
             "timeseries",
             "SELECT $__timeGroupAlias(m.bucket, $__interval), "
-            "max(m.temp_payload_max_c) AS hottest, avg(m.temp_payload_avg_c) AS mean "
+            "max(m.temp_payload_max_c) AS hottest, avg(m.temp_payload_avg_c) AS mean, "
+            f"{_fleet_limit('temp_payload_c', 'yellow_high', 'payload_throttles_above')}, "
+            f"{_fleet_limit('temp_payload_c', 'red_high', 'payload_critical_above')} "
             "FROM telemetry_1m m JOIN s USING (sat_id) "
             "WHERE $__timeFilter(m.bucket) GROUP BY 1 ORDER BY 1",
-            ("time", "hottest", "mean"),
+            ("time", "hottest", "mean", "payload_throttles_above", "payload_critical_above"),
             unit="celsius",
+            channel="temp_payload_c",
+            overrides=_limit_lines(payload_throttles_above="yellow", payload_critical_above="red"),
+            description="Limits: the strictest of the satellites picked (their hardware's).",
         ),
         Panel(
             "Lowest batteries",
@@ -408,6 +475,9 @@ POWER_THERMAL = Board(
             "WHERE $__timeFilter(m.bucket) GROUP BY m.sat_id "
             "ORDER BY soc_min LIMIT 10",
             ("sat_id", "soc_min", "safe_mode_samples"),
+            unit="short",
+            field_units=(("sat_id", "none"), ("soc_min", "percentunit")),
+            links=(SATELLITE_LINK,),
             table=True,
         ),
         Panel(
@@ -419,6 +489,9 @@ POWER_THERMAL = Board(
             "WHERE $__timeFilter(m.bucket) GROUP BY m.sat_id "
             "ORDER BY temp_payload_max_c DESC LIMIT 10",
             ("sat_id", "temp_payload_max_c", "throttle_level_max"),
+            unit="short",
+            field_units=(("sat_id", "none"), ("temp_payload_max_c", "celsius")),
+            links=(SATELLITE_LINK,),
             table=True,
         ),
     ),
@@ -438,6 +511,7 @@ CONTACTS = Board(
             f"WHERE e.kind = 'contact_aos' AND $__timeFilter(e.time) AND e.{SELECTED} "
             "GROUP BY 1, 2 ORDER BY 1",
             ("time", "metric", "passes"),
+            unit="short",
             width=24,
             description="Acquisitions of signal: satellites rising above each station's mask.",
         ),
@@ -460,6 +534,7 @@ CONTACTS = Board(
             "WHERE $__timeFilter(m.bucket) GROUP BY m.bucket) per_minute GROUP BY 1 ORDER BY 1",
             ("time", "downlink_mb", "backlog_mb"),
             unit="decmbytes",
+            right_axis=("backlog_mb",),
             description="Megabytes the granted downlinks could carry, and results waiting "
             "on board.",
         ),
@@ -479,6 +554,9 @@ DATA_HEALTH = Board(
             "FROM audit_anomaly_history WHERE closed_at IS NULL "
             f"AND (sat_id IS NULL OR {SELECTED}) ORDER BY opened_at DESC",
             ("anomaly_id", "sat_id", "rule", "severity", "opened_at"),
+            unit="none",
+            field_units=(("opened_at", "dateTimeAsIso"),),
+            links=(SATELLITE_LINK,),
             table=True,
             width=24,
         ),
@@ -489,6 +567,7 @@ DATA_HEALTH = Board(
             f"WHERE state = 'open' AND $__timeFilter(time) AND (sat_id IS NULL OR {SELECTED}) "
             "GROUP BY 1 ORDER BY 1",
             ("time", "opened"),
+            unit="short",
         ),
         Panel(
             "Data completeness",
@@ -514,6 +593,8 @@ DATA_HEALTH = Board(
             "SELECT topic, left(reason, 120) AS reason, count(*) AS messages, "
             "max(received_at) AS last_at FROM dead_letters GROUP BY 1, 2 ORDER BY messages DESC",
             ("topic", "reason", "messages", "last_at"),
+            unit="short",
+            field_units=(("last_at", "dateTimeAsIso"),),
             table=True,
         ),
     ),
