@@ -307,3 +307,10 @@ def test_every_row_or_point_about_a_satellite_links_to_its_dashboard():
         linked += 1
     assert linked >= 4
     assert "twin-satellite" in {b.uid for b in BOARDS}
+
+
+def test_no_map_joins_samples_with_lines_across_the_antimeridian():
+    for uid, panel, body in _panels():
+        if panel.kind == "geomap":
+            layers = [layer["type"] for layer in body["options"]["layers"]]
+            assert "route" not in layers, (uid, panel.title)  # lines would cross the map

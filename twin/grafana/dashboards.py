@@ -247,7 +247,9 @@ SATELLITE = Board(
             table=True,
             width=24,
             height=10,
-            options=_world_map("route", "track", {"size": {"fixed": 2}}),
+            # Points, not Grafana's route layer: a route joins consecutive samples with
+            # straight lines, across the whole map where the track passes ±180°.
+            options=_world_map("markers", "track", {"size": {"fixed": 2}}),
         ),
         Panel(
             "Limits, latest sample",
