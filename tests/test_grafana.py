@@ -187,7 +187,9 @@ def test_every_alert_query_gives_one_number_and_the_rules_judge_the_data_right(s
             assert len(rows) == 1 and len(rows[0]) == 1 and rows[0][0] is not None, rule.uid
             values[rule.uid] = float(rows[0][0])
     assert values["twin-throughput-below-plan"] > 0.8  # a healthy fleet: not firing
-    assert values["twin-safe-mode-count"] == 0
+    assert values["twin-safe-mode-share"] == 0
+    # The store's open critical anomaly (a-2) fires the critical rule, not the warning one.
+    assert (values["twin-critical-anomalies"], values["twin-warning-anomalies"]) == (1, 0)
     assert values["twin-completeness"] >= 0.99
     assert values["twin-dead-letters"] == 1  # the dead letter stored just now: firing
     assert values["twin-ingest-lag"] >= 0
@@ -314,3 +316,21 @@ def test_no_map_joins_samples_with_lines_across_the_antimeridian():
         if panel.kind == "geomap":
             layers = [layer["type"] for layer in body["options"]["layers"]]
             assert "route" not in layers, (uid, panel.title)  # lines would cross the map
+
+
+def test_every_alert_rule_points_at_its_runbook_section_and_a_route_takes_its_severity():
+    import re
+
+    import yaml
+
+    runbook = (Path(__file__).resolve().parent.parent / "docs" / "runbook.md").read_text()
+    headings = set(re.findall(r"^### (\S+)$", runbook, re.M))
+    (group,) = alerts.provisioning()["groups"]
+    for rule in group["rules"]:
+        url = rule["annotations"]["runbook_url"]
+        assert url == f"docs/runbook.md#{rule['uid']}" and rule["uid"] in headings, url
+    template = yaml.safe_load((GRAFANA / "templates" / "notifications.yaml").read_text())
+    (contact,) = template["contactPoints"]
+    assert contact["receivers"][0]["settings"]["url"] == "$TWIN_ALERT_WEBHOOK_URL"
+    routed = {m[2] for route in template["policies"][0]["routes"] for m in route["object_matchers"]}
+    assert {rule["labels"]["severity"] for rule in group["rules"]} <= routed

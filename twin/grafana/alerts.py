@@ -46,14 +46,37 @@ RULES = (
         "The fleet delivers less than 80 % of the planned TOPS.",
     ),
     Rule(
-        "twin-safe-mode-count",
+        "twin-safe-mode-share",
         "Satellites in safe mode",
-        "SELECT coalesce(max(safe_mode_satellites), 0) AS satellites FROM fleet_1m "
+        # A share of the registered fleet, so the rule means the same for 12 or 2,800.
+        "SELECT coalesce(max(safe_mode_satellites), 0)::float8 / "
+        "nullif((SELECT count(*) FROM satellites), 0) AS share_in_safe_mode FROM fleet_1m "
         "WHERE $__timeFilter(bucket)",
         "gt",
-        10.0,
-        "More than 10 satellites are in safe mode.",
+        0.1,
+        "More than 10 % of the fleet is in safe mode.",
         severity="critical",
+    ),
+    Rule(
+        "twin-critical-anomalies",
+        "Critical anomalies open",
+        "SELECT count(*) AS open_critical FROM audit_anomaly_history "
+        "WHERE closed_at IS NULL AND severity = 'critical'",
+        "gt",
+        0.0,
+        "A critical anomaly is open (a rule of severity critical fired and has not cleared).",
+        for_="0s",
+        severity="critical",
+    ),
+    Rule(
+        "twin-warning-anomalies",
+        "Warning anomalies open",
+        "SELECT count(*) AS open_warnings FROM audit_anomaly_history "
+        "WHERE closed_at IS NULL AND severity = 'warning'",
+        "gt",
+        0.0,
+        "A warning anomaly has been open for 15 minutes.",
+        for_="15m",
     ),
     Rule(
         "twin-completeness",
@@ -89,6 +112,15 @@ RULES = (
 )
 
 
+RUNBOOK = "docs/runbook.md"
+
+
+def runbook_url(rule: Rule) -> str:
+    """Where the runbook says what to do when ``rule`` fires: its section under "Alerts",
+    headed by the rule's uid (a path in the repository, as Grafana shows it)."""
+    return f"{RUNBOOK}#{rule.uid}"
+
+
 def rule_json(rule: Rule) -> dict:
     query = target(rule.sql, table=True)
     return {
@@ -121,7 +153,7 @@ def rule_json(rule: Rule) -> dict:
         "noDataState": "NoData",
         "execErrState": "Error",
         "for": rule.for_,
-        "annotations": {"summary": rule.summary},
+        "annotations": {"summary": rule.summary, "runbook_url": runbook_url(rule)},
         "labels": {"team": "operations", "severity": rule.severity},
     }
 
