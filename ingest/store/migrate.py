@@ -119,6 +119,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "fleet's latest",
         "completeness",
     ),
+    Migration(
+        9,
+        "operators acknowledge and shelve anomalies (who, why, until when); the status of each",
+        "anomaly-acknowledgements",
+    ),
 )
 
 

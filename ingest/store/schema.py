@@ -111,6 +111,24 @@ channel_limits = Table(
     "and its hardware (twin db fleet)",
 )
 
+anomaly_acknowledgements = Table(
+    "anomaly_acknowledgements",
+    metadata,
+    Column("anomaly_id", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("by_whom", Text, nullable=False, comment="the operator who acted"),
+    Column("reason", Text, nullable=False, comment="why, in the operator's words"),
+    Column(
+        "shelved_until",
+        DateTime(timezone=True),
+        comment="a shelved anomaly pages nobody until then",
+    ),
+    PrimaryKeyConstraint("anomaly_id", "at", name="anomaly_acknowledgements_pkey"),
+    comment="Operators' acknowledgements and shelving of anomalies "
+    "(twin anomalies ack|shelve|unshelve), kept whole",
+)
+
 ingest_batches = Table(
     "ingest_batches",
     metadata,

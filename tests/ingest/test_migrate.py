@@ -34,6 +34,7 @@ FROZEN_SHA256 = {  # the first 16 hex digits of each file's SHA-256
     "0006-minute-rollup.postgresql.sql": "7afe725a6754546a",
     "0005-reader-fenced.sql": "f5f52a4b721d8120",
     "0008-completeness.sql": "b5e7cad4843b5c48",
+    "0009-anomaly-acknowledgements.sql": "f66e07ae9bb0ac2b",
     "0007-channel-limits.sql": "b36306181ea6d9ea",
 }
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "ingest" / "store" / "migrations"

@@ -60,22 +60,22 @@ RULES = (
     Rule(
         "twin-critical-anomalies",
         "Critical anomalies open",
-        "SELECT count(*) AS open_critical FROM audit_anomaly_history "
-        "WHERE closed_at IS NULL AND severity = 'critical'",
+        "SELECT count(*) AS open_critical FROM anomaly_status "
+        "WHERE closed_at IS NULL AND severity = 'critical' AND NOT acknowledged AND NOT shelved",
         "gt",
         0.0,
-        "A critical anomaly is open (a rule of severity critical fired and has not cleared).",
+        "A critical anomaly is open and nobody has acknowledged or shelved it.",
         for_="0s",
         severity="critical",
     ),
     Rule(
         "twin-warning-anomalies",
         "Warning anomalies open",
-        "SELECT count(*) AS open_warnings FROM audit_anomaly_history "
-        "WHERE closed_at IS NULL AND severity = 'warning'",
+        "SELECT count(*) AS open_warnings FROM anomaly_status "
+        "WHERE closed_at IS NULL AND severity = 'warning' AND NOT acknowledged AND NOT shelved",
         "gt",
         0.0,
-        "A warning anomaly has been open for 15 minutes.",
+        "A warning anomaly has been open for 15 minutes, not acknowledged or shelved.",
         for_="15m",
     ),
     Rule(

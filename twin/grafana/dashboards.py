@@ -552,10 +552,12 @@ DATA_HEALTH = Board(
         Panel(
             "Open anomalies",
             "table",
-            "SELECT anomaly_id, sat_id, rule, severity, opened_at, worst_value "
-            "FROM audit_anomaly_history WHERE closed_at IS NULL "
+            "SELECT anomaly_id, sat_id, rule, severity, opened_at, worst_value, "
+            "CASE WHEN shelved THEN 'shelved until ' || to_char(shelved_until, "
+            "'YYYY-MM-DD HH24:MI') WHEN acknowledged THEN 'acknowledged' ELSE 'new' END "
+            "AS status, by_whom, reason FROM anomaly_status WHERE closed_at IS NULL "
             f"AND (sat_id IS NULL OR {SELECTED}) ORDER BY opened_at DESC",
-            ("anomaly_id", "sat_id", "rule", "severity", "opened_at"),
+            ("anomaly_id", "sat_id", "rule", "severity", "opened_at", "status", "by_whom"),
             unit="none",
             field_units=(("opened_at", "dateTimeAsIso"),),
             links=(SATELLITE_LINK,),

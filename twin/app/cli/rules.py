@@ -52,6 +52,26 @@ def add_parsers(sub) -> None:
     )
     score.set_defaults(func=cmd_score)
 
+    anomalies = sub.add_parser(
+        "anomalies", help="list open anomalies; acknowledge or shelve them (kept with who and why)"
+    ).add_subparsers(dest="anomalies_command", required=True)
+    listing = anomalies.add_parser("list", help="open anomalies with their status")
+    database_option(listing)
+    listing.set_defaults(func=cmd_anomalies_list)
+    for name, help_text in (
+        ("ack", "acknowledge an open anomaly: seen, it pages nobody again"),
+        ("shelve", "shelve an open anomaly for a time: it pages nobody until then"),
+        ("unshelve", "end a shelving now"),
+    ):
+        act = anomalies.add_parser(name, help=help_text)
+        act.add_argument("anomaly_id", help="the anomaly's id (twin anomalies list)")
+        act.add_argument("--reason", required=True, help="why, in your words (kept)")
+        act.add_argument("--by", help="who acts (default: the login name)")
+        if name == "shelve":
+            act.add_argument("--for", dest="shelve_for", required=True, help="e.g. 30m, 2h")
+        database_option(act)
+        act.set_defaults(func=cmd_anomalies_act, anomalies_action=name)
+
 
 def cmd_rules_check(args: argparse.Namespace) -> int:
     from ingest.rules.definitions import load_rules
@@ -119,3 +139,50 @@ def cmd_score(args: argparse.Namespace) -> int:
     )
     print(score.table())
     return 0 if score.passed else 1
+
+
+def cmd_anomalies_list(args: argparse.Namespace) -> int:
+    from ingest.rules.acknowledge import open_anomalies
+    from ingest.store.db import connect
+    from twin.app.cli.options import open_store
+
+    with open_store(args, create=False) as (url, _, _), connect(url) as conn:
+        rows = open_anomalies(conn)
+    say(f"twin anomalies list: {len(rows)} open")
+    for anomaly_id, sat, rule, severity, opened, action, who, reason, until, _, shelved in rows:
+        status = "open"
+        if action is not None:
+            status = f"{action} by {who}" + (f" until {until:%Y-%m-%dT%H:%MZ}" if shelved else "")
+        print(
+            f"  {anomaly_id}  sat {sat}  {severity:<8} {rule}  since "
+            f"{opened:%Y-%m-%dT%H:%M:%SZ}  {status}" + (f": {reason}" if reason else "")
+        )
+    return 0
+
+
+def cmd_anomalies_act(args: argparse.Namespace) -> int:
+    import getpass
+    from datetime import UTC, datetime, timedelta
+
+    from ingest.rules.acknowledge import record
+    from ingest.store.db import connect
+    from twin.app.cli.options import open_store
+    from twin.core.clock import NS_PER_S, parse_duration_ns
+    from twin.core.errors import InputError
+
+    action = {"ack": "acknowledged", "shelve": "shelved", "unshelve": "unshelved"}
+    until = None
+    if args.anomalies_action == "shelve":
+        try:
+            seconds = parse_duration_ns("--for", args.shelve_for) / NS_PER_S
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        until = datetime.now(UTC) + timedelta(seconds=seconds)
+    by_whom = args.by or getpass.getuser()
+    with open_store(args, create=False) as (url, _, _), connect(url) as conn:
+        at = record(conn, args.anomaly_id, action[args.anomalies_action], by_whom,
+                    args.reason, until)  # fmt: skip
+    say(f"twin anomalies {args.anomalies_action}: {args.anomaly_id} "
+        f"{action[args.anomalies_action]} by {by_whom} at {at:%Y-%m-%dT%H:%M:%SZ}"
+        + (f", until {until:%Y-%m-%dT%H:%M:%SZ}" if until else ""))  # fmt: skip
+    return 0
