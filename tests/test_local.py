@@ -198,3 +198,28 @@ def test_status_lines_when_not_on_a_terminal_and_json_logs(database):
                  "--quiet", "--start", "2026-03-21T00:00:00Z")  # fmt: skip
     assert quiet.returncode == 0 and quiet.stderr == ""
     assert "twin run: 60 ticks" in quiet.stdout
+
+
+def test_db_url_shell_and_stop_reach_the_embedded_store(data_dir, tmp_path):
+    data_dir = str(data_dir)
+    run = twin(*max_speed_args("threebody-12", "1m", step="10s"), "--data-dir", data_dir)
+    assert run.returncode == 0, run.stderr
+    try:
+        url = twin("db", "url", "--data-dir", data_dir)
+        assert url.returncode == 0, url.stderr
+        with psycopg.connect(url.stdout.strip()) as conn:
+            assert conn.execute("SELECT count(*) FROM telemetry").fetchone()[0] == 72
+        shell = subprocess.run(
+            [sys.executable, "-m", "twin", "db", "shell", "--data-dir", data_dir],
+            input="SELECT 'satellites:' || count(*) FROM satellites;\n",
+            env=NO_SERVICES, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert shell.returncode == 0 and "satellites:12" in shell.stdout, shell.stderr
+    finally:
+        stop = twin("db", "stop", "--data-dir", data_dir)
+    assert stop.returncode == 0 and "stopped" in stop.stdout
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(url.stdout.strip(), connect_timeout=5).close()
+    assert "not running" in twin("db", "stop", "--data-dir", data_dir).stdout
+    missing = twin("db", "url", "--data-dir", str(tmp_path / "none"))
+    assert missing.returncode == 2 and "no embedded store in" in missing.stderr

@@ -196,11 +196,17 @@ class LocalPostgres:
             ).fetchone():
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
 
-    def stop(self) -> None:
-        """Stop the server if this object started it."""
-        if self._started:
-            self._run("pg_ctl", "stop", "-D", str(self.cluster), "-m", "fast", "-w", check=False)
-            self._started = False
+    def stop(self, running: bool = False) -> bool:
+        """Stop the server if this object started it (with ``running``: if it runs at all,
+        whoever started it); returns whether it was stopped."""
+        if running and (self.cluster / "postmaster.pid").exists():
+            self._bindir = self._bindir or server_bindir()
+            self._started = True
+        if not self._started:
+            return False
+        self._run("pg_ctl", "stop", "-D", str(self.cluster), "-m", "fast", "-w", check=False)
+        self._started = False
+        return True
 
     def __enter__(self) -> LocalPostgres:
         self.start()

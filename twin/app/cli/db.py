@@ -61,6 +61,17 @@ def add_parsers(sub) -> None:
     )
     reg.add_argument("--stations", help="ground stations TOML (default: the bundled list)")
     reg.set_defaults(func=cmd_db_fleet)
+    for name, help_text, func in (
+        ("url", "start the embedded store if it is not running, and print its URL (it keeps "
+         "running: twin db stop)", cmd_db_url),
+        ("stop", "stop the embedded store", cmd_db_stop),
+        ("shell", "psql on the store (the embedded one unless --database is given)", cmd_db_shell),
+    ):  # fmt: skip
+        command = db.add_parser(name, help=help_text)
+        if name == "shell":
+            database_option(command)
+        config.add_setting_option(command, "data_dir", help="the embedded store's directory")
+        command.set_defaults(func=func)
 
 
 def cmd_db_fleet(args: argparse.Namespace) -> int:
@@ -165,3 +176,37 @@ def cmd_db_retain(args: argparse.Namespace) -> int:
         + (f" ({dropped[0]} .. {dropped[-1]})" if dropped else "")
     )
     return 0
+
+
+def _embedded(args: argparse.Namespace):
+    from ingest.store.embedded import LocalPostgres, default_data_dir
+
+    server = LocalPostgres(Path(args.data_dir) if args.data_dir else default_data_dir())
+    if not (server.cluster / "PG_VERSION").exists():
+        raise InputError(f"--data-dir: no embedded store in {server.data_dir} (twin run makes one)")
+    return server
+
+
+def cmd_db_url(args: argparse.Namespace) -> int:
+    """Print the embedded store's URL, the server left running for other tools."""
+    print(_embedded(args).start())
+    return 0
+
+
+def cmd_db_stop(args: argparse.Namespace) -> int:
+    stopped = _embedded(args).stop(running=True)
+    say(f"twin db stop: {'stopped' if stopped else 'not running'}")
+    return 0
+
+
+def cmd_db_shell(args: argparse.Namespace) -> int:
+    """psql on the store, with this terminal; its exit code is the command's."""
+    import shutil
+    import subprocess
+
+    from ingest.store.embedded import server_bindir
+    from twin.app.cli.options import open_store
+
+    psql = shutil.which("psql") or str(server_bindir() / "psql")
+    with open_store(args, create=False) as (url, _, _):
+        return subprocess.run([psql, url], check=False).returncode
