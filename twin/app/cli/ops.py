@@ -10,7 +10,13 @@ import argparse
 import os
 from pathlib import Path
 
-from twin.app.cli.options import database_option, kafka_options, open_store, topics_of
+from twin.app.cli.options import (
+    database_option,
+    fleet_options,
+    kafka_options,
+    open_store,
+    topics_of,
+)
 from twin.app.output import say
 from twin.core.clock import NS_PER_S, parse_duration_ns, parse_start
 from twin.core.settings import (
@@ -74,6 +80,19 @@ def add_parsers(sub) -> None:
     )
     config.add_setting_option(exp, "data_dir", help="the embedded store's directory")
     exp.set_defaults(func=cmd_export)
+
+    eph = sub.add_parser(
+        "ephemeris",
+        help="write the fleet's predicted trajectories (SGP4, TEME) as a CCSDS OEM for flight "
+        "dynamics tools",
+    )
+    fleet_options(eph)
+    eph.add_argument("--start", default="now", help="first epoch: 'now' or ISO-8601 UTC")
+    eph.add_argument("--duration", dest="ephemeris_duration", default="1h", help="span, e.g. 90m")
+    eph.add_argument("--step", dest="ephemeris_step", default="60s", help="between states")
+    eph.add_argument("--satellites", help="comma-separated satellite ids (default: all)")
+    eph.add_argument("--out", required=True, help="OEM file to write (KVN)")
+    eph.set_defaults(func=cmd_ephemeris)
 
     channels = sub.add_parser(
         "channels",
@@ -188,6 +207,54 @@ def cmd_export(args: argparse.Namespace) -> int:
                       satellites)  # fmt: skip
     say(f"twin export: {done.rows} rows of {args.table} ({len(done.columns)} columns) "
         f"written to {done.path} as {args.export_format}")  # fmt: skip
+    return 0
+
+
+MAX_EPHEMERIS_STATES = 10_000_000  # satellites x epochs in one file
+
+
+def cmd_ephemeris(args: argparse.Namespace) -> int:
+    """Propagate the fleet (one SGP4 call) and write its states as an OEM."""
+    import numpy as np
+
+    from twin.app.cli.run import load_fleet
+    from twin.physics.orbit import propagate
+    from twin.wire import oem
+
+    try:
+        start_ns = parse_start(args.start)
+        duration_ns = parse_duration_ns("--duration", args.ephemeris_duration)
+        step_ns = parse_duration_ns("--step", args.ephemeris_step)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    if step_ns <= 0:
+        raise InputError(f"--step: {args.ephemeris_step!r} is not accepted; expected > 0")
+    fleet, _, _ = load_fleet(args, start_ns)
+    rows = np.arange(fleet.n_sat)
+    if args.satellites is not None:
+        try:
+            wanted = [int(part) for part in args.satellites.split(",")]
+        except ValueError:
+            raise InputError(f"--satellites: {args.satellites!r} is not a list of ids") from None
+        rows = np.flatnonzero(np.isin(fleet.sat_id, wanted))
+        if rows.size != len(set(wanted)):
+            raise InputError(f"--satellites: {args.satellites!r} names ids not in the fleet")
+    t_ns = start_ns + np.arange(duration_ns // step_ns + 1, dtype=np.int64) * step_ns
+    if rows.size * t_ns.size > MAX_EPHEMERIS_STATES:
+        raise InputError(
+            f"--duration / --step: {rows.size * t_ns.size:,} states; at most "
+            f"{MAX_EPHEMERIS_STATES:,} in one file"
+        )
+    from sgp4.api import SatrecArray
+
+    orbit = propagate(SatrecArray([fleet.elements[i] for i in rows]), t_ns)
+    ids = fleet.sat_id[rows]
+    text = oem.write(
+        [f"SAT-{int(s):05d}" for s in ids], [str(int(s)) for s in ids], t_ns,
+        orbit.r_teme_km, orbit.v_teme_km_s,
+    )  # fmt: skip
+    Path(args.out).write_text(text)
+    say(f"twin ephemeris: {rows.size} satellites x {t_ns.size} epochs written to {args.out}")
     return 0
 
 
