@@ -83,15 +83,17 @@ def add_parsers(sub) -> None:
 
     eph = sub.add_parser(
         "ephemeris",
-        help="write the fleet's predicted trajectories (SGP4, TEME) as a CCSDS OEM for flight "
-        "dynamics tools",
+        help="write the fleet's predicted trajectories (SGP4) as a CCSDS OEM (TEME) for flight "
+        "dynamics tools, or as CZML (Earth-fixed, with the ground stations) for a Cesium globe",
     )
+    eph.add_argument("--format", dest="ephemeris_format", choices=("oem", "czml"), default="oem")
+    eph.add_argument("--stations", help="ground stations TOML for CZML (default: bundled)")
     fleet_options(eph)
     eph.add_argument("--start", default="now", help="first epoch: 'now' or ISO-8601 UTC")
     eph.add_argument("--duration", dest="ephemeris_duration", default="1h", help="span, e.g. 90m")
     eph.add_argument("--step", dest="ephemeris_step", default="60s", help="between states")
     eph.add_argument("--satellites", help="comma-separated satellite ids (default: all)")
-    eph.add_argument("--out", required=True, help="OEM file to write (KVN)")
+    eph.add_argument("--out", required=True, help="file to write (OEM as KVN, or CZML)")
     eph.set_defaults(func=cmd_ephemeris)
 
     channels = sub.add_parser(
@@ -249,10 +251,24 @@ def cmd_ephemeris(args: argparse.Namespace) -> int:
 
     orbit = propagate(SatrecArray([fleet.elements[i] for i in rows]), t_ns)
     ids = fleet.sat_id[rows]
-    text = oem.write(
-        [f"SAT-{int(s):05d}" for s in ids], [str(int(s)) for s in ids], t_ns,
-        orbit.r_teme_km, orbit.v_teme_km_s,
-    )  # fmt: skip
+    names, object_ids = [f"SAT-{int(s):05d}" for s in ids], [str(int(s)) for s in ids]
+    if args.ephemeris_format == "czml":
+        import json
+
+        from twin.payload.ground import load_stations
+        from twin.wire import czml
+
+        ground = load_stations(args.stations)
+        places = [
+            (str(n), float(la), float(lo), float(h) * 1000.0)
+            for n, la, lo, h in zip(
+                ground.name, ground.lat_deg, ground.lon_deg, ground.alt_km, strict=True
+            )
+        ]
+        document = czml.write(names, object_ids, t_ns, orbit.r_itrs_km, places)  # fmt: skip
+        text = json.dumps(document)
+    else:
+        text = oem.write(names, object_ids, t_ns, orbit.r_teme_km, orbit.v_teme_km_s)
     Path(args.out).write_text(text)
     say(f"twin ephemeris: {rows.size} satellites x {t_ns.size} epochs written to {args.out}")
     return 0

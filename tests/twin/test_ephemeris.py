@@ -73,3 +73,38 @@ def test_bad_requests_exit_2(tmp_path, capsys):
     ]:
         assert main([*base, *extra]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_czml_positions_match_skyfield_earth_fixed_and_stations_are_placed(tmp_path):
+    import json
+
+    from skyfield.framelib import itrs
+
+    from twin.payload.ground import load_stations
+
+    out = tmp_path / "fleet.czml"
+    start = "2026-03-20T12:00:00Z"
+    assert main(["ephemeris", "--preset", "threebody-12", "--start", start, "--duration", "30m",
+                 "--step", "2m", "--format", "czml", "--out", str(out)]) == 0  # fmt: skip
+    document = json.loads(out.read_text())
+    head, *packets = document
+    assert head["id"] == "document" and head["version"] == "1.0"
+    assert head["clock"]["interval"] == "2026-03-20T12:00:00Z/2026-03-20T12:30:00Z"
+    satellites = [p for p in packets if p["id"].startswith("sat-")]
+    stations = [p for p in packets if p["id"].startswith("station-")]
+    fleet, _ = build(load_preset("threebody-12"), parse_start(start))
+    ground = load_stations()
+    assert len(satellites) == fleet.n_sat and len(stations) == len(ground.name)
+    ts = load.timescale(builtin=True)
+    for packet in satellites:
+        position = packet["position"]
+        assert (position["referenceFrame"], position["epoch"]) == ("FIXED", start)
+        samples = np.array(position["cartesian"]).reshape(-1, 4)
+        assert samples.shape == (16, 4) and (np.diff(samples[:, 0]) == 120).all()
+        row = int(np.flatnonzero(fleet.sat_id == int(packet["id"][4:]))[0])
+        satellite = EarthSatellite.from_satrec(fleet.elements[row], ts)
+        t = ts.utc(2026, 3, 20, 12, 0, samples[:, 0])
+        expected_m = satellite.at(t).frame_xyz(itrs).m.T
+        np.testing.assert_allclose(samples[:, 1:], expected_m, atol=1.0)  # 1 m
+    first = stations[0]["position"]["cartographicDegrees"]
+    assert first == [ground.lon_deg[0], ground.lat_deg[0], ground.alt_km[0] * 1000.0]
