@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 from twin.core.errors import MAX_REASON_CHARS, ContractError
-from twin.wire import events, jobs, telemetry
+from twin.wire import events, jobs, satellites, telemetry
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -36,6 +36,7 @@ DECODERS = {
     "twin.events": events.decode,
     "twin.jobs": jobs.decode_steps,
     "twin.jobs.submit": jobs.decode_submission,
+    "twin.satellites": satellites.decode,
 }
 # Rules across fields that a JSON Schema cannot state; a contract-valid message may be
 # refused for these reasons only.
@@ -44,6 +45,7 @@ CROSS_FIELD = {
     "twin.events": ("station_id",),
     "twin.jobs": ("columns differ in length",),
     "twin.jobs.submit": ("the form <sat_id>-<n>",),
+    "twin.satellites": (),
 }
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -212,3 +213,31 @@ def test_bad_configuration_is_one_line_exit_2_within_10_s(kafka_env, database, a
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in done.stderr
+
+
+def test_a_run_publishes_its_fleet_to_the_registry_topic(kafka_env):
+    """``twin.satellites`` resolves the bare ids of the other topics: one contract-valid record
+    per satellite, keyed by its id, with its shell, plane and hardware model."""
+    from jsonschema import Draft202012Validator
+
+    from twin.core.clock import parse_start
+    from twin.sim.presets import build, load_preset
+    from twin.wire import satellites
+
+    twin_command(*max_speed_args("threebody-12", "30s"), env=kafka_env)
+    topic = kafka_env["TWIN_TOPIC_PREFIX"] + satellites.SATELLITES_TOPIC
+    records = read_topic(kafka_env["TWIN_KAFKA_BOOTSTRAP"], topic)
+    schema = json.loads((Path(__file__).parent.parent / "schemas" / "twin.satellites.v1.json")
+                        .read_text())  # fmt: skip
+    for record in records:
+        Draft202012Validator(schema).validate(json.loads(record.value))
+    decoded = {int(r.key): satellites.decode(r.value) for r in records}
+    fleet, _ = build(load_preset("threebody-12"), parse_start("2026-03-20T12:00:00Z"))
+    assert sorted(decoded) == sorted(fleet.sat_id.tolist())
+    for sat, plane in zip(fleet.sat_id.tolist(), fleet.plane.tolist(), strict=True):
+        record = decoded[sat]
+        assert (record.sat_id, record.plane, record.fleet) == (sat, plane, "threebody-12")
+        assert record.hardware == "threebody-compute" and record.norad_cat_id is None
+        assert record.telemetry_interval_s == 1.0
+    headers = dict(records[0].headers)
+    assert headers["schema_id"] == b"twin.satellites"

@@ -108,7 +108,7 @@ def test_contract_from_the_wheel_writes_the_shipped_schemas(venv, tmp_path):
     shipped = sorted(
         p.relative_to(ROOT / "schemas") for p in ROOT.joinpath("schemas").rglob("*.json")
     )
-    assert written == shipped and len(written) == 13
+    assert written == shipped and len(written) == 15
     for relative in written:
         assert json.loads((tmp_path / "out" / relative).read_text()) == json.loads(
             (ROOT / "schemas" / relative).read_text()

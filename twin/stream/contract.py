@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 from twin.fleet import dictionary as channel_dictionary
-from twin.wire import events, jobs, telemetry
+from twin.fleet import registry
+from twin.wire import events, jobs, satellites, telemetry
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _JSON_TYPES = {"float64": ["number", "null"], "bool": "boolean", "int16": "integer"}
@@ -263,6 +264,53 @@ def deadletter_schema() -> dict:
     )
 
 
+def satellites_schema() -> dict:
+    name = {"type": "string", "pattern": satellites.NAME_PATTERN}
+    return _envelope(
+        satellites.SCHEMA_ID,
+        "one satellite of the registry",
+        "What a consumer needs to resolve the bare sat_id of every other topic. Published by "
+        "twin run before its first tick; the topic is compacted, so the latest record of "
+        "each satellite is kept. Kafka key: the satellite id as text.",
+        [
+            "sat_id",
+            "name",
+            "fleet",
+            "shell",
+            "plane",
+            "hardware",
+            "element_epoch_unix_ns",
+            "telemetry_interval_s",
+        ],
+        {
+            "sat_id": SAT_ID,
+            "name": {**name, "description": "the satellite's name"},
+            "norad_cat_id": {
+                "description": "catalogue number of its elements (absent for a planned one)",
+                "type": "integer",
+                "minimum": 1,
+                "maximum": satellites.MAX_CATALOGUE_NUMBER,
+            },
+            "fleet": {**name, "description": "the fleet (preset) it belongs to"},
+            "shell": {**name, "description": "its shell"},
+            "plane": {
+                "description": "orbital plane, 0-based within the fleet",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 2**31 - 1,
+            },
+            "hardware": {**name, "description": "its hardware model (the preset's)"},
+            "element_epoch_unix_ns": {**TIME_NS, "description": "epoch of its element set"},
+            "telemetry_interval_s": {
+                "description": "seconds between its orbit samples",
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": satellites.MAX_INTERVAL_S,
+            },
+        },
+    )
+
+
 SCHEMAS = {
     "twin.telemetry": telemetry_schema,
     "twin.events": events_schema,
@@ -270,6 +318,7 @@ SCHEMAS = {
     "twin.jobs": jobs_schema,
     "twin.anomalies": anomalies_schema,
     "twin.deadletter": deadletter_schema,
+    "twin.satellites": satellites_schema,
 }
 
 
@@ -339,6 +388,12 @@ def examples() -> dict[str, list[dict]]:
                 "payload_bytes": 5,
                 "payload_base64": "e29vcHM=",
             }
+        ],
+        "twin.satellites": [
+            json.loads(satellites.encode(r))
+            for r in registry.records(
+                fleet, "threebody-12", ["batch-1"], ["threebody-compute"], 10.0
+            )[:2]
         ],
     }
 

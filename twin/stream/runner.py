@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,10 +21,10 @@ from twin.fleet.hardware import Hardware
 from twin.payload import ground, workload
 from twin.payload import schedule as payload
 from twin.sim import checkpoint, engine, faults
-from twin.stream.broker import Producer, TopicSpec, ensure_topics, latest_value
+from twin.stream.broker import Producer, TopicSpec, ensure_topics, latest_value, schema_headers
 from twin.stream.intake import Intake
 from twin.stream.sink import TopicSink
-from twin.wire import jobs, telemetry
+from twin.wire import jobs, satellites, telemetry
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,22 @@ def run_context(config: RunConfig, fleet: Fleet, hw: Hardware) -> payload.Contex
     )
 
 
+def publish_registry(
+    producer: Producer, config: RunConfig, registry: Sequence[satellites.Satellite], ids: set[int]
+) -> int:
+    """Send the records of ``ids`` to ``twin.satellites``, keyed by satellite id, and wait
+    for them; returns how many were sent (none when the topics have no registry)."""
+    spec = config.topics.get(satellites.SATELLITES_TOPIC)
+    mine = [r for r in registry if r.sat_id in ids]
+    if spec is None or not mine:
+        return 0
+    headers = schema_headers(satellites.SCHEMA_ID, satellites.SCHEMA_VERSION)
+    for record in mine:
+        producer.send(spec.name, str(record.sat_id).encode(), satellites.encode(record), headers)
+    producer.flush()
+    return len(mine)
+
+
 def run_plan(config: RunConfig) -> engine.RunPlan:
     """When ``config``'s run simulates: start, tick, length, speed and channel-group rates."""
     return engine.RunPlan(
@@ -128,9 +145,17 @@ def run_plan(config: RunConfig) -> engine.RunPlan:
     )
 
 
-def run(config: RunConfig, fleet: Fleet, hw: Hardware, progress=None) -> engine.RunStats:
+def run(
+    config: RunConfig,
+    fleet: Fleet,
+    hw: Hardware,
+    progress=None,
+    registry: Sequence[satellites.Satellite] = (),
+) -> engine.RunStats:
     """Run the twin for ``config``, resuming from this run's last checkpoint if there is one;
-    ``progress.update(ticks_done)`` (a ``twin.app.progress.Progress``) after each block."""
+    ``progress.update(ticks_done)`` (a ``twin.app.progress.Progress``) after each block.
+    ``registry``: the fleet's records, those of this shard's satellites published to
+    ``twin.satellites`` (when the topics have it) before the first tick."""
     i, n = config.shard
     rows = shard_rows(fleet, i, n)
     if rows.shape[0] == 0:
@@ -174,6 +199,7 @@ def run(config: RunConfig, fleet: Fleet, hw: Hardware, progress=None) -> engine.
         config.security,
     )
     producer = Producer(config.bootstrap, client_id=f"twin-run-{i}of{n}", security=config.security)
+    publish_registry(producer, config, registry, set(fleet.sat_id.tolist()))
     telemetry_topic = config.topics[telemetry.TELEMETRY_TOPIC].name
     every_ticks = max(1, config.checkpoint_every_ns // config.step_ns)
     last_saved = [start_tick]

@@ -165,6 +165,28 @@ def _walker(value: str) -> tuple[int, int, int]:
     return total, planes, phasing
 
 
+def fleet_registry(args: argparse.Namespace, fleet, shells: list[str], step_ns: int) -> list:
+    """The ``twin.satellites`` records of the fleet ``load_fleet`` gave: its preset's name,
+    shells and hardware models (the first model for ``--walker`` or ``--elements``), and the
+    catalogue numbers of element sets read from a file."""
+    from twin.fleet.registry import records
+    from twin.sim import presets
+    from twin.wire.satellites import safe_name
+
+    preset = presets.load_preset(args.preset)
+    models = [shell.hardware for shell in preset.shells]
+    if args.walker or args.elements:
+        models = models[:1] * len(shells)
+    return records(
+        fleet,
+        safe_name(Path(args.preset).stem),
+        [safe_name(s) for s in shells],
+        [safe_name(m) for m in models],
+        step_ns / NS_PER_S,
+        catalogued=bool(args.elements),
+    )
+
+
 def load_fleet(args: argparse.Namespace, start_ns: int):
     """The fleet, hardware and shell names for ``twin run`` and ``twin db fleet``: a preset,
     optionally with its geometry replaced by a Walker pattern (``--walker``) or element sets
@@ -257,7 +279,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if local:
         stats, stored = _run_local(args, config, fleet, hw, shells, progress)
     else:
-        stats = runner.run(config, fleet, hw, progress=progress)
+        stats = runner.run(
+            config,
+            fleet,
+            hw,
+            progress=progress,
+            registry=fleet_registry(args, fleet, shells, step_ns),
+        )
         stored = None
     if progress is not None:
         progress.close()
