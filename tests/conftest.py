@@ -292,3 +292,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if skipped:
         print(f"\n{REQUIRE_ENV}=1: {skipped} test(s) skipped; failing the run")
         session.exitstatus = 1
+
+
+def store_frames(url: str, frames: list, group: str = "tests"):
+    """Write ``frames`` as one poll of partition 0 of topic ``t`` (offsets 0..), with the
+    writer ingest uses; returns its ``WriteResult``."""
+    from ingest.service.batch import PartitionBatch
+    from ingest.service.writer import Writer
+
+    part = PartitionBatch("t", 0, 0, len(frames) - 1, messages=len(frames))
+    part.frames = list(enumerate(frames))
+    writer = Writer(url, group)
+    try:
+        return writer.write([part])
+    finally:
+        writer.close()

@@ -256,10 +256,8 @@ def test_ground_track_breaks_at_the_antimeridian_and_at_gaps():
 @pytest.mark.parametrize("path", ["postgresql", "timescaledb"])
 def test_a_run_starting_mid_minute_has_every_sample_counted(path, request):
     """Ten minutes from 12:00:30: the first, partial minute's rollup counts too."""
-    from ingest.service.batch import PartitionBatch
-    from ingest.service.writer import Writer
     from ingest.store.dimensions import register_fleet
-    from tests.conftest import KEEP_HISTORY
+    from tests.conftest import KEEP_HISTORY, store_frames
     from twin.core.clock import NS_PER_S
     from twin.sim.engine import FramesTo, RunPlan, run
 
@@ -270,12 +268,6 @@ def test_a_run_starting_mid_minute_has_every_sample_counted(path, request):
     register_fleet(url, fleet, hw, PRESET, ["batch-1"], 1.0)
     frames = []
     run(fleet, hw, RunPlan(start, NS_PER_S, 600), FramesTo(frames.append))
-    part = PartitionBatch("t", 0, 0, len(frames) - 1, messages=len(frames))
-    part.frames = list(enumerate(frames))
-    writer = Writer(url, "report")
-    try:
-        assert writer.write([part]).rows_inserted == 7200
-    finally:
-        writer.close()
+    assert store_frames(url, frames).rows_inserted == 7200
     d = report.gather(url)
     assert d.exact and d.samples == 7200 and d.reporting == 12

@@ -53,16 +53,17 @@ def binary_copy_payload(
         if pg_type not in BINARY_DTYPES:
             raise ValueError(f"columns[{i}]: type {pg_type!r} not one of {sorted(BINARY_DTYPES)}")
     nulls = {i: mask for i, mask in (nulls or {}).items() if mask.any()}
-    # One integer per row naming its NULL fields (a bit per column that has any).
-    pattern = np.zeros(n_rows, dtype=np.int64)
+    # Each row's NULL pattern: which of the columns that have NULLs are NULL in it.
     null_columns = sorted(nulls)
-    for bit, i in enumerate(null_columns):
-        pattern |= nulls[i].astype(np.int64) << bit
-    kinds, counts = np.unique(pattern, return_counts=True)
-    order = np.argsort(pattern, kind="stable") if kinds.shape[0] > 1 else None
+    matrix = np.stack([nulls[i] for i in null_columns], axis=1) if nulls else None
+    if matrix is None:
+        kinds, counts, order = np.zeros((1, 0), dtype=bool), np.array([n_rows]), None
+    else:
+        kinds, counts, order = _patterns(matrix)
+        order = order if kinds.shape[0] > 1 else None
     groups = [
-        (count, _record(columns, {i for bit, i in enumerate(null_columns) if kind >> bit & 1}))
-        for kind, count in zip(kinds.tolist(), counts.tolist(), strict=True)
+        (count, _record(columns, {null_columns[j] for j in np.flatnonzero(kind)}))
+        for kind, count in zip(kinds, counts.tolist(), strict=True)
     ]
     # Every group written straight into the one buffer the stream is copied out of.
     size = len(HEADER) + sum(c * record.itemsize for c, record in groups) + len(TRAILER)
@@ -79,6 +80,28 @@ def binary_copy_payload(
 
 
 _BLOCK_ROWS = 4096
+
+
+def _patterns(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct rows of ``matrix`` (n, k) bool, in one stable sort: (m, k) bool patterns,
+    their counts (m,), and the row order (n,) that lists the rows of each pattern together,
+    in the order given. A row is packed into the narrowest unsigned integer that holds k
+    bits (numpy sorts 8- and 16-bit keys by radix); over 64 bits rows are compared whole."""
+    n, k = matrix.shape
+    width = (k + 7) // 8
+    if width > 8:
+        kinds, inverse, counts = np.unique(matrix, axis=0, return_inverse=True, return_counts=True)
+        return kinds, counts, np.argsort(inverse.ravel(), kind="stable")
+    width = next(w for w in (1, 2, 4, 8) if w >= width)
+    packed = np.zeros((n, width), dtype=np.uint8)
+    packed[:, : (k + 7) // 8] = np.packbits(matrix, axis=1)
+    keys = packed.view(f"<u{width}").ravel()
+    order = np.argsort(keys, kind="stable")
+    in_order = keys[order]
+    starts = np.flatnonzero(np.r_[True, in_order[1:] != in_order[:-1]])
+    counts = np.diff(np.r_[starts, n])
+    kinds = np.unpackbits(in_order[starts].view(np.uint8).reshape(-1, width), axis=1)[:, :k]
+    return kinds.astype(bool), counts, order
 
 
 def _record(columns: list[tuple[np.ndarray, str]], null: set[int]) -> np.dtype:

@@ -4,13 +4,11 @@
 import numpy as np
 import pytest
 
-from ingest.service.batch import PartitionBatch
-from ingest.service.writer import Writer
 from ingest.store.db import connect
 from ingest.store.dimensions import register_fleet
 from ingest.store.migrate import migrate
 from ingest.store.roles import READER_ROLE
-from tests.conftest import KEEP_HISTORY, role_url
+from tests.conftest import KEEP_HISTORY, role_url, store_frames
 from twin.core.clock import NS_PER_S, parse_start
 from twin.fleet.limits import RED, YELLOW, colour, resolve
 from twin.sim.engine import FramesTo, RunPlan, run
@@ -42,13 +40,7 @@ def test_registered_limits_and_the_latest_samples_colours_match_the_dictionary(s
     k = int(np.flatnonzero(last.sat_id == fleet.sat_id[2])[0])
     last.channels["soc"][k] = limits["soc"][2, 0] - 0.05
     last.channels["temp_payload_c"][k] = limits["temp_payload_c"][2, 2] + 1.0
-    part = PartitionBatch("t", 0, 0, len(frames) - 1, messages=len(frames))
-    part.frames = list(enumerate(frames))
-    writer = Writer(store, "limits")
-    try:
-        writer.write([part])
-    finally:
-        writer.close()
+    store_frames(store, frames)
 
     with connect(store) as conn:
         stored = conn.execute(

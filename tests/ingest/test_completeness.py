@@ -4,12 +4,10 @@ that falls silent while the fleet goes on is not."""
 import numpy as np
 import pytest
 
-from ingest.service.batch import PartitionBatch
-from ingest.service.writer import Writer
 from ingest.store.db import connect
 from ingest.store.dimensions import register_fleet
 from ingest.store.migrate import migrate
-from tests.conftest import KEEP_HISTORY
+from tests.conftest import KEEP_HISTORY, store_frames
 from twin.core.clock import NS_PER_S, parse_start
 from twin.sim.engine import FramesTo, RunPlan, run
 from twin.sim.presets import build, load_preset
@@ -30,13 +28,7 @@ def test_partial_hours_are_complete_and_a_silent_satellite_is_not(path, request)
     silent = int(fleet.sat_id[5])
     for k in range(60, 120):  # the last ten minutes without satellite 5
         frames[k] = reject_samples(frames[k], frames[k].sat_id == silent, "silent")
-    part = PartitionBatch("t", 0, 0, len(frames) - 1, messages=len(frames))
-    part.frames = list(enumerate(frames))
-    writer = Writer(url, "completeness")
-    try:
-        writer.write([part])
-    finally:
-        writer.close()
+    store_frames(url, frames)
     if path == "timescaledb":
         with connect(url, autocommit=True) as conn:
             conn.execute("CALL refresh_continuous_aggregate('telemetry_1m', NULL, NULL)")

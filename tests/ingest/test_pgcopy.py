@@ -75,3 +75,19 @@ def test_every_row_comes_out_once_with_its_nulls_whatever_their_pattern(types, n
         key=repr,
     )
     assert sorted(_parse(binary_copy_payload(columns, nulls)), key=repr) == expected
+
+
+@pytest.mark.parametrize("n_columns", [9, 20, 70])  # patterns of 2, 4 and over 8 bytes
+def test_wide_null_patterns_keep_every_row_and_its_nulls(n_columns):
+    rng = np.random.default_rng(n_columns)
+    columns = [(rng.integers(-99, 99, 50).astype(np.int64), "int8") for _ in range(n_columns)]
+    nulls = {i: rng.random(50) < 0.3 for i in range(n_columns)}
+    expected = sorted(
+        (
+            tuple(None if nulls[i][r] else struct.pack(">q", v[r].item())
+                  for i, (v, _) in enumerate(columns))
+            for r in range(50)
+        ),
+        key=repr,
+    )  # fmt: skip
+    assert sorted(_parse(binary_copy_payload(columns, nulls)), key=repr) == expected

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 import numpy as np
 from skyfield.api import load
 
+from twin.core.errors import InputError
+
 NS_PER_S = 1_000_000_000
 NS_PER_US = 1_000
 NS_PER_DAY = 86_400 * NS_PER_S
@@ -81,7 +83,7 @@ def parse_start(value: str, now_ns: int | None = None) -> int:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(
+        raise InputError(
             f"start: {value!r} is not a time; use 'now' or ISO-8601 like 2026-03-20T12:00:00Z"
         ) from None
     if parsed.tzinfo is None:
@@ -106,18 +108,19 @@ _UNIT_NS = {
 def parse_duration_ns(field: str, value: str) -> int:
     """Parse ``90``, ``1.5s``, ``10m``, ``2h`` or ``1d`` (bare numbers are seconds) into ns.
 
-    Raises ``ValueError`` naming the field, the value and the accepted forms.
+    Raises ``InputError`` (a ``ValueError``) naming the field, the value and the accepted
+    forms.
     """
     match = _DURATION.match(value)
     if not match:
-        raise ValueError(
+        raise InputError(
             f"{field}: {value!r} is not a duration; use a number with an optional unit "
             f"({', '.join(_UNIT_NS)}), e.g. 10m or 1s"
         )
     number, unit = match.groups()
     ns = round(float(number) * _UNIT_NS[unit or "s"])
     if ns <= 0:
-        raise ValueError(f"{field}: {value!r} must be greater than zero")
+        raise InputError(f"{field}: {value!r} must be greater than zero")
     return ns
 
 

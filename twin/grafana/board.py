@@ -83,7 +83,8 @@ def target(sql: str, table: bool) -> dict:
     }
 
 
-def _by_name(name: str, *properties: tuple[str, object]) -> dict:
+def by_name(name: str, *properties: tuple[str, object]) -> dict:
+    """A field override: the field called ``name`` gets ``properties`` (id, value)."""
     return {
         "matcher": {"id": "byName", "options": name},
         "properties": [{"id": key, "value": value} for key, value in properties],
@@ -105,8 +106,8 @@ def panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict:
         defaults["links"] = list(panel.links)
     overrides = [
         *panel.overrides,
-        *(_by_name(name, ("unit", unit)) for name, unit in panel.field_units),
-        *(_by_name(name, ("custom.axisPlacement", "right")) for name in panel.right_axis),
+        *(by_name(name, ("unit", unit)) for name, unit in panel.field_units),
+        *(by_name(name, ("custom.axisPlacement", "right")) for name in panel.right_axis),
     ]
     body = {
         "id": panel_id,

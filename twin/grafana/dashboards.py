@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from twin.grafana.board import SATELLITE_LINK, SELECTED, Board, Panel, Variable
+from twin.grafana.board import SATELLITE_LINK, SELECTED, Board, Panel, Variable, by_name
 
 # Grafana's custom unit for tera-operations per second.
 TOPS_UNIT = "suffix: TOPS"
@@ -198,37 +198,33 @@ def _fleet_limit(channel: str, which: str, name: str) -> str:
 def _limit_lines(**colours: str) -> tuple[dict, ...]:
     """Overrides drawing the limit series named as dashed lines of the colour given."""
     return tuple(
-        {
-            "matcher": {"id": "byName", "options": name},
-            "properties": [
-                {"id": "color", "value": {"mode": "fixed", "fixedColor": colour}},
-                {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
-            ],
-        }
+        by_name(
+            name,
+            ("color", {"mode": "fixed", "fixedColor": colour}),
+            ("custom.lineStyle", {"fill": "dash", "dash": [10, 10]}),
+        )
         for name, colour in colours.items()
     )
 
 
 # The state column of satellite_limit_states, as operators read it.
-_STATE_COLOURS = {
-    "matcher": {"id": "byName", "options": "state"},
-    "properties": [
-        {
-            "id": "mappings",
-            "value": [
-                {
-                    "type": "value",
-                    "options": {
-                        "0": {"text": "ok", "color": "green", "index": 0},
-                        "1": {"text": "warning", "color": "yellow", "index": 1},
-                        "2": {"text": "critical", "color": "red", "index": 2},
-                    },
-                }
-            ],
-        },
-        {"id": "custom.cellOptions", "value": {"type": "color-background"}},
-    ],
-}
+_STATE_COLOURS = by_name(
+    "state",
+    (
+        "mappings",
+        [
+            {
+                "type": "value",
+                "options": {
+                    "0": {"text": "ok", "color": "green", "index": 0},
+                    "1": {"text": "warning", "color": "yellow", "index": 1},
+                    "2": {"text": "critical", "color": "red", "index": 2},
+                },
+            }
+        ],
+    ),
+    ("custom.cellOptions", {"type": "color-background"}),
+)
 
 
 SATELLITE = Board(

@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from twin.core.clock import NS_PER_S, NS_PER_US
-
-
-def _iso(t_ns: int) -> str:
-    return f"{np.datetime_as_string(np.datetime64(int(t_ns) // NS_PER_US, 'us'), unit='s')}Z"
+from twin.core.clock import NS_PER_S, iso
 
 
 def write(
@@ -36,7 +32,7 @@ def write(
     stations : (name, lat_deg, lon_deg, alt_m) of each ground station.
     """
     t_ns = np.asarray(t_ns, dtype=np.int64)
-    start, stop = _iso(t_ns[0]), _iso(t_ns[-1])
+    start, stop = iso(int(t_ns[0])), iso(int(t_ns[-1]))
     interval = f"{start}/{stop}"
     packets: list[dict] = [
         {

@@ -9,7 +9,7 @@ import argparse
 from dataclasses import fields
 from pathlib import Path
 
-from twin.app.cli.options import database_option, fleet_options, store_option
+from twin.app.cli.options import database_option, embedded_store, fleet_options, store_option
 from twin.app.output import say
 from twin.core.clock import NS_PER_S, parse_duration_ns, parse_start
 from twin.core.settings import InputError, database_url
@@ -178,23 +178,14 @@ def cmd_db_retain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _embedded(args: argparse.Namespace):
-    from ingest.store.embedded import LocalPostgres, default_data_dir
-
-    server = LocalPostgres(Path(args.data_dir) if args.data_dir else default_data_dir())
-    if not (server.cluster / "PG_VERSION").exists():
-        raise InputError(f"--data-dir: no embedded store in {server.data_dir} (twin run makes one)")
-    return server
-
-
 def cmd_db_url(args: argparse.Namespace) -> int:
     """Print the embedded store's URL, the server left running for other tools."""
-    print(_embedded(args).start())
+    print(embedded_store(args, create=False).start())
     return 0
 
 
 def cmd_db_stop(args: argparse.Namespace) -> int:
-    stopped = _embedded(args).stop(running=True)
+    stopped = embedded_store(args, create=False).stop(running=True)
     say(f"twin db stop: {'stopped' if stopped else 'not running'}")
     return 0
 

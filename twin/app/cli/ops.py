@@ -15,6 +15,7 @@ from twin.app.cli.options import (
     fleet_options,
     kafka_options,
     open_store,
+    satellite_ids,
     topics_of,
 )
 from twin.app.output import say
@@ -198,12 +199,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from twin.app.report import parse_time
 
     since, until = parse_time("--since", args.since), parse_time("--until", args.until)
-    satellites = None
-    if args.satellites is not None:
-        try:
-            satellites = [int(part) for part in args.satellites.split(",")]
-        except ValueError:
-            raise InputError(f"--satellites: {args.satellites!r} is not a list of ids") from None
+    satellites = satellite_ids(args.satellites)
     with open_store(args, create=False) as (url, _, _):
         done = export(url, args.table, Path(args.out), args.export_format, since, until,
                       satellites)  # fmt: skip
@@ -223,21 +219,13 @@ def cmd_ephemeris(args: argparse.Namespace) -> int:
     from twin.physics.orbit import propagate
     from twin.wire import oem
 
-    try:
-        start_ns = parse_start(args.start)
-        duration_ns = parse_duration_ns("--duration", args.ephemeris_duration)
-        step_ns = parse_duration_ns("--step", args.ephemeris_step)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-    if step_ns <= 0:
-        raise InputError(f"--step: {args.ephemeris_step!r} is not accepted; expected > 0")
+    start_ns = parse_start(args.start)
+    duration_ns = parse_duration_ns("--duration", args.ephemeris_duration)
+    step_ns = parse_duration_ns("--step", args.ephemeris_step)
     fleet, _, _ = load_fleet(args, start_ns)
     rows = np.arange(fleet.n_sat)
-    if args.satellites is not None:
-        try:
-            wanted = [int(part) for part in args.satellites.split(",")]
-        except ValueError:
-            raise InputError(f"--satellites: {args.satellites!r} is not a list of ids") from None
+    wanted = satellite_ids(args.satellites)
+    if wanted is not None:
         rows = np.flatnonzero(np.isin(fleet.sat_id, wanted))
         if rows.size != len(set(wanted)):
             raise InputError(f"--satellites: {args.satellites!r} names ids not in the fleet")

@@ -83,11 +83,35 @@ def rules_option(parser, help: str = RULES_HELP) -> None:
     config.add_setting_option(parser, "rules", help=help)
 
 
+def satellite_ids(value: str | None) -> list[int] | None:
+    """``--satellites 3,7,12`` as ids (None when not given); InputError for anything else."""
+    if value is None:
+        return None
+    try:
+        return [int(part) for part in value.split(",")]
+    except ValueError:
+        raise InputError(f"--satellites: {value!r} is not a list of ids") from None
+
+
 def topics_of(args: argparse.Namespace, prefix: str):
     """The topic settings of ``--topics``, else the bundled topics.toml, under ``prefix``."""
     from twin.stream.broker import DEFAULT_TOPICS_FILE, load_topics
 
     return load_topics(Path(args.topics) if args.topics else DEFAULT_TOPICS_FILE, prefix)
+
+
+def embedded_store(args: argparse.Namespace, create: bool = True):
+    """The embedded PostgreSQL of ``--data-dir`` (a ``LocalPostgres``, not started). Without
+    ``create``, a directory that holds no store is an ``InputError``: nothing is made there."""
+    from ingest.store.embedded import LocalPostgres, default_data_dir
+
+    server = LocalPostgres(Path(args.data_dir) if args.data_dir else default_data_dir())
+    if not create and not (server.cluster / "PG_VERSION").exists():
+        raise InputError(
+            f"--data-dir: no embedded store in {server.data_dir} (twin run makes one; "
+            "or give --database / TWIN_DATABASE_URL)"
+        )
+    return server
 
 
 @contextlib.contextmanager
@@ -96,17 +120,10 @@ def open_store(args: argparse.Namespace, create: bool = True) -> Iterator[tuple[
     of the embedded PostgreSQL in ``--data-dir``, started for the block and stopped after
     it; the URL is the schema owner's. Without ``create``, a data directory that holds no
     store is an ``InputError`` (a reader has nothing to read there; nothing is made)."""
-    from ingest.store.embedded import LocalPostgres, default_data_dir
-
     if args.database:
         yield database_url(args.database), mask_url(args.database), None
         return
-    server = LocalPostgres(Path(args.data_dir) if args.data_dir else default_data_dir())
-    if not create and not (server.cluster / "PG_VERSION").exists():
-        raise InputError(
-            f"--data-dir: no embedded store in {server.data_dir} (twin run makes one; "
-            "or give --database / TWIN_DATABASE_URL)"
-        )
+    server = embedded_store(args, create)
     url = server.start()
     try:
         yield url, f"embedded PostgreSQL in {server.cluster}", server

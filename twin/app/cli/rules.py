@@ -168,15 +168,11 @@ def cmd_anomalies_act(args: argparse.Namespace) -> int:
     from ingest.store.db import connect
     from twin.app.cli.options import open_store
     from twin.core.clock import NS_PER_S, parse_duration_ns
-    from twin.core.errors import InputError
 
     action = {"ack": "acknowledged", "shelve": "shelved", "unshelve": "unshelved"}
     until = None
     if args.anomalies_action == "shelve":
-        try:
-            seconds = parse_duration_ns("--for", args.shelve_for) / NS_PER_S
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
+        seconds = parse_duration_ns("--for", args.shelve_for) / NS_PER_S
         until = datetime.now(UTC) + timedelta(seconds=seconds)
     by_whom = args.by or getpass.getuser()
     with open_store(args, create=False) as (url, _, _), connect(url) as conn:
