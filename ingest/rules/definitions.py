@@ -33,6 +33,7 @@ RULE_TYPES = {
     "missing": "samples of the channel group missed, against the satellite's own rate",
     "out_of_family": "robust z-score against the plane or the fleet at the same tick",
     "residual": "measured / the twin's nominal expectation",
+    "limit": "how far the channel is past the satellite's own limit, channel units",
 }
 # Quantities a residual rule may measure besides channels: name -> channels it is made of.
 DERIVED = {"battery_capacity_wh": ("battery_wh", "soc")}
@@ -103,6 +104,7 @@ class Rule:
     min_members: int = 8  # out_of_family: least satellites reporting in the family
     expected: str | None = None  # residual: an EXPECTED name
     measure: str | None = None  # fleet rules: a FLEET_MEASURES name
+    limit: str | None = None  # limit: a LIMIT_NAMES name, resolved per satellite
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -177,6 +179,7 @@ _FIELDS = {
     "missing": {"group"},
     "out_of_family": {"channel", "against", "min_spread", "min_members"},
     "residual": {"channel", "expected"},
+    "limit": {"channel", "limit", "margin"},
     "fleet": {"measure"},
 }
 
@@ -202,6 +205,8 @@ def _parse_rule(item: object, i: int, key: str, source: str, fleet: bool) -> Rul
     if fleet and "type" in item and item["type"] != "fleet":
         raise bad("type", item["type"], "fleet (or no type) in fleet_rules")
     allowed = _COMMON | _FIELDS[kind] | ({"type"} if fleet else set())
+    if kind == "limit":  # the satellite's limit is the trigger; the margin sets the clear
+        allowed -= {"trigger", "clear"}
     extra = sorted(set(item) - allowed)
     if extra:
         raise bad(
@@ -219,6 +224,13 @@ def _parse_rule(item: object, i: int, key: str, source: str, fleet: bool) -> Rul
             raise bad(field, value, f"a number of at least {low:g}")
         return float(value)
 
+    if kind == "limit":
+        margin = item.get("margin")  # required: the hysteresis band, channel units
+        if isinstance(margin, bool) or not isinstance(margin, (int, float)):
+            margin = math.nan
+        if not 0.0 < margin < math.inf:
+            raise bad("margin", item.get("margin"), "a positive finite number (channel units)")
+        item = {**item, "trigger": {"above": 0.0}, "clear": {"below": -float(margin)}}
     trigger = _level(item.get("trigger"), "trigger", bad)
     clear = _level(item.get("clear"), "clear", bad)
     if clear.direction == trigger.direction or trigger.passed(clear.value):
@@ -281,6 +293,12 @@ def _parse_rule(item: object, i: int, key: str, source: str, fleet: bool) -> Rul
         if expected not in EXPECTED:
             raise bad("expected", expected, ", ".join(EXPECTED))
         return Rule(**fields, channel=channel, expected=expected)
+    if kind == "limit":
+        limit = item.get("limit")
+        defined = [n for n, value in CHANNELS[channel].limits.items() if value is not None]
+        if limit not in defined:
+            raise bad("limit", limit, f"a limit {channel} has: {', '.join(defined) or 'none'}")
+        return Rule(**fields, channel=channel, limit=limit)
     return Rule(**fields, channel=channel)
 
 

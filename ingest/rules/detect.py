@@ -21,7 +21,7 @@ import zstandard
 
 from ingest.rules.definitions import Rule
 from twin.physics import sun
-from twin.wire.telemetry import GROUPS, Frame
+from twin.wire.telemetry import CHANNELS, GROUPS, LIMIT_NAMES, Frame
 
 FLEET = 0  # the satellite id that stands for the whole fleet (real ids start at 1)
 NONE = np.iinfo(np.int64).min  # "no time" in the int64 µs state arrays
@@ -52,6 +52,16 @@ class Satellites:
     capacity_wh: np.ndarray
     # laser terminals per satellite; None: every satellite has them
     laser_terminals: np.ndarray | None = None
+    # channel -> (n, 4) limits red_low, yellow_low, yellow_high, red_high (NaN: none)
+    limits: dict[str, np.ndarray] | None = None
+
+    def limit(self, channel: str, name: str) -> np.ndarray:
+        """(n,) each satellite's ``name`` limit of ``channel`` (a ``LIMIT_NAMES`` name), NaN
+        where it has none."""
+        table = (self.limits or {}).get(channel)
+        if table is None:
+            return np.full(self.sat_id.shape[0], np.nan)
+        return table[:, LIMIT_NAMES.index(name)]
 
     def produces(self, channels: tuple[str, ...]) -> np.ndarray:
         """(n,) bool: whether each satellite's hardware can produce every one of
@@ -67,7 +77,7 @@ LASER_CHANNELS = frozenset({"isl_up"})
 
 
 def load_satellites(conn) -> Satellites:
-    """Read the ``satellites`` table."""
+    """Read the ``satellites`` table and each satellite's ``channel_limits``."""
     rows = conn.execute(
         "SELECT sat_id, shell, plane, telemetry_interval_s, "
         "(hardware->>'array_area_m2')::float8 * (hardware->>'array_cell_efficiency')::float8 "
@@ -85,8 +95,9 @@ def load_satellites(conn) -> Satellites:
     sat_id, shell, plane, interval, array_w, tracking, capacity, lasers = zip(*rows, strict=True)
     planes = np.array([f"{s}/{p}" for s, p in zip(shell, plane, strict=True)])
     family = np.unique(planes, return_inverse=True)[1].astype(np.int32)
+    ids = np.array(sat_id, dtype=np.int32)
     return Satellites(
-        sat_id=np.array(sat_id, dtype=np.int32),
+        sat_id=ids,
         family=family,
         interval_s=np.array(interval, dtype=np.float64),
         array_nominal_w=np.where(
@@ -94,7 +105,32 @@ def load_satellites(conn) -> Satellites:
         ),
         capacity_wh=np.array(capacity, dtype=np.float64),
         laser_terminals=np.array(lasers, dtype=np.float64),
+        limits=_load_limits(conn, ids),
     )
+
+
+def _load_limits(conn, sat_id: np.ndarray) -> dict[str, np.ndarray]:
+    """``channel_limits`` as channel -> (n, 4) float64 over ``sat_id`` (sorted), NaN where a
+    satellite has no such limit."""
+    rows = conn.execute(
+        "SELECT channel, sat_id, red_low, yellow_low, yellow_high, red_high "
+        "FROM channel_limits ORDER BY channel, sat_id"
+    ).fetchall()
+    limits: dict[str, np.ndarray] = {}
+    for channel in dict.fromkeys(r[0] for r in rows):
+        limits[channel] = np.full((sat_id.shape[0], len(LIMIT_NAMES)), np.nan)
+    if not rows:
+        return limits
+    channel, row_ids, *values = zip(*rows, strict=True)
+    ids = np.array(row_ids, np.int64)
+    pos = np.searchsorted(sat_id, ids)
+    known = (pos < sat_id.shape[0]) & (sat_id[np.minimum(pos, sat_id.shape[0] - 1)] == ids)
+    table = np.array(values, dtype=np.float64).T  # None -> NaN
+    names = np.array(channel)
+    for name, array in limits.items():
+        mine = known & (names == name)
+        array[pos[mine]] = table[mine]
+    return limits
 
 
 @dataclass(frozen=True)
@@ -301,6 +337,12 @@ class Detector:
             # waits rather than judging or starting over.
             return where, score, valid & ok, data & np.isfinite(expected)
         x = v[rule.channel]
+        if rule.type == "limit":
+            # How far past the satellite's own limit; a satellite without it is never judged.
+            bound = self.sats.limit(rule.channel, rule.limit)[where]
+            data &= np.isfinite(bound)
+            score = x - bound if rule.limit.endswith("_high") else bound - x
+            return where, score, valid & data & np.isfinite(score), data
         finite = np.isfinite(x)
         prev, prev_us = s[f"{rule.name}/prev"], s[f"{rule.name}/prev_us"]
         p, p_us = prev[where], prev_us[where]
@@ -385,6 +427,16 @@ class Detector:
         subject = rule.channel or rule.measure or f"{rule.group} telemetry"
         value = worst if state != "closed" else score
         level = rule.trigger if state != "closed" else rule.clear
+        message = f"{rule.type} of {subject}: {value:.4g} ({level.direction} {level.value:g})"
+        if rule.type == "limit":
+            bound = float(self.sats.limit(rule.channel, rule.limit)[pos])
+            side = 1.0 if rule.limit.endswith("_high") else -1.0
+            unit = CHANNELS[rule.channel].unit
+            where = "past" if state != "closed" else "back inside"
+            message = (
+                f"{rule.channel} {bound + side * value:.4g} {unit}, {abs(value):.4g} {where} "
+                f"its {rule.limit} limit {bound:.4g}"
+            )
         return AnomalyRow(
             time_us=t,
             anomaly_id=f"{rule.name}:{sat if sat != FLEET else 'fleet'}:{opened_us // US_PER_S}",
@@ -393,7 +445,7 @@ class Detector:
             severity=rule.severity,
             state=state,
             value=value if np.isfinite(value) else None,
-            message=f"{rule.type} of {subject}: {value:.4g} ({level.direction} {level.value:g})",
+            message=message,
         )
 
 

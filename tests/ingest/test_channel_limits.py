@@ -4,6 +4,7 @@
 import numpy as np
 import pytest
 
+from ingest.rules.detect import load_satellites
 from ingest.store.db import connect
 from ingest.store.dimensions import register_fleet
 from ingest.store.migrate import migrate
@@ -48,6 +49,13 @@ def test_registered_limits_and_the_latest_samples_colours_match_the_dictionary(s
             "FROM channel_limits ORDER BY sat_id, channel"
         ).fetchall()
     assert len(stored) == len(limits) * 12
+    # What the limit rules judge by: the same limits, as ingest reads them.
+    with connect(store) as conn:
+        sats = load_satellites(conn)
+    order = [row[int(s)] for s in sats.sat_id]
+    assert set(sats.limits) == set(limits)
+    for channel, table in sats.limits.items():
+        np.testing.assert_allclose(table, limits[channel][order], err_msg=channel)
     for sat, channel, *four in stored:
         expected = limits[channel][row[sat]]
         got = np.array([np.nan if v is None else v for v in four])

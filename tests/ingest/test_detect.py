@@ -404,3 +404,41 @@ def test_a_rule_never_judges_a_channel_the_hardware_cannot_produce():
     )
     steps, _ = _run(lasers_down, _series(20, change), sats=no_lasers)
     assert sorted(sat for _, sat, _ in steps) == [7, 8, 9, 10, 11, 12]
+
+
+def test_a_limit_rule_judges_each_satellite_against_its_own_limit():
+    # Satellites 1-6 throttle at 70 °C (red above 78), 7-12 at 82 °C (red above 90);
+    # satellite 12 was registered without limits and is never judged.
+    sats = _sats()
+    red_high = np.where(sats.sat_id <= 6, 78.0, 90.0)
+    red_high[-1] = np.nan
+    table = np.full((N_SAT, 4), np.nan)
+    table[:, 3] = red_high
+    table[:, 0] = -20.0
+    limited = Satellites(
+        sats.sat_id,
+        sats.family,
+        sats.interval_s,
+        sats.array_nominal_w,
+        sats.capacity_wh,
+        limits={"temp_payload_c": table},
+    )
+
+    def change(k, v):
+        hot = 85.0 if 10 <= k < 40 else (74.0 if k < 60 else 60.0)
+        v["temp_payload_c"][[1, 7, 11]] = hot  # satellites 2, 8 and 12
+        v["temp_payload_c"][3] = -25.0 if k >= 10 else 30.0  # satellite 4, below red_low
+
+    rule = _rule(type="limit", channel="temp_payload_c", limit="red_high", margin=6, for_s=5)
+    steps, rows = _run(rule, _series(80, change), sats=limited)
+    # 74 °C is inside the 6 K band below 78: the anomaly stays open until 60 °C.
+    assert steps == [("open", 2, 15), ("closed", 2, 60)]
+    assert rows[0].value == pytest.approx(7.0)  # how far past the limit, in kelvin
+    assert "temp_payload_c 85 Cel, 7 past its red_high limit 78" in rows[0].message
+    assert "back inside its red_high limit 78" in rows[1].message
+
+    low = _rule(type="limit", channel="temp_payload_c", limit="red_low", margin=2, for_s=5)
+    steps, rows = _run(low, _series(30, change), sats=limited)
+    assert steps == [("open", 4, 15)]
+    assert rows[0].value == pytest.approx(5.0)
+    assert "temp_payload_c -25 Cel, 5 past its red_low limit -20" in rows[0].message

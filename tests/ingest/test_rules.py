@@ -39,7 +39,7 @@ def test_a_good_rule_parses_with_its_levels():
 @pytest.mark.parametrize(
     ("changes", "field", "accepted"),
     [
-        ({"type": "limit"}, "'type'", "threshold, rate"),
+        ({"type": "bound"}, "'type'", "threshold, rate"),
         ({"channel": "temp_core_c"}, "'channel'", "temp_payload_c"),
         ({"channel": "sunlit"}, "'channel'", "numeric telemetry channel"),
         ({"severity": "major"}, "'severity'", "info, warning, critical"),
@@ -75,6 +75,32 @@ def test_type_specific_fields_are_checked():
     fleet = {k: v for k, v in base.items() if k != "type"}
     with pytest.raises(RuleError, match=r"rule 'hot': field 'measure'.*safe_mode_share"):
         parse_rules({"version": 1, "fleet_rules": [{**fleet, "measure": "mood"}]})
+
+
+def test_a_limit_rule_takes_its_trigger_from_the_satellites_limit_and_a_margin():
+    limit = {"name": "hot", "type": "limit", "channel": "temp_payload_c", "severity": "critical"}
+    rule = parse_rules({"version": 1, "rules": [{**limit, "limit": "red_high", "margin": 6}]})
+    rule = rule.satellite[0]
+    assert (rule.limit, rule.trigger.direction, rule.trigger.value) == ("red_high", "above", 0.0)
+    assert (rule.clear.direction, rule.clear.value) == ("below", -6.0)
+    cases = [
+        ({"limit": "red_high"}, r"field 'margin': None; accepted: a positive finite number"),
+        ({"limit": "red_high", "margin": 0}, r"field 'margin': 0"),
+        ({"limit": "red_high", "margin": float("inf")}, r"field 'margin': inf"),
+        ({"limit": "red_high", "margin": True}, r"field 'margin': True"),
+        ({"limit": "amber", "margin": 1}, r"field 'limit'.*red_low, yellow_low, yellow_high"),
+        (
+            {"limit": "red_high", "margin": 1, "channel": "array_w"},
+            r"field 'limit'.*a limit array_w has: none",
+        ),
+        (
+            {"limit": "red_high", "margin": 1, "trigger": {"above": 70}},
+            r"field 'trigger'.*the fields of a limit rule",
+        ),
+    ]
+    for changes, message in cases:
+        with pytest.raises(RuleError, match=message):
+            parse_rules({"version": 1, "rules": [{**limit, **changes}]})
 
 
 def test_whole_file_errors():
