@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+from datetime import datetime
 
 import numpy as np
 import pytest
@@ -44,7 +45,7 @@ def _needed() -> tuple[str, str]:
 def test_the_czml_loads_in_cesium_with_every_entity_where_skyfield_puts_it(tmp_path):
     chromium, cesium = _needed()
     out = tmp_path / "fleet.czml"
-    assert main(["ephemeris", "--preset", "threebody-12", "--start", START, "--duration", "30m",
+    assert main(["ephemeris", "--preset", "threebody-12", "--start", START, "--duration", "3h",
                  "--step", "2m", "--format", "czml", "--out", str(out)]) == 0  # fmt: skip
     page = tmp_path / "globe.html"
     page.write_text(f"""<!doctype html><html><head><script src="file://{cesium}"></script>
@@ -53,6 +54,12 @@ const czml = {out.read_text()};
 const at = {json.dumps(AT)};
 Cesium.CzmlDataSource.load(czml).then(function (source) {{
   const found = source.entities.values.map(function (e) {{
+    if (e.polyline) {{  // a contact: both ends where it first shows
+      const when = e.availability.get(0).start;
+      const ends = e.polyline.positions.getValue(when);
+      return [e.id, [Cesium.JulianDate.toIso8601(when, 0), e.availability.length,
+                     ends.map(function (p) {{ return [p.x, p.y, p.z]; }})]];
+    }}
     return [e.id, at.map(function (iso) {{
       const p = e.position.getValue(Cesium.JulianDate.fromIso8601(iso), new Cesium.Cartesian3());
       return p ? [p.x, p.y, p.z] : null;
@@ -72,8 +79,29 @@ Cesium.CzmlDataSource.load(czml).then(function (source) {{
     entities = dict(json.loads(text))
     fleet, _ = build(load_preset("threebody-12"), parse_start(START))
     satellites = {k: v for k, v in entities.items() if k.startswith("sat-")}
+    stations = {k: v for k, v in entities.items() if k.startswith("station-")}
+    contacts = {k: v for k, v in entities.items() if k.startswith("contact-")}
     assert len(satellites) == fleet.n_sat
-    assert len(entities) - len(satellites) == len(load_stations().name)  # the stations
+    assert len(stations) == len(load_stations().name)
+    written = [p for p in json.loads(out.read_text()) if p["id"].startswith("contact-")]
+    assert contacts and len(contacts) == len(written) == len(entities) - fleet.n_sat - len(stations)
+    for packet in written:  # each line joins its satellite and station where Cesium has them
+        when, windows, ends = contacts[packet["id"]]
+        assert windows == len(packet["availability"])
+        assert when.rstrip("Z") == packet["availability"][0].split("/")[0].rstrip("Z")
+        sat_key, station_key = (
+            r.split("#")[0] for r in packet["polyline"]["positions"]["references"]
+        )
+        np.testing.assert_allclose(ends[1], stations[station_key][0], atol=1e-3)
+        row = int(np.flatnonzero(fleet.sat_id == int(sat_key[4:]))[0])
+        ts_ = load.timescale(builtin=True)
+        expected = (
+            EarthSatellite.from_satrec(fleet.elements[row], ts_)
+            .at(ts_.from_datetime(datetime.fromisoformat(when.replace("Z", "+00:00"))))
+            .frame_xyz(itrs)
+            .m
+        )
+        np.testing.assert_allclose(ends[0], expected, atol=1.0, err_msg=packet["id"])
     ts = load.timescale(builtin=True)
     t = ts.utc(2026, 3, 20, 12, [0, 10, 24])
     for entity_id, positions in satellites.items():

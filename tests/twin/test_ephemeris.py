@@ -108,3 +108,46 @@ def test_czml_positions_match_skyfield_earth_fixed_and_stations_are_placed(tmp_p
         np.testing.assert_allclose(samples[:, 1:], expected_m, atol=1.0)  # 1 m
     first = stations[0]["position"]["cartographicDegrees"]
     assert first == [ground.lon_deg[0], ground.lat_deg[0], ground.alt_km[0] * 1000.0]
+
+
+def test_czml_contacts_are_the_visibility_windows_skyfield_finds(tmp_path):
+    import json
+
+    from skyfield.api import wgs84
+
+    from twin.core.clock import NS_PER_S
+    from twin.payload.ground import load_stations
+
+    out = tmp_path / "fleet.czml"
+    start = "2026-03-20T12:00:00Z"
+    assert main(["ephemeris", "--preset", "threebody-12", "--start", start, "--duration", "6h",
+                 "--step", "1m", "--format", "czml", "--out", str(out)]) == 0  # fmt: skip
+    packets = json.loads(out.read_text())[1:]
+    drawn = {p["id"]: p for p in packets if p["id"].startswith("contact-")}
+    assert drawn, "six hours of twelve satellites over the bundled stations drew no contact"
+    t0_ns = parse_start(start)
+    fleet, _ = build(load_preset("threebody-12"), t0_ns)
+    ground = load_stations()
+    ts = load.timescale(builtin=True)
+    t = ts.utc(2026, 3, 20, 12, np.arange(361))
+    compared = 0
+    for row, sat_id in enumerate(fleet.sat_id.tolist()):
+        satellite = EarthSatellite.from_satrec(fleet.elements[row], ts)
+        for s in range(len(ground.name)):
+            shown = np.zeros(361, dtype=bool)
+            packet = drawn.get(f"contact-{sat_id}-{s}")
+            if packet is not None:
+                refs = packet["polyline"]["positions"]["references"]
+                assert refs == [f"sat-{sat_id}#position", f"station-{s}#position"]
+                for window in packet["availability"]:
+                    first, last = ((parse_start(x) - t0_ns) // (60 * NS_PER_S)
+                                   for x in window.split("/"))  # fmt: skip
+                    assert not shown[first : last + 1].any(), "windows overlap"
+                    shown[first : last + 1] = True
+            place = wgs84.latlon(ground.lat_deg[s], ground.lon_deg[s], ground.alt_km[s] * 1000.0)
+            alt_deg = (satellite - place).at(t).altaz()[0].degrees
+            mask_deg = ground.min_elevation_deg[s]
+            clear = np.abs(alt_deg - mask_deg) > 0.01  # samples on the mask are moot
+            np.testing.assert_array_equal(shown[clear], (alt_deg >= mask_deg)[clear])
+            compared += int((shown & clear).sum())
+    assert compared > 10  # visible samples actually compared

@@ -243,7 +243,7 @@ def cmd_ephemeris(args: argparse.Namespace) -> int:
     if args.ephemeris_format == "czml":
         import json
 
-        from twin.payload.ground import load_stations
+        from twin.payload.ground import elevation_deg, load_stations, visible
         from twin.wire import czml
 
         ground = load_stations(args.stations)
@@ -253,7 +253,8 @@ def cmd_ephemeris(args: argparse.Namespace) -> int:
                 ground.name, ground.lat_deg, ground.lon_deg, ground.alt_km, strict=True
             )
         ]
-        document = czml.write(names, object_ids, t_ns, orbit.r_itrs_km, places)  # fmt: skip
+        seen = visible(elevation_deg(orbit.r_itrs_km, ground), ground)
+        document = czml.write(names, object_ids, t_ns, orbit.r_itrs_km, places, seen)
         text = json.dumps(document)
     else:
         text = oem.write(names, object_ids, t_ns, orbit.r_teme_km, orbit.v_teme_km_s)
