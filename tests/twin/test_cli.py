@@ -56,7 +56,7 @@ def test_conflicting_fleet_options_are_rejected(capsys):
 
 def test_unknown_preset_and_bad_elements_file_exit_2(capsys, tmp_path):
     assert main(["run", "--kafka", "127.0.0.1:1", "--preset", "nope"]) == 2
-    assert "available: starcloud-1" in capsys.readouterr().err
+    assert "available: ascend-10mw, madari-pilot, starcloud-1" in capsys.readouterr().err
     bad = tmp_path / "bad.tle"
     bad.write_text("no elements here\n")
     assert main(["run", "--kafka", "127.0.0.1:1", "--elements", str(bad)]) == 2
@@ -134,13 +134,24 @@ def test_json_log_format_writes_status_lines_and_log_records_as_json_with_utc_ti
     assert len(entry["time"]) == len("2026-12-04T18:09:36.000Z")
 
 
-def test_report_on_a_directory_without_a_store_exits_2_and_makes_nothing(
-    capsys, monkeypatch, tmp_path
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["report", "--out", "r.html"],
+        ["export", "--table", "telemetry", "--out", "r.csv"],
+        ["anomalies", "list"],
+        ["anomalies", "ack", "hot:1:0", "--reason", "seen"],
+        ["anomalies", "shelve", "hot:1:0", "--reason", "pass", "--for", "1h"],
+        ["db", "shell"],
+    ],
+)
+def test_readers_of_a_directory_without_a_store_exit_2_and_make_nothing(
+    command, capsys, monkeypatch, tmp_path
 ):
     monkeypatch.delenv(ENV_DATABASE, raising=False)
+    monkeypatch.chdir(tmp_path)
     empty = tmp_path / "store"
     empty.mkdir()
-    argv = ["report", "--out", str(tmp_path / "r.html"), "--data-dir", str(empty)]
-    assert main(argv) == 2
+    assert main([*command, "--data-dir", str(empty)]) == 2
     assert f"--data-dir: no embedded store in {empty}" in capsys.readouterr().err
-    assert list(empty.iterdir()) == [] and not (tmp_path / "r.html").exists()
+    assert list(empty.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["store"]

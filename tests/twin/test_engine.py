@@ -174,3 +174,24 @@ def test_a_run_resumed_from_a_checkpoint_mid_fault_sends_what_the_whole_run_sent
         resumed_ticks += len(resumed)
     assert resumed_ticks > 0
     assert any(states[k].held is not None and states[k].held.held.any() for k in states)
+
+
+def test_a_checkpoint_written_before_jobs_had_input_to_receive_resumes_with_input_on_board():
+    import io
+
+    from twin.sim import checkpoint
+
+    t0 = parse_start("2026-03-20T12:00:00Z")
+    fleet, hw = build(load_preset("threebody-12"), t0)
+    sink = Collected()
+    run(fleet, hw, RunPlan(t0, 10 * NS_PER_S, 120), sink)
+    k = sorted(sink.states)[-1]
+    saved = checkpoint.Checkpoint("r", k, fleet.sat_id, sink.states[k])
+    with np.load(io.BytesIO(checkpoint.encode(saved))) as data:
+        arrays = {name: data[name] for name in data.files if name != "jobs.input_left_mb"}
+    assert arrays["jobs.key"].shape[0] > 0  # jobs in flight to restore
+    older = io.BytesIO()
+    np.savez(older, **arrays)
+    restored = checkpoint.decode(older.getvalue()).state.payload.jobs
+    np.testing.assert_array_equal(restored.input_left_mb, np.zeros(restored.n))
+    np.testing.assert_array_equal(restored.key, sink.states[k].payload.jobs.key)

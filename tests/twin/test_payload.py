@@ -271,3 +271,34 @@ def test_results_relay_hop_by_hop_to_a_satellite_in_contact_and_then_to_the_grou
     for k in range(4):
         table, down = payload._transfer(table, in_contact, downlink, next_hop, hw3, 1.0)
         assert down.tolist() == ([0] if k == 3 else [])
+
+
+def test_a_jobs_input_sent_up_over_the_link_arrives_before_it_starts():
+    # madari-pilot processes client scenes: each inference job's 50 MB input arrives over
+    # its crosslink first, the jobs sharing the link in service order. Small jobs (18 s of
+    # the module each) make the link the bottleneck at 5 Mbit/s.
+    input_mb = jobs.JOB_KINDS["inference"].input_mb
+    done = {}
+    for link_mbps in (0.0, 20.0, 5.0):
+        fleet, hw = _hardware(
+            "madari-pilot", input_link_mbps=link_mbps, background_job_tera_ops=5_000.0
+        )
+        accepted, started = {}, {}
+        for _, tick, _ in _ticks(fleet, hw, 1_800, 1.0):
+            s = tick.steps
+            for job_id, step, t in zip(s.job_id, s.step, s.time_unix_ns.tolist(), strict=True):
+                if jobs.STEPS[step] == "accepted":
+                    accepted[job_id] = t
+                elif jobs.STEPS[step] == "started" and job_id not in started:
+                    started[job_id] = t
+        assert len(started) >= 10
+        wait_s = [(started[j] - accepted[j]) / NS_PER_S for j in started]
+        done[link_mbps] = len(started)
+        if link_mbps == 0.0:  # input on board: a job waits only for the accelerator
+            assert min(wait_s) <= 1.0
+            continue
+        assert min(wait_s) >= input_mb * 8.0 / link_mbps  # never before its input is on board
+        # The link is a queue: it carried no more than its rate allows.
+        span_s = (max(started.values()) - min(accepted.values())) / NS_PER_S
+        assert len(started) * input_mb <= link_mbps / 8.0 * span_s + input_mb
+    assert done[5.0] < done[20.0] <= done[0.0]

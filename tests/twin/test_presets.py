@@ -1,5 +1,7 @@
 """Presets load, carry their sources, build their fleets, and reject bad keys by name."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -8,11 +10,22 @@ from twin.physics.sun import sun_right_ascension_deg
 from twin.sim.presets import PresetError, available, build, load_preset
 
 START_NS = parse_start("2026-03-20T12:00:00Z")
-BUNDLED = ["starcloud-1", "suncatcher-81", "threebody-12", "threebody-2800"]
+BUNDLED = [
+    "ascend-10mw",
+    "madari-pilot",
+    "starcloud-1",
+    "suncatcher-81",
+    "threebody-12",
+    "threebody-2800",
+]
 
 
-def test_the_four_presets_are_bundled():
+def test_the_presets_are_bundled_and_every_source_says_how_sure_it_is():
     assert available() == BUNDLED
+    for name in BUNDLED:
+        for source in load_preset(name).sources:
+            # [S] stated by the source, [I] inferred from it, [E] an engineering estimate
+            assert re.search(r"\[[SIE][\],]", source), (name, source)
 
 
 @pytest.mark.parametrize(
@@ -22,6 +35,8 @@ def test_the_four_presets_are_bundled():
         ("threebody-2800", 2800, 100),
         ("starcloud-1", 1, 1),
         ("suncatcher-81", 81, 1),
+        ("ascend-10mw", 10, 1),
+        ("madari-pilot", 1, 1),
     ],
 )
 def test_presets_build_fleets_and_hardware(name, n_sat, n_planes):
@@ -100,5 +115,5 @@ def test_unbuildable_shell_is_named(tmp_path):
 
 
 def test_unknown_preset_lists_the_available_ones():
-    with pytest.raises(PresetError, match="available: starcloud-1, suncatcher-81"):
+    with pytest.raises(PresetError, match="available: ascend-10mw, madari-pilot, starcloud-1"):
         load_preset("threebody-9000")

@@ -57,3 +57,48 @@ def test_energy_conservation_of_one_step(hw):
     e_sigma_a = hw.radiator_emissivity * STEFAN_BOLTZMANN_W_M2_K4 * hw.radiator_area_m2
     radiated_j = e_sigma_a * (temp_r**4 + 4 * temp_r**3 * (new_r - temp_r) - 3.0**4) * dt
     np.testing.assert_allclose(stored_j, (q_p + q_r) * dt - radiated_j, rtol=1e-9, atol=1e-6)
+
+
+def test_a_heat_pump_holds_its_set_point_and_pays_for_the_lift_by_carnot():
+    """ASCEND's 1 MW modules: the pump holds the payload at its set point with the radiator
+    hotter than the payload; at steady state the radiator emits the payload's heat plus the
+    pump's work, the work is what the coefficient η·T_p/(T_r − T_p) asks (never below
+    Carnot's), and the same radiator without the pump lets the payload run far hotter."""
+    from twin.physics.thermal import KELVIN, heat_pump_w
+
+    module = build(load_preset("ascend-10mw"), parse_start("2026-06-21T00:00:00Z"))[1]
+    hw = module.subset(np.zeros(5, np.intp))
+    # The fifth module's pump is too small for its load: it saturates.
+    hw = type(hw)({**hw.arrays, "heat_pump_max_w": np.r_[hw.heat_pump_max_w[:4], 0.5e6]})
+    q_payload = np.array([0.3e6, 0.6e6, 0.9e6, 1.2e6, 0.9e6])  # W dissipated by the IT
+    temp_p = np.full(5, 300.0)
+    temp_r = np.full(5, 300.0)
+    dt_s = 60.0
+    for _ in range(20_000):  # ~14 days: many radiator time constants
+        lifted, work = heat_pump_w(hw, temp_p, temp_r, q_payload, dt_s)
+        temp_p, temp_r = step_thermal(
+            hw, temp_p, temp_r, q_payload, np.zeros(5), dt_s, lifted, work
+        )
+    setpoint_k = hw.heat_pump_setpoint_c + KELVIN
+    lifted, work = heat_pump_w(hw, temp_p, temp_r, q_payload, dt_s)
+    np.testing.assert_allclose(temp_p[:4], setpoint_k[:4], atol=0.05)
+    assert lifted[4] == hw.heat_pump_max_w[4] and temp_p[4] > setpoint_k[4] + 5.0
+    # Light loads need no lift; from 0.9 MW on the radiator runs well above the payload.
+    assert temp_r[0] < temp_p[0] and (temp_r[2:4] > temp_p[2:4] + 30.0).all()
+    conducted = hw.payload_radiator_conductance_w_k * (temp_p - temp_r)
+    np.testing.assert_allclose(lifted + conducted, q_payload, rtol=1e-3)  # payload balance
+    eta = hw.heat_pump_carnot_fraction
+    lift_k = temp_r - temp_p
+    cop = np.minimum(
+        np.where(lift_k > 0, eta * temp_p / np.where(lift_k > 0, lift_k, 1.0), np.inf),
+        hw.heat_pump_max_cop,
+    )
+    assert (cop[2:4] < hw.heat_pump_max_cop[2:4]).all()  # Carnot-limited where it lifts
+    np.testing.assert_allclose(work, lifted / cop, rtol=1e-6)
+    assert (work >= lifted * (temp_r - temp_p) / temp_p).all()  # no better than Carnot
+    e_sigma_a = hw.radiator_emissivity * STEFAN_BOLTZMANN_W_M2_K4 * hw.radiator_area_m2
+    np.testing.assert_allclose(e_sigma_a * temp_r**4, q_payload + work, rtol=3e-3)
+
+    passive = type(hw)({**hw.arrays, "heat_pump_max_w": np.zeros(5)})
+    passive_p, _ = steady_state_k(passive, q_payload, np.zeros(5))
+    assert (passive_p > setpoint_k + 50.0).all()

@@ -81,6 +81,19 @@ class HardwareSpec:
     radiator_heat_capacity_j_k: float
     payload_radiator_conductance_w_k: float
     temp_initial_c: float
+    # Heat pump from the payload to the radiator (MW-class modules): it lifts heat so that
+    # the radiator runs hotter than the payload and rejects more per square metre (σT⁴).
+    # 0: none, conduction alone.
+    heat_pump_max_w: float = 0.0  # heat lifted out of the payload at most, W (thermal)
+    heat_pump_carnot_fraction: float = 0.5  # share of the Carnot coefficient achieved
+    heat_pump_max_cop: float = 10.0  # coefficient ceiling when the lift is small or negative
+    heat_pump_setpoint_c: float = 45.0  # payload temperature it holds
+    # Input link: jobs' input data sent up by client satellites or the ground, received
+    # before a job can start (imagery is captured on board). 0: input is on board on arrival.
+    input_link_mbps: float = 0.0
+    # Work of one background job, tera-operations; 0: its kind's default (a MW-class module
+    # takes jobs sized to it, not thousands of a small satellite's).
+    background_job_tera_ops: float = 0.0
 
 
 # Accepted ranges, checked when a preset is loaded: (low, high) inclusive.
@@ -134,6 +147,12 @@ RANGES: dict[str, tuple[float, float]] = {
     "radiator_heat_capacity_j_k": (1.0, 1e9),
     "payload_radiator_conductance_w_k": (0.01, 1e6),
     "temp_initial_c": (-100.0, 100.0),
+    "heat_pump_max_w": (0.0, 1e8),
+    "heat_pump_carnot_fraction": (0.05, 1.0),
+    "heat_pump_max_cop": (1.0, 100.0),
+    "heat_pump_setpoint_c": (-50.0, 150.0),
+    "input_link_mbps": (0.0, 1e6),
+    "background_job_tera_ops": (0.0, 1e10),
 }
 
 

@@ -236,17 +236,21 @@ def plan(
             log.reject(t_ns, job_id, reason)
         accepted = table.n - ps.jobs.n
     log.add(table, np.arange(new_from, table.n), "accepted", t_ns)
+    table = _input_to_receive(hw, table, new_from)
     level = compute.next_throttle(hw, ps.throttle_level, temp_payload_c)
     available = ~safe_mode & (ps.reset_left_s <= 0.0)
     start_ok = available & (soc >= hw.compute_soc_floor)
     capacity = compute.capacity_tops(hw, level, sunlit, available) * dt_s
     active = np.nonzero((table.status == QUEUED) | (table.status == RUNNING))[0]
     order = active[jobs.service_order(table, active, table.sat[active])]
-    eligible = (table.status[order] == RUNNING) | start_ok[table.sat[order]]
+    # A job starts once its input is on board (what arrives during this tick waits for it).
+    on_board = table.input_left_mb[order] <= 0.0
+    eligible = (table.status[order] == RUNNING) | (start_ok[table.sat[order]] & on_board)
     demand = np.where(eligible, table.remaining_tera_ops[order], 0.0)
     planned = compute.allocate_in_order(table.sat[order], demand, capacity)
     planned_tops = np.bincount(table.sat[order], planned, ctx.sat_id.shape[0]) / dt_s
     jpt = compute.joules_per_tera_op(hw, level)
+    table = _receive_input(hw, table, ~safe_mode, dt_s)
     totals = ps.totals.copy()
     totals[TOTALS.index("accepted")] += accepted
     totals[TOTALS.index("rejected")] += len(log.rejected)
@@ -270,6 +274,34 @@ def plan(
         jpt * planned_tops,
         log,
     )
+
+
+def _input_to_receive(hw: Hardware, table: Jobs, new_from: int) -> Jobs:
+    """The jobs from row ``new_from`` on wait for their input over their satellite's input
+    link when it has one (``input_link_mbps`` > 0); imagery is captured on board."""
+    new = np.arange(new_from, table.n)
+    if new.size == 0:
+        return table
+    by_link = (hw.input_link_mbps[table.sat[new]] > 0) & (
+        table.kind[new] != jobs.KINDS.index("imagery")
+    )
+    left = table.input_left_mb.copy()
+    left[new] = np.where(by_link, table.input_mb[new], 0.0)
+    return table.update(input_left_mb=left)
+
+
+def _receive_input(hw: Hardware, table: Jobs, link_up: np.ndarray, dt_s: float) -> Jobs:
+    """Input arriving over each satellite's input link during the tick, ``link_up`` (n_sat,)
+    bool, shared among its waiting jobs in service order."""
+    rows = np.nonzero((table.status == QUEUED) & (table.input_left_mb > 0.0))[0]
+    if rows.size == 0:
+        return table
+    rows = rows[jobs.service_order(table, rows, table.sat[rows])]
+    capacity_mb = np.where(link_up, hw.input_link_mbps, 0.0) * dt_s * MB_PER_MBIT
+    got_mb = compute.allocate_in_order(table.sat[rows], table.input_left_mb[rows], capacity_mb)
+    left = table.input_left_mb.copy()
+    left[rows] = np.maximum(left[rows] - got_mb, 0.0)
+    return table.update(input_left_mb=left)
 
 
 def _admit(ctx, table, ids, submitted, safe_mode, t_ns):

@@ -84,13 +84,19 @@ def background_counts(hw: Hardware, dt_s: float, dice: Dice) -> np.ndarray:
 
     Poisson arrivals whose mean load is ``payload_utilisation`` of the peak TOPS.
     """
-    work = np.where(
+    mean = hw.payload_utilisation * hw.accelerator_peak_tops * dt_s / background_work(hw)
+    return dice.poisson("background", mean)
+
+
+def background_work(hw: Hardware) -> np.ndarray:
+    """(n_sat,) tera-operations of one background job: the hardware's
+    ``background_job_tera_ops``, else its background kind's default."""
+    default = np.where(
         hw.background_training,
         jobs.JOB_KINDS["training_step"].work_tera_ops,
         jobs.JOB_KINDS["inference"].work_tera_ops,
     )
-    mean = hw.payload_utilisation * hw.accelerator_peak_tops * dt_s / work
-    return dice.poisson("background", mean)
+    return np.where(hw.background_job_tera_ops > 0, hw.background_job_tera_ops, default)
 
 
 def imagery_tasks(
@@ -134,7 +140,9 @@ def new_jobs(
     starts = np.cumsum(counts) - counts
     rank[order] = np.arange(sat.shape[0]) - starts[sat[order]]
     key = seq[sat] + rank
-    made = jobs.of_kind(kind, sat, key, 0, t_ns).update(origin=origin)
+    made = jobs.of_kind(kind, sat, key, 0, t_ns)
+    work = np.where(origin == 0, background_work(hw)[sat], made.work_tera_ops)
+    made = made.update(origin=origin, work_tera_ops=work, remaining_tera_ops=work.copy())
     return made, seq + counts
 
 

@@ -112,8 +112,9 @@ def step(
     """Advance the fleet by one tick of ``dt_s`` seconds in environment slice ``env``, the
     accelerators asking for ``compute_w`` (n_sat,) W above idle (``twin.payload.schedule.plan``).
 
-    Order: loads from the current modes → array power → battery → thermal → mode updates
-    (safe mode from the new state of charge, heaters from the new payload temperature).
+    Order: loads from the current modes (the heat pump's from the current temperatures) →
+    array power → battery → thermal → mode updates (safe mode from the new state of charge,
+    heaters from the new payload temperature).
     Satellites whose orbit failed (NaN) keep their state unchanged.
     """
     ok = np.isfinite(env.illumination[:, 0])
@@ -123,7 +124,11 @@ def step(
     sun_km = env.sun_teme_km[:, :, 0]
 
     loads = power.load_w(hw, compute_w, state.safe_mode, state.heater_on)
-    demand_w = sum(loads.values())
+    dissipated_w = sum(loads.values())  # every load ends as heat in the payload node
+    pumped_w, pump_w = thermal.heat_pump_w(
+        hw, state.temp_payload_k, state.temp_radiator_k, dissipated_w, dt_s
+    )
+    demand_w = dissipated_w + pump_w
     cos_inc = np.where(ok, power.array_cos_incidence(hw, r_km, sun_km), 0.0)
     array_w = power.array_power_w(hw, flux, illumination, cos_inc, age_years)
     battery = power.step_battery(
@@ -133,8 +138,17 @@ def step(
     absorbed_w = np.where(
         ok, thermal.radiator_absorbed_w(hw, flux, illumination, r_km, sun_km), 0.0
     )
+    # A flat battery serves every load, the heat pump's too, in the same share.
+    served_share = np.where(demand_w > 0, served_w / np.where(demand_w > 0, demand_w, 1.0), 1.0)
     temp_p, temp_r = thermal.step_thermal(
-        hw, state.temp_payload_k, state.temp_radiator_k, served_w, absorbed_w, dt_s
+        hw,
+        state.temp_payload_k,
+        state.temp_radiator_k,
+        dissipated_w * served_share,
+        absorbed_w,
+        dt_s,
+        pumped_w * served_share,
+        pump_w * served_share,
     )
     soc = battery.battery_wh / battery.capacity_wh
     temp_p_c = temp_p - thermal.KELVIN
@@ -149,7 +163,6 @@ def step(
         sunlit=np.where(ok, env.sunlit[:, 0], state.sunlit).astype(np.int8),
     )
     # Work done scales with the share of the demand actually served.
-    served_share = np.where(demand_w > 0, served_w / np.where(demand_w > 0, demand_w, 1.0), 1.0)
     outputs = TickOutputs(
         array_w=array_w,
         load_w=served_w,

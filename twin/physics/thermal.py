@@ -1,8 +1,9 @@
 """Thermal: two lumped nodes per satellite (payload, radiator), implicit integration.
 
-Payload node: internal dissipation in, conduction to the radiator out. Radiator node:
-conduction in, absorbed solar, albedo and Earth infrared in, εσA(T⁴ − T_sink⁴) out
-(Gilmore, "Spacecraft Thermal Control Handbook", vol. 1, ch. 2). Backward Euler with the
+Payload node: internal dissipation in, conduction to the radiator out, and the heat a heat
+pump lifts out. Radiator node: conduction in, the pump's lifted heat plus its own electrical
+power in, absorbed solar, albedo and Earth infrared in, εσA(T⁴ − T_sink⁴) out (Gilmore,
+"Spacecraft Thermal Control Handbook", vol. 1, ch. 2). Backward Euler with the
 T⁴ term linearised about the current temperature (one Newton step per tick): stable for
 any step, and exact at steady state, so a constant load settles on the radiative balance.
 """
@@ -49,6 +50,32 @@ def radiator_absorbed_w(
     return hw.radiator_area_m2 * (solar + albedo + infrared)
 
 
+def heat_pump_w(
+    hw: Hardware,
+    temp_payload_k: np.ndarray,
+    temp_radiator_k: np.ndarray,
+    payload_heat_w: np.ndarray,
+    dt_s: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The heat pump's demand for the next tick: (heat lifted out of the payload, electrical
+    power), (n_sat,) W each.
+
+    It lifts what holds the payload at ``heat_pump_setpoint_c`` over the tick (the payload's
+    dissipation, what it conducts to the radiator subtracted, plus the heat stored above the
+    set point), at most ``heat_pump_max_w``. Its coefficient of performance is a share of
+    Carnot's, COP = η T_p / (T_r − T_p), at most ``heat_pump_max_cop`` (when the radiator is
+    not warmer than the payload there is no lift to pay for).
+    """
+    setpoint_k = hw.heat_pump_setpoint_c + KELVIN
+    conducted = hw.payload_radiator_conductance_w_k * (temp_payload_k - temp_radiator_k)
+    stored = hw.payload_heat_capacity_j_k * (temp_payload_k - setpoint_k) / dt_s
+    lifted = np.clip(payload_heat_w - conducted + stored, 0.0, hw.heat_pump_max_w)
+    lift_k = temp_radiator_k - temp_payload_k
+    carnot = np.where(lift_k > 0, temp_payload_k / np.where(lift_k > 0, lift_k, 1.0), np.inf)
+    cop = np.minimum(hw.heat_pump_carnot_fraction * carnot, hw.heat_pump_max_cop)
+    return lifted, lifted / cop
+
+
 def step_thermal(
     hw: Hardware,
     temp_payload_k: np.ndarray,
@@ -56,8 +83,13 @@ def step_thermal(
     payload_heat_w: np.ndarray,
     radiator_absorbed: np.ndarray,
     dt_s: float,
+    pumped_w: np.ndarray | float = 0.0,
+    pump_electric_w: np.ndarray | float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Advance both nodes by ``dt_s``; returns (temp_payload_k, temp_radiator_k), (n_sat,)."""
+    """Advance both nodes by ``dt_s``; returns (temp_payload_k, temp_radiator_k), (n_sat,).
+
+    ``payload_heat_w``: dissipated in the payload; ``pumped_w``: lifted out of it by the heat
+    pump, which delivers that plus its own ``pump_electric_w`` to the radiator."""
     c_p = hw.payload_heat_capacity_j_k / dt_s
     c_r = hw.radiator_heat_capacity_j_k / dt_s
     g = hw.payload_radiator_conductance_w_k
@@ -65,8 +97,8 @@ def step_thermal(
     k = 4.0 * e_sigma_a * temp_radiator_k**3  # d(εσA T⁴)/dT at the current temperature
     emitted = e_sigma_a * (temp_radiator_k**4 - T_SINK_K**4)
     # [c_p + g, -g; -g, c_r + g + k] · [T_p1, T_r1] = [rhs_p, rhs_r]
-    rhs_p = c_p * temp_payload_k + payload_heat_w
-    rhs_r = (c_r + k) * temp_radiator_k + radiator_absorbed - emitted
+    rhs_p = c_p * temp_payload_k + payload_heat_w - pumped_w
+    rhs_r = (c_r + k) * temp_radiator_k + radiator_absorbed - emitted + pumped_w + pump_electric_w
     a11 = c_p + g
     a22 = c_r + g + k
     det = a11 * a22 - g * g

@@ -75,7 +75,10 @@ def decode(payload: bytes) -> Checkpoint:
                     "(written by another version: start a new --run-id)"
                 )
             physical = FleetState(**{n: data[n] for n in FleetState.__dataclass_fields__})
-            table = Jobs(**{f.name: data[f"jobs.{f.name}"] for f in fields(Jobs)})
+            columns = {f.name: data[k] for f in fields(Jobs) if (k := f"jobs.{f.name}") in data}
+            # Written before jobs had input to receive: every input was on board.
+            columns.setdefault("input_left_mb", np.zeros(columns["key"].shape[0]))
+            table = Jobs(**columns)
             arrays = {name: data[f"payload.{name}"] for name in _PAYLOAD_ARRAYS}
             sat_id = data["sat_id"]
             held = Held(data["held.value"], data["held.held"]) if "held.value" in data else None

@@ -105,6 +105,7 @@ class Jobs:
     work_tera_ops: np.ndarray
     remaining_tera_ops: np.ndarray
     input_mb: np.ndarray
+    input_left_mb: np.ndarray  # input still to arrive over the input link before it can start
     result_mb: np.ndarray
     result_left_mb: np.ndarray  # still to send over the current hop (or the downlink)
     sending_to: np.ndarray  # intp: row the result is being sent to, GROUND, or NOWHERE
@@ -143,6 +144,7 @@ def make_jobs(**columns) -> Jobs:
     """Jobs from columns (broadcast to a common length; missing progress fields start fresh)."""
     columns.setdefault("remaining_tera_ops", columns["work_tera_ops"])
     columns.setdefault("result_left_mb", columns["result_mb"])
+    columns.setdefault("input_left_mb", 0.0)
     columns.setdefault("holder", columns["sat"])
     columns.setdefault("sending_to", NOWHERE)
     columns.setdefault("status", QUEUED)

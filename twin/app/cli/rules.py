@@ -57,6 +57,7 @@ def add_parsers(sub) -> None:
     ).add_subparsers(dest="anomalies_command", required=True)
     listing = anomalies.add_parser("list", help="open anomalies with their status")
     database_option(listing)
+    config.add_setting_option(listing, "data_dir", help="the embedded store's directory")
     listing.set_defaults(func=cmd_anomalies_list)
     for name, help_text in (
         ("ack", "acknowledge an open anomaly: seen, it pages nobody again"),
@@ -70,6 +71,7 @@ def add_parsers(sub) -> None:
         if name == "shelve":
             act.add_argument("--for", dest="shelve_for", required=True, help="e.g. 30m, 2h")
         database_option(act)
+        config.add_setting_option(act, "data_dir", help="the embedded store's directory")
         act.set_defaults(func=cmd_anomalies_act, anomalies_action=name)
 
 
