@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 from twin.core.errors import MAX_REASON_CHARS, ContractError
-from twin.wire import events, jobs, satellites, telemetry
+from twin.wire import elements, events, jobs, satellites, telemetry
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -37,6 +37,7 @@ DECODERS = {
     "twin.jobs": jobs.decode_steps,
     "twin.jobs.submit": jobs.decode_submission,
     "twin.satellites": satellites.decode,
+    "twin.elements": elements.decode,
 }
 # Rules across fields that a JSON Schema cannot state; a contract-valid message may be
 # refused for these reasons only.
@@ -46,6 +47,15 @@ CROSS_FIELD = {
     "twin.jobs": ("columns differ in length",),
     "twin.jobs.submit": ("the form <sat_id>-<n>",),
     "twin.satellites": (),
+    # SGP4's own checks: TLE checksums and catalogue numbers, dates that exist, orbits it flies
+    "twin.elements": (
+        "checksum",
+        "different catalogue numbers",
+        "is not a date and time",
+        "is outside",
+        "SGP4 cannot read",
+        "catalogue ",
+    ),
 }
 
 
@@ -188,3 +198,43 @@ def test_a_deeply_nested_value_is_refused_without_exhausting_the_stack():
     payload = b'{"schema":"twin.jobs.submit","version":1,"job_id":"a","kind":' + nested + b"}"
     with pytest.raises(ContractError, match="kind: <list of 1>"):
         jobs.decode_submission(payload)
+
+
+EPOCHS = [
+    "2026-02-30T00:00:00",
+    "1957-10-03T23:59:59.9",
+    "2099-12-31T23:59:59Z",
+    "2100-01-01T00:00:00",
+    "2026-03-20T12:00:00.123456789Z",
+    "2026-3-20T12:00:00",
+]
+
+
+@st.composite
+def mutated_element_set(draw) -> bytes:
+    """An element-set example with one OMM key or one TLE character changed."""
+    omm_message, tle_message = (copy.deepcopy(m) for m in CONTRACTS["twin.elements"][1])
+    if draw(st.booleans()):
+        fields = omm_message["omm"]
+        key = draw(st.sampled_from([*elements.OMM_KEYS, "COMMENT"]) | _text)
+        edges = [0, -1, 1e-9, 0.9999999, 1.0, 1e6, 1e6 + 1, 180.0, 180.1, 339_999, 340_000]
+        how = draw(st.sampled_from(["replace", "edge", "delete", "date"]))
+        if how == "delete":
+            fields.pop(key, None)
+        elif how == "date":
+            fields["EPOCH"] = draw(st.sampled_from(EPOCHS))
+        else:
+            fields[key] = draw(json_values) if how == "replace" else draw(st.sampled_from(edges))
+        return json.dumps(omm_message).encode("utf-8", "surrogatepass")
+    line = draw(st.integers(0, 1))
+    text = tle_message["tle"][line]
+    column = draw(st.integers(0, len(text)))
+    char = draw(st.sampled_from("0123456789 -+.Ux\t") | st.characters())
+    tle_message["tle"][line] = text[:column] + char + text[column + draw(st.integers(0, 1)) :]
+    return json.dumps(tle_message, ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+
+@FAST
+@given(payload=mutated_element_set())
+def test_the_element_set_decoder_agrees_with_its_contract_inside_omm_and_tle(payload):
+    _judge("twin.elements", payload)

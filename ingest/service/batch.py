@@ -1,6 +1,6 @@
 """What one poll brought from one partition, decoded (``PartitionBatch``, with its dead
-letters, events and job steps), and telemetry frames as row columns (``Columns``), ready for
-the writer."""
+letters, events, job steps and element sets), and telemetry frames as row columns
+(``Columns``), ready for the writer."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 
 from twin.core.clock import NS_PER_US
 from twin.core.errors import printable
+from twin.wire.elements import ElementSet
 from twin.wire.telemetry import CHANNELS, Frame, to_stored_resolution
 
 
@@ -50,6 +51,7 @@ class PartitionBatch:
     events: list[tuple[int, Event]] = field(default_factory=list)  # (offset, event)
     # (offset, rows): rows as ``twin.wire.jobs.decode_steps`` gives them
     job_steps: list[tuple[int, list[tuple]]] = field(default_factory=list)
+    element_sets: list[tuple[int, ElementSet]] = field(default_factory=list)  # (offset, set)
     dead: list[DeadLetter] = field(default_factory=list)
     # offset -> the message as received, kept to dead-letter a record the database refuses
     payloads: dict[int, bytes] = field(default_factory=dict)
@@ -64,9 +66,11 @@ class PartitionBatch:
         return sorted(self.storing() | {d.offset for d in self.dead})
 
     def storing(self) -> set[int]:
-        """The offsets of the records this batch stores (frames, events, job steps)."""
+        """The offsets of the records this batch stores (frames, events, job steps, element
+        sets)."""
         frames, events = {o for o, _ in self.frames}, {o for o, _ in self.events}
-        return frames | events | {o for o, _ in self.job_steps}
+        sets = {o for o, _ in self.element_sets}
+        return frames | events | {o for o, _ in self.job_steps} | sets
 
     def split(self) -> tuple[PartitionBatch, PartitionBatch]:
         """Two batches of the records before and from the middle offset (two or more
@@ -82,6 +86,7 @@ class PartitionBatch:
             half.frames = [(o, f) for o, f in self.frames if keep(o)]
             half.events = [(o, e) for o, e in self.events if keep(o)]
             half.job_steps = [(o, r) for o, r in self.job_steps if keep(o)]
+            half.element_sets = [(o, e) for o, e in self.element_sets if keep(o)]
             half.dead = [d for d in self.dead if keep(d.offset)]
             half.payloads = {o: v for o, v in self.payloads.items() if keep(o)}
             half.messages = len(half.offsets())

@@ -39,7 +39,7 @@ from twin.core.clock import parse_start
 from twin.core.errors import ContractError
 from twin.core.settings import PLAINTEXT, InputError, KafkaSecurity, mask_url
 from twin.stream.broker import DeliveryError, Producer, open_client, schema_headers
-from twin.wire import events, jobs, telemetry
+from twin.wire import elements, events, jobs, telemetry
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,9 @@ CONSUMER_SETTINGS: dict[str, object] = {
 
 @dataclass
 class IngestStats:
-    """Counts of a run. Invariants: messages = frames + events + job messages + dead letters
-    - frames stored in part (a frame some of whose samples were rejected is both);
+    """Counts of a run. Invariants: messages = frames + events + job messages + element sets
+    + dead letters - frames stored in part (a frame some of whose samples were rejected is
+    both);
     samples in stored frames = rows inserted + rows repeated."""
 
     messages: int = 0
@@ -80,6 +81,8 @@ class IngestStats:
     events: int = 0
     job_messages: int = 0
     job_steps_inserted: int = 0
+    element_sets: int = 0
+    element_sets_repeated: int = 0  # sets of a satellite and epoch already stored
     rows_inserted: int = 0
     rows_repeated: int = 0
     conflicting_samples: int = 0  # repeated samples whose values differ from the stored
@@ -164,6 +167,11 @@ class Validator:
             self._check_known(np.unique(np.array(sats, dtype=np.int32)))
         return rows
 
+    @staticmethod
+    def element_set(payload: bytes) -> elements.ElementSet:
+        """An element set of the real fleet: any catalogue number (it registers itself)."""
+        return elements.decode(payload)
+
     def _unknown(self, sat_id: np.ndarray) -> np.ndarray:
         """(n,) bool: which of ``sat_id`` are not registered (re-reading the registry once
         when some are not: registered since the list was read?)."""
@@ -216,6 +224,7 @@ def run_ingest(
     telemetry_topic = topic_prefix + telemetry.TELEMETRY_TOPIC
     events_topic = topic_prefix + events.EVENTS_TOPIC
     jobs_topic = topic_prefix + jobs.JOBS_TOPIC
+    elements_topic = topic_prefix + elements.ELEMENTS_TOPIC
     deadletter_topic = topic_prefix + "twin.deadletter"
     anomalies_topic = topic_prefix + ANOMALIES_TOPIC
     writer = Writer(database_url, group, rules, role=INGEST_ROLE)
@@ -234,17 +243,20 @@ def run_ingest(
         writer.close()
         raise
     log.info(
-        "ingesting %s, %s and %s from %s into %s (group %s)",
+        "ingesting %s, %s, %s and %s from %s into %s (group %s)",
         telemetry_topic,
         events_topic,
         jobs_topic,
+        elements_topic,
         bootstrap,
         mask_url(database_url),
         group,
     )
     producer = Producer(bootstrap, client_id=f"{group}-publisher", security=security)
     listener = _SeekToStored(consumer, writer, telemetry_topic)
-    consumer.subscribe([telemetry_topic, events_topic, jobs_topic], listener=listener)
+    consumer.subscribe(
+        [telemetry_topic, events_topic, jobs_topic, elements_topic], listener=listener
+    )
     validator = Validator(writer)
     stats = IngestStats()
     started = time.monotonic()
@@ -259,7 +271,9 @@ def run_ingest(
                 # While a batch is being written, the next one is polled and decoded.
                 batch = consumer.poll(timeout_ms=0 if in_flight is not None else 500)
                 parts = [
-                    decode_partition(tp, records, validator, telemetry_topic, jobs_topic)
+                    decode_partition(
+                        tp, records, validator, telemetry_topic, jobs_topic, elements_topic
+                    )
                     for tp, records in batch.items()
                 ]
                 if in_flight is not None:
@@ -361,7 +375,12 @@ class _Publisher:
 
 
 def decode_partition(
-    tp: TopicPartition, records: list, validator: Validator, telemetry_topic: str, jobs_topic: str
+    tp: TopicPartition,
+    records: list,
+    validator: Validator,
+    telemetry_topic: str,
+    jobs_topic: str,
+    elements_topic: str = "",
 ) -> PartitionBatch:
     part = PartitionBatch(
         tp.topic, tp.partition, records[0].offset, records[-1].offset, messages=len(records)
@@ -388,6 +407,8 @@ def decode_partition(
                     )
             elif tp.topic == jobs_topic:
                 part.job_steps.append((record.offset, validator.job_steps(value)))
+            elif tp.topic == elements_topic:
+                part.element_sets.append((record.offset, validator.element_set(value)))
             else:
                 part.events.append((record.offset, validator.event(value)))
         except ContractError as exc:
@@ -422,6 +443,8 @@ def count_batch(stats: IngestStats, parts: list[PartitionBatch], result) -> None
     stats.events += sum(kept(p, p.events) for p in parts)
     stats.job_messages += sum(kept(p, p.job_steps) for p in parts)
     stats.job_steps_inserted += result.job_steps_inserted
+    stats.element_sets += sum(kept(p, p.element_sets) for p in parts)
+    stats.element_sets_repeated += result.element_sets_repeated
     stats.dead_letters += sum(len(p.dead) for p in parts) + len(refused)
     stats.rows_inserted += result.rows_inserted
     stats.rows_repeated += result.rows_repeated

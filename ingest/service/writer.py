@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from ingest.rules.definitions import RuleSet
 from ingest.rules.detect import AnomalyRow, Detector, load_satellites
@@ -30,6 +31,7 @@ from ingest.store.pgcopy import PG_EPOCH_UNIX_US, binary_copy_payload
 from twin.core.clock import NS_PER_US
 from twin.core.errors import TwinError
 from twin.core.settings import InputError
+from twin.wire.elements import OMM_NUMBERS, ElementSet
 from twin.wire.telemetry import CHANNELS
 
 US_PER_DAY = 86_400_000_000
@@ -106,6 +108,20 @@ INSERT_JOB_EVENTS = (
     "%s::float8[], %s::float8[], %s::int8[], %s::int8[]) AS u(t, j, st, s, k, r, l, e, b, o) "
     "ON CONFLICT DO NOTHING"
 )
+INSERT_ELEMENT_SETS = (
+    "INSERT INTO element_sets (norad_cat_id, epoch, object_name, object_id, "
+    "mean_motion_rev_day, eccentricity, inclination_deg, ra_of_asc_node_deg, "
+    "arg_of_pericenter_deg, mean_anomaly_deg, bstar, omm, tle_line1, tle_line2, batch_id, "
+    "kafka_offset) "
+    # the element columns in the order of twin.wire.elements.OMM_NUMBERS
+    "SELECT n, timestamptz 'epoch' + t * interval '1 microsecond', name, id, mm, e, i, raan, "
+    "argp, ma, bs, omm, l1, l2, b, o "
+    "FROM unnest(%s::int4[], %s::int8[], %s::text[], %s::text[], %s::float8[], %s::float8[], "
+    "%s::float8[], %s::float8[], %s::float8[], %s::float8[], %s::float8[], %s::jsonb[], "
+    "%s::text[], %s::text[], %s::int8[], %s::int8[]) "
+    "AS u(n, t, name, id, mm, e, i, raan, argp, ma, bs, omm, l1, l2, b, o) "
+    "ON CONFLICT DO NOTHING"
+)
 # Offsets only move forward: a batch from a consumer that lost its partitions (a zombie past
 # max_poll_interval) finds a later offset stored, updates nothing, and is rolled back whole.
 UPSERT_OFFSET = (
@@ -129,6 +145,7 @@ class WriteResult:
     rows_repeated: int
     events_inserted: int
     job_steps_inserted: int = 0
+    element_sets_repeated: int = 0  # sets of a satellite and epoch already stored
     anomalies: list[AnomalyRow] = field(default_factory=list)
     # records that decoded but that the database refused, stored as dead letters instead
     refused: list[DeadLetter] = field(default_factory=list)
@@ -315,6 +332,7 @@ class Writer:
             first.rows_repeated + second.rows_repeated,
             first.events_inserted + second.events_inserted,
             first.job_steps_inserted + second.job_steps_inserted,
+            first.element_sets_repeated + second.element_sets_repeated,
             first.anomalies + second.anomalies,
             first.refused + second.refused,
             first.conflicting + second.conflicting,
@@ -331,7 +349,7 @@ class Writer:
         """Lineage rows, telemetry, events, dead letters, anomalies with the rules' state,
         and the next offsets; returns the result and the rules' new state."""
         conn = self._connection()
-        frames, events, steps = [], [], []
+        frames, events, steps, sets = [], [], [], []
         part_of: dict[int, PartitionBatch] = {}
         with conn.transaction(), conn.cursor() as cur:
             for part in parts:
@@ -355,6 +373,7 @@ class Writer:
                 steps += [
                     (batch_id, offset, row) for offset, rows in part.job_steps for row in rows
                 ]
+                sets += [(batch_id, offset, es) for offset, es in part.element_sets]
             columns = frames_to_columns(frames)
             inserted, conflicts = self._insert_rows(cur, columns) if columns.n_rows else (0, [])
             if inserted and self._partitioned:  # the plain path's rollup, in this transaction
@@ -388,6 +407,7 @@ class Writer:
                 )
             events_inserted = self._insert_events(cur, events) if events else 0
             steps_inserted = self._insert_job_steps(cur, steps) if steps else 0
+            sets_repeated = len(sets) - self._insert_element_sets(cur, sets) if sets else 0
             conflicting = [
                 DeadLetter(
                     part_of[b].topic,
@@ -421,6 +441,7 @@ class Writer:
             columns.n_rows - inserted,
             events_inserted,
             steps_inserted,
+            sets_repeated,
             anomalies,
             conflicting=conflicting,
         )
@@ -493,6 +514,28 @@ class Writer:
         cur.execute(
             INSERT_JOB_EVENTS,
             (*columns, [b for b, _, _ in steps], [o for _, o, _ in steps]),
+        )
+        return cur.rowcount
+
+    @staticmethod
+    def _insert_element_sets(cur: psycopg.Cursor, sets: list[tuple[int, int, ElementSet]]) -> int:
+        """Store element sets; returns how many were new (a satellite and epoch already
+        stored is a repeat, dropped)."""
+        es = [e for _, _, e in sets]
+        cur.execute(
+            INSERT_ELEMENT_SETS,
+            (
+                [e.norad_cat_id for e in es],
+                [e.epoch_unix_ns // NS_PER_US for e in es],
+                [e.object_name for e in es],
+                [e.object_id for e in es],
+                *([float(e.omm[key]) for e in es] for key in OMM_NUMBERS),
+                [Jsonb(e.omm) for e in es],
+                [e.tle[0] if e.tle else None for e in es],
+                [e.tle[1] if e.tle else None for e in es],
+                [b for b, _, _ in sets],
+                [o for _, o, _ in sets],
+            ),
         )
         return cur.rowcount
 

@@ -124,6 +124,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "operators acknowledge and shelve anomalies (who, why, until when); the status of each",
         "anomaly-acknowledgements",
     ),
+    Migration(
+        10,
+        "the element sets of the real fleet as received, and each satellite's newest with its age",
+        "element-sets",
+    ),
 )
 
 

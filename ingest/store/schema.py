@@ -129,6 +129,41 @@ anomaly_acknowledgements = Table(
     "(twin anomalies ack|shelve|unshelve), kept whole",
 )
 
+element_sets = Table(
+    "element_sets",
+    metadata,
+    Column("norad_cat_id", Integer, nullable=False),
+    Column("epoch", DateTime(timezone=True), nullable=False),
+    Column("object_name", Text, nullable=False),
+    Column("object_id", Text, nullable=False),
+    Column("mean_motion_rev_day", Double, nullable=False),
+    Column("eccentricity", Double, nullable=False),
+    Column("inclination_deg", Double, nullable=False),
+    Column("ra_of_asc_node_deg", Double, nullable=False),
+    Column("arg_of_pericenter_deg", Double, nullable=False),
+    Column("mean_anomaly_deg", Double, nullable=False),
+    Column("bstar", Double, nullable=False),
+    Column(
+        "omm",
+        JSONB,
+        nullable=False,
+        comment="the set as CCSDS OMM keys (CelesTrak GP JSON), a TLE converted by sgp4",
+    ),
+    Column("tle_line1", Text, comment="the TLE's first line when the set came as a TLE"),
+    Column("tle_line2", Text),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column(
+        "batch_id",
+        BigInteger,
+        nullable=False,
+        comment="lineage: the ingest batch that stored it (ingest_batches)",
+    ),
+    Column("kafka_offset", BigInteger, nullable=False),
+    PrimaryKeyConstraint("norad_cat_id", "epoch", name="element_sets_pkey"),
+    comment="Element sets of the real fleet as received on twin.elements, one per satellite "
+    "and epoch (a repeat is dropped)",
+)
+
 ingest_batches = Table(
     "ingest_batches",
     metadata,

@@ -36,6 +36,7 @@ FROZEN_SHA256 = {  # the first 16 hex digits of each file's SHA-256
     "0008-completeness.sql": "b5e7cad4843b5c48",
     "0009-anomaly-acknowledgements.sql": "f66e07ae9bb0ac2b",
     "0007-channel-limits.sql": "b36306181ea6d9ea",
+    "0010-element-sets.sql": "98ed9bd73207ae5f",
 }
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "ingest" / "store" / "migrations"
 

@@ -13,6 +13,7 @@ from sgp4.api import Satrec
 
 from twin.core.settings import InputError
 from twin.fleet.constellation import Fleet, make_fleet
+from twin.wire.elements import element_problems, satrec_from_omm, tle_checksum_ok
 
 FORMATS = ("tle", "omm-csv", "omm-xml", "omm-json")
 
@@ -67,10 +68,9 @@ def read_elements(path: Path, fmt: str | None = None) -> tuple[list[Satrec], lis
         raise ElementsError(f"{path}: no element sets")
     sats, names, where = [], [], []
     for i, fields in enumerate(records):
-        sat = Satrec()
         try:
-            omm.initialize(sat, fields)
-        except (KeyError, ValueError, TypeError, AttributeError, OverflowError) as exc:
+            sat = satrec_from_omm(fields)
+        except (KeyError, ValueError) as exc:
             raise ElementsError(f"{path}: entry {i + 1}: {type(exc).__name__}: {exc}") from None
         _check_elements(sat, path, f"entry {i + 1}")
         sats.append(sat)
@@ -81,19 +81,8 @@ def read_elements(path: Path, fmt: str | None = None) -> tuple[list[Satrec], lis
 
 
 def _check_elements(sat: Satrec, path: Path, where: str) -> None:
-    """Refuse elements SGP4 cannot fly: an eccentricity outside [0, 1), a mean motion that
-    is not positive, an inclination outside [0°, 180°], or an SGP4 initialisation error."""
-    problems = []
-    if not 0.0 <= sat.ecco < 1.0:
-        problems.append(f"eccentricity {sat.ecco:g} is not in [0, 1)")
-    if not sat.no_kozai > 0.0:
-        problems.append(
-            f"mean motion {sat.no_kozai * 1440 / (2 * np.pi):g} rev/day is not positive"
-        )
-    if not 0.0 <= sat.inclo <= np.pi:
-        problems.append(f"inclination {np.degrees(sat.inclo):g}° is not in [0, 180]")
-    if sat.error:
-        problems.append(f"SGP4 rejects these elements (error {sat.error})")
+    """Refuse elements SGP4 cannot fly (``twin.wire.elements.element_problems``)."""
+    problems = element_problems(sat)
     if problems:
         raise ElementsError(f"{path}: {where} (catalogue {sat.satnum}): {'; '.join(problems)}")
 
@@ -107,16 +96,6 @@ def _check_unique(sats: list[Satrec], path: Path, where: list[str]) -> None:
                 "keep one element set per satellite"
             )
         first[sat.satnum] = here
-
-
-def tle_checksum_ok(line: str) -> bool:
-    """The TLE line's last column is the sum of its digits, each minus sign counting 1,
-    modulo 10 (the NORAD two-line element format)."""
-    digits = "0123456789"  # ASCII only: str.isdigit also takes '²'
-    if len(line) != 69 or line[68] not in digits:
-        return False
-    total = sum(int(c) if c in digits else c == "-" for c in line[:68])
-    return total % 10 == int(line[68])
 
 
 def _read_tle(path: Path, text: str) -> tuple[list[Satrec], list[str]]:

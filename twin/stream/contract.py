@@ -13,7 +13,7 @@ from pathlib import Path
 
 from twin.fleet import dictionary as channel_dictionary
 from twin.fleet import registry
-from twin.wire import events, jobs, satellites, telemetry
+from twin.wire import elements, events, jobs, satellites, telemetry
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _JSON_TYPES = {"float64": ["number", "null"], "bool": "boolean", "int16": "integer"}
@@ -311,6 +311,72 @@ def satellites_schema() -> dict:
     )
 
 
+def elements_schema() -> dict:
+    text = {"type": "string", "pattern": elements.TEXT_PATTERN}
+    number = {"type": "number", "minimum": -1e6, "maximum": 1e6}
+    units = {
+        "MEAN_MOTION": "rev/day",
+        "ECCENTRICITY": "",
+        "INCLINATION": "deg",
+        "RA_OF_ASC_NODE": "deg",
+        "ARG_OF_PERICENTER": "deg",
+        "MEAN_ANOMALY": "deg",
+        "BSTAR": "1/earth radii",
+        "MEAN_MOTION_DOT": "rev/day², as in a TLE",
+        "MEAN_MOTION_DDOT": "rev/day³, as in a TLE",
+    }
+    omm = {key: {**number, "description": unit} if unit else number for key, unit in units.items()}
+    for key in elements.OMM_INTEGERS:
+        omm[key] = {"type": "integer", "minimum": 0, "maximum": elements.MAX_COUNT}
+    omm["NORAD_CAT_ID"] = {
+        "description": "catalogue number; also the Kafka key, as text",
+        "type": "integer",
+        "minimum": 1,
+        "maximum": elements.MAX_CATALOGUE_NUMBER,
+    }
+    for key in elements.OMM_TEXTS:
+        omm[key] = text
+    for key, value in elements.OMM_FIXED.items():
+        omm[key] = {"const": value}
+    omm["EPOCH"] = {
+        "description": "ISO-8601 UTC, 1957-10-04 to 2100",
+        "type": "string",
+        "pattern": elements.EPOCH_PATTERN,
+    }
+    required = [*elements.OMM_NUMBERS, "NORAD_CAT_ID", "EPOCH"]
+    return _envelope(
+        elements.SCHEMA_ID,
+        "one element set of the real fleet",
+        "A satellite's element set, as CCSDS OMM mean elements with the keys of CelesTrak's "
+        "GP JSON (omm) or as the two lines of a TLE (tle, with object_name); SGP4 must be able "
+        "to fly it (TLE checksums and matching catalogue numbers, an epoch that exists). "
+        "Kafka key: the catalogue number as text.",
+        [],
+        {
+            "omm": {
+                "type": "object",
+                "required": required,
+                "additionalProperties": False,
+                "properties": omm,
+            },
+            "tle": {
+                "type": "array",
+                "prefixItems": [{"type": "string", "pattern": p} for p in elements.TLE_PATTERNS],
+                "items": False,
+                "minItems": 2,
+            },
+            "object_name": {**text, "description": "the satellite's name, beside a TLE"},
+        },
+        oneOf=[
+            {
+                "required": ["omm"],
+                "not": {"anyOf": [{"required": ["tle"]}, {"required": ["object_name"]}]},
+            },
+            {"required": ["tle"], "not": {"required": ["omm"]}},
+        ],
+    )
+
+
 SCHEMAS = {
     "twin.telemetry": telemetry_schema,
     "twin.events": events_schema,
@@ -319,6 +385,7 @@ SCHEMAS = {
     "twin.anomalies": anomalies_schema,
     "twin.deadletter": deadletter_schema,
     "twin.satellites": satellites_schema,
+    "twin.elements": elements_schema,
 }
 
 
@@ -395,7 +462,18 @@ def examples() -> dict[str, list[dict]]:
                 fleet, "threebody-12", ["batch-1"], ["threebody-compute"], 10.0
             )[:2]
         ],
+        "twin.elements": [
+            json.loads(elements.encode(fleet.elements[0], "THREEBODY-1")),
+            json.loads(elements.encode_tle(*ISS_TLE, "ISS (ZARYA)")),
+        ],
     }
+
+
+# ISS, 2024-01-01 (an example of the TLE form; checksums valid)
+ISS_TLE = (
+    "1 25544U 98067A   24001.50000000  .00016717  00000-0  10270-3 0  9009",
+    "2 25544  51.6416 247.4627 0006703 130.5360 325.0288 15.50377579 12348",
+)
 
 
 def write(schemas_dir: Path) -> list[Path]:

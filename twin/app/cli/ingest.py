@@ -68,6 +68,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         f"{stats.dead_letters} dead letters, {stats.job_steps_inserted} job steps stored, "
         f"{stats.anomaly_steps} anomaly steps, "
         f"{stats.batches} batches; {stats.conflicting_samples} repeated samples conflicted "
-        "with the stored ones (dead-lettered)"
+        "with the stored ones (dead-lettered); "
+        f"{stats.element_sets} element sets ({stats.element_sets_repeated} repeated)"
     )
     return 0
