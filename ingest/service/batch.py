@@ -1,5 +1,5 @@
 """What one poll brought from one partition, decoded (``PartitionBatch``, with its dead
-letters, events, job steps and element sets), and telemetry frames as row columns
+letters, events, job steps, element sets and observed packets), and telemetry frames as row columns
 (``Columns``), ready for the writer."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import numpy as np
 from twin.core.clock import NS_PER_US
 from twin.core.errors import printable
 from twin.wire.elements import ElementSet
+from twin.wire.observed import ObservedPacket
 from twin.wire.telemetry import CHANNELS, Frame, to_stored_resolution
 
 
@@ -52,6 +53,7 @@ class PartitionBatch:
     # (offset, rows): rows as ``twin.wire.jobs.decode_steps`` gives them
     job_steps: list[tuple[int, list[tuple]]] = field(default_factory=list)
     element_sets: list[tuple[int, ElementSet]] = field(default_factory=list)  # (offset, set)
+    observed: list[tuple[int, ObservedPacket]] = field(default_factory=list)  # (offset, packet)
     dead: list[DeadLetter] = field(default_factory=list)
     # offset -> the message as received, kept to dead-letter a record the database refuses
     payloads: dict[int, bytes] = field(default_factory=dict)
@@ -67,10 +69,10 @@ class PartitionBatch:
 
     def storing(self) -> set[int]:
         """The offsets of the records this batch stores (frames, events, job steps, element
-        sets)."""
+        sets, observed packets)."""
         frames, events = {o for o, _ in self.frames}, {o for o, _ in self.events}
-        sets = {o for o, _ in self.element_sets}
-        return frames | events | {o for o, _ in self.job_steps} | sets
+        sets, packets = {o for o, _ in self.element_sets}, {o for o, _ in self.observed}
+        return frames | events | {o for o, _ in self.job_steps} | sets | packets
 
     def split(self) -> tuple[PartitionBatch, PartitionBatch]:
         """Two batches of the records before and from the middle offset (two or more
@@ -87,6 +89,7 @@ class PartitionBatch:
             half.events = [(o, e) for o, e in self.events if keep(o)]
             half.job_steps = [(o, r) for o, r in self.job_steps if keep(o)]
             half.element_sets = [(o, e) for o, e in self.element_sets if keep(o)]
+            half.observed = [(o, p) for o, p in self.observed if keep(o)]
             half.dead = [d for d in self.dead if keep(d.offset)]
             half.payloads = {o: v for o, v in self.payloads.items() if keep(o)}
             half.messages = len(half.offsets())

@@ -39,7 +39,7 @@ from twin.core.clock import parse_start
 from twin.core.errors import ContractError
 from twin.core.settings import PLAINTEXT, InputError, KafkaSecurity, mask_url
 from twin.stream.broker import DeliveryError, Producer, open_client, schema_headers
-from twin.wire import elements, events, jobs, telemetry
+from twin.wire import elements, events, jobs, observed, telemetry
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,9 @@ class IngestStats:
     job_steps_inserted: int = 0
     element_sets: int = 0
     element_sets_repeated: int = 0  # sets of a satellite and epoch already stored
+    observed_packets: int = 0
+    observed_inserted: int = 0  # observed samples stored
+    observed_repeated: int = 0  # observed samples of a satellite and time already stored
     rows_inserted: int = 0
     rows_repeated: int = 0
     conflicting_samples: int = 0  # repeated samples whose values differ from the stored
@@ -172,6 +175,28 @@ class Validator:
         """An element set of the real fleet: any catalogue number (it registers itself)."""
         return elements.decode(payload)
 
+    @staticmethod
+    def observed_packet(payload: bytes) -> observed.ObservedPacket:
+        """A packet of the real fleet's telemetry; a sample with a value outside its range
+        or a time outside the accepted years is left out (noted in ``rejected``)."""
+        packet = observed.decode(payload, per_sample=True)
+        outside = (packet.time_unix_ns < EARLIEST_NS) | (packet.time_unix_ns >= LATEST_NS)
+        if outside.all():
+            _check_time(int(packet.time_unix_ns[0]))
+        if outside.any():
+            keep = ~outside
+            reason = f"{int(outside.sum())} samples outside the accepted 1990..2100"
+            packet = observed.ObservedPacket(
+                packet.sat_id,
+                packet.seq,
+                packet.received_unix_ns,
+                packet.time_unix_ns[keep],
+                {name: values[keep] for name, values in packet.channels.items()},
+                "; ".join(r for r in (packet.rejected, reason) if r),
+                packet.n_rejected + int(outside.sum()),
+            )
+        return packet
+
     def _unknown(self, sat_id: np.ndarray) -> np.ndarray:
         """(n,) bool: which of ``sat_id`` are not registered (re-reading the registry once
         when some are not: registered since the list was read?)."""
@@ -225,6 +250,7 @@ def run_ingest(
     events_topic = topic_prefix + events.EVENTS_TOPIC
     jobs_topic = topic_prefix + jobs.JOBS_TOPIC
     elements_topic = topic_prefix + elements.ELEMENTS_TOPIC
+    observed_topic = topic_prefix + observed.OBSERVED_TOPIC
     deadletter_topic = topic_prefix + "twin.deadletter"
     anomalies_topic = topic_prefix + ANOMALIES_TOPIC
     writer = Writer(database_url, group, rules, role=INGEST_ROLE)
@@ -243,11 +269,12 @@ def run_ingest(
         writer.close()
         raise
     log.info(
-        "ingesting %s, %s, %s and %s from %s into %s (group %s)",
+        "ingesting %s, %s, %s, %s and %s from %s into %s (group %s)",
         telemetry_topic,
         events_topic,
         jobs_topic,
         elements_topic,
+        observed_topic,
         bootstrap,
         mask_url(database_url),
         group,
@@ -255,7 +282,8 @@ def run_ingest(
     producer = Producer(bootstrap, client_id=f"{group}-publisher", security=security)
     listener = _SeekToStored(consumer, writer, telemetry_topic)
     consumer.subscribe(
-        [telemetry_topic, events_topic, jobs_topic, elements_topic], listener=listener
+        [telemetry_topic, events_topic, jobs_topic, elements_topic, observed_topic],
+        listener=listener,
     )
     validator = Validator(writer)
     stats = IngestStats()
@@ -272,7 +300,13 @@ def run_ingest(
                 batch = consumer.poll(timeout_ms=0 if in_flight is not None else 500)
                 parts = [
                     decode_partition(
-                        tp, records, validator, telemetry_topic, jobs_topic, elements_topic
+                        tp,
+                        records,
+                        validator,
+                        telemetry_topic,
+                        jobs_topic,
+                        elements_topic,
+                        observed_topic,
                     )
                     for tp, records in batch.items()
                 ]
@@ -381,6 +415,7 @@ def decode_partition(
     telemetry_topic: str,
     jobs_topic: str,
     elements_topic: str = "",
+    observed_topic: str = "",
 ) -> PartitionBatch:
     part = PartitionBatch(
         tp.topic, tp.partition, records[0].offset, records[-1].offset, messages=len(records)
@@ -409,6 +444,20 @@ def decode_partition(
                 part.job_steps.append((record.offset, validator.job_steps(value)))
             elif tp.topic == elements_topic:
                 part.element_sets.append((record.offset, validator.element_set(value)))
+            elif tp.topic == observed_topic:
+                packet = validator.observed_packet(value)
+                part.observed.append((record.offset, packet))
+                if packet.n_rejected:  # the rest of the packet is stored
+                    part.dead.append(
+                        DeadLetter(
+                            tp.topic,
+                            tp.partition,
+                            record.offset,
+                            packet.rejected,
+                            value,
+                            packet.n_rejected,
+                        )
+                    )
             else:
                 part.events.append((record.offset, validator.event(value)))
         except ContractError as exc:
@@ -445,6 +494,9 @@ def count_batch(stats: IngestStats, parts: list[PartitionBatch], result) -> None
     stats.job_steps_inserted += result.job_steps_inserted
     stats.element_sets += sum(kept(p, p.element_sets) for p in parts)
     stats.element_sets_repeated += result.element_sets_repeated
+    stats.observed_packets += sum(kept(p, p.observed) for p in parts)
+    stats.observed_inserted += result.observed_inserted
+    stats.observed_repeated += result.observed_repeated
     stats.dead_letters += sum(len(p.dead) for p in parts) + len(refused)
     stats.rows_inserted += result.rows_inserted
     stats.rows_repeated += result.rows_repeated

@@ -32,6 +32,7 @@ from twin.core.clock import NS_PER_US
 from twin.core.errors import TwinError
 from twin.core.settings import InputError
 from twin.wire.elements import OMM_NUMBERS, ElementSet
+from twin.wire.observed import OBSERVED_CHANNELS, ObservedPacket
 from twin.wire.telemetry import CHANNELS
 
 US_PER_DAY = 86_400_000_000
@@ -122,6 +123,22 @@ INSERT_ELEMENT_SETS = (
     "AS u(n, t, name, id, mm, e, i, raan, argp, ma, bs, omm, l1, l2, b, o) "
     "ON CONFLICT DO NOTHING"
 )
+_OBSERVED_TYPES = {"float64": "float8", "bool": "bool", "int16": "int2"}
+INSERT_OBSERVED = sql.SQL(
+    "INSERT INTO observed (time, sat_id, received_at, seq, {columns}, batch_id, kafka_offset) "
+    "SELECT timestamptz 'epoch' + t * interval '1 microsecond', s, "
+    "timestamptz 'epoch' + r * interval '1 microsecond', q, {values}, b, o "
+    "FROM unnest(%s::int8[], %s::int4[], %s::int8[], %s::int8[], {arrays}, %s::int8[], "
+    "%s::int8[]) AS u(t, s, r, q, {names}, b, o) ON CONFLICT DO NOTHING"
+).format(
+    columns=_names(OBSERVED_CHANNELS),
+    values=sql.SQL(", ").join(sql.Identifier(f"v_{n}") for n in OBSERVED_CHANNELS),
+    arrays=sql.SQL(", ").join(
+        sql.SQL("%s::{}[]").format(sql.SQL(_OBSERVED_TYPES[c.dtype]))
+        for c in OBSERVED_CHANNELS.values()
+    ),
+    names=sql.SQL(", ").join(sql.Identifier(f"v_{n}") for n in OBSERVED_CHANNELS),
+)
 # Offsets only move forward: a batch from a consumer that lost its partitions (a zombie past
 # max_poll_interval) finds a later offset stored, updates nothing, and is rolled back whole.
 UPSERT_OFFSET = (
@@ -146,6 +163,8 @@ class WriteResult:
     events_inserted: int
     job_steps_inserted: int = 0
     element_sets_repeated: int = 0  # sets of a satellite and epoch already stored
+    observed_inserted: int = 0  # observed samples stored
+    observed_repeated: int = 0  # observed samples of a satellite and time already stored
     anomalies: list[AnomalyRow] = field(default_factory=list)
     # records that decoded but that the database refused, stored as dead letters instead
     refused: list[DeadLetter] = field(default_factory=list)
@@ -333,6 +352,8 @@ class Writer:
             first.events_inserted + second.events_inserted,
             first.job_steps_inserted + second.job_steps_inserted,
             first.element_sets_repeated + second.element_sets_repeated,
+            first.observed_inserted + second.observed_inserted,
+            first.observed_repeated + second.observed_repeated,
             first.anomalies + second.anomalies,
             first.refused + second.refused,
             first.conflicting + second.conflicting,
@@ -349,7 +370,7 @@ class Writer:
         """Lineage rows, telemetry, events, dead letters, anomalies with the rules' state,
         and the next offsets; returns the result and the rules' new state."""
         conn = self._connection()
-        frames, events, steps, sets = [], [], [], []
+        frames, events, steps, sets, packets = [], [], [], [], []
         part_of: dict[int, PartitionBatch] = {}
         with conn.transaction(), conn.cursor() as cur:
             for part in parts:
@@ -374,6 +395,7 @@ class Writer:
                     (batch_id, offset, row) for offset, rows in part.job_steps for row in rows
                 ]
                 sets += [(batch_id, offset, es) for offset, es in part.element_sets]
+                packets += [(batch_id, offset, p) for offset, p in part.observed]
             columns = frames_to_columns(frames)
             inserted, conflicts = self._insert_rows(cur, columns) if columns.n_rows else (0, [])
             if inserted and self._partitioned:  # the plain path's rollup, in this transaction
@@ -408,6 +430,8 @@ class Writer:
             events_inserted = self._insert_events(cur, events) if events else 0
             steps_inserted = self._insert_job_steps(cur, steps) if steps else 0
             sets_repeated = len(sets) - self._insert_element_sets(cur, sets) if sets else 0
+            observed_samples = sum(p.n for _, _, p in packets)
+            observed_inserted = self._insert_observed(cur, packets) if packets else 0
             conflicting = [
                 DeadLetter(
                     part_of[b].topic,
@@ -442,6 +466,8 @@ class Writer:
             events_inserted,
             steps_inserted,
             sets_repeated,
+            observed_inserted,
+            observed_samples - observed_inserted,
             anomalies,
             conflicting=conflicting,
         )
@@ -535,6 +561,44 @@ class Writer:
                 [e.tle[1] if e.tle else None for e in es],
                 [b for b, _, _ in sets],
                 [o for _, o, _ in sets],
+            ),
+        )
+        return cur.rowcount
+
+    @staticmethod
+    def _insert_observed(
+        cur: psycopg.Cursor, packets: list[tuple[int, int, ObservedPacket]]
+    ) -> int:
+        """Store observed samples, one row per satellite and time; returns how many were
+        new (a sample already stored is a repeat, dropped)."""
+        counts = [p.n for _, _, p in packets]
+        time_us = np.concatenate([p.time_unix_ns // NS_PER_US for _, _, p in packets])
+
+        def each(value) -> list:
+            return np.repeat(value, counts).tolist()
+
+        columns = []
+        for name, channel in OBSERVED_CHANNELS.items():
+            values = np.concatenate(
+                [p.channels.get(name, np.full(p.n, np.nan)) for _, _, p in packets]
+            )
+            python = values.astype(object)
+            if channel.dtype == "bool":
+                python = (values == 1.0).astype(object)
+            elif channel.dtype == "int16":
+                python = np.where(np.isnan(values), 0, values).astype(np.int64).astype(object)
+            python[np.isnan(values)] = None
+            columns.append(python.tolist())
+        cur.execute(
+            INSERT_OBSERVED,
+            (
+                time_us.tolist(),
+                each([p.sat_id for _, _, p in packets]),
+                each([p.received_unix_ns // NS_PER_US for _, _, p in packets]),
+                each([p.seq for _, _, p in packets]),
+                *columns,
+                each([b for b, _, _ in packets]),
+                each([o for _, o, _ in packets]),
             ),
         )
         return cur.rowcount

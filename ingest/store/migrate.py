@@ -129,6 +129,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "the element sets of the real fleet as received, and each satellite's newest with its age",
         "element-sets",
     ),
+    Migration(
+        11,
+        "housekeeping telemetry of the real fleet as received, one row per satellite and time",
+        "observed",
+    ),
 )
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from twin.wire.observed import OBSERVED_CHANNELS
 from twin.wire.telemetry import CHANNELS
 
 _SQL_TYPES = {"float8": Double, "bool": Boolean, "int2": SmallInteger}
@@ -162,6 +163,36 @@ element_sets = Table(
     PrimaryKeyConstraint("norad_cat_id", "epoch", name="element_sets_pkey"),
     comment="Element sets of the real fleet as received on twin.elements, one per satellite "
     "and epoch (a repeat is dropped)",
+)
+
+observed = Table(
+    "observed",
+    metadata,
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("sat_id", Integer, nullable=False),
+    Column(
+        "received_at",
+        DateTime(timezone=True),
+        nullable=False,
+        comment="when the ground received the packet: received_at - time is the sample's lateness",
+    ),
+    Column(
+        "seq",
+        BigInteger,
+        nullable=False,
+        comment="the packet's sequence count on the satellite's link",
+    ),
+    *(
+        Column(
+            name, Boolean if c.dtype == "bool" else SmallInteger if c.dtype == "int16" else Double
+        )
+        for name, c in OBSERVED_CHANNELS.items()
+    ),
+    Column("batch_id", BigInteger, nullable=False),
+    Column("kafka_offset", BigInteger, nullable=False),
+    PrimaryKeyConstraint("sat_id", "time", name="observed_pkey"),
+    comment="Housekeeping telemetry of the real fleet as received on twin.observed: one row per "
+    "satellite and sample time (a repeat is dropped), NULL where not sampled",
 )
 
 ingest_batches = Table(

@@ -37,6 +37,8 @@ FROZEN_SHA256 = {  # the first 16 hex digits of each file's SHA-256
     "0009-anomaly-acknowledgements.sql": "f66e07ae9bb0ac2b",
     "0007-channel-limits.sql": "b36306181ea6d9ea",
     "0010-element-sets.sql": "98ed9bd73207ae5f",
+    "0011-observed.timescaledb.sql": "3eaae35311e9fb84",
+    "0011-observed.postgresql.sql": "a03734c660594489",
 }
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "ingest" / "store" / "migrations"
 
@@ -143,12 +145,14 @@ def test_migrate_makes_the_timescaledb_objects(timescale_db):
                 "WHERE proc_name LIKE 'policy_%'"
             )
         }
-    assert hypertables == {"telemetry", "events", "anomalies", "job_events"}
+    assert hypertables == {"telemetry", "events", "anomalies", "job_events", "observed"}
     assert interval.total_seconds() == 3600
     assert compression["sat_id"] == 1 and compression["time"] < 0  # segment by, order by
     assert caggs == {"telemetry_1m": False, "fleet_1m": False, "fleet_1h": False}
     assert ("policy_compression", "telemetry") in jobs
     assert ("policy_retention", "telemetry") in jobs
+    # Observed samples arrive late: compressed only past the feed's retention.
+    assert {("policy_compression", "observed"), ("policy_retention", "observed")} <= jobs
     assert {p for p, _ in jobs} >= {"policy_refresh_continuous_aggregate"}
     assert sum(p == "policy_refresh_continuous_aggregate" for p, _ in jobs) == 3
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from twin.fleet import dictionary as channel_dictionary
 from twin.fleet import registry
-from twin.wire import elements, events, jobs, satellites, telemetry
+from twin.wire import elements, events, jobs, observed, satellites, telemetry
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _JSON_TYPES = {"float64": ["number", "null"], "bool": "boolean", "int16": "integer"}
@@ -377,6 +377,46 @@ def elements_schema() -> dict:
     )
 
 
+def observed_schema() -> dict:
+    """A ``twin.observed`` packet."""
+    channels = {}
+    for name, c in observed.OBSERVED_CHANNELS.items():
+        json_type = _JSON_TYPES[c.dtype]
+        items: dict = {"type": json_type if isinstance(json_type, list) else [json_type, "null"]}
+        if c.low is not None:
+            items |= {"minimum": c.low, "maximum": c.high}
+        unit = f" ({c.unit})" if c.unit not in ("", "1") else ""
+        channels[name] = {
+            "description": f"{c.description}{unit}; null: not sampled",
+            "type": "array",
+            "items": items,
+        }
+    n = {"minItems": 1, "maxItems": observed.MAX_SAMPLES_PER_PACKET}
+    return _envelope(
+        observed.SCHEMA_ID,
+        "one satellite's samples as the ground received them",
+        "Housekeeping telemetry of the real fleet after decoding: a run of one satellite's "
+        "samples (a recorder dump or a live stretch) with its sequence count and receipt "
+        "time, in engineering units. Every channel array has one value per time; times "
+        "strictly increase. State of charge is not reported: the mirror estimates it. "
+        "Kafka key: the satellite id as text.",
+        list(observed.PACKET_FIELDS),
+        {
+            "sat_id": SAT_ID,
+            "seq": {
+                "description": "the packet's sequence count on the satellite's link",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 2**63 - 1,
+            },
+            "received_unix_ns": {**TIME_NS, "description": "when the ground received it"},
+            "time_unix_ns": {"type": "array", "items": TIME_NS, **n},
+            **{name: {**schema, **n} for name, schema in channels.items()},
+        },
+        anyOf=[{"required": [name]} for name in observed.OBSERVED_CHANNELS],
+    )
+
+
 SCHEMAS = {
     "twin.telemetry": telemetry_schema,
     "twin.events": events_schema,
@@ -386,6 +426,7 @@ SCHEMAS = {
     "twin.deadletter": deadletter_schema,
     "twin.satellites": satellites_schema,
     "twin.elements": elements_schema,
+    "twin.observed": observed_schema,
 }
 
 
@@ -461,6 +502,35 @@ def examples() -> dict[str, list[dict]]:
             for r in registry.records(
                 fleet, "threebody-12", ["batch-1"], ["threebody-compute"], 10.0
             )[:2]
+        ],
+        "twin.observed": [
+            {
+                "schema": observed.SCHEMA_ID,
+                "version": 1,
+                "sat_id": 3,
+                "seq": 41_207,
+                "received_unix_ns": start + 5_400 * NS_PER_S,
+                "time_unix_ns": [start + k * 10 * NS_PER_S for k in range(3)],
+                "battery_v": [28.412, 28.409, None],
+                "battery_a": [-3.105, -3.112, None],
+                "array_w": [0.0, 0.0, 0.0],
+                "temp_payload_c": [31.25, 31.31, 31.38],
+                "temp_radiator_c": [-12.5, -12.56, -12.63],
+                "safe_mode": [False, False, False],
+                "utilisation": [0.42, 0.45, 0.44],
+                "throughput_tops": [176.4, 189.0, 184.8],
+                "upsets": [0, 0, 1],
+            },
+            {
+                "schema": observed.SCHEMA_ID,
+                "version": 1,
+                "sat_id": 7,
+                "seq": 9,
+                "received_unix_ns": start + 60 * NS_PER_S,
+                "time_unix_ns": [start],
+                "battery_v": [29.001],
+                "temp_payload_c": [24.0],
+            },
         ],
         "twin.elements": [
             json.loads(elements.encode(fleet.elements[0], "THREEBODY-1")),

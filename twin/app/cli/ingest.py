@@ -69,6 +69,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         f"{stats.anomaly_steps} anomaly steps, "
         f"{stats.batches} batches; {stats.conflicting_samples} repeated samples conflicted "
         "with the stored ones (dead-lettered); "
-        f"{stats.element_sets} element sets ({stats.element_sets_repeated} repeated)"
+        f"{stats.element_sets} element sets ({stats.element_sets_repeated} repeated); "
+        f"{stats.observed_packets} observed packets: {stats.observed_inserted} samples stored, "
+        f"{stats.observed_repeated} repeated"
     )
     return 0

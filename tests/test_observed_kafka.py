@@ -1,0 +1,96 @@
+"""Observed telemetry of a real fleet through the real broker into the store, as a ground
+segment delivers it: recorder dumps hours late, out of order across satellites, repeated,
+with gaps; every good sample stored once with its lateness, a bad sample dead-lettered
+without its packet's good ones, foreign bytes dead-lettered."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pytest
+from kafka import KafkaProducer
+
+from ingest.store.db import connect
+from ingest.store.migrate import migrate
+from tests.conftest import KEEP_HISTORY, twin_command
+from twin.core.clock import NS_PER_S, parse_start
+from twin.wire import observed
+
+pytestmark = pytest.mark.integration
+
+T0 = parse_start("2026-03-20T12:00:00Z")
+
+
+def _packet(sat_id: int, seq: int, first_s: int, n: int, received_s: int, **changes) -> bytes:
+    """``n`` samples of one satellite every 10 s from ``first_s``, received at ``received_s``
+    (seconds after T0); values follow the time so that a stored row can be checked."""
+    k = np.arange(n)
+    t_s = first_s + 10 * k
+    body = {
+        "schema": observed.SCHEMA_ID,
+        "version": 1,
+        "sat_id": sat_id,
+        "seq": seq,
+        "received_unix_ns": T0 + received_s * NS_PER_S,
+        "time_unix_ns": [T0 + int(t) * NS_PER_S for t in t_s],
+        "battery_v": [28.0 + 1e-4 * float(t) + sat_id for t in t_s],
+        "temp_payload_c": [20.0 + 1e-3 * float(t) for t in t_s],
+        "safe_mode": [bool(t % 20) for t in t_s],
+        "upsets": [int(t % 3) for t in t_s],
+        "utilisation": [None] * n,  # not sampled
+    }
+    return orjson.dumps(body | changes)
+
+
+@pytest.mark.parametrize("store", ["postgresql", "timescaledb"])
+def test_late_repeated_and_bad_observations_are_stored_once_or_dead_lettered(
+    store, request, kafka_env, kafka_bootstrap, topic_prefix
+):
+    url = request.getfixturevalue("database" if store == "postgresql" else "timescale_db")
+    migrate(url, KEEP_HISTORY, store=store)
+    env = {**kafka_env, "TWIN_DATABASE_URL": url}
+    twin_command("topics", "ensure", env=env)
+    bad = _packet(3, 9, 600, 6, 7_300)
+    bad_body = orjson.loads(bad)
+    bad_body["temp_payload_c"][2] = 5_000.0  # one sample outside the physical range
+    messages = [
+        (2, _packet(2, 1, 0, 360, 3_700)),  # an hour of samples, dumped an hour later
+        (1, _packet(1, 4, 0, 180, 7_200)),  # a half-hour dump, two hours late
+        (2, _packet(2, 2, 3_600, 30, 3_900)),  # the next pass: the live stretch
+        (2, _packet(2, 1, 0, 360, 3_700)),  # the first dump again: every sample a repeat
+        (1, _packet(1, 5, 1_790, 12, 7_260)),  # overlaps the last dump by one sample
+        (3, orjson.dumps(bad_body)),
+        (3, b"\x00not json"),
+    ]
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    topic = topic_prefix + observed.OBSERVED_TOPIC
+    for sat_id, value in messages:
+        producer.send(topic, key=str(sat_id).encode(), value=value)
+    producer.flush()
+    producer.close()
+
+    out = twin_command("ingest", "--stop-when-caught-up", env=env)
+    good = 360 + 180 + 30 + 11 + 5  # new samples: the overlap and the bad one not counted
+    assert f"6 observed packets: {good} samples stored, 361 repeated" in out, out
+    assert "2 dead letters" in out, out
+    with connect(url) as conn:
+        rows = conn.execute(
+            "SELECT sat_id, extract(epoch FROM time)::float8, battery_v, temp_payload_c, "
+            "safe_mode, upsets, utilisation, extract(epoch FROM received_at - time)::float8 "
+            "FROM observed ORDER BY sat_id, time"
+        ).fetchall()
+        letters = conn.execute(
+            "SELECT reason, samples FROM dead_letters WHERE topic = %s ORDER BY kafka_offset",
+            (topic,),
+        ).fetchall()
+    assert len(rows) == good
+    sat, t, volts, temp, safe, upsets, util, late = (np.array(c) for c in zip(*rows, strict=True))
+    t_s = t - T0 / NS_PER_S
+    np.testing.assert_allclose(volts, 28.0 + 1e-4 * t_s + sat, atol=1e-9)
+    np.testing.assert_allclose(temp, 20.0 + 1e-3 * t_s, atol=1e-9)
+    assert (safe == (t_s % 20 != 0)).all() and (upsets == t_s % 3).all()
+    assert all(u is None for u in util)
+    assert (late > 0).all() and late.max() == 7_200.0  # satellite 1's first sample
+    assert 5_000.0 not in temp and sorted(np.unique(sat).tolist()) == [1, 2, 3]
+    assert letters[0][1] == 1 and "temp_payload_c" in letters[0][0] and "5000" in letters[0][0]
+    assert "not JSON" in letters[1][0]
