@@ -5,6 +5,8 @@ without its packet's good ones, foreign bytes dead-lettered."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import orjson
 import pytest
@@ -94,3 +96,52 @@ def test_late_repeated_and_bad_observations_are_stored_once_or_dead_lettered(
     assert 5_000.0 not in temp and sorted(np.unique(sat).tolist()) == [1, 2, 3]
     assert letters[0][1] == 1 and "temp_payload_c" in letters[0][0] and "5000" in letters[0][0]
     assert "not JSON" in letters[1][0]
+
+
+def test_an_emulated_fleet_reaches_the_store_whole_and_its_truth_stays_hidden(
+    tmp_path, database, kafka_env, topic_prefix
+):
+    import psycopg
+
+    from ingest.store.roles import INGEST_ROLE, READER_ROLE
+    from tests.conftest import role_url
+
+    migrate(database, KEEP_HISTORY, store="postgresql")
+    salt = tmp_path / "salt"
+    salt.write_text("kept-from-the-mirror\n")
+    env = {**kafka_env, "TWIN_DATABASE_URL": database}
+    twin_command("topics", "ensure", env=env)
+    out = twin_command(
+        "emulate", "--preset", "threebody-12", "--start", "2026-03-20T12:00:00Z",
+        "--duration", "3h", "--step", "10s", "--speed", "max", "--seed", "5",
+        "--truth-salt-file", str(salt), "--run-id", "truth-1", env=env, timeout_s=600,
+    )  # fmt: skip
+    recorded, sent, packets, on_board = (
+        int(x)
+        for x in re.search(
+            r"(\d+) samples recorded, (\d+) sent in (\d+) packets .*, (\d+) still on board", out
+        ).groups()
+    )
+    assert recorded == 12 * 1_080 and sent + on_board == recorded and packets > 12
+    out = twin_command("ingest", "--stop-when-caught-up", env=env)
+    assert f"{packets} observed packets: {sent} samples stored, 0 repeated" in out, out
+    assert "0 dead letters" in out, out
+    with connect(database) as conn:
+        stored, late = conn.execute(
+            "SELECT count(*), min(extract(epoch FROM received_at - time)) FROM observed"
+        ).fetchone()
+        truth = conn.execute(
+            "SELECT parameter, count(*), min(multiplier), max(multiplier) "
+            "FROM truth_parameters WHERE run_id = 'truth-1' GROUP BY parameter ORDER BY 1"
+        ).fetchall()
+    assert stored == sent and late >= 0
+    assert [(p, n) for p, n, _, _ in truth] == [
+        ("array_cell_efficiency", 12), ("battery_capacity_wh", 12), ("radiator_emissivity", 12)
+    ]  # fmt: skip
+    assert all(0.9 < low <= high < 1.1 and low < high for _, _, low, high in truth)
+    for role in (INGEST_ROLE, READER_ROLE):  # the mirror's logins never read the truth
+        with (
+            connect(role_url(database, role)) as conn,
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+        ):
+            conn.execute("SELECT * FROM truth_parameters").fetchall()

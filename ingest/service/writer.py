@@ -32,7 +32,7 @@ from twin.core.clock import NS_PER_US
 from twin.core.errors import TwinError
 from twin.core.settings import InputError
 from twin.wire.elements import OMM_NUMBERS, ElementSet
-from twin.wire.observed import OBSERVED_CHANNELS, ObservedPacket
+from twin.wire.observed import OBSERVED_CHANNELS, ObservedPacket, as_values
 from twin.wire.telemetry import CHANNELS
 
 US_PER_DAY = 86_400_000_000
@@ -577,18 +577,13 @@ class Writer:
         def each(value) -> list:
             return np.repeat(value, counts).tolist()
 
-        columns = []
-        for name, channel in OBSERVED_CHANNELS.items():
-            values = np.concatenate(
-                [p.channels.get(name, np.full(p.n, np.nan)) for _, _, p in packets]
+        columns = [
+            as_values(
+                name,
+                np.concatenate([p.channels.get(name, np.full(p.n, np.nan)) for _, _, p in packets]),
             )
-            python = values.astype(object)
-            if channel.dtype == "bool":
-                python = (values == 1.0).astype(object)
-            elif channel.dtype == "int16":
-                python = np.where(np.isnan(values), 0, values).astype(np.int64).astype(object)
-            python[np.isnan(values)] = None
-            columns.append(python.tolist())
+            for name in OBSERVED_CHANNELS
+        ]
         cur.execute(
             INSERT_OBSERVED,
             (

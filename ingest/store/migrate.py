@@ -134,6 +134,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "housekeeping telemetry of the real fleet as received, one row per satellite and time",
         "observed",
     ),
+    Migration(
+        12,
+        "the reality emulator's hidden truth, readable by the owner alone",
+        "truth-parameters",
+    ),
 )
 
 

@@ -195,6 +195,20 @@ observed = Table(
     "satellite and sample time (a repeat is dropped), NULL where not sampled",
 )
 
+truth_parameters = Table(
+    "truth_parameters",
+    metadata,
+    Column("run_id", Text, nullable=False),
+    Column("sat_id", Integer, nullable=False),
+    Column("parameter", Text, nullable=False),
+    Column("multiplier", Double, nullable=False, comment="the truth over the preset's value"),
+    Column("value", Double, nullable=False, comment="the truth, in the parameter's unit"),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("run_id", "sat_id", "parameter", name="truth_parameters_pkey"),
+    comment="Hidden truth of twin emulate runs: each satellite's parameter against its preset; "
+    "no role but the owner may read it (scores do, the mirror never)",
+)
+
 ingest_batches = Table(
     "ingest_batches",
     metadata,

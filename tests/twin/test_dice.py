@@ -34,3 +34,17 @@ def test_poisson_counts_have_the_right_mean_and_variance():
         sigma = np.sqrt(mean / IDS.size)
         assert abs(k.mean() - mean) < 5 * sigma
         assert abs(k.var() - mean) < 0.05 * mean + 5 * sigma
+
+
+def test_normal_draws_are_standard_normal_and_independent_of_the_uniform_stream():
+    import numpy as np
+
+    from twin.core.dice import Dice
+
+    sat_id = np.arange(1, 200_001)
+    z = Dice(3, 17, sat_id).normal("noise_battery_v")
+    assert abs(z.mean()) < 0.01 and abs(z.std() - 1.0) < 0.01
+    assert abs((np.abs(z) < 1.0).mean() - 0.6827) < 0.005  # the 1σ share
+    assert abs((np.abs(z) < 2.0).mean() - 0.9545) < 0.003
+    other = Dice(3, 17, sat_id).normal("noise_payload")
+    assert abs(np.corrcoef(z, other)[0, 1]) < 0.01

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 STREAMS = ("background", "imagery", "upset", "reset")
+# the reality emulator's: hidden parameters and sensor noise (appended: earlier draws keep)
+STREAMS += ("truth_battery", "truth_array", "truth_radiator")
+STREAMS += ("noise_battery_v", "noise_battery_a", "noise_array", "noise_payload", "noise_radiator")
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
@@ -35,15 +38,26 @@ class Dice:
     tick: int
     sat_id: np.ndarray
 
-    def uniform(self, stream: str) -> np.ndarray:
-        """(n_sat,) float64 uniform on [0, 1), one per satellite, for ``stream``."""
+    def _bits(self, stream: str) -> np.ndarray:
+        """(n_sat,) uint64 mixed bits, one word per satellite, for ``stream``."""
         key = np.array(
             [self.seed % 2**64, self.tick % 2**64, STREAMS.index(stream)], dtype=np.uint64
         )
         with np.errstate(over="ignore"):
             base = _mix(_mix(_mix(key[0:1] + _GOLDEN) ^ key[1:2]) + _GOLDEN * (key[2:3] + 1))
-            z = _mix(self.sat_id.astype(np.uint64) * _GOLDEN + base)
-        return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
+            return _mix(self.sat_id.astype(np.uint64) * _GOLDEN + base)
+
+    def uniform(self, stream: str) -> np.ndarray:
+        """(n_sat,) float64 uniform on [0, 1), one per satellite, for ``stream``."""
+        return (self._bits(stream) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+    def normal(self, stream: str) -> np.ndarray:
+        """(n_sat,) float64 standard normal, one per satellite, for ``stream``: Box-Muller on
+        two 32-bit halves of one word."""
+        z = self._bits(stream)
+        u1 = ((z >> np.uint64(32)).astype(np.float64) + 0.5) * 2.0**-32  # (0, 1)
+        u2 = (z & np.uint64(0xFFFFFFFF)).astype(np.float64) * 2.0**-32
+        return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
 
     def poisson(self, stream: str, mean: np.ndarray) -> np.ndarray:
         """(n_sat,) int64 Poisson counts of the given means (small: well under 1 a tick),

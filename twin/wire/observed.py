@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import orjson
 
 from twin.core.errors import ContractError, shown
 from twin.wire.messages import open_envelope
@@ -76,6 +77,33 @@ class ObservedPacket:
     @property
     def n(self) -> int:
         return int(self.time_unix_ns.shape[0])
+
+
+def encode(packet: ObservedPacket) -> bytes:
+    """The ``twin.observed`` message of ``packet`` (NaN as null)."""
+    body: dict = {
+        "schema": SCHEMA_ID,
+        "version": SCHEMA_VERSION,
+        "sat_id": packet.sat_id,
+        "seq": packet.seq,
+        "received_unix_ns": packet.received_unix_ns,
+        "time_unix_ns": packet.time_unix_ns.tolist(),
+    }
+    for name, values in packet.channels.items():
+        body[name] = as_values(name, values)
+    return orjson.dumps(body)
+
+
+def as_values(name: str, values: np.ndarray) -> list:
+    """A channel's (n,) float64 values as Python values of its type, NaN as None."""
+    dtype = OBSERVED_CHANNELS[name].dtype
+    column = values.astype(object)
+    if dtype == "bool":
+        column = (values == 1.0).astype(object)
+    elif dtype == "int16":
+        column = np.where(np.isnan(values), 0, values).astype(np.int64).astype(object)
+    column[np.isnan(values)] = None
+    return column.tolist()
 
 
 def _integer(body: dict, key: str, low: int, high: int) -> int:

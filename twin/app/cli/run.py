@@ -120,7 +120,7 @@ def add_parsers(sub) -> None:
     run.set_defaults(func=cmd_run)
 
 
-def _speed(value: str) -> float | None:
+def parse_speed(value: str) -> float | None:
     if value == "max":
         return None
     try:
@@ -223,7 +223,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     bootstrap = "" if local else kafka_bootstrap(args.kafka)
     security = PLAINTEXT if local else kafka_security(vars(args))
     prefix = topic_prefix(args.topic_prefix)
-    speed = _speed(args.speed)
+    speed = parse_speed(args.speed)
     try:
         step_ns = parse_duration_ns("--step", args.step)
         if step_ns < MIN_STEP_NS:
