@@ -19,6 +19,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("physics", ("twin.physics",)),
     ("payload", ("twin.payload",)),
     ("simulation", ("twin.sim",)),
+    ("mirror", ("twin.mirror",)),
     ("streams", ("twin.stream",)),
     ("store", ("ingest.store",)),
     ("rules", ("ingest.rules",)),

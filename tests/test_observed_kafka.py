@@ -139,6 +139,16 @@ def test_an_emulated_fleet_reaches_the_store_whole_and_its_truth_stays_hidden(
         ("array_cell_efficiency", 12), ("battery_capacity_wh", 12), ("radiator_emissivity", 12)
     ]  # fmt: skip
     assert all(0.9 < low <= high < 1.1 and low < high for _, _, low, high in truth)
+    # The mirror estimates each satellite from what was observed, as twin_ingest, and the
+    # score compares with the hidden truth, as the owner.
+    out = twin_command("mirror", "estimate", "--preset", "threebody-12", env=env)
+    assert "24 estimates stored" in out, out
+    score = twin_command("mirror", "score", "--run-id", "truth-1", env=env)
+    lines = {line.split()[0]: line.split()[1:] for line in score.splitlines()[1:]}
+    for parameter, tolerance_pct in (("array_cell_efficiency", 0.5), ("battery_capacity_wh", 2)):
+        satellites, median_pct, p95_pct = lines[parameter]
+        assert satellites == "12/12" and float(p95_pct) < tolerance_pct, score
+        assert float(median_pct) <= float(p95_pct)
     for role in (INGEST_ROLE, READER_ROLE):  # the mirror's logins never read the truth
         with (
             connect(role_url(database, role)) as conn,

@@ -20,6 +20,7 @@ import numpy as np
 import zstandard
 
 from ingest.rules.definitions import Rule
+from twin.core.stats import group_median
 from twin.physics import sun
 from twin.wire.telemetry import CHANNELS, GROUPS, LIMIT_NAMES, Frame
 
@@ -454,22 +455,9 @@ def _robust_z(x, family, ok, min_spread: float, min_members: int) -> np.ndarray:
     ``ok`` or in families with fewer than ``min_members`` rows ``ok``."""
     fam = np.zeros(x.shape[0], np.int64) if family is None else family.astype(np.int64)
     fam = np.where(ok, fam, -1)
-    med = _group_median(x, fam)
-    spread = np.maximum(1.4826 * _group_median(np.abs(x - med), fam), min_spread)
+    med = group_median(x, fam)
+    spread = np.maximum(1.4826 * group_median(np.abs(x - med), fam), min_spread)
     members = np.bincount(fam[ok], minlength=fam.max() + 1 if ok.any() else 0)
     enough = ok & (members[np.maximum(fam, 0)] >= min_members) if ok.any() else ok
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(enough & (spread > 0), (x - med) / spread, np.nan)
-
-
-def _group_median(x: np.ndarray, fam: np.ndarray) -> np.ndarray:
-    """Each row's family median of ``x`` (rows with family −1 get NaN)."""
-    order = np.lexsort((x, fam))
-    sorted_fam = fam[order]
-    first = np.r_[0, np.nonzero(np.diff(sorted_fam))[0] + 1]
-    count = np.diff(np.r_[first, order.shape[0]])
-    xs = x[order]
-    median = 0.5 * (xs[first + (count - 1) // 2] + xs[first + count // 2])
-    out = np.empty(x.shape[0])
-    out[order] = np.repeat(median, count)
-    return np.where(fam >= 0, out, np.nan)

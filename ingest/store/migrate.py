@@ -139,6 +139,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "the reality emulator's hidden truth, readable by the owner alone",
         "truth-parameters",
     ),
+    Migration(
+        13,
+        "the mirror's estimates of each satellite's parameters, every one kept",
+        "mirror-estimates",
+    ),
 )
 
 

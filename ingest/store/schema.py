@@ -209,6 +209,28 @@ truth_parameters = Table(
     "no role but the owner may read it (scores do, the mirror never)",
 )
 
+mirror_estimates = Table(
+    "mirror_estimates",
+    metadata,
+    Column("estimated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("sat_id", Integer, nullable=False),
+    Column("parameter", Text, nullable=False),
+    Column("multiplier", Double, nullable=False, comment="the estimate over the preset's value"),
+    Column("value", Double, nullable=False),
+    Column("stderr", Double, nullable=False, comment="standard error of the multiplier"),
+    Column("samples", Integer, nullable=False),
+    Column(
+        "data_from",
+        DateTime(timezone=True),
+        nullable=False,
+        comment="the first observed sample it rests on",
+    ),
+    Column("data_until", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("sat_id", "parameter", "estimated_at", name="mirror_estimates_pkey"),
+    comment="The mirror's estimates of each satellite's parameters from its observed telemetry "
+    "(twin mirror estimate), every one kept",
+)
+
 ingest_batches = Table(
     "ingest_batches",
     metadata,

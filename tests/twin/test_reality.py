@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from twin.core.clock import NS_PER_S, parse_start
+from twin.physics import power
 from twin.sim import reality
 from twin.sim.engine import Collected, RunPlan, run
 from twin.sim.presets import build, load_preset
@@ -30,12 +31,12 @@ def test_hidden_parameters_keep_their_spread_and_depend_on_seed_salt_and_satelli
 def test_the_pack_voltage_carries_the_power_and_spans_the_cells_range():
     soc = np.array([0.0, 1.0, 0.5, 0.5])
     power_w = np.array([0.0, 0.0, 500.0, -500.0])
-    volts, amps = reality.pack_voltage_current(soc, power_w, np.full(4, 2000.0))
+    volts, amps = power.pack_voltage_current(soc, power_w, np.full(4, 2000.0))
     assert volts[0] == pytest.approx(8 * 3.0) and volts[1] == pytest.approx(8 * 4.2)
     np.testing.assert_allclose(volts * amps, power_w, atol=1e-9)
     assert volts[2] > 8 * 3.6 > volts[3]  # charging lifts the terminal voltage
     ohms = (volts[2] - 8 * 3.6) / amps[2]
-    assert ohms == pytest.approx(reality.PACK_RESISTANCE_OHM_KWH / 2.0)
+    assert ohms == pytest.approx(power.PACK_RESISTANCE_OHM_KWH / 2.0)
 
 
 def test_recorders_dump_only_in_contact_and_send_every_sample_once_with_the_stated_noise():

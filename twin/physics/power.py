@@ -137,3 +137,30 @@ def step_battery(
 def next_safe_mode(hw: Hardware, safe_mode: np.ndarray, soc: np.ndarray) -> np.ndarray:
     """Safe mode with hysteresis: enter below ``safe_mode_enter_soc``, leave above exit."""
     return np.where(safe_mode, soc < hw.safe_mode_exit_soc, soc < hw.safe_mode_enter_soc)
+
+
+# A Li-ion pack of 8 cells in series [E]: open circuit 3.0 V (empty) to 4.2 V (full) a cell,
+# linear in state of charge; resistance 50 mΩ for a 2 kWh pack, inversely with capacity
+# (a bigger pack has more cells in parallel).
+CELLS_IN_SERIES = 8
+CELL_EMPTY_V, CELL_FULL_V = 3.0, 4.2
+PACK_RESISTANCE_OHM_KWH = 0.1  # 50 mΩ × 2 kWh
+
+
+def pack_voltage_current(
+    soc: np.ndarray, battery_w: np.ndarray, capacity_wh: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Terminal voltage (V) and current (A, positive charging) of the pack, (n,) each:
+    V = V_oc(soc) + I·R with I = P / V, so V = (V_oc + √(V_oc² + 4·P·R)) / 2."""
+    v_oc = CELLS_IN_SERIES * (CELL_EMPTY_V + (CELL_FULL_V - CELL_EMPTY_V) * soc)
+    r_ohm = PACK_RESISTANCE_OHM_KWH / (capacity_wh / 1000.0)
+    volts = 0.5 * (v_oc + np.sqrt(np.maximum(v_oc**2 + 4.0 * battery_w * r_ohm, 0.0)))
+    return volts, battery_w / volts
+
+
+def state_of_charge(volts: np.ndarray, amps: np.ndarray, capacity_wh: np.ndarray) -> np.ndarray:
+    """The state of charge a pack's terminal voltage (V) and current (A, positive charging)
+    imply: its open-circuit voltage V − I·R inverted, (k,)."""
+    r_ohm = PACK_RESISTANCE_OHM_KWH / (capacity_wh / 1000.0)
+    v_cell = (volts - amps * r_ohm) / CELLS_IN_SERIES
+    return (v_cell - CELL_EMPTY_V) / (CELL_FULL_V - CELL_EMPTY_V)

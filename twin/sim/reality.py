@@ -4,9 +4,10 @@ per-satellite parameters, seen only as an operator sees a real one.
 ``hidden_parameters`` draws each satellite's departures from its preset (battery capacity,
 array efficiency, radiator emissivity) from the seed and a salt the mirror never sees;
 ``truth_hardware`` applies them. ``Recorder`` turns the truth run's frames into what a ground
-segment receives: engineering values (the battery as pack voltage and current, no state of
-charge) with sensor noise and quantisation, kept in each satellite's onboard recorder and
-dumped when it is in contact, as ``twin.observed`` packets.
+segment receives: engineering values (the battery as pack voltage and current by
+``twin.physics.power``'s pack model, no state of charge) with sensor noise and
+quantisation, kept in each satellite's onboard recorder and dumped when it is in contact, as
+``twin.observed`` packets.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from twin.core.dice import Dice
 from twin.fleet.hardware import Hardware
+from twin.physics import power
 from twin.wire import events, jobs, observed
 from twin.wire.telemetry import Frame
 
@@ -39,12 +41,6 @@ NOISE = {
     "array_w": ("noise_array", 0.0, 0.1),  # plus ARRAY_NOISE_SHARE of the reading
 }
 ARRAY_NOISE_SHARE = 0.005  # a current-sense shunt's ~0.5 % [E]
-# A Li-ion pack of 8 cells in series [E]: open circuit 3.0 V (empty) to 4.2 V (full) a cell,
-# linear in state of charge; resistance 50 mΩ for a 2 kWh pack, inversely with capacity
-# (a bigger pack has more cells in parallel).
-CELLS_IN_SERIES = 8
-CELL_EMPTY_V, CELL_FULL_V = 3.0, 4.2
-PACK_RESISTANCE_OHM_KWH = 0.1  # 50 mΩ × 2 kWh
 
 
 def salted_seed(seed: int, salt: str) -> int:
@@ -67,17 +63,6 @@ def truth_hardware(hw: Hardware, multipliers: dict[str, np.ndarray]) -> Hardware
     return Hardware({**hw.arrays, **{n: hw.arrays[n] * m for n, m in multipliers.items()}})
 
 
-def pack_voltage_current(
-    soc: np.ndarray, battery_w: np.ndarray, capacity_wh: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Terminal voltage (V) and current (A, positive charging) of the pack, (n,) each:
-    V = V_oc(soc) + I·R with I = P / V, so V = (V_oc + √(V_oc² + 4·P·R)) / 2."""
-    v_oc = CELLS_IN_SERIES * (CELL_EMPTY_V + (CELL_FULL_V - CELL_EMPTY_V) * soc)
-    r_ohm = PACK_RESISTANCE_OHM_KWH / (capacity_wh / 1000.0)
-    volts = 0.5 * (v_oc + np.sqrt(np.maximum(v_oc**2 + 4.0 * battery_w * r_ohm, 0.0)))
-    return volts, battery_w / volts
-
-
 def sensed(frame: Frame, seed: int, tick: int) -> dict[str, np.ndarray]:
     """What the satellites of ``frame`` report, name -> (n,) float64: engineering values with
     noise and quantisation (only the channels the frame sampled)."""
@@ -88,7 +73,7 @@ def sensed(frame: Frame, seed: int, tick: int) -> dict[str, np.ndarray]:
     if "soc" in c:
         soc = c["soc"]
         capacity_wh = np.where(soc > 1e-3, c["battery_wh"] / np.maximum(soc, 1e-3), np.nan)
-        volts, amps = pack_voltage_current(soc, c["battery_w"], capacity_wh)
+        volts, amps = power.pack_voltage_current(soc, c["battery_w"], capacity_wh)
         values["battery_v"], values["battery_a"] = volts, amps
         values["array_w"] = c["array_w"] * (1.0 + ARRAY_NOISE_SHARE * dice.normal("noise_array"))
         values["safe_mode"] = c["safe_mode"].astype(np.float64)

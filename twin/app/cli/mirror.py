@@ -1,14 +1,22 @@
 """``twin elements``: element sets of a real fleet onto ``twin.elements``; ``twin emulate``:
-a truth fleet with hidden parameters, seen as a ground segment sees a real one."""
+a truth fleet with hidden parameters, seen as a ground segment sees a real one; ``twin
+mirror``: each satellite's parameters estimated from what was observed, and scored against
+the emulator's truth."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from twin.app.cli.options import database_option, fleet_options, kafka_options, topics_of
+from twin.app.cli.options import (
+    database_option,
+    fleet_options,
+    ingest_database_option,
+    kafka_options,
+    topics_of,
+)
 from twin.app.output import say
-from twin.core.settings import kafka_bootstrap, kafka_security, topic_prefix
+from twin.core.settings import InputError, kafka_bootstrap, kafka_security, topic_prefix
 
 
 def add_parsers(sub) -> None:
@@ -62,6 +70,29 @@ def add_parsers(sub) -> None:
     )  # fmt: skip
     emulate.set_defaults(func=cmd_emulate)
 
+    mirror = sub.add_parser(
+        "mirror", help="the model synchronised to the real fleet's observations"
+    ).add_subparsers(dest="mirror_command", required=True)
+    estimate = mirror.add_parser(
+        "estimate",
+        help="estimate each satellite's array efficiency and battery capacity from its "
+        "observed telemetry against the preset, stored in mirror_estimates (as twin_ingest, "
+        "which never reads the emulator's truth)",
+    )
+    fleet_options(estimate)
+    estimate.add_argument("--since", help="only samples from this ISO-8601 UTC time")
+    database_option(estimate)
+    ingest_database_option(estimate)
+    estimate.set_defaults(func=cmd_mirror_estimate)
+    score = mirror.add_parser(
+        "score",
+        help="the latest estimates against an emulate run's hidden truth: error per "
+        "parameter, median and p95 (as the owner)",
+    )
+    score.add_argument("--run-id", required=True, help="the twin emulate run")
+    database_option(score)
+    score.set_defaults(func=cmd_mirror_score)
+
 
 def cmd_elements_publish(args: argparse.Namespace) -> int:
     from sgp4.exporter import export_tle
@@ -108,7 +139,7 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     from twin.sim import reality
     from twin.sim.engine import RunPlan, run
     from twin.stream.broker import Producer, schema_headers
-    from twin.wire import observed
+    from twin.wire import elements, observed
 
     speed = parse_speed(args.speed)
     step_ns = parse_duration_ns("--step", args.step)
@@ -130,6 +161,12 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     producer = Producer(
         kafka_bootstrap(args.kafka), client_id="twin-emulate", security=kafka_security(vars(args))
     )
+    # The truth's element sets first, as a catalogue would publish them.
+    elements_topic = topics_of(args, topic_prefix(args.topic_prefix))[elements.ELEMENTS_TOPIC]
+    sets_headers = schema_headers(elements.SCHEMA_ID, elements.SCHEMA_VERSION)
+    for sat in fleet.elements:
+        value = elements.encode(sat, f"SAT-{sat.satnum}")
+        producer.send(elements_topic.name, str(sat.satnum).encode(), value, sets_headers)
     headers = schema_headers(observed.SCHEMA_ID, observed.SCHEMA_VERSION)
     sink = reality.EmulatorSink(
         reality.Recorder(fleet.sat_id),
@@ -170,3 +207,136 @@ def _store_truth(url: str, run_id: str, sat_id, hw, hidden: dict) -> None:
             "VALUES (%s, %s, %s, %s, %s)",
             rows,
         )
+
+
+def cmd_mirror_estimate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ingest.store.db import connect
+    from ingest.store.roles import INGEST_ROLE, ingest_url
+    from twin.app.cli.run import load_fleet
+    from twin.core.clock import NS_PER_US, iso, parse_start
+    from twin.mirror import estimate
+
+    url = ingest_url(args.ingest_database, args.database)
+    since_ns = parse_start(args.since) if args.since else 0
+    with connect(url, role=INGEST_ROLE) as conn:
+        received = _received_elements(conn)
+        rows = conn.execute(
+            "SELECT sat_id, (extract(epoch FROM time) * 1e6)::int8, battery_v, battery_a, "
+            "array_w FROM observed WHERE time >= to_timestamp(%s / 1e9) ORDER BY sat_id, time",
+            (since_ns,),
+        ).fetchall()
+    if not rows:
+        say("twin mirror estimate: no observed samples; nothing estimated")
+        return 0
+    ids, t_us, volts, amps, array_w = (np.array(c, dtype=object) for c in zip(*rows, strict=True))
+    fleet, hw, _ = load_fleet(args, int(t_us[0]) * NS_PER_US)
+    fleet = _flown_from_elements(fleet, received)
+    known = np.isin(ids.astype(np.int64), fleet.sat_id)
+    order = np.argsort(fleet.sat_id)
+    row = order[np.searchsorted(fleet.sat_id[order], ids[known].astype(np.int64))]
+
+    def column(values) -> np.ndarray:
+        return np.array([np.nan if v is None else v for v in values[known]], dtype=np.float64)
+
+    samples = estimate.Samples(
+        row.astype(np.intp),
+        t_us[known].astype(np.int64) * NS_PER_US,
+        {"battery_v": column(volts), "battery_a": column(amps), "array_w": column(array_w)},
+    )
+    found = {
+        "array_cell_efficiency": estimate.array_efficiency(fleet, hw, samples),
+        "battery_capacity_wh": estimate.battery_capacity(hw, samples),
+    }
+    first = np.full(fleet.n_sat, np.iinfo(np.int64).max)
+    last = np.full(fleet.n_sat, np.iinfo(np.int64).min)
+    np.minimum.at(first, samples.row, samples.t_ns)
+    np.maximum.at(last, samples.row, samples.t_ns)
+    stored = []
+    for name, est in found.items():
+        for i in np.flatnonzero(np.isfinite(est.multiplier)).tolist():
+            stored.append(
+                (
+                    int(fleet.sat_id[i]),
+                    name,
+                    float(est.multiplier[i]),
+                    float(est.multiplier[i] * hw.arrays[name][i]),
+                    float(est.stderr[i]),
+                    int(est.samples[i]),
+                    iso(int(first[i])),
+                    iso(int(last[i])),
+                )
+            )
+    with connect(url, role=INGEST_ROLE) as conn, conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO mirror_estimates (sat_id, parameter, multiplier, value, stderr, "
+            "samples, data_from, data_until) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            stored,
+        )
+    for name, est in found.items():
+        ok = np.isfinite(est.multiplier)
+        say(
+            f"twin mirror estimate: {name}: {int(ok.sum())} of {fleet.n_sat} satellites, "
+            f"multiplier {np.nanmin(est.multiplier) if ok.any() else float('nan'):.4f}.."
+            f"{np.nanmax(est.multiplier) if ok.any() else float('nan'):.4f}, median standard "
+            f"error {np.nanmedian(est.stderr) if ok.any() else float('nan'):.2e}"
+        )
+    say(f"twin mirror estimate: {len(stored)} estimates stored in mirror_estimates")
+    return 0
+
+
+def _received_elements(conn) -> dict[int, dict]:
+    """Each satellite's newest element set received, as OMM keys, by catalogue number."""
+    rows = conn.execute(
+        "SELECT DISTINCT ON (norad_cat_id) norad_cat_id, omm FROM element_sets "
+        "ORDER BY norad_cat_id, epoch DESC"
+    ).fetchall()
+    return dict(rows)
+
+
+def _flown_from_elements(fleet, received: dict[int, dict]):
+    """``fleet`` with the orbits of the element sets received for its satellites (the
+    mirror flies what reality reports; the preset's own elements where none came)."""
+    from twin.fleet.constellation import make_fleet
+    from twin.wire.elements import satrec_from_omm
+
+    elements = [
+        satrec_from_omm(received[s]) if s in received else e
+        for s, e in zip(fleet.sat_id.tolist(), fleet.elements, strict=True)
+    ]
+    return make_fleet(fleet.sat_id, fleet.plane, elements, fleet.shell)
+
+
+def cmd_mirror_score(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ingest.store.db import connect
+    from twin.core.settings import database_url
+
+    with connect(database_url(args.database)) as conn:
+        rows = conn.execute(
+            "SELECT t.parameter, e.multiplier / t.multiplier - 1, e.samples "
+            "FROM truth_parameters t JOIN latest_mirror_estimates e "
+            "ON e.sat_id = t.sat_id AND e.parameter = t.parameter "
+            "WHERE t.run_id = %s ORDER BY t.parameter",
+            (args.run_id,),
+        ).fetchall()
+        truth = conn.execute(
+            "SELECT parameter, count(*) FROM truth_parameters WHERE run_id = %s "
+            "GROUP BY parameter ORDER BY parameter",
+            (args.run_id,),
+        ).fetchall()
+    if not truth:
+        raise InputError(f"--run-id: {args.run_id!r} has no truth in truth_parameters")
+    print(f"{'parameter':<24} {'satellites':>10} {'median |error| %':>17} {'p95 |error| %':>14}")
+    for parameter, n_truth in truth:
+        errors = np.array([abs(e) for p, e, _ in rows if p == parameter]) * 100.0
+        if errors.size == 0:
+            print(f"{parameter:<24} {f'0/{n_truth}':>10} {'-':>17} {'-':>14}")
+            continue
+        print(
+            f"{parameter:<24} {f'{errors.size}/{n_truth}':>10} "
+            f"{np.median(errors):>17.3f} {np.percentile(errors, 95):>14.3f}"
+        )
+    return 0

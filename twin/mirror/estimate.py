@@ -1,0 +1,158 @@
+"""Each satellite's parameters estimated from its observed telemetry against the nominal
+model, vectorised over the fleet: the result is a multiplier of the preset's value with its
+standard error, so the model converges to each real satellite rather than to the preset.
+
+- **Array efficiency**: in full sunlight (the mirror's own orbit and shadow model at each
+  sample time), observed array power over the nominal array's; the median of the ratios, its
+  error 1.4826·MAD/√n.
+- **Battery capacity**: the state of charge each sample implies (the pack's open-circuit
+  voltage, its voltage less I·R, inverted by ``twin.physics.power.state_of_charge``)
+  against the energy the battery stored between samples (terminal power × the charge
+  efficiency, or ÷ the discharge efficiency, × the interval): within each unbroken run of
+  samples, stored energy = capacity × state of charge + a constant, fitted by least squares
+  pooled over the runs of a satellite (runs broken at a gap, so a sample lost never biases
+  it). The pack's resistance depends on the capacity: the fit is repeated with the
+  resistance of the capacity found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from twin.core.clock import NS_PER_S
+from twin.core.stats import group_median
+from twin.fleet.constellation import Fleet
+from twin.fleet.hardware import Hardware
+from twin.physics import power
+from twin.physics.state import environment
+
+FULL_SUN = 0.999  # illumination above which a sample counts for the array
+MIN_SAMPLES = 20  # fewer: no estimate
+GAP_FACTOR = 1.5  # a step longer than this × the satellite's usual step breaks a run
+MAX_TIMES_PER_CALL = 2_000  # sample times propagated in one environment call
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Observed samples of many satellites, sorted by (row, time), each (m,).
+
+    ``row`` indexes the fleet; ``t_ns`` int64 sample times; ``channels`` name -> float64
+    values in ``twin.wire.observed`` units (NaN: not sampled)."""
+
+    row: np.ndarray
+    t_ns: np.ndarray
+    channels: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One parameter for every satellite, each (n_sat,): the multiplier of the preset's
+    value, its standard error and the samples it rests on (NaN multiplier: too few)."""
+
+    multiplier: np.ndarray
+    stderr: np.ndarray
+    samples: np.ndarray
+
+
+def _per_row(values: np.ndarray, row: np.ndarray, n_sat: int) -> Estimate:
+    """Median of ``values`` (k,) per fleet row with its robust standard error."""
+    count = np.bincount(row, minlength=n_sat)
+    median = median_per_row(values, row, n_sat)
+    mad = median_per_row(np.abs(values - median[row]), row, n_sat)
+    enough = count >= MIN_SAMPLES
+    stderr = 1.4826 * mad / np.sqrt(np.maximum(count, 1))
+    return Estimate(np.where(enough, median, np.nan), np.where(enough, stderr, np.nan), count)
+
+
+def array_efficiency(fleet: Fleet, hw: Hardware, samples: Samples) -> Estimate:
+    """Array efficiency against the preset's (sun-tracking or zenith-fixed arrays alike)."""
+    ok = np.isfinite(samples.channels.get("array_w", np.full(samples.row.shape, np.nan)))
+    rows, t_ns = samples.row[ok], samples.t_ns[ok]
+    observed_w = samples.channels["array_w"][ok] if ok.any() else np.zeros(0)
+    times, t_index = np.unique(t_ns, return_inverse=True)
+    nominal = np.full(rows.shape[0], np.nan)
+    lit = np.zeros(rows.shape[0], dtype=bool)
+    for a in range(0, times.shape[0], MAX_TIMES_PER_CALL):  # over chunks of times
+        chunk = times[a : a + MAX_TIMES_PER_CALL]
+        env = environment(fleet, chunk)
+        mine = (t_index >= a) & (t_index < a + chunk.shape[0])
+        r, k = rows[mine], t_index[mine] - a
+        r_km = env.orbit.r_teme_km[:, r, k]
+        sun_km = env.sun_teme_km[:, 0, k]
+        cos_inc = power.array_cos_incidence(hw.subset(r), r_km, sun_km)
+        illumination = env.illumination[r, k]
+        nominal[mine] = power.array_power_w(
+            hw.subset(r), env.flux_w_m2[r, k], illumination, cos_inc
+        )
+        lit[mine] = illumination >= FULL_SUN
+    use = lit & (nominal > 0) & np.isfinite(nominal)
+    return _per_row(observed_w[use] / nominal[use], rows[use], fleet.n_sat)
+
+
+def battery_capacity(hw: Hardware, samples: Samples, rounds: int = 3) -> Estimate:
+    """Battery capacity against the preset's (see the module docstring)."""
+    n_sat = hw.arrays["battery_capacity_wh"].shape[0]
+    volts = samples.channels.get("battery_v", np.full(samples.row.shape, np.nan))
+    amps = samples.channels.get("battery_a", np.full(samples.row.shape, np.nan))
+    ok = np.isfinite(volts) & np.isfinite(amps)
+    row, t_ns, volts, amps = samples.row[ok], samples.t_ns[ok], volts[ok], amps[ok]
+    nominal_wh = hw.battery_capacity_wh
+    if row.shape[0] < 2:
+        nan = np.full(n_sat, np.nan)
+        return Estimate(nan, nan.copy(), np.bincount(row, minlength=n_sat))
+    # Unbroken runs: the same satellite, steps no longer than GAP_FACTOR × its usual one.
+    dt_s = np.diff(t_ns) / NS_PER_S
+    same = row[1:] == row[:-1]
+    usual = np.full(n_sat, np.inf)
+    if same.any():
+        usual = median_per_row(dt_s[same], row[1:][same], n_sat)
+    joined = same & (dt_s <= GAP_FACTOR * usual[row[1:]])
+    run = np.r_[0, np.cumsum(~joined)]  # run id of each sample
+    watts = volts * amps
+    stored_w = np.where(
+        watts > 0,
+        watts * hw.battery_charge_efficiency[row],
+        watts / hw.battery_discharge_efficiency[row],
+    )
+    # Energy stored since the run's first sample: the power of each sample over its step.
+    step_wh = np.where(joined, stored_w[:-1] * dt_s / 3600.0, 0.0)
+    cumulative = np.r_[0.0, np.cumsum(step_wh)]
+    energy_wh = cumulative - cumulative[np.r_[0, np.flatnonzero(~joined) + 1]][run]
+    capacity_wh = nominal_wh[row].copy()
+    multiplier = stderr = np.full(n_sat, np.nan)
+    for _ in range(rounds):  # over refinements of the resistance, not satellites
+        soc = power.state_of_charge(volts, amps, capacity_wh)
+        multiplier, stderr = _pooled_slope(soc, energy_wh, run, row, n_sat, nominal_wh)
+        capacity_wh = np.where(np.isfinite(multiplier), multiplier * nominal_wh, nominal_wh)[row]
+    count = np.bincount(row, minlength=n_sat)
+    enough = count >= MIN_SAMPLES
+    return Estimate(np.where(enough, multiplier, np.nan), np.where(enough, stderr, np.nan), count)
+
+
+def median_per_row(values: np.ndarray, row: np.ndarray, n_sat: int) -> np.ndarray:
+    """The median of ``values`` (k,) per fleet row, (n_sat,) (NaN for a row with none)."""
+    out = np.full(n_sat, np.nan)
+    if values.shape[0]:
+        out[row] = group_median(values, row)
+    return out
+
+
+def _pooled_slope(soc, energy_wh, run, row, n_sat, nominal_wh):
+    """Least-squares slope of energy on state of charge within runs, pooled per satellite,
+    as a multiplier of the nominal capacity with its standard error, (n_sat,) each."""
+    n_run = int(run[-1]) + 1
+    size = np.bincount(run, minlength=n_run)
+    mean_x = np.bincount(run, soc, n_run) / size
+    mean_y = np.bincount(run, energy_wh, n_run) / size
+    dx, dy = soc - mean_x[run], energy_wh - mean_y[run]
+    sxx = np.bincount(row, dx * dx, n_sat)
+    sxy = np.bincount(row, dx * dy, n_sat)
+    slope = np.where(sxx > 0, sxy / np.where(sxx > 0, sxx, 1.0), np.nan)
+    residual = dy - slope[row] * dx
+    runs_of_row = np.bincount(row[np.r_[True, run[1:] != run[:-1]]], minlength=n_sat)
+    dof = np.maximum(np.bincount(row, minlength=n_sat) - runs_of_row - 1, 1)
+    sigma2 = np.bincount(row, residual * residual, n_sat) / dof
+    stderr = np.sqrt(sigma2 / np.where(sxx > 0, sxx, np.nan))
+    return slope / nominal_wh, stderr / nominal_wh
