@@ -47,13 +47,13 @@ def test_recorders_dump_only_in_contact_and_send_every_sample_once_with_the_stat
     run(fleet, truth, RunPlan(T0, 10 * NS_PER_S, 1_080), collected, seed=1)  # 3 h
     packets = []
     sink = reality.EmulatorSink(
-        reality.Recorder(fleet.sat_id), T0, 10 * NS_PER_S, 60 * NS_PER_S, 1, packets.append
+        reality.Recorder(fleet.sat_id, 1_080), T0, 10 * NS_PER_S, 60 * NS_PER_S, 1, packets.append
     )
     for frame in collected.frames:
         sink.frame(frame)
     recorder = sink.recorder
     assert recorder.recorded == 12 * 1_080 and packets
-    assert recorder.sent + recorder.on_board == recorder.recorded
+    assert recorder.sent + recorder.on_board == recorder.recorded and recorder.overwritten == 0
     assert recorder.sent == sum(p.n for p in packets) > recorder.recorded / 2
     truth_by = {}  # (sat, time) -> the truth's frame values
     in_contact = set()
@@ -80,3 +80,20 @@ def test_recorders_dump_only_in_contact_and_send_every_sample_once_with_the_stat
     np.testing.assert_allclose(sent_c * 10, np.round(sent_c * 10), atol=1e-6)  # 0.1 K steps
     assert 0.15 < residual_c.std() < 0.25  # σ 0.2 K with 0.1 K quantisation
     assert "soc" not in packets[0].channels and "battery_v" in packets[0].channels
+
+
+def test_a_recorder_full_before_a_contact_overwrites_its_oldest_samples_and_counts_them():
+    fleet, hw = build(load_preset("threebody-12"), T0)
+    collected = Collected()
+    run(fleet, hw, RunPlan(T0, 10 * NS_PER_S, 1_080), collected, seed=1)
+    packets = []
+    sink = reality.EmulatorSink(
+        reality.Recorder(fleet.sat_id, 90), T0, 10 * NS_PER_S, 60 * NS_PER_S, 1, packets.append
+    )  # 15 minutes of recorder: a satellite out of contact longer loses the oldest
+    for frame in collected.frames:
+        sink.frame(frame)
+    recorder = sink.recorder
+    assert recorder.overwritten > 0
+    assert recorder.sent + recorder.on_board + recorder.overwritten == recorder.recorded
+    for p in packets:  # what a dump sends is at most the recorder's 15 minutes before it
+        assert p.received_unix_ns - p.time_unix_ns[0] < 91 * 10 * NS_PER_S

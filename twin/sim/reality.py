@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -93,81 +93,96 @@ def sensed(frame: Frame, seed: int, tick: int) -> dict[str, np.ndarray]:
     return {name: np.asarray(v, np.float64).reshape(n) for name, v in values.items()}
 
 
-@dataclass
 class Recorder:
-    """Every satellite's onboard recorder: samples kept until a dump (``flush``) while the
-    satellite is in contact, then sent as packets of at most ``observed.MAX_SAMPLES_PER_PACKET``
-    samples, each satellite's numbered by its own sequence count."""
+    """Every satellite's onboard recorder, a ring of ``capacity`` ticks: samples kept until a
+    dump (``flush``) while the satellite is in contact, then sent as packets of at most
+    ``observed.MAX_SAMPLES_PER_PACKET`` samples, each satellite's numbered by its own sequence
+    count. A satellite out of contact longer than the ring overwrites its oldest samples
+    (``overwritten`` counts them), as a real recorder does.
 
-    sat_id: np.ndarray  # (n_sat,) the fleet, sorted
-    _chunks: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]] = field(
-        default_factory=list
-    )
-    _seq: dict[int, int] = field(default_factory=dict)
-    _in_contact: np.ndarray | None = None  # (n_sat,) bool: in contact since the last flush
-    recorded: int = 0  # samples recorded
-    sent: int = 0  # samples sent in packets
+    Storage: one (capacity, n_sat) array per channel; a tick's samples are a row, a
+    satellite's recording a column, so a dump gathers every sending satellite's samples in
+    one indexing per channel."""
 
-    def record(self, frame: Frame, values: dict[str, np.ndarray]) -> None:
-        """Keep one frame's samples (none when it sampled no reported channel); note which
-        satellites are in contact now."""
+    def __init__(self, sat_id: np.ndarray, capacity: int) -> None:
+        self.sat_id = np.asarray(sat_id)
+        n_sat = self.sat_id.shape[0]
+        self.capacity = capacity
+        self._values = {
+            name: np.full((capacity, n_sat), np.nan) for name in observed.OBSERVED_CHANNELS
+        }
+        self._time_ns = np.zeros(capacity, np.int64)
+        self._tick = -1  # the latest tick recorded
+        self._sent_tick = np.full(n_sat, -1, np.int64)  # each satellite's last tick sent
+        self._seq = np.zeros(n_sat, np.int64)
+        self._in_contact = np.zeros(n_sat, dtype=bool)  # in contact since the last flush
+        self.recorded = 0  # samples recorded
+        self.sent = 0  # samples sent in packets
+        self.overwritten = 0  # samples lost to the ring before a contact
+
+    def record(self, tick: int, frame: Frame, values: dict[str, np.ndarray]) -> None:
+        """Keep one frame's samples at ``tick`` (frames of a tick come together, ticks in
+        order); note which satellites are in contact now."""
         rows = np.searchsorted(self.sat_id, frame.sat_id)
-        if self._in_contact is None:
-            self._in_contact = np.zeros(self.sat_id.shape[0], dtype=bool)
         if "in_contact" in frame.channels:
             self._in_contact[rows] |= frame.channels["in_contact"].astype(bool)
-        if not values:
-            return
-        times = np.full(rows.shape[0], frame.time_unix_ns, np.int64)
-        self._chunks.append((rows, times, values))
-        self.recorded += int(rows.shape[0])
+        if tick != self._tick:  # a new tick takes the oldest slot of the ring
+            slot = tick % self.capacity
+            if tick >= self.capacity:  # what that slot held is lost where it was never sent
+                old = tick - self.capacity
+                self.overwritten += int(self._sampled(slot)[self._sent_tick < old].sum())
+            for column in self._values.values():
+                column[slot] = np.nan
+            self._time_ns[slot] = frame.time_unix_ns
+            self._tick = tick
+        slot = tick % self.capacity
+        for name, v in values.items():
+            self._values[name][slot, rows] = v
+        if values:
+            self.recorded += int(rows.shape[0])
+
+    def _sampled(self, slot) -> np.ndarray:
+        """(…, n_sat) bool: which satellites have a sample in ``slot`` (one or many)."""
+        return np.logical_or.reduce([~np.isnan(v[slot]) for v in self._values.values()])
 
     @property
     def on_board(self) -> int:
-        """Samples recorded and not yet sent."""
-        return self.recorded - self.sent
+        """Samples recorded and neither sent nor overwritten."""
+        return self.recorded - self.sent - self.overwritten
 
     def flush(self, now_ns: int) -> list[observed.ObservedPacket]:
-        """The packets the ground receives at ``now_ns``: every sample recorded so far by the
+        """The packets the ground receives at ``now_ns``: every sample still on board of the
         satellites in contact since the last flush (the rest stay on board)."""
-        if not self._chunks or self._in_contact is None or not self._in_contact.any():
-            return []
-        rows = np.concatenate([r for r, _, _ in self._chunks])
-        times = np.concatenate([t for _, t, _ in self._chunks])
-        names = list(observed.OBSERVED_CHANNELS)
-        columns = {
-            name: np.concatenate(
-                [v.get(name, np.full(r.shape[0], np.nan)) for r, _, v in self._chunks]
-            )
-            for name in names
-        }
-        send = self._in_contact[rows]
-        keep = ~send
-        self._chunks = (
-            [(rows[keep], times[keep], {n: columns[n][keep] for n in names})] if keep.any() else []
-        )
+        sending = np.flatnonzero(self._in_contact)
         self._in_contact[:] = False
-        order = np.lexsort((times[send], rows[send]))
-        rows, times = rows[send][order], times[send][order]
-        columns = {n: columns[n][send][order] for n in names}
-        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-        bounds = [*starts[1:].tolist(), rows.shape[0]]
+        if sending.size == 0 or self._tick < 0:
+            return []
+        first = np.maximum(self._sent_tick[sending] + 1, self._tick - self.capacity + 1)
+        count = self._tick + 1 - first
+        self._sent_tick[sending] = self._tick
+        # (satellite, tick) of every sample to send, satellite by satellite, in time order
+        sat_rows = np.repeat(sending, count)
+        ticks = np.repeat(first - np.cumsum(count) + count, count) + np.arange(count.sum())
+        slots = ticks % self.capacity
+        present = self._sampled((slots, sat_rows)) if slots.size else np.zeros(0, bool)
+        sat_rows, slots = sat_rows[present], slots[present]
+        columns = {name: v[slots, sat_rows] for name, v in self._values.items()}
+        times = self._time_ns[slots]
+        starts = np.flatnonzero(np.r_[True, sat_rows[1:] != sat_rows[:-1]]) if sat_rows.size else []
+        bounds = [*np.asarray(starts[1:]).tolist(), sat_rows.shape[0]]
         packets = []
-        for a, b in zip(starts.tolist(), bounds, strict=True):  # one satellite's dump
-            sat = int(self.sat_id[rows[a]])
-            for first in range(a, b, observed.MAX_SAMPLES_PER_PACKET):
-                last = min(first + observed.MAX_SAMPLES_PER_PACKET, b)
-                seq = self._seq.get(sat, 0)
-                self._seq[sat] = seq + 1
-                sampled = {
-                    n: columns[n][first:last]
-                    for n in names
-                    if not np.isnan(columns[n][first:last]).all()
-                }
+        for a, b in zip(np.asarray(starts).tolist(), bounds, strict=True):  # one dump each
+            row = int(sat_rows[a])
+            for lo in range(a, b, observed.MAX_SAMPLES_PER_PACKET):
+                hi = min(lo + observed.MAX_SAMPLES_PER_PACKET, b)
+                sampled = {n: c[lo:hi] for n, c in columns.items() if not np.isnan(c[lo:hi]).all()}
                 packets.append(
-                    observed.ObservedPacket(sat, seq, now_ns, times[first:last], sampled)
+                    observed.ObservedPacket(
+                        int(self.sat_id[row]), int(self._seq[row]), now_ns, times[lo:hi], sampled
+                    )
                 )
-        self.sent += int(rows.shape[0])
+                self._seq[row] += 1
+        self.sent += int(sat_rows.shape[0])
         return packets
 
 
@@ -188,7 +203,7 @@ class EmulatorSink:
 
     def frame(self, frame: Frame) -> None:
         tick = (frame.time_unix_ns - self.start_ns) // self.step_ns
-        self.recorder.record(frame, sensed(frame, self.seed, tick))
+        self.recorder.record(tick, frame, sensed(frame, self.seed, tick))
         if self._next_dump_ns is None:
             self._next_dump_ns = self.start_ns + self.dump_ns
         if frame.time_unix_ns >= self._next_dump_ns:

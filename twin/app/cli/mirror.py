@@ -58,6 +58,12 @@ def add_parsers(sub) -> None:
         "a random one); the mirror never sees it",
     )
     emulate.add_argument("--run-id", help="the truth's key in truth_parameters (default: random)")
+    emulate.add_argument(
+        "--recorder",
+        default="6h",
+        help="what each satellite's recorder holds before it overwrites its oldest samples "
+        "(default 6h)",
+    )
     emulate.add_argument("--topics", help="topics TOML (default: the bundled topics.toml)")
     emulate.add_argument(
         "--dump-every",
@@ -145,6 +151,7 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     step_ns = parse_duration_ns("--step", args.step)
     duration_ns = parse_duration_ns("--duration", args.duration)
     dump_ns = parse_duration_ns("--dump-every", args.dump_every)
+    capacity = -(-parse_duration_ns("--recorder", args.recorder) // step_ns)
     start_ns = run_start_ns(args.start, speed, duration_ns, step_ns)
     url = database_url(args.database)
     salt = (
@@ -169,7 +176,7 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         producer.send(elements_topic.name, str(sat.satnum).encode(), value, sets_headers)
     headers = schema_headers(observed.SCHEMA_ID, observed.SCHEMA_VERSION)
     sink = reality.EmulatorSink(
-        reality.Recorder(fleet.sat_id),
+        reality.Recorder(fleet.sat_id, capacity),
         start_ns,
         step_ns,
         dump_ns,
@@ -187,7 +194,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         f"twin emulate: run {run_id}, {fleet.n_sat} satellites over "
         f"{duration_ns / NS_PER_S / 3600:.2f} h; {recorder.recorded} samples recorded, "
         f"{recorder.sent} sent in {sink.packets} packets to {topic}, {recorder.on_board} still "
-        "on board (no contact since); hidden truth in truth_parameters"
+        f"on board (no contact since), {recorder.overwritten} overwritten on board; hidden "
+        "truth in truth_parameters"
     )
     return 0
 
