@@ -12,7 +12,11 @@ standard error, so the model converges to each real satellite rather than to the
   samples, stored energy = capacity × state of charge + a constant, fitted by least squares
   pooled over the runs of a satellite (runs broken at a gap, so a sample lost never biases
   it). The pack's resistance depends on the capacity: the fit is repeated with the
-  resistance of the capacity found.
+  resistance of the capacity found. A battery seen over less than ``MIN_SOC_SPAN`` of its
+  charge gets no estimate.
+
+An estimate resting on fewer than ``MIN_SAMPLES`` samples, or with a standard error above
+``MAX_STDERR``, is withheld (NaN): no estimate rather than a wrong one.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ FULL_SUN = 0.999  # illumination above which a sample counts for the array
 MIN_SAMPLES = 20  # fewer: no estimate
 GAP_FACTOR = 1.5  # a step longer than this × the satellite's usual step breaks a run
 MAX_TIMES_PER_CALL = 2_000  # sample times propagated in one environment call
+MIN_SOC_SPAN = 0.03  # a battery seen over less of its charge gives no capacity
+MAX_STDERR = 0.02  # an estimate less certain than this (a multiple of the preset) is withheld
 
 
 @dataclass(frozen=True)
@@ -61,8 +67,8 @@ def _per_row(values: np.ndarray, row: np.ndarray, n_sat: int) -> Estimate:
     count = np.bincount(row, minlength=n_sat)
     median = median_per_row(values, row, n_sat)
     mad = median_per_row(np.abs(values - median[row]), row, n_sat)
-    enough = count >= MIN_SAMPLES
     stderr = 1.4826 * mad / np.sqrt(np.maximum(count, 1))
+    enough = (count >= MIN_SAMPLES) & (stderr <= MAX_STDERR)
     return Estimate(np.where(enough, median, np.nan), np.where(enough, stderr, np.nan), count)
 
 
@@ -127,7 +133,13 @@ def battery_capacity(hw: Hardware, samples: Samples, rounds: int = 3) -> Estimat
         multiplier, stderr = _pooled_slope(soc, energy_wh, run, row, n_sat, nominal_wh)
         capacity_wh = np.where(np.isfinite(multiplier), multiplier * nominal_wh, nominal_wh)[row]
     count = np.bincount(row, minlength=n_sat)
-    enough = count >= MIN_SAMPLES
+    span = np.zeros(n_sat)
+    if row.shape[0]:
+        low, high = np.full(n_sat, np.inf), np.full(n_sat, -np.inf)
+        np.minimum.at(low, row, soc)
+        np.maximum.at(high, row, soc)
+        span = high - low
+    enough = (count >= MIN_SAMPLES) & (span >= MIN_SOC_SPAN) & (stderr <= MAX_STDERR)
     return Estimate(np.where(enough, multiplier, np.nan), np.where(enough, stderr, np.nan), count)
 
 
