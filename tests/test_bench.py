@@ -119,3 +119,13 @@ def test_grafana_bench_times_every_rollup_panel_on_both_paths(postgres_url, time
     rows = re.findall(r"[\d.]+ / +[\d.]+ +[\d.]+ / +[\d.]+ +[\d.]+x", out)
     assert len(panels) >= 10 and len(rows) == 2 * len(panels), out
     assert len(re.findall(r"worst panel p95 over 2 warm runs: \d+ ms", out)) == 2, out
+
+
+def test_mirror_bench_prints_the_ratio_to_the_twin_and_errors_against_the_truth():
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_mirror.py"), "--preset", "threebody-12",
+         "--hours", "3"],
+        capture_output=True, text=True, timeout=300, check=True,
+    ).stdout  # fmt: skip
+    assert re.search(r"12 satellites x 1080 ticks = 12,960 samples .* mirror/twin [\d.]+", out)
+    assert re.search(r"battery_capacity_wh: \d+ of 12 estimated \| error median [\d.]+ %", out)

@@ -184,17 +184,8 @@ class Validator:
         if outside.all():
             _check_time(int(packet.time_unix_ns[0]))
         if outside.any():
-            keep = ~outside
             reason = f"{int(outside.sum())} samples outside the accepted 1990..2100"
-            packet = observed.ObservedPacket(
-                packet.sat_id,
-                packet.seq,
-                packet.received_unix_ns,
-                packet.time_unix_ns[keep],
-                {name: values[keep] for name, values in packet.channels.items()},
-                "; ".join(r for r in (packet.rejected, reason) if r),
-                packet.n_rejected + int(outside.sum()),
-            )
+            packet = observed.reject_samples(packet, outside, reason)
         return packet
 
     def _unknown(self, sat_id: np.ndarray) -> np.ndarray:

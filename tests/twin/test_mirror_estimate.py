@@ -18,16 +18,8 @@ T0 = parse_start("2026-03-20T12:00:00Z")
 def _observed(fleet, truth, n_ticks: int, seed: int) -> estimate.Samples:
     collected = Collected()
     run(fleet, truth, RunPlan(T0, 10 * NS_PER_S, n_ticks), collected, seed=seed)
-    rows, times, values = [], [], {}
-    for k, frame in enumerate(collected.frames):
-        rows.append(np.searchsorted(fleet.sat_id, frame.sat_id))
-        times.append(np.full(frame.sat_id.shape, frame.time_unix_ns))
-        for name, v in reality.sensed(frame, seed, k).items():
-            values.setdefault(name, []).append(v)
-    row, t_ns = np.concatenate(rows), np.concatenate(times)
-    order = np.lexsort((t_ns, row))
-    channels = {name: np.concatenate(v)[order] for name, v in values.items()}
-    return estimate.Samples(row[order], t_ns[order], channels)
+    sensed = reality.sensed_run(collected.frames, fleet.sat_id, T0, 10 * NS_PER_S, seed)
+    return estimate.Samples(*sensed)
 
 
 def test_estimates_converge_to_each_satellites_hidden_truth_through_gaps():

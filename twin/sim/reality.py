@@ -93,6 +93,24 @@ def sensed(frame: Frame, seed: int, tick: int) -> dict[str, np.ndarray]:
     return {name: np.asarray(v, np.float64).reshape(n) for name, v in values.items()}
 
 
+def sensed_run(
+    frames: list[Frame], sat_id: np.ndarray, start_ns: int, step_ns: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Every sample of a run's frames as sensed (``sensed``), as if all were delivered:
+    (fleet rows (m,), times (m,) int64 ns, name -> (m,) values), sorted by row then time.
+    ``sat_id``: the fleet's ids, sorted."""
+    rows, times, values = [], [], {}
+    for frame in frames:  # over frames: one array operation each
+        rows.append(np.searchsorted(sat_id, frame.sat_id))
+        times.append(np.full(frame.sat_id.shape, frame.time_unix_ns))
+        tick = (frame.time_unix_ns - start_ns) // step_ns
+        for name, v in sensed(frame, seed, tick).items():
+            values.setdefault(name, []).append(v)
+    row, t_ns = np.concatenate(rows), np.concatenate(times)
+    order = np.lexsort((t_ns, row))
+    return row[order], t_ns[order], {n: np.concatenate(v)[order] for n, v in values.items()}
+
+
 class Recorder:
     """Every satellite's onboard recorder, a ring of ``capacity`` ticks: samples kept until a
     dump (``flush``) while the satellite is in contact, then sent as packets of at most

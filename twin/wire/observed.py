@@ -158,15 +158,24 @@ def decode(payload: bytes | None, per_sample: bool = False) -> ObservedPacket:
         reasons += [reason] if reason else []
     if bad.all():
         raise ObservedError(reasons[0])
+    packet = ObservedPacket(sat_id, seq, received, t_ns, channels)
+    if not bad.any():
+        return packet
+    return reject_samples(packet, bad, f"{int(bad.sum())} samples rejected: " + "; ".join(reasons))
+
+
+def reject_samples(packet: ObservedPacket, bad: np.ndarray, reason: str) -> ObservedPacket:
+    """``packet`` without the samples ``bad`` (n,) bool, noting ``reason`` and their count
+    (with any left out before)."""
     keep = ~bad
     return ObservedPacket(
-        sat_id,
-        seq,
-        received,
-        t_ns[keep],
-        {name: values[keep] for name, values in channels.items()},
-        f"{int(bad.sum())} samples rejected: " + "; ".join(reasons) if bad.any() else "",
-        int(bad.sum()),
+        packet.sat_id,
+        packet.seq,
+        packet.received_unix_ns,
+        packet.time_unix_ns[keep],
+        {name: values[keep] for name, values in packet.channels.items()},
+        "; ".join(r for r in (packet.rejected, reason) if r),
+        packet.n_rejected + int(bad.sum()),
     )
 
 
