@@ -11,9 +11,10 @@ standard error, so the model converges to each real satellite rather than to the
   efficiency, or ÷ the discharge efficiency, × the interval): within each unbroken run of
   samples, stored energy = capacity × state of charge + a constant, fitted by least squares
   pooled over the runs of a satellite (runs broken at a gap, so a sample lost never biases
-  it). The pack's resistance depends on the capacity: the fit is repeated with the
-  resistance of the capacity found. A battery seen over less than ``MIN_SOC_SPAN`` of its
-  charge gets no estimate.
+  it). The pack's resistance is no better known than its capacity, so the state of charge is
+  taken at open circuit (the voltage as measured) and the I·R part fitted beside it:
+  energy = C·soc_oc − C·R/ΔV·I + a constant per run. A battery seen over less than
+  ``MIN_SOC_SPAN`` of its charge gets no estimate.
 
 An estimate resting on fewer than ``MIN_SAMPLES`` samples, or with a standard error above
 ``MAX_STDERR``, is withheld (NaN): no estimate rather than a wrong one.
@@ -97,7 +98,7 @@ def array_efficiency(fleet: Fleet, hw: Hardware, samples: Samples) -> Estimate:
     return _per_row(observed_w[use] / nominal[use], rows[use], fleet.n_sat)
 
 
-def battery_capacity(hw: Hardware, samples: Samples, rounds: int = 3) -> Estimate:
+def battery_capacity(hw: Hardware, samples: Samples) -> Estimate:
     """Battery capacity against the preset's (see the module docstring)."""
     n_sat = hw.arrays["battery_capacity_wh"].shape[0]
     volts = samples.channels.get("battery_v", np.full(samples.row.shape, np.nan))
@@ -126,12 +127,12 @@ def battery_capacity(hw: Hardware, samples: Samples, rounds: int = 3) -> Estimat
     step_wh = np.where(joined, stored_w[:-1] * dt_s / 3600.0, 0.0)
     cumulative = np.r_[0.0, np.cumsum(step_wh)]
     energy_wh = cumulative - cumulative[np.r_[0, np.flatnonzero(~joined) + 1]][run]
-    capacity_wh = nominal_wh[row].copy()
-    multiplier = stderr = np.full(n_sat, np.nan)
-    for _ in range(rounds):  # over refinements of the resistance, not satellites
-        soc = power.state_of_charge(volts, amps, capacity_wh)
-        multiplier, stderr = _pooled_slope(soc, energy_wh, run, row, n_sat, nominal_wh)
-        capacity_wh = np.where(np.isfinite(multiplier), multiplier * nominal_wh, nominal_wh)[row]
+    # State of charge without the resistance's part: the pack's voltage taken as open
+    # circuit; the I·R part is fitted per satellite beside the capacity (the pack's
+    # resistance is not known any better than its capacity).
+    soc = power.state_of_charge(volts, np.zeros_like(amps), nominal_wh[row])
+    multiplier, stderr = _pooled_fit(soc, amps, energy_wh, run, row, n_sat)
+    multiplier, stderr = multiplier / nominal_wh, stderr / nominal_wh
     count = np.bincount(row, minlength=n_sat)
     span = np.zeros(n_sat)
     if row.shape[0]:
@@ -151,20 +152,27 @@ def median_per_row(values: np.ndarray, row: np.ndarray, n_sat: int) -> np.ndarra
     return out
 
 
-def _pooled_slope(soc, energy_wh, run, row, n_sat, nominal_wh):
-    """Least-squares slope of energy on state of charge within runs, pooled per satellite,
-    as a multiplier of the nominal capacity with its standard error, (n_sat,) each."""
+def _pooled_fit(soc, amps, energy_wh, run, row, n_sat):
+    """Least squares of energy on (state of charge at open circuit, current) within runs,
+    pooled per satellite: energy = C·soc − C·R/ΔV·I + a constant per run. Returns C (Wh) and
+    its standard error, (n_sat,) each; NaN where the two cannot be told apart."""
     n_run = int(run[-1]) + 1
     size = np.bincount(run, minlength=n_run)
-    mean_x = np.bincount(run, soc, n_run) / size
-    mean_y = np.bincount(run, energy_wh, n_run) / size
-    dx, dy = soc - mean_x[run], energy_wh - mean_y[run]
-    sxx = np.bincount(row, dx * dx, n_sat)
-    sxy = np.bincount(row, dx * dy, n_sat)
-    slope = np.where(sxx > 0, sxy / np.where(sxx > 0, sxx, 1.0), np.nan)
-    residual = dy - slope[row] * dx
+
+    def within(x):  # deviations from each run's mean
+        return x - (np.bincount(run, x, n_run) / size)[run]
+
+    x, i, y = within(soc), within(amps), within(energy_wh)
+    sxx, sxi, sii = (np.bincount(row, a * b, n_sat) for a, b in ((x, x), (x, i), (i, i)))
+    sxy, siy = np.bincount(row, x * y, n_sat), np.bincount(row, i * y, n_sat)
+    det = sxx * sii - sxi * sxi
+    good = det > 1e-12 * np.maximum(sxx * sii, 1e-300)
+    safe = np.where(good, det, 1.0)
+    capacity = np.where(good, (sii * sxy - sxi * siy) / safe, np.nan)
+    slope_i = np.where(good, (sxx * siy - sxi * sxy) / safe, np.nan)
+    residual = y - capacity[row] * x - slope_i[row] * i
     runs_of_row = np.bincount(row[np.r_[True, run[1:] != run[:-1]]], minlength=n_sat)
-    dof = np.maximum(np.bincount(row, minlength=n_sat) - runs_of_row - 1, 1)
+    dof = np.maximum(np.bincount(row, minlength=n_sat) - runs_of_row - 2, 1)
     sigma2 = np.bincount(row, residual * residual, n_sat) / dof
-    stderr = np.sqrt(sigma2 / np.where(sxx > 0, sxx, np.nan))
-    return slope / nominal_wh, stderr / nominal_wh
+    stderr = np.sqrt(sigma2 * np.where(good, sii / safe, np.nan))
+    return capacity, stderr

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
+
 from twin.app.cli.options import (
     database_option,
     fleet_options,
@@ -218,8 +220,6 @@ def _store_truth(url: str, run_id: str, sat_id, hw, hidden: dict) -> None:
 
 
 def cmd_mirror_estimate(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from ingest.store.db import connect
     from ingest.store.roles import INGEST_ROLE, ingest_url
     from twin.app.cli.run import load_fleet
@@ -230,28 +230,22 @@ def cmd_mirror_estimate(args: argparse.Namespace) -> int:
     since_ns = parse_start(args.since) if args.since else 0
     with connect(url, role=INGEST_ROLE) as conn:
         received = _received_elements(conn)
-        rows = conn.execute(
-            "SELECT sat_id, (extract(epoch FROM time) * 1e6)::int8, battery_v, battery_a, "
-            "array_w FROM observed WHERE time >= to_timestamp(%s / 1e9) ORDER BY sat_id, time",
-            (since_ns,),
-        ).fetchall()
-    if not rows:
+        columns = _observed_columns(conn, since_ns)
+    if columns["sat_id"].size == 0:
         say("twin mirror estimate: no observed samples; nothing estimated")
         return 0
-    ids, t_us, volts, amps, array_w = (np.array(c, dtype=object) for c in zip(*rows, strict=True))
+    ids, t_us = columns["sat_id"], columns["time_us"]
     fleet, hw, _ = load_fleet(args, int(t_us[0]) * NS_PER_US)
     fleet = _flown_from_elements(fleet, received)
-    known = np.isin(ids.astype(np.int64), fleet.sat_id)
+    known = np.isin(ids, fleet.sat_id)
     order = np.argsort(fleet.sat_id)
-    row = order[np.searchsorted(fleet.sat_id[order], ids[known].astype(np.int64))]
-
-    def column(values) -> np.ndarray:
-        return np.array([np.nan if v is None else v for v in values[known]], dtype=np.float64)
-
+    row = order[np.searchsorted(fleet.sat_id[order], ids[known])]
+    t_ns = t_us[known] * NS_PER_US
+    by = np.lexsort((t_ns, row))  # by fleet row, then time
     samples = estimate.Samples(
-        row.astype(np.intp),
-        t_us[known].astype(np.int64) * NS_PER_US,
-        {"battery_v": column(volts), "battery_a": column(amps), "array_w": column(array_w)},
+        row[by].astype(np.intp),
+        t_ns[by],
+        {name: columns[name][known][by] for name in ESTIMATED_FROM},
     )
     found = {
         "array_cell_efficiency": estimate.array_efficiency(fleet, hw, samples),
@@ -294,6 +288,39 @@ def cmd_mirror_estimate(args: argparse.Namespace) -> int:
     return 0
 
 
+ESTIMATED_FROM = ("battery_v", "battery_a", "array_w")
+# Observed samples as fixed-width binary rows (NULL as NaN): read straight into numpy.
+COPY_OBSERVED = (
+    "COPY (SELECT sat_id, (extract(epoch FROM time) * 1e6)::int8, "
+    "coalesce(battery_v, 'NaN'), coalesce(battery_a, 'NaN'), coalesce(array_w, 'NaN') "
+    "FROM observed WHERE time >= to_timestamp({since} / 1e9) ORDER BY sat_id, time) "
+    "TO STDOUT (FORMAT BINARY)"
+)
+_ROW = np.dtype(
+    [("fields", ">i2"), ("n1", ">i4"), ("sat_id", ">i4"), ("n2", ">i4"), ("time_us", ">i8")]
+    + [field for name in ESTIMATED_FROM for field in ((f"n_{name}", ">i4"), (name, ">f8"))]
+)
+_HEADER = 19  # PGCOPY signature, flags, header extension length
+
+
+def _observed_columns(conn, since_ns: int) -> dict[str, np.ndarray]:
+    """The observed samples from ``since_ns`` on as columns (sat_id, time_us, and the channels
+    the estimates read), sorted by satellite and time, by one binary COPY."""
+    from psycopg import sql
+
+    query = sql.SQL(COPY_OBSERVED).format(since=sql.Literal(since_ns))
+    buffer = bytearray()
+    with conn.cursor().copy(query) as copy:
+        for block in copy:
+            buffer += block
+    body = np.frombuffer(bytes(buffer[_HEADER:-2]), dtype=_ROW)  # less the trailer's -1
+    return {
+        "sat_id": body["sat_id"].astype(np.int64),
+        "time_us": body["time_us"].astype(np.int64),
+        **{name: body[name].astype(np.float64) for name in ESTIMATED_FROM},
+    }
+
+
 def _received_elements(conn) -> dict[int, dict]:
     """Each satellite's newest element set received, as OMM keys, by catalogue number."""
     rows = conn.execute(
@@ -317,7 +344,6 @@ def _flown_from_elements(fleet, received: dict[int, dict]):
 
 
 def cmd_mirror_score(args: argparse.Namespace) -> int:
-    import numpy as np
 
     from ingest.store.db import connect
     from twin.core.settings import database_url
