@@ -97,3 +97,28 @@ def test_a_recorder_full_before_a_contact_overwrites_its_oldest_samples_and_coun
     assert recorder.sent + recorder.on_board + recorder.overwritten == recorder.recorded
     for p in packets:  # what a dump sends is at most the recorder's 15 minutes before it
         assert p.received_unix_ns - p.time_unix_ns[0] < 91 * 10 * NS_PER_S
+
+
+def test_with_many_frame_groups_a_tick_a_dump_leaves_no_hole_in_any_satellites_record():
+    from twin.fleet.constellation import walker_delta
+    from twin.fleet.hardware import hardware_arrays
+
+    fleet = walker_delta(600, 30, 1, 550.0, 53.0, T0)  # 3 frame groups a tick
+    hw = hardware_arrays([next(iter(load_preset("threebody-12").hardware.values()))], [600])
+    collected = Collected()
+    run(fleet, hw, RunPlan(T0, 10 * NS_PER_S, 540), collected, seed=2)
+    assert len({f.group for f in collected.frames}) >= 2
+    packets = []
+    sink = reality.EmulatorSink(
+        reality.Recorder(fleet.sat_id, 540), T0, 10 * NS_PER_S, 60 * NS_PER_S, 2, packets.append
+    )
+    for frame in collected.frames:
+        sink.frame(frame)
+    sent = {}
+    for p in packets:
+        sent.setdefault(p.sat_id, []).append(p.time_unix_ns)
+    assert len(sent) > 20
+    for sat, times in sent.items():  # each satellite's samples sent: every tick up to its last
+        t = np.sort(np.concatenate(times))
+        expected = T0 + 10 * NS_PER_S * np.arange(t.shape[0])
+        np.testing.assert_array_equal(t, expected, err_msg=f"satellite {sat}")

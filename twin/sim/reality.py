@@ -164,6 +164,11 @@ class Recorder:
         return np.logical_or.reduce([~np.isnan(v[slot]) for v in self._values.values()])
 
     @property
+    def latest_tick(self) -> int:
+        """The latest tick recorded (-1: none yet)."""
+        return self._tick
+
+    @property
     def on_board(self) -> int:
         """Samples recorded and neither sent nor overwritten."""
         return self.recorded - self.sent - self.overwritten
@@ -221,12 +226,14 @@ class EmulatorSink:
 
     def frame(self, frame: Frame) -> None:
         tick = (frame.time_unix_ns - self.start_ns) // self.step_ns
-        self.recorder.record(tick, frame, sensed(frame, self.seed, tick))
         if self._next_dump_ns is None:
             self._next_dump_ns = self.start_ns + self.dump_ns
-        if frame.time_unix_ns >= self._next_dump_ns:
+        # A dump comes before the first frame of a tick, so every frame group of the ticks
+        # it covers is on board (a tick's frames arrive one group at a time).
+        if frame.time_unix_ns >= self._next_dump_ns and tick != self.recorder.latest_tick:
             self._next_dump_ns = frame.time_unix_ns + self.dump_ns
             self.dump(frame.time_unix_ns)
+        self.recorder.record(tick, frame, sensed(frame, self.seed, tick))
 
     def dump(self, now_ns: int) -> None:
         """Send what the satellites in contact since the last dump recorded, received now."""
