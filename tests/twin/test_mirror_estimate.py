@@ -52,3 +52,18 @@ def test_estimates_converge_to_each_satellites_hidden_truth_through_gaps():
         assert (np.abs(est.multiplier[:10] - hidden[name][:10]) < 5 * est.stderr[:10]).all()
         assert np.isnan(est.multiplier[11]) and est.samples[11] <= 10
     assert np.isnan(battery.multiplier[10])  # too little of its charge seen: withheld
+
+
+def test_samples_lost_every_minute_withhold_the_capacity_rather_than_bias_it():
+    # Runs of five samples: the state of charge moves less than its noise within each, and
+    # a slope fitted there would be pulled towards zero (regression dilution).
+    fleet, hw = build(load_preset("threebody-12"), T0)
+    hidden = reality.hidden_parameters(fleet.sat_id, 5, "never-seen")
+    samples = _observed(fleet, reality.truth_hardware(hw, hidden), 3 * 360, seed=5)
+    kept = (samples.t_ns - T0) // (10 * NS_PER_S) % 6 != 5
+    holed = estimate.Samples(
+        samples.row[kept], samples.t_ns[kept], {n: v[kept] for n, v in samples.channels.items()}
+    )
+    assert np.isnan(estimate.battery_capacity(hw, holed).multiplier).all()
+    array = estimate.array_efficiency(fleet, hw, holed)  # the array needs no runs
+    assert np.abs(array.multiplier / hidden["array_cell_efficiency"] - 1.0).max() < 0.002

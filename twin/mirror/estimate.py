@@ -13,8 +13,9 @@ standard error, so the model converges to each real satellite rather than to the
   pooled over the runs of a satellite (runs broken at a gap, so a sample lost never biases
   it). The pack's resistance is no better known than its capacity, so the state of charge is
   taken at open circuit (the voltage as measured) and the I·R part fitted beside it:
-  energy = C·soc_oc − C·R/ΔV·I + a constant per run. A battery seen over less than
-  ``MIN_SOC_SPAN`` of its charge gets no estimate.
+  energy = C·soc_oc − C·R/ΔV·I + a constant per run. Runs shorter than
+  ``MIN_RUN_SAMPLES`` are left out (their state of charge moves less than its noise); a
+  battery seen over less than ``MIN_SOC_SPAN`` of its charge gets no estimate.
 
 An estimate resting on fewer than ``MIN_SAMPLES`` samples, or with a standard error above
 ``MAX_STDERR``, is withheld (NaN): no estimate rather than a wrong one.
@@ -38,6 +39,9 @@ MIN_SAMPLES = 20  # fewer: no estimate
 GAP_FACTOR = 1.5  # a step longer than this × the satellite's usual step breaks a run
 MAX_TIMES_PER_CALL = 2_000  # sample times propagated in one environment call
 MIN_SOC_SPAN = 0.03  # a battery seen over less of its charge gives no capacity
+# A run shorter than this is left out of the battery fit: over a few samples the state of
+# charge moves less than its noise, which would bias the slope towards zero.
+MIN_RUN_SAMPLES = 30
 MAX_STDERR = 0.02  # an estimate less certain than this (a multiple of the preset) is withheld
 
 
@@ -131,7 +135,14 @@ def battery_capacity(hw: Hardware, samples: Samples) -> Estimate:
     # circuit; the I·R part is fitted per satellite beside the capacity (the pack's
     # resistance is not known any better than its capacity).
     soc = power.state_of_charge(volts, np.zeros_like(amps), nominal_wh[row])
-    multiplier, stderr = _pooled_fit(soc, amps, energy_wh, run, row, n_sat)
+    long_run = np.bincount(run)[run] >= MIN_RUN_SAMPLES
+    if not long_run.any():
+        nan = np.full(n_sat, np.nan)
+        return Estimate(nan, nan.copy(), np.bincount(row, minlength=n_sat))
+    _, run_kept = np.unique(run[long_run], return_inverse=True)
+    multiplier, stderr = _pooled_fit(
+        soc[long_run], amps[long_run], energy_wh[long_run], run_kept, row[long_run], n_sat
+    )
     multiplier, stderr = multiplier / nominal_wh, stderr / nominal_wh
     count = np.bincount(row, minlength=n_sat)
     span = np.zeros(n_sat)
