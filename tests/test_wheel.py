@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.twin.test_grafana_publish import ENV, TOKEN, grafana  # noqa: F401 (fixture)
+from twin.stream.contract import SCHEMAS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -108,7 +109,8 @@ def test_contract_from_the_wheel_writes_the_shipped_schemas(venv, tmp_path):
     shipped = sorted(
         p.relative_to(ROOT / "schemas") for p in ROOT.joinpath("schemas").rglob("*.json")
     )
-    assert written == shipped and len(written) == 15
+    # a schema and its examples per topic, and the telemetry dictionary as JSON
+    assert written == shipped and len(written) == 2 * len(SCHEMAS) + 1
     for relative in written:
         assert json.loads((tmp_path / "out" / relative).read_text()) == json.loads(
             (ROOT / "schemas" / relative).read_text()

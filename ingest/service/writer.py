@@ -32,7 +32,7 @@ from twin.core.clock import NS_PER_US
 from twin.core.errors import TwinError
 from twin.core.settings import InputError
 from twin.wire.elements import OMM_NUMBERS, ElementSet
-from twin.wire.observed import OBSERVED_CHANNELS, ObservedPacket, as_values
+from twin.wire.observed import OBSERVED_CHANNELS, ObservedPacket
 from twin.wire.telemetry import CHANNELS
 
 US_PER_DAY = 86_400_000_000
@@ -123,22 +123,18 @@ INSERT_ELEMENT_SETS = (
     "AS u(n, t, name, id, mm, e, i, raan, argp, ma, bs, omm, l1, l2, b, o) "
     "ON CONFLICT DO NOTHING"
 )
-_OBSERVED_TYPES = {"float64": "float8", "bool": "bool", "int16": "int2"}
-INSERT_OBSERVED = sql.SQL(
-    "INSERT INTO observed (time, sat_id, received_at, seq, {columns}, batch_id, kafka_offset) "
-    "SELECT timestamptz 'epoch' + t * interval '1 microsecond', s, "
-    "timestamptz 'epoch' + r * interval '1 microsecond', q, {values}, b, o "
-    "FROM unnest(%s::int8[], %s::int4[], %s::int8[], %s::int8[], {arrays}, %s::int8[], "
-    "%s::int8[]) AS u(t, s, r, q, {names}, b, o) ON CONFLICT DO NOTHING"
-).format(
-    columns=_names(OBSERVED_CHANNELS),
-    values=sql.SQL(", ").join(sql.Identifier(f"v_{n}") for n in OBSERVED_CHANNELS),
-    arrays=sql.SQL(", ").join(
-        sql.SQL("%s::{}[]").format(sql.SQL(_OBSERVED_TYPES[c.dtype]))
-        for c in OBSERVED_CHANNELS.values()
-    ),
-    names=sql.SQL(", ").join(sql.Identifier(f"v_{n}") for n in OBSERVED_CHANNELS),
+# Observed samples: one binary COPY into a session stage, then one INSERT that drops repeats.
+_OBSERVED_COLUMNS = ("time", "sat_id", "received_at", "seq", *OBSERVED_CHANNELS)
+_OBSERVED_COLUMNS += ("batch_id", "kafka_offset")
+CREATE_OBSERVED_STAGE = sql.SQL(
+    "CREATE TEMP TABLE IF NOT EXISTS observed_stage (LIKE observed) ON COMMIT DELETE ROWS"
 )
+COPY_OBSERVED_STAGE = sql.SQL("COPY observed_stage ({}) FROM STDIN (FORMAT BINARY)").format(
+    _names(_OBSERVED_COLUMNS)
+)
+INSERT_OBSERVED_FROM_STAGE = sql.SQL(
+    "INSERT INTO observed ({cols}) SELECT {cols} FROM observed_stage ON CONFLICT DO NOTHING"
+).format(cols=_names(_OBSERVED_COLUMNS))
 # Offsets only move forward: a batch from a consumer that lost its partitions (a zombie past
 # max_poll_interval) finds a later offset stored, updates nothing, and is rolled back whole.
 UPSERT_OFFSET = (
@@ -572,30 +568,39 @@ class Writer:
         """Store observed samples, one row per satellite and time; returns how many were
         new (a sample already stored is a repeat, dropped)."""
         counts = [p.n for _, _, p in packets]
+
+        def each(values, dtype) -> np.ndarray:
+            return np.repeat(np.asarray(values, dtype=dtype), counts)
+
         time_us = np.concatenate([p.time_unix_ns // NS_PER_US for _, _, p in packets])
-
-        def each(value) -> list:
-            return np.repeat(value, counts).tolist()
-
-        columns = [
-            as_values(
-                name,
-                np.concatenate([p.channels.get(name, np.full(p.n, np.nan)) for _, _, p in packets]),
-            )
-            for name in OBSERVED_CHANNELS
+        received_us = each([p.received_unix_ns // NS_PER_US for _, _, p in packets], np.int64)
+        arrays = [
+            (time_us - PG_EPOCH_UNIX_US, "timestamptz"),
+            (each([p.sat_id for _, _, p in packets], np.int32), "int4"),
+            (received_us - PG_EPOCH_UNIX_US, "timestamptz"),
+            (each([p.seq for _, _, p in packets], np.int64), "int8"),
         ]
-        cur.execute(
-            INSERT_OBSERVED,
-            (
-                time_us.tolist(),
-                each([p.sat_id for _, _, p in packets]),
-                each([p.received_unix_ns // NS_PER_US for _, _, p in packets]),
-                each([p.seq for _, _, p in packets]),
-                *columns,
-                each([b for b, _, _ in packets]),
-                each([o for _, o, _ in packets]),
-            ),
-        )
+        nulls = {}
+        for name, channel in OBSERVED_CHANNELS.items():
+            values = np.concatenate(
+                [p.channels.get(name, np.full(p.n, np.nan)) for _, _, p in packets]
+            )
+            missing = np.isnan(values)
+            nulls[len(arrays)] = missing
+            if channel.dtype == "bool":
+                arrays.append((values == 1.0, "bool"))
+            elif channel.dtype == "int16":
+                arrays.append((np.where(missing, 0, values).astype(np.int16), "int2"))
+            else:
+                arrays.append((values, "float8"))
+        arrays += [
+            (each([b for b, _, _ in packets], np.int64), "int8"),
+            (each([o for _, o, _ in packets], np.int64), "int8"),
+        ]
+        cur.execute(CREATE_OBSERVED_STAGE)
+        with cur.copy(COPY_OBSERVED_STAGE) as copy:
+            copy.write(binary_copy_payload(arrays, nulls))
+        cur.execute(INSERT_OBSERVED_FROM_STAGE)
         return cur.rowcount
 
     @_serialised
