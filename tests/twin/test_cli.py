@@ -155,3 +155,11 @@ def test_readers_of_a_directory_without_a_store_exit_2_and_make_nothing(
     assert main([*command, "--data-dir", str(empty)]) == 2
     assert f"--data-dir: no embedded store in {empty}" in capsys.readouterr().err
     assert list(empty.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["store"]
+
+
+def test_emulate_with_an_unreadable_salt_file_exits_2_before_touching_anything(capsys, tmp_path):
+    argv = ["emulate", "--preset", "threebody-12", "--duration", "1m",
+            "--truth-salt-file", str(tmp_path / "absent"), "--kafka", "127.0.0.1:1",
+            "--database", "postgresql://twin@127.0.0.1:1/twin"]  # fmt: skip
+    assert main(argv) == 2
+    assert "--truth-salt-file: cannot read it" in capsys.readouterr().err

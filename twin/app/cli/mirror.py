@@ -156,22 +156,24 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     capacity = -(-parse_duration_ns("--recorder", args.recorder) // step_ns)
     start_ns = run_start_ns(args.start, speed, duration_ns, step_ns)
     url = database_url(args.database)
-    salt = (
-        Path(args.truth_salt_file).read_text().strip()
-        if args.truth_salt_file
-        else os.environ.get("TWIN_TRUTH_SALT") or secrets.token_hex(16)
-    )
+    salt = os.environ.get("TWIN_TRUTH_SALT") or secrets.token_hex(16)
+    if args.truth_salt_file:
+        try:
+            salt = Path(args.truth_salt_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"--truth-salt-file: cannot read it ({exc})") from None
     run_id = args.run_id or f"emulate-{secrets.token_hex(4)}"
     fleet, hw, _ = load_fleet(args, start_ns)
     hidden = reality.hidden_parameters(fleet.sat_id, args.seed, salt)
     truth = reality.truth_hardware(hw, hidden)
     _store_truth(url, run_id, fleet.sat_id, hw, hidden)
-    topic = topics_of(args, topic_prefix(args.topic_prefix))[observed.OBSERVED_TOPIC].name
+    topics = topics_of(args, topic_prefix(args.topic_prefix))
+    topic = topics[observed.OBSERVED_TOPIC].name
     producer = Producer(
         kafka_bootstrap(args.kafka), client_id="twin-emulate", security=kafka_security(vars(args))
     )
     # The truth's element sets first, as a catalogue would publish them.
-    elements_topic = topics_of(args, topic_prefix(args.topic_prefix))[elements.ELEMENTS_TOPIC]
+    elements_topic = topics[elements.ELEMENTS_TOPIC]
     sets_headers = schema_headers(elements.SCHEMA_ID, elements.SCHEMA_VERSION)
     for sat in fleet.elements:
         value = elements.encode(sat, f"SAT-{sat.satnum}")
