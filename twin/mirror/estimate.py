@@ -37,7 +37,7 @@ from twin.physics.state import environment
 FULL_SUN = 0.999  # illumination above which a sample counts for the array
 MIN_SAMPLES = 20  # fewer: no estimate
 GAP_FACTOR = 1.5  # a step longer than this × the satellite's usual step breaks a run
-MAX_TIMES_PER_CALL = 2_000  # sample times propagated in one environment call
+MAX_PAIRS_PER_CALL = 1_000_000  # satellite × time pairs propagated in one environment call
 MIN_SOC_SPAN = 0.03  # a battery seen over less of its charge gives no capacity
 # A run shorter than this is left out of the battery fit: over a few samples the state of
 # charge moves less than its noise, which would bias the slope towards zero.
@@ -85,8 +85,9 @@ def array_efficiency(fleet: Fleet, hw: Hardware, samples: Samples) -> Estimate:
     times, t_index = np.unique(t_ns, return_inverse=True)
     nominal = np.full(rows.shape[0], np.nan)
     lit = np.zeros(rows.shape[0], dtype=bool)
-    for a in range(0, times.shape[0], MAX_TIMES_PER_CALL):  # over chunks of times
-        chunk = times[a : a + MAX_TIMES_PER_CALL]
+    per_call = max(1, MAX_PAIRS_PER_CALL // max(fleet.n_sat, 1))
+    for a in range(0, times.shape[0], per_call):  # over chunks of times
+        chunk = times[a : a + per_call]
         env = environment(fleet, chunk)
         mine = (t_index >= a) & (t_index < a + chunk.shape[0])
         r, k = rows[mine], t_index[mine] - a
