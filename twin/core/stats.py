@@ -18,3 +18,12 @@ def group_median(x: np.ndarray, group: np.ndarray) -> np.ndarray:
     out = np.empty(x.shape[0])
     out[order] = np.repeat(median, count)
     return np.where(group >= 0, out, np.nan)
+
+
+def median_per_group(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """The median of ``values`` (k,) per group (``group`` (k,) in 0..n_groups-1), as
+    (n_groups,); NaN for a group with no value."""
+    out = np.full(n_groups, np.nan)
+    if values.shape[0]:
+        out[group] = group_median(values, group)
+    return out

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from twin.core.clock import NS_PER_S
-from twin.core.stats import group_median
+from twin.core.stats import median_per_group
 from twin.fleet.constellation import Fleet
 from twin.fleet.hardware import Hardware
 from twin.physics import power
@@ -70,8 +70,8 @@ class Estimate:
 def _per_row(values: np.ndarray, row: np.ndarray, n_sat: int) -> Estimate:
     """Median of ``values`` (k,) per fleet row with its robust standard error."""
     count = np.bincount(row, minlength=n_sat)
-    median = median_per_row(values, row, n_sat)
-    mad = median_per_row(np.abs(values - median[row]), row, n_sat)
+    median = median_per_group(values, row, n_sat)
+    mad = median_per_group(np.abs(values - median[row]), row, n_sat)
     stderr = 1.4826 * mad / np.sqrt(np.maximum(count, 1))
     enough = (count >= MIN_SAMPLES) & (stderr <= MAX_STDERR)
     return Estimate(np.where(enough, median, np.nan), np.where(enough, stderr, np.nan), count)
@@ -119,7 +119,7 @@ def battery_capacity(hw: Hardware, samples: Samples) -> Estimate:
     same = row[1:] == row[:-1]
     usual = np.full(n_sat, np.inf)
     if same.any():
-        usual = median_per_row(dt_s[same], row[1:][same], n_sat)
+        usual = median_per_group(dt_s[same], row[1:][same], n_sat)
     joined = same & (dt_s <= GAP_FACTOR * usual[row[1:]])
     run = np.r_[0, np.cumsum(~joined)]  # run id of each sample
     watts = volts * amps
@@ -154,14 +154,6 @@ def battery_capacity(hw: Hardware, samples: Samples) -> Estimate:
         span = high - low
     enough = (count >= MIN_SAMPLES) & (span >= MIN_SOC_SPAN) & (stderr <= MAX_STDERR)
     return Estimate(np.where(enough, multiplier, np.nan), np.where(enough, stderr, np.nan), count)
-
-
-def median_per_row(values: np.ndarray, row: np.ndarray, n_sat: int) -> np.ndarray:
-    """The median of ``values`` (k,) per fleet row, (n_sat,) (NaN for a row with none)."""
-    out = np.full(n_sat, np.nan)
-    if values.shape[0]:
-        out[row] = group_median(values, row)
-    return out
 
 
 def _pooled_fit(soc, amps, energy_wh, run, row, n_sat):

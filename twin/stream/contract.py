@@ -43,13 +43,23 @@ def _envelope(
     }
 
 
+def _items(channel, nullable: bool = False) -> dict:
+    """The JSON Schema of one value of ``channel`` (a ``twin.wire.telemetry.Channel``): its
+    type (null allowed for a float, or for any type with ``nullable``) and range."""
+    json_type = _JSON_TYPES[channel.dtype]
+    if nullable and not isinstance(json_type, list):
+        json_type = [json_type, "null"]
+    items: dict = {"type": json_type}
+    if channel.low is not None:
+        items |= {"minimum": channel.low, "maximum": channel.high}
+    return items
+
+
 def telemetry_schema() -> dict:
     """A ``twin.telemetry`` frame."""
     channels = {}
     for name, c in telemetry.CHANNELS.items():
-        items: dict = {"type": _JSON_TYPES[c.dtype]}
-        if c.low is not None:
-            items |= {"minimum": c.low, "maximum": c.high}
+        items = _items(c)
         channels[name] = {
             "description": f"{c.description} [{c.group}]",
             "type": "array",
@@ -381,10 +391,7 @@ def observed_schema() -> dict:
     """A ``twin.observed`` packet."""
     channels = {}
     for name, c in observed.OBSERVED_CHANNELS.items():
-        json_type = _JSON_TYPES[c.dtype]
-        items: dict = {"type": json_type if isinstance(json_type, list) else [json_type, "null"]}
-        if c.low is not None:
-            items |= {"minimum": c.low, "maximum": c.high}
+        items = _items(c, nullable=True)
         unit = f" ({c.unit})" if c.unit not in ("", "1") else ""
         channels[name] = {
             "description": f"{c.description}{unit}; null: not sampled",
