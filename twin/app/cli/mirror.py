@@ -252,6 +252,7 @@ def cmd_mirror_estimate(args: argparse.Namespace) -> int:
     found = {
         "array_cell_efficiency": estimate.array_efficiency(fleet, hw, samples),
         "battery_capacity_wh": estimate.battery_capacity(hw, samples),
+        "radiator_emissivity": estimate.radiator_emissivity(fleet, hw, samples),
     }
     first = np.full(fleet.n_sat, np.iinfo(np.int64).max)
     last = np.full(fleet.n_sat, np.iinfo(np.int64).min)
@@ -290,11 +291,10 @@ def cmd_mirror_estimate(args: argparse.Namespace) -> int:
     return 0
 
 
-ESTIMATED_FROM = ("battery_v", "battery_a", "array_w")
+ESTIMATED_FROM = ("battery_v", "battery_a", "array_w", "temp_payload_c", "temp_radiator_c")
 # Observed samples as fixed-width binary rows (NULL as NaN): read straight into numpy.
 COPY_OBSERVED = (
-    "COPY (SELECT sat_id, (extract(epoch FROM time) * 1e6)::int8, "
-    "coalesce(battery_v, 'NaN'), coalesce(battery_a, 'NaN'), coalesce(array_w, 'NaN') "
+    "COPY (SELECT sat_id, (extract(epoch FROM time) * 1e6)::int8, {channels} "
     "FROM observed WHERE time >= to_timestamp({since} / 1e9) ORDER BY sat_id, time) "
     "TO STDOUT (FORMAT BINARY)"
 )
@@ -310,7 +310,11 @@ def _observed_columns(conn, since_ns: int) -> dict[str, np.ndarray]:
     the estimates read), sorted by satellite and time, by one binary COPY."""
     from psycopg import sql
 
-    query = sql.SQL(COPY_OBSERVED).format(since=sql.Literal(since_ns))
+    channels = sql.SQL(", ").join(
+        sql.SQL("coalesce({}, 'NaN')::float8").format(sql.Identifier(name))
+        for name in ESTIMATED_FROM
+    )
+    query = sql.SQL(COPY_OBSERVED).format(channels=channels, since=sql.Literal(since_ns))
     buffer = bytearray()
     with conn.cursor().copy(query) as copy:
         for block in copy:
