@@ -114,7 +114,8 @@ def test_an_emulated_fleet_reaches_the_store_whole_and_its_truth_stays_hidden(
     out = twin_command(
         "emulate", "--preset", "threebody-12", "--start", "2026-03-20T12:00:00Z",
         "--duration", "3h", "--step", "10s", "--speed", "max", "--seed", "5",
-        "--truth-salt-file", str(salt), "--run-id", "truth-1", env=env, timeout_s=600,
+        "--truth-salt-file", str(salt), "--run-id", "truth-1", "--elements-every", "2h",
+        env=env, timeout_s=600,
     )  # fmt: skip
     recorded, sent, packets, on_board = (
         int(x)
@@ -123,8 +124,12 @@ def test_an_emulated_fleet_reaches_the_store_whole_and_its_truth_stays_hidden(
         ).groups()
     )
     assert recorded == 12 * 1_080 and sent + on_board == recorded and packets > 12
+    # Every satellite's first element set at the start, then one every 2 h, phased.
+    sets = int(re.search(r"(\d+) element sets to", out).group(1))
+    assert 12 * 2 <= sets <= 12 * 3, out
     out = twin_command("ingest", "--stop-when-caught-up", env=env)
     assert f"{packets} observed packets: {sent} samples stored, 0 repeated" in out, out
+    assert f"{sets} element sets (0 repeated)" in out, out
     assert "0 dead letters" in out, out
     with connect(database) as conn:
         stored, late = conn.execute(
@@ -142,16 +147,32 @@ def test_an_emulated_fleet_reaches_the_store_whole_and_its_truth_stays_hidden(
     # The mirror estimates each satellite from what was observed, as twin_ingest, and the
     # score compares with the hidden truth, as the owner.
     out = twin_command("mirror", "estimate", "--preset", "threebody-12", env=env)
-    assert "24 estimates stored" in out, out
+    assert "36 estimates stored" in out, out
     score = twin_command("mirror", "score", "--run-id", "truth-1", env=env)
-    lines = {line.split()[0]: line.split()[1:] for line in score.splitlines()[1:]}
-    for parameter, tolerance_pct in (("array_cell_efficiency", 0.5), ("battery_capacity_wh", 2)):
+    lines = {line.split()[0]: line.split()[1:] for line in score.splitlines()[1:] if line}
+    for parameter, tolerance_pct in (
+        ("array_cell_efficiency", 0.5),
+        ("battery_capacity_wh", 2),
+        ("radiator_emissivity", 3),
+    ):
         satellites, median_pct, p95_pct = lines[parameter]
         assert satellites == "12/12" and float(p95_pct) < tolerance_pct, score
         assert float(median_pct) <= float(p95_pct)
+    # Each set received against the truth orbit: within the stated fit error (0.5 km along
+    # track, 0.1 km across, 1 σ), and the prediction moves by about as much at an update.
+    at_epoch = re.search(r"position error at epoch +(\d+) +([\d.]+) +([\d.]+) +([\d.]+)", score)
+    assert at_epoch and int(at_epoch.group(1)) == sets, score
+    assert 0.05 < float(at_epoch.group(2)) < 0.8 and float(at_epoch.group(4)) < 2.5, score
+    change = re.search(r"change at update +(\d+) +([\d.]+)", score)
+    assert change and int(change.group(1)) == sets - 12 and 0.05 < float(change.group(2)) < 1.2
     for role in (INGEST_ROLE, READER_ROLE):  # the mirror's logins never read the truth
         with (
             connect(role_url(database, role)) as conn,
             pytest.raises(psycopg.errors.InsufficientPrivilege),
         ):
             conn.execute("SELECT * FROM truth_parameters").fetchall()
+        with (
+            connect(role_url(database, role)) as conn,
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+        ):
+            conn.execute("SELECT * FROM truth_elements").fetchall()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import same_json
 from tests.twin.test_grafana_publish import ENV, TOKEN, grafana  # noqa: F401 (fixture)
 from twin.stream.contract import SCHEMAS
 
@@ -112,9 +113,10 @@ def test_contract_from_the_wheel_writes_the_shipped_schemas(venv, tmp_path):
     # a schema and its examples per topic, and the telemetry dictionary as JSON
     assert written == shipped and len(written) == 2 * len(SCHEMAS) + 1
     for relative in written:
-        assert json.loads((tmp_path / "out" / relative).read_text()) == json.loads(
-            (ROOT / "schemas" / relative).read_text()
-        )
+        assert same_json(
+            json.loads((tmp_path / "out" / relative).read_text()),
+            json.loads((ROOT / "schemas" / relative).read_text()),
+        ), relative
     xtce = "channels.xtce.xml"
     assert (tmp_path / "out" / xtce).read_bytes() == (ROOT / "schemas" / xtce).read_bytes()
 

@@ -144,6 +144,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "the mirror's estimates of each satellite's parameters, every one kept",
         "mirror-estimates",
     ),
+    Migration(
+        14,
+        "the reality emulator's truth orbits, readable by the owner alone",
+        "truth-elements",
+    ),
 )
 
 

@@ -209,6 +209,24 @@ truth_parameters = Table(
     "no role but the owner may read it (scores do, the mirror never)",
 )
 
+truth_elements = Table(
+    "truth_elements",
+    metadata,
+    Column("run_id", Text, nullable=False),
+    Column("sat_id", Integer, nullable=False),
+    Column(
+        "omm",
+        JSONB,
+        nullable=False,
+        comment="the truth orbit as CCSDS OMM keys (SGP4 mean elements)",
+    ),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("run_id", "sat_id", name="truth_elements_pkey"),
+    comment="Truth orbits of twin emulate runs: the element set each satellite flies, whose "
+    "published sets carry a fit error; no role but the owner may read it (scores do, the "
+    "mirror never)",
+)
+
 mirror_estimates = Table(
     "mirror_estimates",
     metadata,

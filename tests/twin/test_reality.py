@@ -1,11 +1,13 @@
 """The reality emulator: hidden parameters drawn per satellite from a seed and a salt, a
 battery seen as pack voltage and current, and recorders dumped only in contact, every sample
-sent once, with the stated noise."""
+sent once, with the stated noise; element sets refitted at their epochs with the stated fit
+error, at the stated cadence."""
 
 import numpy as np
 import pytest
 
-from twin.core.clock import NS_PER_S, parse_start
+from twin.core.clock import JD_UNIX_EPOCH, NS_PER_S, julian, parse_start
+from twin.fleet.constellation import circular_elements
 from twin.physics import power
 from twin.sim import reality
 from twin.sim.engine import Collected, RunPlan, run
@@ -122,3 +124,67 @@ def test_with_many_frame_groups_a_tick_a_dump_leaves_no_hole_in_any_satellites_r
         t = np.sort(np.concatenate(times))
         expected = T0 + 10 * NS_PER_S * np.arange(t.shape[0])
         np.testing.assert_array_equal(t, expected, err_msg=f"satellite {sat}")
+
+
+def _position_km(sat, t_ns: int) -> np.ndarray:
+    times = julian(t_ns)
+    error, r_km, _ = sat.sgp4(float(times.jd_utc), float(times.fr_utc))
+    assert error == 0
+    return np.array(r_km)
+
+
+def test_a_refitted_element_set_flies_the_truth_orbit_but_for_its_fit_error():
+    epoch = T0 + 5 * 3600 * NS_PER_S
+    truths = circular_elements(
+        np.array([1, 2]), T0, 550.0, 53.0, np.array([10.0, 200.0]), np.array([0.0, 90.0]),
+        eccentricity=np.array([0.0, 0.01]), arg_perigee_deg=30.0, bstar=2e-4,
+    )  # fmt: skip
+    for truth in truths:
+        exact = reality.refit_elements(truth, epoch, 0.0, 0.0)
+        assert exact.jdsatepoch + exact.jdsatepochF == pytest.approx(
+            float(julian(epoch).jd_utc) + float(julian(epoch).fr_utc), abs=1e-9
+        )
+        # Without a fit error: the same orbit at the new epoch and a day later (drag on).
+        for later_s in (0, 3600, 86_400):
+            t = epoch + later_s * NS_PER_S
+            assert np.linalg.norm(_position_km(exact, t) - _position_km(truth, t)) < 0.05
+        # A kilometre along track and 200 m across: the position moves by about that much,
+        # almost all along the velocity.
+        off = reality.refit_elements(truth, epoch, 1.0, 0.2)
+        times = julian(epoch)
+        _, _, v = truth.sgp4(float(times.jd_utc), float(times.fr_utc))
+        moved = _position_km(off, epoch) - _position_km(truth, epoch)
+        along = moved @ np.array(v) / np.linalg.norm(v)
+        assert 0.9 < along < 1.1 and 0.9 < np.linalg.norm(moved) < 1.2
+
+
+def test_the_element_feed_publishes_every_satellites_sets_at_its_cadence_with_the_fit_error():
+    n = 400
+    sat_id = np.arange(1, n + 1)
+    truths = circular_elements(sat_id, T0, 550.0, 53.0, np.linspace(0, 360, n), np.zeros(n))
+    feed = reality.ElementFeed(truths, sat_id, T0, 8 * 3600 * NS_PER_S, seed=3)
+    published: dict[int, list[int]] = {}
+    along = []
+    for minute in range(0, 24 * 60 + 1, 10):  # a day in 10-minute ticks
+        now = T0 + minute * 60 * NS_PER_S
+        for s, sat in feed.due(now):
+            epoch_ns = round((sat.jdsatepoch - JD_UNIX_EPOCH + sat.jdsatepochF) * 86_400e9)
+            assert abs(epoch_ns - now) < 1_000_000  # the set's epoch is when it is published
+            published.setdefault(s, []).append(now)
+            if s % 10 == 0:  # the fit error, against the truth
+                truth = truths[s - 1]
+                times = julian(now)
+                _, _, v = truth.sgp4(float(times.jd_utc), float(times.fr_utc))
+                moved = _position_km(sat, now) - _position_km(truth, now)
+                along.append(moved @ np.array(v) / np.linalg.norm(v))
+    assert sorted(published) == sat_id.tolist()
+    for times_ns in published.values():
+        assert times_ns[0] == T0  # every satellite's first set at the start
+        assert len(times_ns) in (3, 4)  # then one every 8 h, phased
+        gaps = np.diff(times_ns[1:]) / NS_PER_S
+        assert np.all(np.abs(gaps - 8 * 3600) <= 600)
+    first_later = np.array([t[1] - T0 for t in published.values()]) / NS_PER_S / 3600
+    assert first_later.min() < 1.0 and first_later.max() > 7.0  # phases spread over 8 h
+    along = np.array(along)
+    assert along.size > 100
+    assert 0.4 < along.std() < 0.6 and abs(along.mean()) < 0.15  # N(0, 0.5 km)

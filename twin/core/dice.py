@@ -18,6 +18,7 @@ STREAMS = ("background", "imagery", "upset", "reset")
 # the reality emulator's: hidden parameters and sensor noise (appended: earlier draws keep)
 STREAMS += ("truth_battery", "truth_array", "truth_radiator")
 STREAMS += ("noise_battery_v", "noise_battery_a", "noise_array", "noise_payload", "noise_radiator")
+STREAMS += ("elements_phase", "fit_along", "fit_cross")  # the emulator's element-set feed
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)

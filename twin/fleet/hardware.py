@@ -7,6 +7,7 @@ nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
 from itertools import pairwise
 
@@ -208,15 +209,34 @@ def _check_throttle(spec: HardwareSpec, where: str) -> None:
         )
 
 
+class _Rows(Mapping):
+    """The arrays of ``arrays`` at ``rows``, each gathered when first read: a subset of
+    millions of rows (one per sample) costs only the fields a caller uses."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray], rows: np.ndarray) -> None:
+        self._arrays, self._rows, self._gathered = arrays, rows, {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._gathered:
+            self._gathered[name] = self._arrays[name][self._rows]
+        return self._gathered[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._arrays)
+
+    def __len__(self) -> int:
+        return len(self._arrays)
+
+
 @dataclass(frozen=True)
 class Hardware:
     """Every ``HardwareSpec`` field as an (n_sat,) array; ``array_tracking`` is boolean."""
 
-    arrays: dict[str, np.ndarray]
+    arrays: Mapping[str, np.ndarray]
 
     def subset(self, rows: np.ndarray) -> Hardware:
-        """The hardware of the satellites at ``rows``."""
-        return Hardware({name: a[rows] for name, a in self.arrays.items()})
+        """The hardware of the satellites at ``rows`` (each field gathered when read)."""
+        return Hardware(_Rows(self.arrays, rows))
 
     def __getattr__(self, name: str) -> np.ndarray:
         try:

@@ -96,6 +96,12 @@ class SampleEnvironment:
     illumination: np.ndarray
     flux_w_m2: np.ndarray
 
+    def at(self, mask: np.ndarray) -> SampleEnvironment:
+        """The samples where ``mask`` (m,) bool holds."""
+        return SampleEnvironment(
+            self.r_km[:, mask], self.sun_km[:, mask], self.illumination[mask], self.flux_w_m2[mask]
+        )
+
 
 def sample_environment(fleet: Fleet, rows: np.ndarray, t_ns: np.ndarray) -> SampleEnvironment:
     """Orbit, Sun and shadow of fleet row ``rows[i]`` at ``t_ns[i]``, (m,) each, propagated
@@ -121,12 +127,25 @@ def _channel(samples: Samples, name: str) -> np.ndarray:
     return samples.channels.get(name, np.full(samples.row.shape, np.nan))
 
 
-def array_efficiency(fleet: Fleet, hw: Hardware, samples: Samples) -> Estimate:
-    """Array efficiency against the preset's (sun-tracking or zenith-fixed arrays alike)."""
+def _environment_at(
+    fleet: Fleet, samples: Samples, ok: np.ndarray, env: SampleEnvironment | None
+) -> SampleEnvironment:
+    """The environment of the samples where ``ok`` holds: from ``env`` (of every sample)
+    when given, else propagated for those samples only."""
+    if env is not None:
+        return env.at(ok)
+    return sample_environment(fleet, samples.row[ok], samples.t_ns[ok])
+
+
+def array_efficiency(
+    fleet: Fleet, hw: Hardware, samples: Samples, env: SampleEnvironment | None = None
+) -> Estimate:
+    """Array efficiency against the preset's (sun-tracking or zenith-fixed arrays alike).
+    ``env``: ``sample_environment`` of every sample, when the caller has it."""
     observed_w = _channel(samples, "array_w")
     ok = np.isfinite(observed_w)
     rows, observed_w = samples.row[ok], observed_w[ok]
-    env = sample_environment(fleet, rows, samples.t_ns[ok])
+    env = _environment_at(fleet, samples, ok, env)
     sats = hw.subset(rows)
     cos_inc = power.array_cos_incidence(sats, env.r_km, env.sun_km)
     nominal = power.array_power_w(sats, env.flux_w_m2, env.illumination, cos_inc)
@@ -207,8 +226,11 @@ def battery_capacity(hw: Hardware, samples: Samples) -> Estimate:
     return Estimate(np.where(enough, multiplier, np.nan), np.where(enough, stderr, np.nan), count)
 
 
-def radiator_emissivity(fleet: Fleet, hw: Hardware, samples: Samples) -> Estimate:
-    """Radiator emissivity against the preset's (see the module docstring)."""
+def radiator_emissivity(
+    fleet: Fleet, hw: Hardware, samples: Samples, env: SampleEnvironment | None = None
+) -> Estimate:
+    """Radiator emissivity against the preset's (see the module docstring). ``env``:
+    ``sample_environment`` of every sample, when the caller has it."""
     n_sat = fleet.n_sat
     payload_c = _channel(samples, "temp_payload_c")
     radiator_c = _channel(samples, "temp_radiator_c")
@@ -219,19 +241,12 @@ def radiator_emissivity(fleet: Fleet, hw: Hardware, samples: Samples) -> Estimat
         return _withheld(n_sat, row)
     t_payload_k = payload_c[ok] + thermal.KELVIN
     t_radiator_k = radiator_c[ok] + thermal.KELVIN
-    env = sample_environment(fleet, row, t_ns)
+    env = _environment_at(fleet, samples, ok, env)
     sats = hw.subset(row)
-    # Split what the radiator absorbs into the part its emissivity scales (Earth infrared,
-    # the same view and area as its emission) and the rest (sunlight and albedo).
-    unit = Hardware({**sats.arrays, "radiator_emissivity": np.ones(row.shape[0])})
-    no_ir = Hardware({**sats.arrays, "radiator_emissivity": np.zeros(row.shape[0])})
-    absorbed_rest_w = thermal.radiator_absorbed_w(
-        no_ir, env.flux_w_m2, env.illumination, env.r_km, env.sun_km
+    absorbed_rest_w, infrared_w = thermal.radiator_absorbed_parts_w(
+        sats, env.flux_w_m2, env.illumination, env.r_km, env.sun_km
     )
-    infrared_w = (
-        thermal.radiator_absorbed_w(unit, env.flux_w_m2, env.illumination, env.r_km, env.sun_km)
-        - absorbed_rest_w
-    )
+    infrared_w = infrared_w / sats.radiator_emissivity  # per unit of emissivity
     sigma_a = thermal.STEFAN_BOLTZMANN_W_M2_K4 * sats.radiator_area_m2
     per_emissivity_w = infrared_w - sigma_a * (t_radiator_k**4 - thermal.T_SINK_K**4)
     known_w = sats.payload_radiator_conductance_w_k * (t_payload_k - t_radiator_k)

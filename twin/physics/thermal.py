@@ -35,6 +35,25 @@ def radiator_absorbed_w(
     elevation at the sub-satellite point; Earth infrared; the Earth terms scale as (R/r)².
     ``r_km``, ``sun_km``: (3, n_sat) geocentric, one inertial frame.
     """
+    solar, albedo, infrared = _absorbed_w_m2(hw, flux_w_m2, illumination, r_km, sun_km)
+    return hw.radiator_area_m2 * (solar + albedo + infrared)
+
+
+def radiator_absorbed_parts_w(
+    hw: Hardware,
+    flux_w_m2: np.ndarray,
+    illumination: np.ndarray,
+    r_km: np.ndarray,
+    sun_km: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``radiator_absorbed_w`` in two parts, (n_sat,) W each: direct sun and albedo (scaled
+    by the absorptivity), and Earth infrared (scaled by the emissivity)."""
+    solar, albedo, infrared = _absorbed_w_m2(hw, flux_w_m2, illumination, r_km, sun_km)
+    return hw.radiator_area_m2 * (solar + albedo), hw.radiator_area_m2 * infrared
+
+
+def _absorbed_w_m2(hw, flux_w_m2, illumination, r_km, sun_km) -> tuple[np.ndarray, ...]:
+    """Direct sun, albedo and Earth infrared absorbed per m² of radiator, (n_sat,) W/m²."""
     r = np.linalg.norm(r_km, axis=0)
     cos_sun_zenith = np.sum(r_km * sun_km, axis=0) / (r * np.linalg.norm(sun_km, axis=0))
     earth_scale = hw.radiator_earth_view_factor * (R_EARTH_KM / r) ** 2
@@ -47,7 +66,7 @@ def radiator_absorbed_w(
         * earth_scale
     )
     infrared = hw.radiator_emissivity * EARTH_IR_W_M2 * earth_scale
-    return hw.radiator_area_m2 * (solar + albedo + infrared)
+    return solar, albedo, infrared
 
 
 def heat_pump_w(

@@ -7,18 +7,23 @@ array efficiency, radiator emissivity) from the seed and a salt the mirror never
 segment receives: engineering values (the battery as pack voltage and current by
 ``twin.physics.power``'s pack model, no state of charge) with sensor noise and
 quantisation, kept in each satellite's onboard recorder and dumped when it is in contact, as
-``twin.observed`` packets.
+``twin.observed`` packets. ``ElementFeed`` publishes fresh element sets of the truth orbits
+at a cadence, each with the fit error of a set determined from tracking.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from sgp4.api import WGS72, Satrec
 
+from twin.core.clock import julian
 from twin.core.dice import Dice
+from twin.fleet.constellation import JD_SGP4_EPOCH, R_EARTH_WGS72_KM
 from twin.fleet.hardware import Hardware
 from twin.physics import power
 from twin.wire import events, jobs, observed
@@ -41,6 +46,10 @@ NOISE = {
     "array_w": ("noise_array", 0.0, 0.1),  # plus ARRAY_NOISE_SHARE of the reading
 }
 ARRAY_NOISE_SHARE = 0.005  # a current-sense shunt's ~0.5 % [E]
+# A published element set's fit error at its epoch, 1 σ: a low orbit fitted from tracking is
+# known to ~0.5 km along-track and a tenth of that across [E].
+FIT_ALONG_KM = 0.5
+FIT_CROSS_KM = 0.1
 
 
 def salted_seed(seed: int, salt: str) -> int:
@@ -61,6 +70,80 @@ def hidden_parameters(sat_id: np.ndarray, seed: int, salt: str) -> dict[str, np.
 def truth_hardware(hw: Hardware, multipliers: dict[str, np.ndarray]) -> Hardware:
     """``hw`` with the hidden parameters applied."""
     return Hardware({**hw.arrays, **{n: hw.arrays[n] * m for n, m in multipliers.items()}})
+
+
+def refit_elements(truth: Satrec, epoch_ns: int, along_km: float, cross_km: float) -> Satrec:
+    """An element set of ``truth``'s orbit at a new epoch ``epoch_ns``: the SGP4 mean
+    elements there (which fly the same orbit as ``truth``, exactly so without drag), the
+    mean anomaly moved by ``along_km`` and the inclination by ``cross_km`` over the
+    semi-major axis, as a fit from tracking would miss them."""
+    times = julian(epoch_ns)
+    jd, fraction = float(times.jd_utc), float(times.fr_utc)
+    truth.sgp4(truth.jdsatepoch, truth.jdsatepochF)  # mean motion at epoch, for Kozai's ratio
+    kozai = truth.no_kozai / truth.nm
+    truth.sgp4(jd, fraction)  # leaves the mean elements at the new epoch on the record
+    a_km = truth.am * R_EARTH_WGS72_KM
+    two_pi = 2.0 * math.pi
+    sat = Satrec()
+    sat.sgp4init(
+        WGS72,
+        "i",
+        truth.satnum,
+        jd - JD_SGP4_EPOCH + fraction,
+        truth.bstar,
+        0.0,
+        0.0,
+        truth.em,
+        truth.om % two_pi,
+        truth.im + cross_km / a_km,
+        (truth.mm + along_km / a_km) % two_pi,
+        truth.nm * kozai,
+        truth.Om % two_pi,
+    )
+    return sat
+
+
+class ElementFeed:
+    """Fresh element sets of the truth orbits ``elements`` (one Satrec per satellite of
+    ``sat_id``): every satellite's first at ``start_ns``, then one every ``every_ns``,
+    phased per satellite from the seed; each set refitted at its epoch with a fit error
+    drawn from N(0, ``FIT_ALONG_KM``) along track and N(0, ``FIT_CROSS_KM``) across."""
+
+    def __init__(self, elements, sat_id: np.ndarray, start_ns: int, every_ns: int, seed: int):
+        self.elements = tuple(elements)
+        self.sat_id = np.asarray(sat_id)
+        self.start_ns = start_ns
+        self.every_ns = every_ns
+        self.seed = seed
+        self._phase = Dice(seed, 0, self.sat_id).uniform("elements_phase")
+        self._count = np.zeros(self.sat_id.shape[0], np.int64)  # sets published so far
+        self._due_ns = np.full(self.sat_id.shape[0], start_ns, np.int64)
+
+    def due(self, now_ns: int) -> list[tuple[int, Satrec]]:
+        """(sat_id, element set with epoch ``now_ns``) of each satellite whose next set is
+        due at or before ``now_ns``."""
+        rows = np.flatnonzero(self._due_ns <= now_ns)
+        if rows.size == 0:
+            return []
+        along = np.empty(rows.shape[0])
+        cross = np.empty(rows.shape[0])
+        for count in np.unique(self._count[rows]).tolist():  # over set numbers: one or two
+            mine = self._count[rows] == count
+            dice = Dice(self.seed, count, self.sat_id[rows[mine]])
+            along[mine] = FIT_ALONG_KM * dice.normal("fit_along")
+            cross[mine] = FIT_CROSS_KM * dice.normal("fit_cross")
+        # Set k (k >= 1) is due at start + (k - 1 + phase) × every: the first one later.
+        phase = self._phase[rows]
+        later = np.floor((now_ns - self.start_ns) / self.every_ns - phase).astype(np.int64) + 2
+        self._count[rows] = np.maximum(self._count[rows] + 1, later)
+        self._due_ns[rows] = self.start_ns + (
+            (self._count[rows] - 1 + phase) * self.every_ns
+        ).astype(np.int64)
+        # sgp4init initialises one satellite per call: a few sets per satellite per day.
+        return [
+            (int(self.sat_id[r]), refit_elements(self.elements[r], now_ns, a, c))
+            for r, a, c in zip(rows.tolist(), along.tolist(), cross.tolist(), strict=True)
+        ]
 
 
 def sensed(frame: Frame, seed: int, tick: int) -> dict[str, np.ndarray]:
@@ -213,7 +296,8 @@ class Recorder:
 class EmulatorSink:
     """The truth run's sink (``twin.sim.engine.Sink``): each frame sensed and recorded, the
     recorders of the satellites in contact dumped every ``dump_ns`` of simulated time, each
-    packet handed to ``send``; events and job steps are the truth's own, not sent."""
+    packet handed to ``send``; at each tick, the element sets ``feed`` has due handed to
+    ``send_elements``; events and job steps are the truth's own, not sent."""
 
     recorder: Recorder
     start_ns: int
@@ -221,18 +305,26 @@ class EmulatorSink:
     dump_ns: int
     seed: int
     send: Callable[[observed.ObservedPacket], None]
+    feed: ElementFeed | None = None
+    send_elements: Callable[[int, Satrec], None] | None = None
     packets: int = 0
+    element_sets: int = 0
     _next_dump_ns: int | None = None
 
     def frame(self, frame: Frame) -> None:
         tick = (frame.time_unix_ns - self.start_ns) // self.step_ns
         if self._next_dump_ns is None:
             self._next_dump_ns = self.start_ns + self.dump_ns
+        new_tick = tick != self.recorder.latest_tick
         # A dump comes before the first frame of a tick, so every frame group of the ticks
         # it covers is on board (a tick's frames arrive one group at a time).
-        if frame.time_unix_ns >= self._next_dump_ns and tick != self.recorder.latest_tick:
+        if frame.time_unix_ns >= self._next_dump_ns and new_tick:
             self._next_dump_ns = frame.time_unix_ns + self.dump_ns
             self.dump(frame.time_unix_ns)
+        if new_tick and self.feed is not None and self.send_elements is not None:
+            for sat_id, sat in self.feed.due(frame.time_unix_ns):
+                self.send_elements(sat_id, sat)
+                self.element_sets += 1
         self.recorder.record(tick, frame, sensed(frame, self.seed, tick))
 
     def dump(self, now_ns: int) -> None:

@@ -68,6 +68,12 @@ def add_parsers(sub) -> None:
     )
     emulate.add_argument("--topics", help="topics TOML (default: the bundled topics.toml)")
     emulate.add_argument(
+        "--elements-every",
+        default="8h",
+        help="simulated time between a satellite's element sets, each refitted at its epoch "
+        "with a fit error (default 8h; every satellite's first at the start)",
+    )
+    emulate.add_argument(
         "--dump-every",
         default="1m",
         help="simulated time between recorder dumps of the satellites in contact (default 1m)",
@@ -153,6 +159,7 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     step_ns = parse_duration_ns("--step", args.step)
     duration_ns = parse_duration_ns("--duration", args.duration)
     dump_ns = parse_duration_ns("--dump-every", args.dump_every)
+    elements_ns = parse_duration_ns("--elements-every", args.elements_every)
     capacity = -(-parse_duration_ns("--recorder", args.recorder) // step_ns)
     start_ns = run_start_ns(args.start, speed, duration_ns, step_ns)
     url = database_url(args.database)
@@ -166,18 +173,19 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     fleet, hw, _ = load_fleet(args, start_ns)
     hidden = reality.hidden_parameters(fleet.sat_id, args.seed, salt)
     truth = reality.truth_hardware(hw, hidden)
-    _store_truth(url, run_id, fleet.sat_id, hw, hidden)
+    _store_truth(url, run_id, fleet, hw, hidden)
     topics = topics_of(args, topic_prefix(args.topic_prefix))
     topic = topics[observed.OBSERVED_TOPIC].name
     producer = Producer(
         kafka_bootstrap(args.kafka), client_id="twin-emulate", security=kafka_security(vars(args))
     )
-    # The truth's element sets first, as a catalogue would publish them.
-    elements_topic = topics[elements.ELEMENTS_TOPIC]
+    elements_topic = topics[elements.ELEMENTS_TOPIC].name
     sets_headers = schema_headers(elements.SCHEMA_ID, elements.SCHEMA_VERSION)
-    for sat in fleet.elements:
+
+    def send_elements(sat_id: int, sat) -> None:  # as a catalogue publishes them
         value = elements.encode(sat, f"SAT-{sat.satnum}")
-        producer.send(elements_topic.name, str(sat.satnum).encode(), value, sets_headers)
+        producer.send(elements_topic, str(sat.satnum).encode(), value, sets_headers)
+
     headers = schema_headers(observed.SCHEMA_ID, observed.SCHEMA_VERSION)
     sink = reality.EmulatorSink(
         reality.Recorder(fleet.sat_id, capacity),
@@ -186,6 +194,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         dump_ns,
         args.seed,
         lambda p: producer.send(topic, str(p.sat_id).encode(), observed.encode(p), headers),
+        reality.ElementFeed(fleet.elements, fleet.sat_id, start_ns, elements_ns, args.seed),
+        send_elements,
     )
     try:
         plan = RunPlan(start_ns, step_ns, max(1, duration_ns // step_ns), speed)
@@ -198,26 +208,38 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         f"twin emulate: run {run_id}, {fleet.n_sat} satellites over "
         f"{duration_ns / NS_PER_S / 3600:.2f} h; {recorder.recorded} samples recorded, "
         f"{recorder.sent} sent in {sink.packets} packets to {topic}, {recorder.on_board} still "
-        f"on board (no contact since), {recorder.overwritten} overwritten on board; hidden "
-        "truth in truth_parameters"
+        f"on board (no contact since), {recorder.overwritten} overwritten on board; "
+        f"{sink.element_sets} element sets to {elements_topic}; hidden truth in "
+        "truth_parameters and truth_elements"
     )
     return 0
 
 
-def _store_truth(url: str, run_id: str, sat_id, hw, hidden: dict) -> None:
-    """Keep the hidden parameters where only the owner reads them (``truth_parameters``)."""
+def _store_truth(url: str, run_id: str, fleet, hw, hidden: dict) -> None:
+    """Keep the hidden parameters and the truth orbits where only the owner reads them
+    (``truth_parameters``, ``truth_elements``)."""
+    from psycopg.types.json import Jsonb
+
     from ingest.store.db import connect
+    from twin.wire.elements import omm_fields
 
     rows = [
         (run_id, int(s), name, float(m), float(m * hw.arrays[name][i]))
         for name, multipliers in hidden.items()
-        for i, (s, m) in enumerate(zip(sat_id.tolist(), multipliers.tolist(), strict=True))
+        for i, (s, m) in enumerate(zip(fleet.sat_id.tolist(), multipliers.tolist(), strict=True))
+    ]
+    orbits = [
+        (run_id, int(s), Jsonb(omm_fields(sat, f"SAT-{sat.satnum}")))
+        for s, sat in zip(fleet.sat_id.tolist(), fleet.elements, strict=True)
     ]
     with connect(url) as conn, conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO truth_parameters (run_id, sat_id, parameter, multiplier, value) "
             "VALUES (%s, %s, %s, %s, %s)",
             rows,
+        )
+        cur.executemany(
+            "INSERT INTO truth_elements (run_id, sat_id, omm) VALUES (%s, %s, %s)", orbits
         )
 
 
@@ -249,11 +271,13 @@ def cmd_mirror_estimate(args: argparse.Namespace) -> int:
         t_ns[by],
         {name: columns[name][known][by] for name in ESTIMATED_FROM},
     )
+    env = estimate.sample_environment(fleet, samples.row, samples.t_ns)  # once for both
     found = {
-        "array_cell_efficiency": estimate.array_efficiency(fleet, hw, samples),
+        "array_cell_efficiency": estimate.array_efficiency(fleet, hw, samples, env),
         "battery_capacity_wh": estimate.battery_capacity(hw, samples),
-        "radiator_emissivity": estimate.radiator_emissivity(fleet, hw, samples),
+        "radiator_emissivity": estimate.radiator_emissivity(fleet, hw, samples, env),
     }
+    del env
     first = np.full(fleet.n_sat, np.iinfo(np.int64).max)
     last = np.full(fleet.n_sat, np.iinfo(np.int64).min)
     np.minimum.at(first, samples.row, samples.t_ns)
@@ -350,7 +374,6 @@ def _flown_from_elements(fleet, received: dict[int, dict]):
 
 
 def cmd_mirror_score(args: argparse.Namespace) -> int:
-
     from ingest.store.db import connect
     from twin.core.settings import database_url
 
@@ -367,6 +390,12 @@ def cmd_mirror_score(args: argparse.Namespace) -> int:
             "GROUP BY parameter ORDER BY parameter",
             (args.run_id,),
         ).fetchall()
+        orbits = conn.execute(
+            "SELECT t.omm, s.omm FROM truth_elements t JOIN element_sets s "
+            "ON s.norad_cat_id = (t.omm ->> 'NORAD_CAT_ID')::int "
+            "WHERE t.run_id = %s ORDER BY s.norad_cat_id, s.epoch",
+            (args.run_id,),
+        ).fetchall()
     if not truth:
         raise InputError(f"--run-id: {args.run_id!r} has no truth in truth_parameters")
     print(f"{'parameter':<24} {'satellites':>10} {'median |error| %':>17} {'p95 |error| %':>14}")
@@ -379,4 +408,37 @@ def cmd_mirror_score(args: argparse.Namespace) -> int:
             f"{parameter:<24} {f'{errors.size}/{n_truth}':>10} "
             f"{np.median(errors):>17.3f} {np.percentile(errors, 95):>14.3f}"
         )
+    error_km, jump_km = _position_errors(orbits)
+    print(f"\n{'orbit':<28} {'sets':>6} {'median km':>10} {'p95 km':>8} {'max km':>8}")
+    for label, km in (
+        ("position error at epoch", error_km),
+        ("position change at update", jump_km),
+    ):
+        if km.size == 0:
+            print(f"{label:<28} {0:>6} {'-':>10} {'-':>8} {'-':>8}")
+            continue
+        print(
+            f"{label:<28} {km.size:>6} {np.median(km):>10.3f} {np.percentile(km, 95):>8.3f} "
+            f"{km.max():>8.3f}"
+        )
     return 0
+
+
+def _position_errors(orbits: list[tuple[dict, dict]]) -> tuple[np.ndarray, np.ndarray]:
+    """Each received element set against the truth orbit, (truth OMM, received OMM) pairs
+    sorted by satellite and epoch: (the set's position error at its epoch, km; the change of
+    the predicted position at each update, the previous set's against the new one's, km)."""
+    from twin.wire.elements import satrec_from_omm
+
+    error_km, jump_km = [], []
+    previous: tuple[int, object] | None = None
+    for truth_omm, omm in orbits:  # one SGP4 call per set and epoch: a score, not a hot path
+        truth, sat = satrec_from_omm(truth_omm), satrec_from_omm(omm)
+        jd, fraction = sat.jdsatepoch, sat.jdsatepochF
+        r_set = np.array(sat.sgp4(jd, fraction)[1])
+        error_km.append(float(np.linalg.norm(r_set - np.array(truth.sgp4(jd, fraction)[1]))))
+        if previous is not None and previous[0] == sat.satnum:
+            r_before = np.array(previous[1].sgp4(jd, fraction)[1])
+            jump_km.append(float(np.linalg.norm(r_set - r_before)))
+        previous = (sat.satnum, sat)
+    return np.array(error_km), np.array(jump_km)
