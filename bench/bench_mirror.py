@@ -3,9 +3,10 @@
 A preset's fleet is flown by the twin for ``--hours`` at ``--step`` (the reference: the
 plain twin's engine for every tick, timed); the same run, with hidden parameters, is sensed as
 a ground segment would receive it (``twin.sim.reality.sensed``, every sample delivered); then
-``twin.mirror.estimate`` estimates every satellite's array efficiency and battery capacity
-from those samples (timed). Prints both, per satellite-sample, the mirror's cost as a ratio to
-the twin's step, and the estimates' error against the hidden truth (median and p95, %).
+``twin.mirror.estimate`` estimates every satellite's array efficiency, battery capacity and
+radiator emissivity from those samples (timed). Prints both, per satellite-sample, the
+mirror's cost as a ratio to the twin's step, and the estimates' error against the hidden
+truth (median and p95, %).
 
 Run: ``python bench/bench_mirror.py [--preset threebody-2800] [--hours 6] [--step 10s]``.
 """
@@ -50,9 +51,11 @@ def main() -> None:
     )
     del collected
     t0 = time.perf_counter()
+    env = estimate.sample_environment(fleet, samples.row, samples.t_ns)
     found = {
-        "array_cell_efficiency": estimate.array_efficiency(fleet, hw, samples),
+        "array_cell_efficiency": estimate.array_efficiency(fleet, hw, samples, env),
         "battery_capacity_wh": estimate.battery_capacity(hw, samples),
+        "radiator_emissivity": estimate.radiator_emissivity(fleet, hw, samples, env),
     }
     mirror_s = time.perf_counter() - t0
     n = samples.row.shape[0]

@@ -10,8 +10,8 @@ it prints the best of ``--repeats`` wall times of:
 - the reference: the orbit step of one tick, ``twin.physics.orbit.propagate`` (SGP4, TEME → ITRS,
   geodetic) for the whole fleet;
 - plan: ``twin.payload.schedule.plan`` (arrivals, throttle, scheduling the accelerators);
-- contacts: ``ground.elevation_deg`` + ``assign_contacts`` + ``visible``, all satellites ×
-  all stations (part of settle);
+- contacts: ``schedule.contacts_at`` (the cone prefilter, ``ground.visible_pairs`` and
+  ``assign_pairs``; part of settle);
 - ISL: ``links.feasible`` + ``step_links`` + ``hops_to_ground`` (part of settle);
 - settle: the whole ``twin.payload.schedule.settle`` (work done, upsets, contacts, links, transfers,
   deadlines, lifecycle steps);
@@ -117,9 +117,7 @@ def bench(n_sat: int, n_st: int, repeats: int) -> None:
     in_contact = (contacts.station_row >= 0) & (downlink_mbps > 0)  # as settle decides it
 
     def contacts_step():
-        elevation = ground.elevation_deg(r_itrs, ctx.stations)
-        ground.assign_contacts(elevation, ctx.stations)
-        ground.visible(elevation, ctx.stations)
+        payload.contacts_at(ctx, r_itrs)
 
     def isl_step():
         ok = links.feasible(ctx.grid, r_teme, hw.isl_range_km, payload.GRAZING_ALTITUDE_KM)

@@ -129,3 +129,17 @@ def test_mirror_bench_prints_the_ratio_to_the_twin_and_errors_against_the_truth(
     ).stdout  # fmt: skip
     assert re.search(r"12 satellites x 1080 ticks = 12,960 samples .* mirror/twin [\d.]+", out)
     assert re.search(r"battery_capacity_wh: \d+ of 12 estimated \| error median [\d.]+ %", out)
+    assert re.search(r"radiator_emissivity: \d+ of 12 estimated \| error median [\d.]+ %", out)
+
+
+def test_contacts_bench_prints_its_ratio_and_finds_the_same_pairs_both_ways():
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_contacts.py"), "--sizes", "900", "--repeats", "1"],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    assert re.search(
+        r"\d\d\d satellites x \d+ stations \([\d,]+ pairs, [\d,]+ in view\): every pair +[\d.]+ "
+        r"ms/tick \| cone prefilter +[\d.]+ ms/tick \| prefilter/every pair [\d.]+ \| same "
+        r"pairs and grants: True",
+        out,
+    ), out

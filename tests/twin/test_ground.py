@@ -1,5 +1,6 @@
 """Ground stations: passes against skyfield's find_events, closed-form elevations, antenna
-grants, and station files rejected by key and value."""
+grants, the cone prefilter finding exactly the pairs the full computation finds, and station
+files rejected by key and value."""
 
 import numpy as np
 import pytest
@@ -12,11 +13,14 @@ from twin.payload.ground import (
     DEFAULT_STATIONS,
     StationError,
     assign_contacts,
+    assign_pairs,
     elevation_deg,
     load_stations,
+    make_reach,
     pass_changes,
     stations_from_arrays,
     visible,
+    visible_pairs,
 )
 from twin.physics.orbit import propagate
 
@@ -380,3 +384,56 @@ def test_stations_from_arrays_rejects_out_of_range_values():
         stations_from_arrays([0.0, 1.0, np.nan], [0.0, 0.0, 0.0])
     with pytest.raises(StationError, match=r"stations\[1\] \(b\)\.antennas: 0 .*1\.\.64"):
         stations_from_arrays([0.0, 1.0], [0.0, 0.0], antennas=[1, 0], name=["a", "b"])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_cone_prefilter_finds_every_visible_pair_and_grants_the_same_contacts(seed):
+    # Three shells from 350 to 1,200 km, polar and inclined, over a day; stations anywhere,
+    # the poles and the date line included, masks from 0 to 40 degrees.
+    fleet = concat(
+        [
+            walker_delta(300, 15, 1, 350.0, 53.0, START_NS),
+            walker_delta(300, 20, 3, 560.0, 97.6, START_NS, first_sat_id=301),
+            walker_delta(200, 10, 1, 1_200.0, 70.0, START_NS, first_sat_id=601),
+        ]
+    )
+    rng = np.random.default_rng(seed)
+    n_st = 25
+    lat = np.r_[rng.uniform(-90, 90, n_st - 3), 90.0, -89.9, 0.0]
+    lon = np.r_[rng.uniform(-180, 180, n_st - 3), 0.0, 179.99, -180.0]
+    stations = stations_from_arrays(
+        lat, lon, rng.uniform(0, 3, n_st), rng.uniform(0, 40, n_st),
+        antennas=rng.integers(1, 8, n_st),
+    )  # fmt: skip
+    times = START_NS + np.arange(0, DAY_S, 1_200) * NS_PER_S + seed * 7 * NS_PER_S
+    r_itrs = propagate(fleet.satrecs, times).r_itrs_km  # (3, n_sat, n_time)
+    r_itrs[:, 5, :] = np.nan  # a failed propagation is never seen
+    reach = make_reach(stations, 6378.0 + 1_250.0)
+    seen = 0
+    for k in range(times.shape[0]):  # over instants: each a whole-fleet call
+        r = r_itrs[:, :, k]
+        elev = elevation_deg(r, stations)
+        dense = visible(elev, stations)
+        sat, st, pair_deg = visible_pairs(r, stations, reach)
+        assert (np.diff(st) >= 0).all()  # grouped by station
+        by = np.lexsort((sat, st))
+        sat, st, pair_deg = sat[by], st[by], pair_deg[by]
+        expect_sat, expect_st = np.nonzero(dense.T)[::-1]  # by station, then satellite
+        np.testing.assert_array_equal(st, expect_st)
+        np.testing.assert_array_equal(sat, expect_sat)
+        np.testing.assert_allclose(pair_deg, elev[sat, st], atol=1e-9)
+        want = assign_contacts(elev, stations, dense)
+        got = assign_pairs(sat, st, pair_deg, stations, fleet.n_sat)
+        np.testing.assert_array_equal(got.station_row, want.station_row)
+        np.testing.assert_array_equal(got.downlink_mbps, want.downlink_mbps)
+        np.testing.assert_allclose(got.elevation_deg, want.elevation_deg, atol=1e-9)
+        seen += sat.shape[0]
+    assert seen > 1_000  # the comparison saw many pairs
+    # Satellites higher than the reach was made for: a new reach, still every pair.
+    r = r_itrs[:, :, 0] * 1.5
+    sat, st, _ = visible_pairs(r, stations, reach)
+    by = np.lexsort((sat, st))
+    sat, st = sat[by], st[by]
+    expect_sat, expect_st = np.nonzero(visible(elevation_deg(r, stations), stations).T)[::-1]
+    np.testing.assert_array_equal(st, expect_st)
+    np.testing.assert_array_equal(sat, expect_sat)

@@ -352,6 +352,165 @@ def assign_contacts(
     return Contacts(station_row, downlink_mbps, granted_deg)
 
 
+# The geodetic zenith leans from the geocentric by at most 0.193° (WGS84): the cone of a
+# station is widened by this much, and a margin, so that no visible satellite falls outside.
+VERTICAL_DEFLECTION_DEG = 0.2
+REACH_MARGIN_DEG = 0.5
+CELL_DEG = 5.0  # side of the latitude-longitude cells satellites are binned in
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Which cells of a latitude-longitude grid each station can see a satellite in, for
+    satellites no farther than ``max_radius_km`` from the Earth's centre (``make_reach``).
+
+    ``station`` and ``cell`` (n_pair,) intp: every (station, cell) pair within the station's
+    cone; ``n_lat`` bands of ``n_lon`` cells, ``cell_deg`` their side."""
+
+    station: np.ndarray
+    cell: np.ndarray
+    max_radius_km: float
+    n_lat: int
+    n_lon: int
+    cell_deg: float
+
+
+def make_reach(stations: Stations, max_radius_km: float, cell_deg: float = CELL_DEG) -> Reach:
+    """The cells each station's cone reaches: a satellite at radius r is seen at elevation e
+    or more only within the central angle arccos(ρ·cos e / r) − e of the station's
+    geocentric direction (ρ its geocentric radius), e lowered by the zenith's deflection and
+    the angle widened by a margin; a cell is in reach when its centre is within that angle
+    plus the distance from its centre to its farthest corner. Stations × cells, once a run."""
+    n_lat, n_lon = round(180.0 / cell_deg), round(360.0 / cell_deg)
+    lat0 = np.radians(-90.0 + cell_deg * np.arange(n_lat))
+    lon0 = np.radians(-180.0 + cell_deg * np.arange(n_lon))
+    step = np.radians(cell_deg)
+    lat_c, lon_c = np.meshgrid(lat0 + step / 2, lon0 + step / 2, indexing="ij")  # (n_lat, n_lon)
+    centre = _unit(lat_c.ravel(), lon_c.ravel())  # (3, n_cell)
+    corners = [
+        _unit((lat_c + dy).ravel(), (lon_c + dx).ravel())
+        for dy in (-step / 2, step / 2)
+        for dx in (-step / 2, step / 2)
+    ]
+    half = np.max([_angle(centre, c) for c in corners], axis=0)  # (n_cell,) rad
+    rho = np.linalg.norm(stations.r_itrs_km, axis=0)  # (n_st,)
+    low = np.radians(stations.min_elevation_deg - VERTICAL_DEFLECTION_DEG)
+    cone = np.arccos(np.clip(rho * np.cos(low) / max_radius_km, -1.0, 1.0)) - low
+    cone += np.radians(REACH_MARGIN_DEG)
+    station_dir = stations.r_itrs_km / rho  # (3, n_st)
+    apart = np.arccos(np.clip(station_dir.T @ centre, -1.0, 1.0))  # (n_st, n_cell)
+    station, cell = np.nonzero(apart <= cone[:, None] + half[None, :])
+    return Reach(station, cell, float(max_radius_km), n_lat, n_lon, float(cell_deg))
+
+
+def _unit(lat_rad: np.ndarray, lon_rad: np.ndarray) -> np.ndarray:
+    """(3, n) unit vectors of geocentric latitudes and longitudes."""
+    cos_lat = np.cos(lat_rad)
+    return np.stack([cos_lat * np.cos(lon_rad), cos_lat * np.sin(lon_rad), np.sin(lat_rad)])
+
+
+def _angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(n,) angle between unit vectors (3, n), rad."""
+    return np.arccos(np.clip(np.einsum("kn,kn->n", a, b), -1.0, 1.0))
+
+
+def visible_pairs(
+    r_itrs_km: np.ndarray, stations: Stations, reach: Reach | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every satellite–station pair at or above the station's mask at one instant, found
+    without looking at every pair: satellites binned in ``reach``'s cells (one sort), each
+    station's candidates gathered from the cells in its cone, the exact elevation
+    (``elevation_deg``'s geometry) computed for candidates only. The cost grows with the
+    satellites in view of some station, not with satellites × stations.
+
+    Parameters
+    ----------
+    r_itrs_km : (3, n_sat) Earth-fixed positions (km); NaN rows (failed SGP4) are never seen.
+    reach : from ``make_reach``; None, or one made for lower satellites: made here.
+
+    Returns
+    -------
+    sat, station : (m,) intp rows of the visible pairs, grouped by station (satellites in
+        no particular order within a station).
+    elevation : (m,) float64 their elevations (deg).
+    """
+    r = np.asarray(r_itrs_km, dtype=np.float64)
+    if r.ndim != 2 or r.shape[0] != 3:
+        raise ValueError(f"r_itrs_km: shape {r.shape} is not (3, n_sat)")
+    radius = np.linalg.norm(r, axis=0)
+    ok = np.isfinite(radius) & (radius > 0)
+    highest = float(radius[ok].max()) if ok.any() else 0.0
+    if reach is None or highest > reach.max_radius_km:
+        reach = make_reach(stations, max(highest, 1.0))
+    rows = np.flatnonzero(ok)
+    lat = np.degrees(np.arcsin(np.clip(r[2, rows] / radius[rows], -1.0, 1.0)))
+    lon = np.degrees(np.arctan2(r[1, rows], r[0, rows]))
+    lat_i = np.minimum(((lat + 90.0) // reach.cell_deg).astype(np.intp), reach.n_lat - 1)
+    lon_i = np.minimum(((lon + 180.0) // reach.cell_deg).astype(np.intp), reach.n_lon - 1)
+    cell = lat_i * reach.n_lon + lon_i
+    if reach.n_lat * reach.n_lon <= 1 << 16:  # numpy sorts 16-bit keys by radix: O(n)
+        cell = cell.astype(np.uint16)
+    order = np.argsort(cell, kind="stable")
+    by_cell = rows[order]  # satellite rows grouped by cell, in row order within a cell
+    start = np.searchsorted(cell[order], np.arange(reach.n_lat * reach.n_lon + 1))
+    count = np.diff(start)[reach.cell]  # satellites in each (station, cell) pair's cell
+    total = int(count.sum())
+    station = np.repeat(reach.station, count)
+    # Position of each candidate within its cell's run: a ragged arange.
+    offset = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
+    sat = by_cell[np.repeat(start[:-1][reach.cell], count) + offset]
+    # Above the mask where u·d ≥ sin(mask)·|d| (masks are 0..90°): squared, no root, and
+    # the elevation's arcsine only for the pairs in view.
+    rows_km = np.ascontiguousarray(r.T)  # (n_sat, 3): a satellite's row gathers at once
+    d = rows_km[sat] - stations.r_itrs_km.T[station]  # (m, 3)
+    up_d = np.einsum("nk,nk->n", stations.up_itrs.T[station], d)
+    d2 = np.einsum("nk,nk->n", d, d)
+    sin_mask = np.sin(np.radians(stations.min_elevation_deg))[station]
+    seen = (up_d >= 0.0) & (up_d * up_d >= sin_mask * sin_mask * d2)
+    sat, station = sat[seen], station[seen]
+    sin_el = up_d[seen] / np.sqrt(np.maximum(d2[seen], 1e-12))
+    elevation = np.degrees(np.arcsin(np.clip(sin_el, -1.0, 1.0)))
+    # The squared test and the arcsine may disagree in the last bit at the mask itself:
+    # the elevation decides, as ``visible`` does.
+    keep = elevation >= stations.min_elevation_deg[station]
+    return sat[keep], station[keep], elevation[keep]
+
+
+def assign_pairs(
+    sat: np.ndarray, station: np.ndarray, elevation: np.ndarray, stations: Stations, n_sat: int
+) -> Contacts:
+    """``assign_contacts`` over the visible pairs only (``visible_pairs``): each station's
+    antennas to its visible satellites of highest elevation (a partition per station with a
+    satellite in view: stations, not satellites, are looped over), a satellite granted by
+    several stations keeping the one where it is highest. Returns Contacts, arrays (n_sat,)."""
+    station_row = np.full(n_sat, -1, dtype=np.intp)
+    downlink_mbps = np.zeros(n_sat)
+    granted_deg = np.full(n_sat, np.nan)
+    key = station.astype(np.uint16) if stations.n_st <= 1 << 16 else station
+    by = np.argsort(key, kind="stable")  # grouped by station (radix sort for 16-bit keys)
+    sat, station, elevation = sat[by], station[by], elevation[by]
+    bounds = np.searchsorted(station, np.arange(stations.n_st + 1))
+    offered = []
+    for st in np.flatnonzero(np.diff(bounds) > 0).tolist():  # over stations with a satellite
+        a, b = int(bounds[st]), int(bounds[st + 1])
+        k = int(stations.antennas[st])
+        if b - a <= k:
+            offered.append(np.arange(a, b))
+        else:  # the k highest of the station's satellites, in no order
+            offered.append(a + np.argpartition(-elevation[a:b], k - 1)[:k])
+    if not offered:
+        return Contacts(station_row, downlink_mbps, granted_deg)
+    pick = np.concatenate(offered)
+    sat, station, elevation = sat[pick], station[pick], elevation[pick]
+    best = np.argsort(-elevation, kind="stable")  # each satellite keeps its highest grant
+    sat, station, elevation = sat[best], station[best], elevation[best]
+    _, first = np.unique(sat, return_index=True)
+    station_row[sat[first]] = station[first]
+    downlink_mbps[sat[first]] = stations.downlink_mbps[station[first]]
+    granted_deg[sat[first]] = elevation[first]
+    return Contacts(station_row, downlink_mbps, granted_deg)
+
+
 def pass_changes(
     visible_before: np.ndarray, visible_now: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -380,13 +539,17 @@ def pass_changes(
 __all__ = [
     "DEFAULT_STATIONS",
     "Contacts",
+    "Reach",
     "StationError",
     "Stations",
     "assign_contacts",
+    "assign_pairs",
     "elevation_deg",
     "geodetic_to_itrs",
     "load_stations",
+    "make_reach",
     "pass_changes",
     "stations_from_arrays",
     "visible",
+    "visible_pairs",
 ]

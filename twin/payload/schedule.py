@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from twin.core.dice import Dice
-from twin.fleet.constellation import Fleet
+from twin.fleet.constellation import R_EARTH_WGS72_KM, Fleet
 from twin.fleet.hardware import Hardware
 from twin.payload import compute, ground, workload
 from twin.physics import links
@@ -35,12 +35,14 @@ from twin.wire.jobs import COMPUTED, DOWNLINKED, FAILED, QUEUED, RUNNING, Jobs
 GRAZING_ALTITUDE_KM = 80.0  # [E] laser lines of sight pass above the dense atmosphere
 MAX_RELAY_HOPS = 4  # results relay over at most this many laser hops to a satellite in contact
 MB_PER_MBIT = 1.0 / 8.0
+REACH_HEADROOM_KM = 50.0  # above the highest apogee: SGP4's periodic terms, drag's rise
 TOTALS = ("accepted", "rejected", "downlinked", "failed", "closed_energy_j")
 
 
 @dataclass(frozen=True)
 class Context:
-    """What stays fixed during a run: satellites, hardware, stations, targets, link grid."""
+    """What stays fixed during a run: satellites, hardware, stations, targets, link grid,
+    and the cells each station can see satellites in."""
 
     sat_id: np.ndarray
     hw: Hardware
@@ -48,6 +50,7 @@ class Context:
     targets: workload.Targets
     grid: links.Grid
     link_setup_s: np.ndarray  # (n_sat, 4) acquisition time of each link: the slower end's
+    reach: ground.Reach
 
 
 def make_context(
@@ -62,13 +65,19 @@ def make_context(
     grid = links.grid_topology(
         fleet, orbit.r_teme_km[:, :, 0], orbit.v_teme_km_s[:, :, 0], hw.laser_terminals
     )
+    stations = stations if stations is not None else ground.load_stations()
+    # The highest apogee of the fleet (sgp4's ``alta``, Earth radii above the surface), once
+    # a run: no satellite climbs out of the stations' reach.
+    apogee = np.fromiter((sat.alta for sat in fleet.elements), np.float64, fleet.n_sat)
+    highest_km = (1.0 + float(apogee.max(initial=0.0))) * R_EARTH_WGS72_KM
     return Context(
         fleet.sat_id,
         hw,
-        stations if stations is not None else ground.load_stations(),
+        stations,
         targets if targets is not None else workload.load_targets(),
         grid,
         links.per_link(grid, hw.isl_setup_s, np.maximum),
+        ground.make_reach(stations, highest_km + REACH_HEADROOM_KM),
     )
 
 
@@ -393,7 +402,7 @@ def settle(
     jpt = p.joules_per_tera_op
 
     # Results computed before this tick move first: one hop, or down to the ground.
-    contacts, vis = _contacts(ctx, r_itrs_km)
+    contacts, vis = contacts_at(ctx, r_itrs_km)
     link_state, up = links.step_links(
         links.LinkState(ps.link_acquired_s),
         _feasible(ctx, r_teme_km, safe_mode),
@@ -517,10 +526,14 @@ def settle(
     return new, tick, log.steps(new.submitted_ids)
 
 
-def _contacts(ctx: Context, r_itrs_km: np.ndarray) -> tuple[ground.Contacts, np.ndarray]:
-    elevation = ground.elevation_deg(r_itrs_km, ctx.stations)
-    in_view = ground.visible(elevation, ctx.stations)
-    return ground.assign_contacts(elevation, ctx.stations, in_view), in_view
+def contacts_at(ctx: Context, r_itrs_km: np.ndarray) -> tuple[ground.Contacts, np.ndarray]:
+    """The antennas granted, and which satellite sees which station, (n_sat, n_st) bool:
+    through the cone prefilter, so the cost grows with the pairs in view."""
+    sat, station, elevation = ground.visible_pairs(r_itrs_km, ctx.stations, ctx.reach)
+    in_view = np.zeros((r_itrs_km.shape[1], ctx.stations.n_st), dtype=bool)
+    in_view[sat, station] = True
+    n_sat = r_itrs_km.shape[1]
+    return ground.assign_pairs(sat, station, elevation, ctx.stations, n_sat), in_view
 
 
 def _feasible(ctx: Context, r_teme_km: np.ndarray, safe_mode: np.ndarray) -> np.ndarray:
