@@ -12,6 +12,7 @@ from sgp4 import omm
 from sgp4.api import Satrec
 
 from twin.core.settings import InputError
+from twin.fleet import structure
 from twin.fleet.constellation import Fleet, make_fleet
 from twin.wire.elements import element_problems, satrec_from_omm, tle_checksum_ok
 
@@ -136,15 +137,19 @@ def _read_tle(path: Path, text: str) -> tuple[list[Satrec], list[str]]:
 
 
 def fleet_from_elements(sats: list[Satrec], first_sat_id: int | None = None) -> Fleet:
-    """A fleet of imported satellites; ids are catalogue numbers unless ``first_sat_id``.
+    """A fleet of imported satellites; ids are catalogue numbers unless ``first_sat_id``."""
+    return catalogue_fleet(sats, first_sat_id)[0]
 
-    Satellites are grouped into planes by right ascension of the node in 10° bins, a coarse
-    grouping for frames (element sets carry no plane label).
-    """
+
+def catalogue_fleet(
+    sats: list[Satrec], first_sat_id: int | None = None
+) -> tuple[Fleet, structure.Structure]:
+    """A fleet of imported satellites with its shells and planes recovered from the
+    elements (``twin.fleet.structure``), and that structure; ids are catalogue numbers
+    unless ``first_sat_id``."""
     if first_sat_id is None:
         sat_id = np.array([s.satnum for s in sats], dtype=np.int32)
     else:
         sat_id = first_sat_id + np.arange(len(sats), dtype=np.int32)
-    raan_deg = np.degrees([s.nodeo for s in sats]) % 360.0
-    _, plane = np.unique((raan_deg // 10.0).astype(int), return_inverse=True)
-    return make_fleet(sat_id, plane, sats)
+    found = structure.recover(*structure.mean_elements(sats))
+    return make_fleet(sat_id, found.plane, sats, found.shell), found

@@ -89,7 +89,13 @@ def cmd_db_fleet(args: argparse.Namespace) -> int:
         raise
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    name = Path(args.preset).stem if not (args.walker or args.elements) else shells[0]
+    name = (
+        "walker"
+        if args.walker
+        else Path(args.elements).stem
+        if args.elements
+        else Path(args.preset).stem
+    )
     written = register_fleet(url, fleet, hw, name, shells, step_ns / NS_PER_S)
     stored = register_stations(url, stations)
     say(f"twin db fleet: {written} satellites registered as {name!r}, {stored} ground stations")

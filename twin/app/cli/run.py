@@ -192,7 +192,7 @@ def load_fleet(args: argparse.Namespace, start_ns: int):
     optionally with its geometry replaced by a Walker pattern (``--walker``) or element sets
     (``--elements``), flown with the preset's first hardware model."""
     from twin.fleet.constellation import walker_delta
-    from twin.fleet.elements import fleet_from_elements, read_elements
+    from twin.fleet.elements import catalogue_fleet, read_elements
     from twin.fleet.hardware import hardware_arrays
     from twin.sim import presets
 
@@ -209,11 +209,12 @@ def load_fleet(args: argparse.Namespace, start_ns: int):
         fleet = walker_delta(
             total, planes, phasing, args.altitude_km, args.inclination_deg, epoch_ns=start_ns
         )
-    else:
-        fleet = fleet_from_elements(read_elements(Path(args.elements))[0])
+        shells = ["walker"]
+    else:  # shells and planes recovered from the elements, each shell named by its centre
+        fleet, found = catalogue_fleet(read_elements(Path(args.elements))[0])
+        shells = found.names(Path(args.elements).stem)
     first_model = preset.hardware[preset.shells[0].hardware]
-    shell = "walker" if args.walker else Path(args.elements).stem
-    return fleet, hardware_arrays([first_model], [fleet.n_sat]), [shell]
+    return fleet, hardware_arrays([first_model], [fleet.n_sat]), shells
 
 
 def cmd_run(args: argparse.Namespace) -> int:
