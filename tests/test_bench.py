@@ -143,3 +143,17 @@ def test_contacts_bench_prints_its_ratio_and_finds_the_same_pairs_both_ways():
         r"pairs and grants: True",
         out,
     ), out
+
+
+def test_forecast_bench_prints_its_speed_and_ratio_to_sgp4():
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_forecast.py"), "--preset", "threebody-12",
+         "--hours", "3"],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    assert re.search(
+        r"threebody-12: 12 satellites x \d+ stations, 3 h at 10 s: [\d,]+ eclipses, [\d,]+ "
+        r"contacts \| forecast [\d.]+ s \([\d,]+x real time\) \| bare SGP4 [\d.]+ s \| "
+        r"forecast/SGP4 [\d.]+",
+        out,
+    ), out

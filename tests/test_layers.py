@@ -20,6 +20,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("payload", ("twin.payload",)),
     ("simulation", ("twin.sim",)),
     ("mirror", ("twin.mirror",)),
+    ("forecast", ("twin.forecast",)),
     ("streams", ("twin.stream",)),
     ("store", ("ingest.store",)),
     ("rules", ("ingest.rules",)),

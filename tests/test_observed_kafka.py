@@ -165,6 +165,24 @@ def test_an_emulated_fleet_reaches_the_store_whole_and_its_truth_stays_hidden(
     assert 0.05 < float(at_epoch.group(2)) < 0.8 and float(at_epoch.group(4)) < 2.5, score
     change = re.search(r"change at update +(\d+) +([\d.]+)", score)
     assert change and int(change.group(1)) == sets - 12 and 0.05 < float(change.group(2)) < 1.2
+    # A forecast flown from the element sets received, scored against the truth orbits:
+    # every eclipse and contact edge found, within a second (the sets' fit error is
+    # 0.5 km along track, a fifteenth of a second of flight).
+    out = twin_command(
+        "forecast", "make", "--preset", "threebody-12", "--start", "2026-03-20T14:00:00Z",
+        "--horizon", "6h", "--step", "20s", "--forecast-id", "f-1", env=env,
+    )  # fmt: skip
+    assert "12 satellites (12 flown from element sets received)" in out, out
+    score = twin_command(
+        "forecast", "score", "--run-id", "truth-1", "--forecast-id", "f-1", env=env
+    )
+    rows = {line.split()[0]: line.split()[1:] for line in score.splitlines()[1:] if line}
+    for kind, limit_s in (("eclipse", 1.0), ("contact", 2.0)):
+        compared, median_s, p95_s, _, missed, extra = rows[kind]
+        assert int(compared) > 20 and float(median_s) <= float(p95_s) < limit_s, score
+        assert int(missed) + int(extra) <= int(compared) // 20, score
+    with connect(role_url(database, READER_ROLE)) as conn:  # the dashboards' login reads them
+        assert conn.execute("SELECT count(*) FROM forecast_windows").fetchone()[0] > 0
     for role in (INGEST_ROLE, READER_ROLE):  # the mirror's logins never read the truth
         with (
             connect(role_url(database, role)) as conn,

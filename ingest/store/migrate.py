@@ -149,6 +149,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "the reality emulator's truth orbits, readable by the owner alone",
         "truth-elements",
     ),
+    Migration(
+        15,
+        "forecasts of eclipse and contact windows, every forecast kept",
+        "forecast-windows",
+    ),
 )
 
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Double,
     Identity,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -225,6 +227,67 @@ truth_elements = Table(
     comment="Truth orbits of twin emulate runs: the element set each satellite flies, whose "
     "published sets carry a fit error; no role but the owner may read it (scores do, the "
     "mirror never)",
+)
+
+forecast_runs = Table(
+    "forecast_runs",
+    metadata,
+    Column("forecast_id", Text, nullable=False),
+    Column("made_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True), nullable=False),
+    Column(
+        "step_s",
+        Double,
+        nullable=False,
+        comment="the grid the crossings were found on (each refined between grid times)",
+    ),
+    Column("satellites", Integer, nullable=False),
+    Column(
+        "element_sets",
+        Integer,
+        nullable=False,
+        comment="satellites flown from an element set received on twin.elements (the rest "
+        "from the preset)",
+    ),
+    Column("newest_epoch", DateTime(timezone=True)),
+    PrimaryKeyConstraint("forecast_id", name="forecast_runs_pkey"),
+    comment="One row per twin forecast: its span, grid, and the element sets it flew",
+)
+
+forecast_windows = Table(
+    "forecast_windows",
+    metadata,
+    Column("forecast_id", Text, nullable=False),
+    Column("sat_id", Integer, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column(
+        "station_id",
+        Integer,
+        nullable=False,
+        comment="the ground station of a contact; 0 for an eclipse",
+    ),
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True), nullable=False),
+    Column(
+        "open_start",
+        Boolean,
+        nullable=False,
+        comment="the window was already open at the forecast's start (starts_at is that start)",
+    ),
+    Column(
+        "open_end",
+        Boolean,
+        nullable=False,
+        comment="the window is still open at the forecast's end (ends_at is that end)",
+    ),
+    PrimaryKeyConstraint(
+        "forecast_id", "kind", "sat_id", "station_id", "starts_at", name="forecast_windows_pkey"
+    ),
+    CheckConstraint("kind IN ('eclipse', 'contact')", name="forecast_windows_kind"),
+    Index("forecast_windows_by_start", "starts_at"),
+    comment="Eclipse and contact windows a forecast predicts: one row per satellite, window "
+    "(and station for a contact)",
 )
 
 mirror_estimates = Table(

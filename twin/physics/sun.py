@@ -103,11 +103,15 @@ class Sunlight:
         position is NaN).
     sunlit : the Sun's centre is above the Earth's limb (what skyfield's ``is_sunlit`` tells).
     flux_w_m2 : irradiance before shadowing, inverse-square in the Sun's distance.
+    limb_margin_rad : the Sun's centre's apparent angle from the Earth's centre less the
+        Earth's apparent radius: positive when sunlit, smooth in time (its zero crossings
+        are eclipse entries and exits).
     """
 
     illumination: np.ndarray
     sunlit: np.ndarray
     flux_w_m2: np.ndarray
+    limb_margin_rad: np.ndarray
 
 
 def sunlight(r_km: np.ndarray, sun_km: np.ndarray) -> Sunlight:
@@ -149,6 +153,7 @@ def sunlight(r_km: np.ndarray, sun_km: np.ndarray) -> Sunlight:
         illumination=fraction,
         sunlit=c > b,
         flux_w_m2=SOLAR_CONSTANT_W_M2 * (AU_KM / d_sun) ** 2,
+        limb_margin_rad=c - b,
     )
 
 

@@ -4,7 +4,7 @@ JSON object per line) and runs the command, turning a configuration error, an un
 database or undelivered Kafka messages into one line and an exit code. Each command group is a
 module of this package that adds its subcommands to the parser (``add_parsers``): ``run``,
 ``ingest``, ``db``, ``rules`` (with ``score``), ``ops`` (config, report, grafana, topics,
-scenario) and ``mirror`` (elements); ``options`` holds what several of them share.
+scenario), ``mirror`` (elements) and ``forecast``; ``options`` holds what several of them share.
 Nothing outside this package imports it but the ``twin`` entry points."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 import sys
 
 from twin import __version__
-from twin.app.cli import db, ingest, mirror, ops, rules, run
+from twin.app.cli import db, forecast, ingest, mirror, ops, rules, run
 from twin.app.cli.options import EXIT_CONFIG
 from twin.app.output import JsonLogFormatter, use_json
 from twin.core import shutdown
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parsers(sub)
     ops.add_parsers(sub)
     mirror.add_parsers(sub)
+    forecast.add_parsers(sub)
     return parser
 
 

@@ -253,14 +253,14 @@ def cmd_mirror_estimate(args: argparse.Namespace) -> int:
     url = ingest_url(args.ingest_database, args.database)
     since_ns = parse_start(args.since) if args.since else 0
     with connect(url, role=INGEST_ROLE) as conn:
-        received = _received_elements(conn)
+        received = received_elements(conn)
         columns = _observed_columns(conn, since_ns)
     if columns["sat_id"].size == 0:
         say("twin mirror estimate: no observed samples; nothing estimated")
         return 0
     ids, t_us = columns["sat_id"], columns["time_us"]
     fleet, hw, _ = load_fleet(args, int(t_us[0]) * NS_PER_US)
-    fleet = _flown_from_elements(fleet, received)
+    fleet = flown_from_elements(fleet, received)
     known = np.isin(ids, fleet.sat_id)
     order = np.argsort(fleet.sat_id)
     row = order[np.searchsorted(fleet.sat_id[order], ids[known])]
@@ -351,7 +351,7 @@ def _observed_columns(conn, since_ns: int) -> dict[str, np.ndarray]:
     }
 
 
-def _received_elements(conn) -> dict[int, dict]:
+def received_elements(conn) -> dict[int, dict]:
     """Each satellite's newest element set received, as OMM keys, by catalogue number."""
     rows = conn.execute(
         "SELECT DISTINCT ON (norad_cat_id) norad_cat_id, omm FROM element_sets "
@@ -360,7 +360,7 @@ def _received_elements(conn) -> dict[int, dict]:
     return dict(rows)
 
 
-def _flown_from_elements(fleet, received: dict[int, dict]):
+def flown_from_elements(fleet, received: dict[int, dict]):
     """``fleet`` with the orbits of the element sets received for its satellites (the
     mirror flies what reality reports; the preset's own elements where none came)."""
     from twin.fleet.constellation import make_fleet

@@ -1,0 +1,242 @@
+"""``twin forecast``: what comes next for every satellite, flown from the newest element sets
+received (``make``: eclipse and contact windows, stored in ``forecast_windows``), and a
+forecast scored against an emulated fleet's truth orbits (``score``)."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+
+import numpy as np
+
+from twin.app.cli.options import database_option, fleet_options, ingest_database_option
+from twin.app.output import say
+from twin.core.settings import InputError
+
+
+def add_parsers(sub) -> None:
+    from twin.app import config
+
+    forecast = sub.add_parser(
+        "forecast", help="what comes next for every satellite, from the newest element sets"
+    ).add_subparsers(dest="forecast_command", required=True)
+    make = forecast.add_parser(
+        "make",
+        help="eclipse and contact windows over --horizon, each edge refined between grid "
+        "times, flown from the newest element set received of each satellite (the preset's "
+        "where none came), stored in forecast_windows (as twin_ingest)",
+    )
+    fleet_options(make)
+    make.add_argument("--start", default="now", help="'now' or ISO-8601 UTC time")
+    make.add_argument("--horizon", default="24h", help="how far ahead (default 24h)")
+    config.add_setting_option(make, "step", help="grid the crossings are found on")
+    make.add_argument("--stations", help="stations TOML (default: the bundled stations)")
+    make.add_argument("--forecast-id", help="the forecast's key (default: random)")
+    database_option(make)
+    ingest_database_option(make)
+    make.set_defaults(func=cmd_forecast_make)
+    score = forecast.add_parser(
+        "score",
+        help="a forecast's window edges against an emulate run's truth orbits: timing error "
+        "per kind, median, p95 and max, and edges missed or extra (as the owner)",
+    )
+    score.add_argument("--run-id", required=True, help="the twin emulate run")
+    score.add_argument("--forecast-id", required=True, help="the forecast to score")
+    score.add_argument("--stations", help="stations TOML (default: the bundled stations)")
+    database_option(score)
+    score.set_defaults(func=cmd_forecast_score)
+
+
+def cmd_forecast_make(args: argparse.Namespace) -> int:
+    from ingest.store.db import connect
+    from ingest.store.roles import INGEST_ROLE, ingest_url
+    from twin.app.cli.mirror import flown_from_elements, received_elements
+    from twin.app.cli.run import load_fleet
+    from twin.core.clock import NS_PER_S, iso, parse_duration_ns, parse_start
+    from twin.forecast.windows import windows
+    from twin.payload.ground import load_stations
+
+    start_ns = parse_start(args.start)
+    horizon_ns = parse_duration_ns("--horizon", args.horizon)
+    step_ns = parse_duration_ns("--step", args.step)
+    if step_ns > 60 * NS_PER_S:
+        raise InputError("--step: at most 60s (a pass shorter than the grid could be missed)")
+    forecast_id = args.forecast_id or f"forecast-{secrets.token_hex(4)}"
+    url = ingest_url(args.ingest_database, args.database)
+    with connect(url, role=INGEST_ROLE) as conn:
+        received = received_elements(conn)
+    fleet, _, _ = load_fleet(args, start_ns)
+    fleet = flown_from_elements(fleet, received)
+    stations = load_stations(args.stations)
+    eclipses, contacts = windows(fleet, stations, start_ns, horizon_ns, step_ns)
+    flown = [received[s] for s in fleet.sat_id.tolist() if s in received]
+    newest = max((omm["EPOCH"] for omm in flown), default=None)
+    stage = _stage_payload(fleet.sat_id, stations.station_id, (eclipses, contacts))
+    with connect(url, role=INGEST_ROLE) as conn, conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO forecast_runs (forecast_id, starts_at, ends_at, step_s, satellites, "
+            "element_sets, newest_epoch) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (
+                forecast_id,
+                iso(start_ns),
+                iso(start_ns + horizon_ns // step_ns * step_ns),
+                step_ns / NS_PER_S,
+                fleet.n_sat,
+                len(flown),
+                newest,
+            ),
+        )
+        # The windows by one binary COPY into a session stage, then one INSERT naming them.
+        cur.execute(
+            "CREATE TEMP TABLE forecast_stage (sat_id int4, eclipse bool, station_id int4, "
+            "starts_at timestamptz, ends_at timestamptz, open_start bool, open_end bool) "
+            "ON COMMIT DROP"
+        )
+        with cur.copy("COPY forecast_stage FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(stage)
+        cur.execute(
+            "INSERT INTO forecast_windows (forecast_id, sat_id, kind, station_id, starts_at, "
+            "ends_at, open_start, open_end) SELECT %s, sat_id, CASE WHEN eclipse THEN "
+            "'eclipse' ELSE 'contact' END, station_id, starts_at, ends_at, open_start, "
+            "open_end FROM forecast_stage",
+            (forecast_id,),
+        )
+    say(
+        f"twin forecast: {forecast_id}: {fleet.n_sat} satellites ({len(flown)} flown from "
+        f"element sets received) over {horizon_ns / NS_PER_S / 3600:.2f} h from "
+        f"{iso(start_ns)}: {eclipses.sat_row.size} eclipses, {contacts.sat_row.size} contacts "
+        f"with {stations.n_st} stations, stored in forecast_windows"
+    )
+    return 0
+
+
+def _stage_payload(sat_id: np.ndarray, station_id: np.ndarray, found) -> bytes:
+    """The windows found as a binary COPY of ``forecast_stage`` (no loop over windows)."""
+    from ingest.store.pgcopy import PG_EPOCH_UNIX_US, binary_copy_payload
+    from twin.core.clock import NS_PER_US
+    from twin.forecast.windows import ECLIPSE
+
+    def joined(f):
+        return np.concatenate([f(w) for w in found])
+
+    return binary_copy_payload(
+        [
+            (joined(lambda w: sat_id[w.sat_row]).astype(np.int32), "int4"),
+            (joined(lambda w: np.full(w.sat_row.shape, w.kind == ECLIPSE)), "bool"),
+            (
+                joined(
+                    lambda w: np.where(
+                        w.station_row >= 0, station_id[np.maximum(w.station_row, 0)], 0
+                    )
+                ).astype(np.int32),
+                "int4",
+            ),
+            (joined(lambda w: w.start_ns // NS_PER_US) - PG_EPOCH_UNIX_US, "timestamptz"),
+            (joined(lambda w: w.end_ns // NS_PER_US) - PG_EPOCH_UNIX_US, "timestamptz"),
+            (joined(lambda w: w.open_start), "bool"),
+            (joined(lambda w: w.open_end), "bool"),
+        ]
+    )
+
+
+def cmd_forecast_score(args: argparse.Namespace) -> int:
+    from ingest.store.db import connect
+    from twin.core.clock import NS_PER_S, NS_PER_US
+    from twin.core.settings import database_url
+    from twin.fleet.constellation import make_fleet
+    from twin.forecast.windows import windows
+    from twin.payload.ground import load_stations
+    from twin.wire.elements import satrec_from_omm
+
+    with connect(database_url(args.database)) as conn:
+        run = conn.execute(
+            "SELECT (extract(epoch FROM starts_at) * 1e6)::int8, "
+            "(extract(epoch FROM ends_at) * 1e6)::int8, step_s FROM forecast_runs "
+            "WHERE forecast_id = %s",
+            (args.forecast_id,),
+        ).fetchone()
+        truth = conn.execute(
+            "SELECT sat_id, omm FROM truth_elements WHERE run_id = %s ORDER BY sat_id",
+            (args.run_id,),
+        ).fetchall()
+        stored = conn.execute(
+            "SELECT sat_id, kind, station_id, (extract(epoch FROM starts_at) * 1e6)::int8, "
+            "(extract(epoch FROM ends_at) * 1e6)::int8, open_start, open_end "
+            "FROM forecast_windows WHERE forecast_id = %s",
+            (args.forecast_id,),
+        ).fetchall()
+    if run is None:
+        raise InputError(f"--forecast-id: {args.forecast_id!r} is not in forecast_runs")
+    if not truth:
+        raise InputError(f"--run-id: {args.run_id!r} has no truth orbits in truth_elements")
+    start_ns, end_ns = run[0] * NS_PER_US, run[1] * NS_PER_US
+    step_ns = round(run[2] * NS_PER_S)
+    sat_id = np.array([s for s, _ in truth])
+    fleet = make_fleet(sat_id, np.arange(sat_id.size), [satrec_from_omm(o) for _, o in truth])
+    stations = load_stations(args.stations)
+    true_windows = windows(fleet, stations, start_ns, end_ns - start_ns, step_ns)
+    print(f"{'edges':<9} {'compared':>9} {'median |dt| s':>14} {'p95 s':>8} {'max s':>8} "
+          f"{'missed':>7} {'extra':>6}")  # fmt: skip
+    for truth_w in true_windows:
+        ours = [r for r in stored if r[1] == truth_w.kind]
+        station = np.where(
+            truth_w.station_row >= 0, stations.station_id[np.maximum(truth_w.station_row, 0)], 0
+        )
+        expected = _edges(sat_id[truth_w.sat_row], station, truth_w)
+        found = _edges_of_rows(ours)
+        dt_s, missed, extra = _match(expected, found)
+        if dt_s.size:
+            print(
+                f"{truth_w.kind:<9} {dt_s.size:>9} {np.median(dt_s):>14.3f} "
+                f"{np.percentile(dt_s, 95):>8.3f} {dt_s.max():>8.3f} {missed:>7} {extra:>6}"
+            )
+        else:
+            print(f"{truth_w.kind:<9} {0:>9} {'-':>14} {'-':>8} {'-':>8} {missed:>7} {extra:>6}")
+    return 0
+
+
+MATCH_S = 60.0  # an edge further than this from every edge of the other side is unmatched
+
+
+def _edges(sat_id, station_id, w) -> dict:
+    """(sat_id, station_id, rising) -> sorted edge times in s, of windows not cut by the
+    horizon."""
+    edges: dict = {}
+    for s, st, a, b, o1, o2 in zip(
+        sat_id.tolist(), station_id.tolist(), w.start_ns.tolist(), w.end_ns.tolist(),
+        w.open_start.tolist(), w.open_end.tolist(), strict=True,
+    ):  # fmt: skip
+        if not o1:
+            edges.setdefault((s, st, True), []).append(a / 1e9)
+        if not o2:
+            edges.setdefault((s, st, False), []).append(b / 1e9)
+    return {k: np.sort(v) for k, v in edges.items()}
+
+
+def _edges_of_rows(rows) -> dict:
+    edges: dict = {}
+    for s, _, st, a, b, o1, o2 in rows:
+        if not o1:
+            edges.setdefault((s, st, True), []).append(a / 1e6)
+        if not o2:
+            edges.setdefault((s, st, False), []).append(b / 1e6)
+    return {k: np.sort(v) for k, v in edges.items()}
+
+
+def _match(expected: dict, found: dict) -> tuple[np.ndarray, int, int]:
+    """|Δt| of each expected edge to the nearest found edge of its satellite, station and
+    direction (within ``MATCH_S``), and the edges missed and extra."""
+    dt, missed, extra = [], 0, 0
+    for key in expected.keys() | found.keys():
+        want = expected.get(key, np.zeros(0))
+        got = found.get(key, np.zeros(0))
+        if got.size == 0 or want.size == 0:
+            missed += want.size
+            extra += got.size
+            continue
+        nearest = np.abs(want[:, None] - got[None, :])  # a handful of edges per key
+        best = nearest.min(axis=1)
+        dt += best[best <= MATCH_S].tolist()
+        missed += int((best > MATCH_S).sum())
+        extra += int((nearest.min(axis=0) > MATCH_S).sum())
+    return np.array(dt), missed, extra
