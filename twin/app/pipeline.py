@@ -20,7 +20,7 @@ from ingest.rules.fleet import check_fleet
 from ingest.service.consumer import IngestStats, Validator, count_batch, decode_partition
 from ingest.service.writer import Writer
 from ingest.store.roles import INGEST_ROLE
-from twin.fleet.constellation import Fleet
+from twin.fleet.constellation import Fleet, frame_groups, group_partitions
 from twin.fleet.hardware import Hardware
 from twin.payload import schedule as payload
 from twin.sim import engine
@@ -103,7 +103,11 @@ def run_local(
             progress(next_tick, local)
 
     try:
-        sink = TopicSink(bus, names, jobs_key=LOCAL_KEY, after_block=store)
+        telemetry_spec = topics[telemetry.TELEMETRY_TOPIC]
+        partitions = group_partitions(frame_groups(fleet), telemetry_spec.partitions)
+        sink = TopicSink(
+            bus, names, jobs_key=LOCAL_KEY, after_block=store, frame_partitions=partitions
+        )
         stats = engine.run(fleet, hw, plan, sink, ctx=ctx, seed=seed, faults=faults)
     finally:
         writer.close()

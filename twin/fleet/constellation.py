@@ -101,6 +101,22 @@ def frame_groups(fleet: Fleet, min_satellites: int = FRAME_MIN_SATELLITES) -> Fr
     return FrameGroups(order, tuple(names), tuple(bounds))
 
 
+def group_partitions(groups: FrameGroups, n_partitions: int) -> dict[str, int]:
+    """The telemetry partition of each frame group, by name: groups in order (of their first
+    plane), each to the partition holding the fewest satellites so far (ties: the lowest
+    number). Partitions differ by at most one group's satellites, and none is empty while
+    there are groups for it; a hash of the key instead leaves some empty and doubles
+    others (14 groups on 12 partitions: 3 empty, 5 with two). Decided from the whole
+    fleet's groups, so every shard and every restart sends a group to the same partition."""
+    load = np.zeros(max(n_partitions, 1), np.int64)
+    partitions = {}
+    for g, name in enumerate(groups.names):  # over frame groups, once per run
+        target = int(np.argmin(load))
+        partitions[name] = target
+        load[target] += groups.bounds[g + 1] - groups.bounds[g]
+    return partitions
+
+
 def shard_rows(fleet: Fleet, shard: int, shards: int) -> np.ndarray:
     """Rows of shard ``shard`` of ``shards``: whole frame groups, dealt round-robin.
 

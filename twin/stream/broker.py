@@ -282,15 +282,30 @@ class Producer:
         self.failed: list[str] = []
 
     def send(
-        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]] | None = None
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
     ) -> None:
+        """Send one message, to ``partition`` when given, else by the key's hash."""
+        future = self._client().send(
+            topic, key=key, value=value, headers=headers or [], partition=partition
+        )
+        future.add_errback(self._on_error)
+        self.sent += 1
+
+    def _client(self) -> KafkaProducer:
         if self._producer is None:
             self._producer = open_client(
                 KafkaProducer, self._bootstrap, self._security, **self._config
             )
-        future = self._producer.send(topic, key=key, value=value, headers=headers or [])
-        future.add_errback(self._on_error)
-        self.sent += 1
+        return self._producer
+
+    def partition_count(self, topic: str) -> int:
+        """How many partitions ``topic`` has on the broker (0: not known to it)."""
+        return len(self._client().partitions_for(topic) or ())
 
     def _on_error(self, exc: BaseException) -> None:
         self.failed.append(f"{type(exc).__name__}: {exc}")
@@ -345,8 +360,8 @@ def latest_value(
 class LocalBus:
     """The in-process bus: Kafka's ordering in place of Kafka, for the embedded default.
 
-    Messages go to a partition of their topic by a crc32 of their key (so one key stays in
-    one partition, in order) and get that partition's next offset; ``drain`` hands every
+    Messages go to the partition given, else to one by a crc32 of their key (so one key stays
+    in one partition, in order) and get that partition's next offset; ``drain`` hands every
     message sent since the last drain to the local consumer. Nothing leaves the process.
     """
 
@@ -356,8 +371,9 @@ class LocalBus:
         self._next: dict[tuple[str, int], int] = {}
         self._pending: dict[tuple[str, int], list[tuple[int, bytes]]] = {}
 
-    def send(self, topic: str, key: bytes, value: bytes, headers=None) -> None:
-        partition = zlib.crc32(key) % self._partitions[topic]
+    def send(self, topic: str, key: bytes, value: bytes, headers=None, partition=None) -> None:
+        if partition is None:
+            partition = zlib.crc32(key) % self._partitions[topic]
         offset = self._next.get((topic, partition), 0)
         self._next[(topic, partition)] = offset + 1
         self._pending.setdefault((topic, partition), []).append((offset, value))

@@ -74,8 +74,11 @@ def telemetry_schema() -> dict:
         "at their own rates: a frame carries every channel of the groups due at its tick and "
         "none of the others. null marks a value that could not be computed (an SGP4 failure, "
         "see sgp4_error). Environment and state are at the tick's time; powers, utilisation "
-        "and throughput are over the tick that follows. Kafka key: the group. Headers: "
-        "schema_id, schema_version.",
+        "and throughput are over the tick that follows. Kafka key: the group. Partition: "
+        "chosen by the twin, not by the key's hash: the fleet's groups in order of their "
+        "first plane, each to the partition holding the fewest satellites so far (ties: the "
+        "lowest number), so every partition carries a fair share and a group always the same "
+        "one. Headers: schema_id, schema_version.",
         ["time_unix_ns", "group", "sat_id"],
         {
             "time_unix_ns": {**TIME_NS, "description": "tick time, " + TIME_NS["description"]},

@@ -16,7 +16,7 @@ import numpy as np
 
 from twin.core.clock import NS_PER_S, iso
 from twin.core.settings import PLAINTEXT, ConfigError, InputError, KafkaSecurity
-from twin.fleet.constellation import Fleet, frame_groups, shard_rows, subset
+from twin.fleet.constellation import Fleet, frame_groups, group_partitions, shard_rows, subset
 from twin.fleet.hardware import Hardware
 from twin.payload import ground, workload
 from twin.payload import schedule as payload
@@ -158,10 +158,11 @@ def run(
     ``twin.satellites`` (when the topics have it) before the first tick."""
     i, n = config.shard
     rows = shard_rows(fleet, i, n)
+    groups = frame_groups(fleet)  # the whole fleet's: every shard places a group alike
     if rows.shape[0] == 0:
         raise InputError(
             f"--shard: shard {i}/{n} has no satellites "
-            f"({len(frame_groups(fleet).names)} frame groups for {n} shards)"
+            f"({len(groups.names)} frame groups for {n} shards)"
         )
     all_sat_ids = set(fleet.sat_id.tolist())
     scenario = load_run_scenario(config, fleet)
@@ -201,6 +202,8 @@ def run(
     producer = Producer(config.bootstrap, client_id=f"twin-run-{i}of{n}", security=config.security)
     publish_registry(producer, config, registry, set(fleet.sat_id.tolist()))
     telemetry_topic = config.topics[telemetry.TELEMETRY_TOPIC].name
+    # Frame groups spread evenly over the partitions the topic has on the broker.
+    frame_partitions = group_partitions(groups, producer.partition_count(telemetry_topic))
     every_ticks = max(1, config.checkpoint_every_ns // config.step_ns)
     last_saved = [start_tick]
 
@@ -243,6 +246,7 @@ def run(
             {name: spec.name for name, spec in config.topics.items()},
             jobs_key=f"shard-{i}of{n}".encode(),
             after_block=save,
+            frame_partitions=frame_partitions,
         )
         stats = engine.run(
             fleet,

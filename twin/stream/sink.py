@@ -15,7 +15,12 @@ from twin.wire import events, jobs, telemetry
 
 class Sender(Protocol):
     def send(
-        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]] | None = None
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
     ) -> None: ...
 
 
@@ -23,7 +28,9 @@ class TopicSink:
     """``twin.sim.engine.Sink`` onto topics. ``topic_names`` maps each topic to its name on
     the broker (a prefix may apply); ``jobs_key`` keys the run's job steps (one partition per
     shard keeps their order); ``after_block(next_tick, state)``, when given, runs after each
-    block (a checkpoint, or storing what the block sent)."""
+    block (a checkpoint, or storing what the block sent); ``frame_partitions`` sends each
+    frame group to its partition (``twin.fleet.constellation.group_partitions``), else the
+    key's hash decides."""
 
     def __init__(
         self,
@@ -31,8 +38,10 @@ class TopicSink:
         topic_names: dict[str, str],
         jobs_key: bytes,
         after_block: Callable[[int, TwinState], None] | None = None,
+        frame_partitions: dict[str, int] | None = None,
     ) -> None:
         self._sender = sender
+        self._frame_partitions = frame_partitions or {}
         self._telemetry = topic_names[telemetry.TELEMETRY_TOPIC]
         self._events = topic_names[events.EVENTS_TOPIC]
         self._jobs = topic_names[jobs.JOBS_TOPIC]
@@ -44,7 +53,11 @@ class TopicSink:
 
     def frame(self, frame: telemetry.Frame) -> None:
         self._sender.send(
-            self._telemetry, frame.group.encode(), telemetry.encode(frame), self._frame_headers
+            self._telemetry,
+            frame.group.encode(),
+            telemetry.encode(frame),
+            self._frame_headers,
+            self._frame_partitions.get(frame.group),
         )
 
     def events(self, batch: events.Events) -> None:
