@@ -157,3 +157,13 @@ def test_forecast_bench_prints_its_speed_and_ratio_to_sgp4():
         r"forecast/SGP4 [\d.]+",
         out,
     ), out
+
+
+def test_catalogue_bench_prints_the_structure_and_the_update():
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_catalogue.py")],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    assert re.search(r"6409 satellites \| structure recovered in [\d.]+ ms", out), out
+    assert re.search(r"joining one physical shell .*: 100.00 %", out), out
+    assert re.search(r"6405 in both \| predicted position change at the update: median", out)

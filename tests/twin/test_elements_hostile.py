@@ -3,15 +3,18 @@ never another exception, never elements SGP4 cannot fly (generated with hypothes
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sgp4.exporter import export_omm
 
 from tests.test_hostile_decoders import json_values
 from tests.twin.test_elements import ISS, _fixed
+from twin.fleet import elements as elements_module
 from twin.fleet.constellation import walker_delta
 from twin.fleet.elements import ElementsError, read_elements
 
@@ -55,6 +58,27 @@ def test_any_bytes_as_an_element_file_are_read_or_refused(tmp_path_factory, data
         path = tmp_path_factory.mktemp("raw") / f"f.{suffix}"
         path.write_bytes(data)
         _read(path)
+
+
+@SETTINGS
+@given(data=st.binary(max_size=400), gzipped=st.booleans())
+def test_any_bytes_as_a_gzipped_element_file_are_read_or_refused(tmp_path_factory, data, gzipped):
+    for suffix in ("tle", "json", "csv", "xml"):
+        path = tmp_path_factory.mktemp("gz") / f"f.{suffix}.gz"
+        path.write_bytes(gzip.compress(data) if gzipped else data)
+        _read(path)
+
+
+def test_a_gzip_bomb_is_refused_before_it_inflates(tmp_path, monkeypatch):
+    monkeypatch.setattr(elements_module, "MAX_GUNZIPPED_BYTES", 1_000_000)
+    path = tmp_path / "bomb.tle.gz"
+    path.write_bytes(gzip.compress(b"\n" * 50_000_000))  # 50 MB of blank lines in ~50 kB
+    assert path.stat().st_size < 100_000
+    with pytest.raises(ElementsError, match="more than 1000000 bytes once gunzipped"):
+        read_elements(path)
+    good = tmp_path / "good.tle.gz"  # the same limit reads a real gzipped file
+    good.write_bytes(gzip.compress(("\n".join(GOOD_TLE) + "\n").encode()))
+    assert len(read_elements(good)[0]) == len(GOOD_TLE) // 3
 
 
 @SETTINGS

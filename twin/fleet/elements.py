@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import zlib
 from pathlib import Path
 from xml.etree.ElementTree import ParseError
 
@@ -17,6 +19,7 @@ from twin.fleet.constellation import Fleet, make_fleet
 from twin.wire.elements import element_problems, satrec_from_omm, tle_checksum_ok
 
 FORMATS = ("tle", "omm-csv", "omm-xml", "omm-json")
+MAX_GUNZIPPED_BYTES = 256 * 1024 * 1024  # ~1.5 M element sets as TLE
 
 
 class ElementsError(InputError):
@@ -24,8 +27,9 @@ class ElementsError(InputError):
 
 
 def detect_format(path: Path) -> str:
-    """Guess the format from the suffix: .tle/.txt/.3le, .csv, .xml, .json."""
-    suffix = path.suffix.lower()
+    """Guess the format from the suffix: .tle/.txt/.3le, .csv, .xml, .json (each also
+    gzipped, .gz after it)."""
+    suffix = (path.with_suffix("") if path.suffix.lower() == ".gz" else path).suffix.lower()
     formats = {
         ".tle": "tle",
         ".txt": "tle",
@@ -43,12 +47,17 @@ def detect_format(path: Path) -> str:
 
 
 def read_elements(path: Path, fmt: str | None = None) -> tuple[list[Satrec], list[str]]:
-    """Read element sets; return the Satrecs and a name per satellite (catalogue id if none)."""
+    """Read element sets (a file ending in .gz is gunzipped first, at most
+    ``MAX_GUNZIPPED_BYTES``); return the Satrecs and a name per satellite (catalogue id if
+    none)."""
     fmt = fmt or detect_format(path)
     if fmt not in FORMATS:
         raise ElementsError(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        if path.suffix.lower() == ".gz":
+            raw = _gunzip(raw, path)
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ElementsError(f"{path}: cannot be read ({exc})") from None
     if fmt == "tle":
@@ -61,7 +70,7 @@ def read_elements(path: Path, fmt: str | None = None) -> tuple[list[Satrec], lis
         records = records if isinstance(records, list) else [records]
     else:
         try:
-            with path.open(encoding="utf-8") as f:
+            with io.StringIO(text) as f:
                 records = list(omm.parse_csv(f) if fmt == "omm-csv" else omm.parse_xml(f))
         except (ParseError, csv.Error, ValueError) as exc:
             raise ElementsError(f"{path}: not {fmt.upper()}: {exc}") from None
@@ -79,6 +88,19 @@ def read_elements(path: Path, fmt: str | None = None) -> tuple[list[Satrec], lis
         where.append(f"entry {i + 1}")
     _check_unique(sats, path, where)
     return sats, names
+
+
+def _gunzip(raw: bytes, path: Path) -> bytes:
+    """``raw`` gunzipped, refusing more than ``MAX_GUNZIPPED_BYTES`` (a small hostile file
+    must not inflate to gigabytes)."""
+    inflate = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+    try:
+        out = inflate.decompress(raw, MAX_GUNZIPPED_BYTES + 1)
+    except zlib.error as exc:
+        raise ElementsError(f"{path}: not gzip ({exc})") from None
+    if len(out) > MAX_GUNZIPPED_BYTES:
+        raise ElementsError(f"{path}: more than {MAX_GUNZIPPED_BYTES} bytes once gunzipped")
+    return out
 
 
 def _check_elements(sat: Satrec, path: Path, where: str) -> None:
