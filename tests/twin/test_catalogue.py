@@ -47,3 +47,18 @@ def test_a_real_catalogues_shells_planes_and_laser_neighbours():
     )
     assert same_shell.mean() >= 0.99
     assert (grid.neighbour[found.in_transit[fleet.shell]] < 0).all()  # alone in transit
+
+
+def test_satellites_in_transit_fly_with_their_laser_terminals_idle():
+    # No laser mesh to join while raising or lowering: no laser power, no lasers_down rule.
+    from argparse import Namespace
+
+    from twin.app.cli.run import load_fleet
+
+    path = DATA / "starlink-2024-10-17.tle.gz"
+    args = Namespace(preset="threebody-12", walker=None, elements=str(path))
+    fleet, hw, shells = load_fleet(args, 1_729_200_000 * 10**9)
+    transit = np.array(["-transit" in shells[k] for k in fleet.shell])
+    assert 0 < transit.sum() < 0.05 * fleet.n_sat
+    assert (hw.laser_terminals[transit] == 0).all() and (hw.laser_terminals[~transit] > 0).all()
+    assert shells[0].startswith("starlink-2024-10-17-43.0deg-")

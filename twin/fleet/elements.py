@@ -46,6 +46,12 @@ def detect_format(path: Path) -> str:
     return formats[suffix]
 
 
+def catalogue_name(path: Path) -> str:
+    """A catalogue's name from its file: the name less its format suffix (and .gz)."""
+    path = Path(path)
+    return (path.with_suffix("") if path.suffix.lower() == ".gz" else path).stem
+
+
 def read_elements(path: Path, fmt: str | None = None) -> tuple[list[Satrec], list[str]]:
     """Read element sets (a file ending in .gz is gunzipped first, at most
     ``MAX_GUNZIPPED_BYTES``); return the Satrecs and a name per satellite (catalogue id if

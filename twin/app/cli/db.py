@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import fields
-from pathlib import Path
 
 from twin.app.cli.options import database_option, embedded_store, fleet_options, store_option
 from twin.app.output import say
@@ -76,7 +75,7 @@ def add_parsers(sub) -> None:
 
 def cmd_db_fleet(args: argparse.Namespace) -> int:
     from ingest.store.dimensions import register_fleet, register_stations
-    from twin.app.cli.run import load_fleet
+    from twin.app.cli.run import fleet_name, load_fleet
     from twin.payload.ground import load_stations
 
     url = database_url(args.database)
@@ -89,13 +88,7 @@ def cmd_db_fleet(args: argparse.Namespace) -> int:
         raise
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    name = (
-        "walker"
-        if args.walker
-        else Path(args.elements).stem
-        if args.elements
-        else Path(args.preset).stem
-    )
+    name = fleet_name(args)
     written = register_fleet(url, fleet, hw, name, shells, step_ns / NS_PER_S)
     stored = register_stations(url, stations)
     say(f"twin db fleet: {written} satellites registered as {name!r}, {stored} ground stations")

@@ -165,6 +165,16 @@ def _walker(value: str) -> tuple[int, int, int]:
     return total, planes, phasing
 
 
+def fleet_name(args: argparse.Namespace) -> str:
+    """The fleet's name in the registry and reports: the catalogue's for ``--elements``,
+    ``walker`` for ``--walker``, else the preset's."""
+    from twin.fleet.elements import catalogue_name
+
+    if args.elements:
+        return catalogue_name(args.elements)
+    return "walker" if args.walker else Path(args.preset).stem
+
+
 def fleet_registry(args: argparse.Namespace, fleet, shells: list[str], step_ns: int) -> list:
     """The ``twin.satellites`` records of the fleet ``load_fleet`` gave: its preset's name,
     shells and hardware models (the first model for ``--walker`` or ``--elements``), and the
@@ -179,7 +189,7 @@ def fleet_registry(args: argparse.Namespace, fleet, shells: list[str], step_ns: 
         models = models[:1] * len(shells)
     return records(
         fleet,
-        safe_name(Path(args.preset).stem),
+        safe_name(fleet_name(args)),
         [safe_name(s) for s in shells],
         [safe_name(m) for m in models],
         step_ns / NS_PER_S,
@@ -191,9 +201,11 @@ def load_fleet(args: argparse.Namespace, start_ns: int):
     """The fleet, hardware and shell names for ``twin run`` and ``twin db fleet``: a preset,
     optionally with its geometry replaced by a Walker pattern (``--walker``) or element sets
     (``--elements``), flown with the preset's first hardware model."""
+    import numpy as np
+
     from twin.fleet.constellation import walker_delta
-    from twin.fleet.elements import catalogue_fleet, read_elements
-    from twin.fleet.hardware import hardware_arrays
+    from twin.fleet.elements import catalogue_fleet, catalogue_name, read_elements
+    from twin.fleet.hardware import Hardware, hardware_arrays
     from twin.sim import presets
 
     preset = presets.load_preset(args.preset)
@@ -212,9 +224,14 @@ def load_fleet(args: argparse.Namespace, start_ns: int):
         shells = ["walker"]
     else:  # shells and planes recovered from the elements, each shell named by its centre
         fleet, found = catalogue_fleet(read_elements(Path(args.elements))[0])
-        shells = found.names(Path(args.elements).stem)
+        shells = found.names(catalogue_name(args.elements))
     first_model = preset.hardware[preset.shells[0].hardware]
-    return fleet, hardware_arrays([first_model], [fleet.n_sat]), shells
+    hw = hardware_arrays([first_model], [fleet.n_sat])
+    if args.elements:  # a satellite in transit is in no laser mesh: its terminals stay idle
+        transit = found.in_transit[fleet.shell]
+        idle = np.where(transit, 0, hw.laser_terminals).astype(hw.laser_terminals.dtype)
+        hw = Hardware({**hw.arrays, "laser_terminals": idle})
+    return fleet, hw, shells
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -331,7 +348,7 @@ def _run_local(args, config, fleet, hw, shells, progress) -> tuple:
         # store's logins are trusted on its socket: no password from the environment.
         migrate(url, logins=None if server is None else {}, store=args.store)
         where = f"{where} ({store_name(url)})"
-        register_fleet(url, fleet, hw, config.preset_name, shells, config.step_ns / NS_PER_S)
+        register_fleet(url, fleet, hw, fleet_name(args), shells, config.step_ns / NS_PER_S)
         register_stations(url, ground.load_stations(config.stations_path))
         url = ingest if server is None else server.login_url(INGEST_ROLE)
 
