@@ -23,8 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from twin.core.clock import JD_UNIX_EPOCH, NS_PER_DAY
-from twin.fleet.elements import catalogue_fleet, read_elements
+from twin.fleet.elements import catalogue_fleet, epochs_ns, read_elements
 from twin.fleet.structure import mean_elements
 from twin.physics.links import grid_topology
 from twin.physics.orbit import propagate
@@ -43,8 +42,7 @@ def main() -> None:
     t0 = time.perf_counter()
     fleet, found = catalogue_fleet(before)
     recover_s = time.perf_counter() - t0
-    epoch_jd = np.median([s.jdsatepoch + s.jdsatepochF for s in before])
-    epoch_ns = round((epoch_jd - JD_UNIX_EPOCH) * NS_PER_DAY)
+    epoch_ns = int(np.median(epochs_ns(before)))
     t0 = time.perf_counter()
     orbit = propagate(fleet.satrecs, np.array([epoch_ns], np.int64))
     sgp4_s = time.perf_counter() - t0

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from twin.core.clock import JD_UNIX_EPOCH, NS_PER_DAY
-from twin.fleet.elements import catalogue_fleet, read_elements
+from twin.fleet.elements import catalogue_fleet, epochs_ns, read_elements
 from twin.fleet.structure import mean_elements
 from twin.physics.links import grid_topology
 from twin.physics.orbit import propagate
@@ -32,10 +31,7 @@ def test_a_real_catalogues_shells_planes_and_laser_neighbours():
     big = [k for k in np.flatnonzero(operational) if (fleet.shell == k).sum() >= 1_000]
     assert len(big) == 3  # 43°/559 km, 53.05°/547 km, 53.2°/540 km: over a thousand each
     assert 0 < found.in_transit.sum() < 0.05 * fleet.n_sat
-    epoch_ns = round(
-        (float(np.median([s.jdsatepoch + s.jdsatepochF for s in sats])) - JD_UNIX_EPOCH)
-        * NS_PER_DAY
-    )
+    epoch_ns = int(np.median(epochs_ns(sats)))
     orbit = propagate(fleet.satrecs, np.array([epoch_ns], np.int64))
     grid = grid_topology(fleet, orbit.r_teme_km[:, :, 0], orbit.v_teme_km_s[:, :, 0], 4)
     inclination, altitude, _ = mean_elements(sats)

@@ -13,6 +13,7 @@ import numpy as np
 from sgp4 import omm
 from sgp4.api import Satrec
 
+from twin.core.clock import JD_UNIX_EPOCH, NS_PER_DAY
 from twin.core.settings import InputError
 from twin.fleet import structure
 from twin.fleet.constellation import Fleet, make_fleet
@@ -44,6 +45,13 @@ def detect_format(path: Path) -> str:
             f"or give the format ({', '.join(FORMATS)})"
         )
     return formats[suffix]
+
+
+def epochs_ns(sats) -> np.ndarray:
+    """(n,) int64 epoch of each element set, ns since the Unix epoch (one read per set)."""
+    jd = np.fromiter((s.jdsatepoch for s in sats), np.float64, len(sats))
+    fraction = np.fromiter((s.jdsatepochF for s in sats), np.float64, len(sats))
+    return np.rint(((jd - JD_UNIX_EPOCH) + fraction) * NS_PER_DAY).astype(np.int64)
 
 
 def catalogue_name(path: Path) -> str:

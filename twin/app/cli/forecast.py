@@ -5,6 +5,7 @@ forecast scored against an emulated fleet's truth orbits (``score``)."""
 from __future__ import annotations
 
 import argparse
+import logging
 import secrets
 
 import numpy as np
@@ -12,6 +13,9 @@ import numpy as np
 from twin.app.cli.options import database_option, fleet_options, ingest_database_option
 from twin.app.output import say
 from twin.core.settings import InputError
+
+log = logging.getLogger(__name__)
+STALE_DAYS = 3.0  # a low orbit's set this old predicts positions kilometres off
 
 
 def add_parsers(sub) -> None:
@@ -52,7 +56,8 @@ def cmd_forecast_make(args: argparse.Namespace) -> int:
     from ingest.store.roles import INGEST_ROLE, ingest_url
     from twin.app.cli.mirror import flown_from_elements, received_elements
     from twin.app.cli.run import load_fleet
-    from twin.core.clock import NS_PER_S, iso, parse_duration_ns, parse_start
+    from twin.core.clock import NS_PER_DAY, NS_PER_S, iso, parse_duration_ns, parse_start
+    from twin.fleet.elements import epochs_ns
     from twin.forecast.windows import windows
     from twin.payload.ground import load_stations
 
@@ -101,11 +106,20 @@ def cmd_forecast_make(args: argparse.Namespace) -> int:
             "open_end FROM forecast_stage",
             (forecast_id,),
         )
+    age_days = (start_ns - epochs_ns(fleet.elements)) / NS_PER_DAY
+    stale = int((age_days > STALE_DAYS).sum())
+    if stale:
+        log.warning(
+            "%d of %d satellites fly element sets older than %g days at the forecast's start "
+            "(oldest %.1f days): their windows may be off by seconds to minutes",
+            stale, fleet.n_sat, STALE_DAYS, float(age_days.max()),
+        )  # fmt: skip
     say(
         f"twin forecast: {forecast_id}: {fleet.n_sat} satellites ({len(flown)} flown from "
         f"element sets received) over {horizon_ns / NS_PER_S / 3600:.2f} h from "
         f"{iso(start_ns)}: {eclipses.sat_row.size} eclipses, {contacts.sat_row.size} contacts "
-        f"with {stations.n_st} stations, stored in forecast_windows"
+        f"with {stations.n_st} stations, stored in forecast_windows; element sets "
+        f"{np.median(age_days):.2f} days old (median), {stale} older than {STALE_DAYS:g} days"
     )
     return 0
 
