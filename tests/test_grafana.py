@@ -16,10 +16,13 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from ingest.store.db import connect
 from ingest.store.dimensions import register_stations
+from ingest.store.forecasts import write_forecast
 from ingest.store.migrate import migrate
 from ingest.store.roles import READER_ROLE, allow_login
 from tests.conftest import KEEP_HISTORY
 from tests.ingest.test_roles_and_audit import T0, _load_two_hours
+from twin.core.clock import NS_PER_S
+from twin.forecast.windows import windows
 from twin.grafana import alerts
 from twin.grafana.board import board_json
 from twin.grafana.dashboards import BOARDS
@@ -27,6 +30,7 @@ from twin.grafana.files import rendered
 from twin.grafana.publish import load_bundle
 from twin.grafana.sql import interpolate
 from twin.payload.ground import load_stations
+from twin.sim.presets import build, load_preset
 from twin.wire.telemetry import CHANNELS
 
 GRAFANA = Path(__file__).resolve().parent.parent / "grafana"
@@ -111,6 +115,16 @@ def _range() -> tuple[datetime, datetime]:
     return start, start + timedelta(hours=2)
 
 
+def _store_a_forecast(url: str, stations) -> None:
+    """The windows of the two hours, as ``twin forecast make`` stores them."""
+    fleet, _ = build(load_preset("threebody-12"), T0)
+    span = (T0, T0 + 2 * 3600 * NS_PER_S)
+    found = windows(fleet, stations, T0, span[1] - T0, 20 * NS_PER_S)
+    with connect(url) as conn:
+        write_forecast(conn, "f-test", fleet.sat_id, stations.station_id, found, span,
+                       20 * NS_PER_S, 0, None)  # fmt: skip
+
+
 @pytest.fixture(params=["postgresql", "timescaledb"], scope="module")
 def store(request):
     """Two simulated hours of threebody-12 with events, jobs, stations, an anomaly and a
@@ -119,7 +133,9 @@ def store(request):
     url = request.getfixturevalue(fixture)
     migrate(url, KEEP_HISTORY, store=request.param)
     _load_two_hours(url)
-    register_stations(url, load_stations())
+    stations = load_stations()
+    register_stations(url, stations)
+    _store_a_forecast(url, stations)
     with connect(url, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO dead_letters (topic, partition, kafka_offset, reason, samples, payload) "

@@ -496,10 +496,37 @@ POWER_THERMAL = Board(
     VARIABLES,
 )
 
+
+def _next_windows(kind: str, title: str, description: str) -> Panel:
+    """A table of the latest forecast's windows of ``kind`` starting in the range, for the
+    picked satellites (``forecast_windows``)."""
+    station = "g.name AS station, " if kind == "contact" else ""
+    join = "JOIN ground_stations g USING (station_id) " if kind == "contact" else ""
+    columns = ("time", "sat_id", *(("station",) if kind == "contact" else ()), "minutes")
+    return Panel(
+        title,
+        "table",
+        f"SELECT w.starts_at AS time, w.sat_id, {station}"
+        "extract(epoch FROM w.ends_at - w.starts_at) / 60 AS minutes "
+        "FROM forecast_windows w JOIN (SELECT forecast_id FROM forecast_runs "
+        "ORDER BY made_at DESC LIMIT 1) latest USING (forecast_id) "
+        f"JOIN s USING (sat_id) {join}"
+        f"WHERE w.kind = '{kind}' AND $__timeFilter(w.starts_at) "
+        "ORDER BY w.starts_at, w.sat_id LIMIT 500",
+        columns,
+        table=True,
+        unit="m",
+        field_units=(("sat_id", "none"),),
+        links=(SATELLITE_LINK,),
+        description=description,
+    )
+
+
 CONTACTS = Board(
     "twin-contacts",
     "Contacts and links",
-    "Passes over each ground station, laser link availability and downlink volume.",
+    "Passes over each ground station, laser link availability, downlink volume, and the "
+    "contacts and eclipses the latest forecast predicts.",
     (
         Panel(
             "Passes per station",
@@ -535,6 +562,17 @@ CONTACTS = Board(
             right_axis=("backlog_mb",),
             description="Megabytes the granted downlinks could carry, and results waiting "
             "on board.",
+        ),
+        _next_windows(
+            "contact",
+            "Coming contacts (latest forecast)",
+            "Passes the latest forecast (twin forecast make) predicts in the dashboard's "
+            "range: set the range ahead of now to see what comes next.",
+        ),
+        _next_windows(
+            "eclipse",
+            "Coming eclipses (latest forecast)",
+            "Eclipses the latest forecast predicts in the dashboard's range, with their length.",
         ),
     ),
     VARIABLES,

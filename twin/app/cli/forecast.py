@@ -53,6 +53,7 @@ def add_parsers(sub) -> None:
 
 def cmd_forecast_make(args: argparse.Namespace) -> int:
     from ingest.store.db import connect
+    from ingest.store.forecasts import write_forecast
     from ingest.store.roles import INGEST_ROLE, ingest_url
     from twin.app.cli.mirror import flown_from_elements, received_elements
     from twin.app.cli.run import load_fleet
@@ -76,36 +77,12 @@ def cmd_forecast_make(args: argparse.Namespace) -> int:
     eclipses, contacts = windows(fleet, stations, start_ns, horizon_ns, step_ns)
     flown = [received[s] for s in fleet.sat_id.tolist() if s in received]
     newest = max((omm["EPOCH"] for omm in flown), default=None)
-    stage = _stage_payload(fleet.sat_id, stations.station_id, (eclipses, contacts))
-    with connect(url, role=INGEST_ROLE) as conn, conn.cursor() as cur:
-        cur.execute(
-            "INSERT INTO forecast_runs (forecast_id, starts_at, ends_at, step_s, satellites, "
-            "element_sets, newest_epoch) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (
-                forecast_id,
-                iso(start_ns),
-                iso(start_ns + horizon_ns // step_ns * step_ns),
-                step_ns / NS_PER_S,
-                fleet.n_sat,
-                len(flown),
-                newest,
-            ),
-        )
-        # The windows by one binary COPY into a session stage, then one INSERT naming them.
-        cur.execute(
-            "CREATE TEMP TABLE forecast_stage (sat_id int4, eclipse bool, station_id int4, "
-            "starts_at timestamptz, ends_at timestamptz, open_start bool, open_end bool) "
-            "ON COMMIT DROP"
-        )
-        with cur.copy("COPY forecast_stage FROM STDIN (FORMAT BINARY)") as copy:
-            copy.write(stage)
-        cur.execute(
-            "INSERT INTO forecast_windows (forecast_id, sat_id, kind, station_id, starts_at, "
-            "ends_at, open_start, open_end) SELECT %s, sat_id, CASE WHEN eclipse THEN "
-            "'eclipse' ELSE 'contact' END, station_id, starts_at, ends_at, open_start, "
-            "open_end FROM forecast_stage",
-            (forecast_id,),
-        )
+    end_ns = start_ns + horizon_ns // step_ns * step_ns
+    with connect(url, role=INGEST_ROLE) as conn:
+        write_forecast(
+            conn, forecast_id, fleet.sat_id, stations.station_id, (eclipses, contacts),
+            (start_ns, end_ns), step_ns, len(flown), newest,
+        )  # fmt: skip
     age_days = (start_ns - epochs_ns(fleet.elements)) / NS_PER_DAY
     stale = int((age_days > STALE_DAYS).sum())
     if stale:
@@ -122,35 +99,6 @@ def cmd_forecast_make(args: argparse.Namespace) -> int:
         f"{np.median(age_days):.2f} days old (median), {stale} older than {STALE_DAYS:g} days"
     )
     return 0
-
-
-def _stage_payload(sat_id: np.ndarray, station_id: np.ndarray, found) -> bytes:
-    """The windows found as a binary COPY of ``forecast_stage`` (no loop over windows)."""
-    from ingest.store.pgcopy import PG_EPOCH_UNIX_US, binary_copy_payload
-    from twin.core.clock import NS_PER_US
-    from twin.forecast.windows import ECLIPSE
-
-    def joined(f):
-        return np.concatenate([f(w) for w in found])
-
-    return binary_copy_payload(
-        [
-            (joined(lambda w: sat_id[w.sat_row]).astype(np.int32), "int4"),
-            (joined(lambda w: np.full(w.sat_row.shape, w.kind == ECLIPSE)), "bool"),
-            (
-                joined(
-                    lambda w: np.where(
-                        w.station_row >= 0, station_id[np.maximum(w.station_row, 0)], 0
-                    )
-                ).astype(np.int32),
-                "int4",
-            ),
-            (joined(lambda w: w.start_ns // NS_PER_US) - PG_EPOCH_UNIX_US, "timestamptz"),
-            (joined(lambda w: w.end_ns // NS_PER_US) - PG_EPOCH_UNIX_US, "timestamptz"),
-            (joined(lambda w: w.open_start), "bool"),
-            (joined(lambda w: w.open_end), "bool"),
-        ]
-    )
 
 
 def cmd_forecast_score(args: argparse.Namespace) -> int:
