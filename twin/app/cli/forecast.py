@@ -19,7 +19,6 @@ STALE_DAYS = 3.0  # a low orbit's set this old predicts positions kilometres off
 
 
 def add_parsers(sub) -> None:
-    from twin.app import config
 
     forecast = sub.add_parser(
         "forecast", help="what comes next for every satellite, from the newest element sets"
@@ -33,7 +32,12 @@ def add_parsers(sub) -> None:
     fleet_options(make)
     make.add_argument("--start", default="now", help="'now' or ISO-8601 UTC time")
     make.add_argument("--horizon", default="24h", help="how far ahead (default 24h)")
-    config.add_setting_option(make, "step", help="grid the crossings are found on")
+    make.add_argument(
+        "--step",
+        default="10s",
+        help="grid the crossings are found on, at most 60s (default 10s; each crossing is "
+        "refined between grid times)",
+    )
     make.add_argument("--stations", help="stations TOML (default: the bundled stations)")
     make.add_argument("--forecast-id", help="the forecast's key (default: random)")
     database_option(make)
