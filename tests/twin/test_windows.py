@@ -128,3 +128,12 @@ def test_windows_alternate_and_are_cut_at_the_horizon(fleet, found):
                 mine = (w.sat_row == i) & (w.station_row == st)
                 starts, ends = w.start_ns[mine], w.end_ns[mine]
                 assert (np.diff(starts) > 0).all() and (starts[1:] >= ends[:-1]).all()
+
+
+def test_a_horizon_of_one_step_gives_open_windows_and_a_shorter_one_is_refused(fleet, stations):
+    eclipses, contacts = windows(fleet, stations, START_NS, STEP_NS, STEP_NS)
+    for w in (eclipses, contacts):
+        assert (w.start_ns >= START_NS).all() and (w.end_ns <= START_NS + STEP_NS).all()
+    assert eclipses.open_start.sum() >= 1  # somebody is in the Earth's shadow at any time
+    with pytest.raises(ValueError, match="not one step"):
+        windows(fleet, stations, START_NS, STEP_NS - 1, STEP_NS)

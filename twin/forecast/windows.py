@@ -53,7 +53,10 @@ def windows(
     step_ns: int,
 ) -> tuple[Windows, Windows]:
     """(eclipse windows, contact windows) of every satellite over ``horizon_ns`` from
-    ``start_ns``, the grid ``step_ns`` apart (see the module docstring)."""
+    ``start_ns``, the grid ``step_ns`` apart (see the module docstring); the horizon spans
+    one step at least."""
+    if horizon_ns < step_ns or step_ns <= 0:
+        raise ValueError(f"horizon {horizon_ns} ns: not one step of {step_ns} ns")
     n_time = int(horizon_ns // step_ns) + 1
     grid_ns = start_ns + np.arange(n_time, dtype=np.int64) * step_ns
     per_time = fleet.n_sat * max(stations.n_st, 1)

@@ -71,6 +71,8 @@ def cmd_forecast_make(args: argparse.Namespace) -> int:
     step_ns = parse_duration_ns("--step", args.step)
     if step_ns > 60 * NS_PER_S:
         raise InputError("--step: at most 60s (a pass shorter than the grid could be missed)")
+    if horizon_ns < step_ns:
+        raise InputError(f"--horizon: {args.horizon} is shorter than one --step ({args.step})")
     forecast_id = args.forecast_id or f"forecast-{secrets.token_hex(4)}"
     url = ingest_url(args.ingest_database, args.database)
     with connect(url, role=INGEST_ROLE) as conn:
