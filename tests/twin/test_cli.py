@@ -24,6 +24,10 @@ from twin.core.settings import ENV_DATABASE, ENV_KAFKA
             "ticks a run",
         ),
         (["run", "--kafka", "127.0.0.1:1", "--walker", "10000000/1/0"], "satellites (about"),
+        # A forecast's grid and horizon: a pass shorter than the grid could be missed.
+        (["forecast", "make", "--step", "5m"], "--step: at most 60s"),
+        (["forecast", "make", "--horizon", "5s"], "--horizon: 5s is shorter than one --step"),
+        (["forecast", "make", "--horizon", "forever"], "--horizon"),
     ],
 )
 def test_bad_configuration_exits_2_naming_the_field(argv, field, capsys, monkeypatch):

@@ -146,12 +146,18 @@ def cmd_forecast_score(args: argparse.Namespace) -> int:
     print(f"{'edges':<9} {'compared':>9} {'median |dt| s':>14} {'p95 s':>8} {'max s':>8} "
           f"{'missed':>7} {'extra':>6}")  # fmt: skip
     for truth_w in true_windows:
-        ours = [r for r in stored if r[1] == truth_w.kind]
         station = np.where(
             truth_w.station_row >= 0, stations.station_id[np.maximum(truth_w.station_row, 0)], 0
         )
-        expected = _edges(sat_id[truth_w.sat_row], station, truth_w)
-        found = _edges_of_rows(ours)
+        expected = _edges(
+            sat_id[truth_w.sat_row], station, truth_w.start_ns / 1e9, truth_w.end_ns / 1e9,
+            truth_w.open_start, truth_w.open_end,
+        )  # fmt: skip
+        ours = [r for r in stored if r[1] == truth_w.kind]
+        sat, _, station_id, start_us, end_us, open_start, open_end = (
+            (np.array(c) for c in zip(*ours, strict=True)) if ours else (np.zeros(0),) * 7
+        )
+        found = _edges(sat, station_id, start_us / 1e6, end_us / 1e6, open_start, open_end)
         dt_s, missed, extra = _match(expected, found)
         if dt_s.size:
             print(
@@ -166,28 +172,17 @@ def cmd_forecast_score(args: argparse.Namespace) -> int:
 MATCH_S = 60.0  # an edge further than this from every edge of the other side is unmatched
 
 
-def _edges(sat_id, station_id, w) -> dict:
+def _edges(sat_id, station_id, start_s, end_s, open_start, open_end) -> dict:
     """(sat_id, station_id, rising) -> sorted edge times in s, of windows not cut by the
-    horizon."""
+    horizon; every argument (m,), one entry per window."""
     edges: dict = {}
-    for s, st, a, b, o1, o2 in zip(
-        sat_id.tolist(), station_id.tolist(), w.start_ns.tolist(), w.end_ns.tolist(),
-        w.open_start.tolist(), w.open_end.tolist(), strict=True,
-    ):  # fmt: skip
-        if not o1:
-            edges.setdefault((s, st, True), []).append(a / 1e9)
-        if not o2:
-            edges.setdefault((s, st, False), []).append(b / 1e9)
-    return {k: np.sort(v) for k, v in edges.items()}
-
-
-def _edges_of_rows(rows) -> dict:
-    edges: dict = {}
-    for s, _, st, a, b, o1, o2 in rows:
-        if not o1:
-            edges.setdefault((s, st, True), []).append(a / 1e6)
-        if not o2:
-            edges.setdefault((s, st, False), []).append(b / 1e6)
+    for rising, when, cut in ((True, start_s, open_start), (False, end_s, open_end)):
+        keep = ~np.asarray(cut, bool)
+        for s, st, t in zip(  # grouped per satellite and station: a score, not a hot path
+            np.asarray(sat_id)[keep].tolist(), np.asarray(station_id)[keep].tolist(),
+            np.asarray(when)[keep].tolist(), strict=True,
+        ):  # fmt: skip
+            edges.setdefault((s, st, rising), []).append(t)
     return {k: np.sort(v) for k, v in edges.items()}
 
 
