@@ -139,7 +139,13 @@ def test_database_restart_mid_run_is_ridden_out(env):
     stored_before = []
 
     def restart(proc) -> None:
-        time.sleep(2.5)
+        # Restart once ingest has stored something, however long its start takes here (a
+        # fixed wait found nothing stored yet on a slower machine).
+        deadline = time.monotonic() + 120.0
+        while time.monotonic() < deadline and proc.poll() is None:
+            if stored(env["TWIN_DATABASE_URL"])[0] > 0:
+                break
+            time.sleep(0.1)
         stored_before.append(stored(env["TWIN_DATABASE_URL"])[0])
         done = subprocess.run(
             [str(STACK), "restart-postgres"], capture_output=True, text=True, timeout=120
