@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import orjson
@@ -28,16 +29,40 @@ START = "2026-03-20T12:00:00Z"
 T0 = parse_start(START)
 
 
-@pytest.fixture
-def env(kafka_env, database):
+def registered(database: str) -> str:
+    """``database`` migrated, with threebody-12 registered in it."""
     migrate(database, store="postgresql")
     fleet, hw = build(load_preset("threebody-12"), T0)
     register_fleet(database, fleet, hw, "threebody-12", ["batch-1"], 1.0)
-    return {**kafka_env, "TWIN_DATABASE_URL": database}
+    return database
 
 
-HOURS = 6
+@pytest.fixture
+def env(kafka_env, database):
+    return {**kafka_env, "TWIN_DATABASE_URL": registered(database)}
+
+
+HOURS = 3
 SAMPLES = HOURS * 3600 * 12
+
+
+@pytest.fixture(scope="module")
+def produced(kafka_bootstrap) -> dict[str, str]:
+    """Topics of their own holding ``HOURS`` of threebody-12 at 1 s ticks, made once for the
+    tests that only read them (each into a database of its own: the database's offsets
+    decide where ingest starts, so every one reads the whole history)."""
+    env = {
+        **os.environ,
+        "TWIN_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "TWIN_TOPIC_PREFIX": f"test-{uuid.uuid4().hex[:10]}.",
+    }
+    produce(env)
+    return env
+
+
+@pytest.fixture
+def produced_env(produced, database):
+    return {**produced, "TWIN_DATABASE_URL": registered(database)}
 
 
 def ingest_args(*extra: str) -> list[str]:
@@ -62,8 +87,8 @@ def stored(database: str) -> tuple[int, int]:
         ).fetchone()
 
 
-def test_ingest_killed_at_ten_random_points_stores_every_sample_once(env):
-    produce(env)
+def test_ingest_killed_at_ten_random_points_stores_every_sample_once(produced_env):
+    env = produced_env
     database = env["TWIN_DATABASE_URL"]
     rng = random.Random(20261128)
     progress = []
@@ -110,8 +135,8 @@ def ingest_through(env: dict[str, str], disrupt) -> str:
     return err
 
 
-def test_lost_database_connections_are_ridden_out(env):
-    produce(env)
+def test_lost_database_connections_are_ridden_out(produced_env):
+    env = produced_env
     terminated = []
 
     def cut_connections(proc) -> None:
@@ -132,10 +157,10 @@ def test_lost_database_connections_are_ridden_out(env):
 STACK = Path(__file__).resolve().parents[2] / "scripts" / "stack"
 
 
-def test_database_restart_mid_run_is_ridden_out(env):
+def test_database_restart_mid_run_is_ridden_out(produced_env):
+    env = produced_env
     if subprocess.run([str(STACK), "status"], capture_output=True).returncode != 0:
         pytest.skip("PostgreSQL is not run by scripts/stack here; it cannot be restarted")
-    produce(env)
     stored_before = []
 
     def restart(proc) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+import time
 import tomllib
 import zlib
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
 
+from twin.core.errors import ServiceUnavailable
 from twin.core.settings import (
     ENV_KAFKA_SASL_PASSWORD,
     PLAINTEXT,
@@ -325,6 +327,27 @@ class Producer:
             self._producer = None
 
 
+def topic_partitions(
+    consumer: KafkaConsumer, topic: str, timeout_s: float = 30.0
+) -> list[TopicPartition]:
+    """Every partition of ``topic``, in order, once the broker's metadata lists them.
+
+    A topic created a moment ago can be missing from the metadata (or listed with no
+    partitions) until its leaders are elected; this asks again every 0.2 s, up to
+    ``timeout_s``, and raises ``ServiceUnavailable`` if the topic never shows.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        numbers = sorted(consumer.partitions_for_topic(topic) or ())
+        if numbers:
+            return [TopicPartition(topic, p) for p in numbers]
+        if time.monotonic() >= deadline:
+            raise ServiceUnavailable(
+                f"kafka: topic {topic} has no partitions after {timeout_s:g} s"
+            )
+        time.sleep(0.2)
+
+
 def latest_value(
     bootstrap: str, topic: str, key: bytes, security: KafkaSecurity = PLAINTEXT
 ) -> bytes | None:
@@ -342,7 +365,7 @@ def latest_value(
         isolation_level="read_committed",
     )
     try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        partitions = topic_partitions(consumer, topic)
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         ends = consumer.end_offsets(partitions)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 import zlib
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 
 from twin.core.settings import PLAINTEXT, KafkaSecurity
-from twin.stream.broker import open_client
+from twin.stream.broker import open_client, topic_partitions
 from twin.wire import jobs
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,7 @@ class Intake:
             enable_auto_commit=False,
             max_partition_fetch_bytes=1024 * 1024,
         )
-        numbers = sorted(self.consumer.partitions_for_topic(topic) or ())
-        partitions = [TopicPartition(topic, p) for p in numbers]
+        partitions = topic_partitions(self.consumer, topic)
         self.consumer.assign(partitions)
         if offsets:
             for tp in partitions:
