@@ -208,6 +208,12 @@ def load_scenario(path: str | Path) -> Scenario:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise InputError(f"{path}: {exc}") from None
+    return scenario_from_table(data)
+
+
+def scenario_from_table(data: dict) -> Scenario:
+    """A scenario from its parsed TOML table (the keys ``TOP_KEYS``), validated as
+    ``load_scenario`` does; raises ``ConfigError`` naming the field."""
     unknown = sorted(set(data) - set(TOP_KEYS))
     if unknown:
         raise ConfigError(unknown[0], data[unknown[0]], f"one of the keys {', '.join(TOP_KEYS)}")

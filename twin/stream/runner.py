@@ -138,6 +138,22 @@ def publish_registry(
     return len(mine)
 
 
+def saved_checkpoint(config: RunConfig, sat_id: np.ndarray) -> checkpoint.Checkpoint | None:
+    """The newest checkpoint of ``config``'s run on its checkpoints topic (None: none yet),
+    checked to be of the satellites ``sat_id`` (n_sat,), in order."""
+    run_id = run_id_of(config)
+    topic = config.topics[CHECKPOINTS_TOPIC].name
+    saved = latest_value(config.bootstrap, topic, run_id.encode(), config.security)
+    if saved is None:
+        return None
+    restored = checkpoint.decode(saved)
+    if not np.array_equal(restored.sat_id, sat_id):
+        raise InputError(
+            f"--run-id: checkpoint of {run_id!r} is for other satellites; give a new --run-id"
+        )
+    return restored
+
+
 def run_plan(config: RunConfig) -> engine.RunPlan:
     """When ``config``'s run simulates: start, tick, length, speed and channel-group rates."""
     return engine.RunPlan(
@@ -175,16 +191,9 @@ def run(
     ensure_topics(config.bootstrap, list(config.topics.values()), config.security)
     plan = run_plan(config)
     state, start_tick, submit_offsets = None, 0, None
-    checkpoints_topic = config.topics[CHECKPOINTS_TOPIC].name
     if config.checkpoint_every_ns:
-        saved = latest_value(config.bootstrap, checkpoints_topic, run_id.encode(), config.security)
-        if saved is not None:
-            restored = checkpoint.decode(saved)
-            if not np.array_equal(restored.sat_id, fleet.sat_id):
-                raise InputError(
-                    f"--run-id: checkpoint of {run_id!r} is for other satellites; "
-                    "give a new --run-id"
-                )
+        restored = saved_checkpoint(config, fleet.sat_id)
+        if restored is not None:
             state, start_tick = restored.state, restored.next_tick
             submit_offsets = restored.submit_offsets
             log.info("resuming %s at tick %d of %d", run_id, start_tick, plan.n_ticks)
@@ -216,7 +225,7 @@ def run(
             return
         producer.flush()  # everything before the checkpoint is acknowledged first
         producer.send(
-            checkpoints_topic,
+            config.topics[CHECKPOINTS_TOPIC].name,
             run_id.encode(),
             checkpoint.encode(
                 checkpoint.Checkpoint(run_id, next_tick, fleet.sat_id, state_now, intake.offsets())

@@ -14,7 +14,7 @@ import logging
 import sys
 
 from twin import __version__
-from twin.app.cli import db, forecast, ingest, mirror, ops, rules, run
+from twin.app.cli import db, forecast, ingest, mirror, ops, rules, run, whatif
 from twin.app.cli.options import EXIT_CONFIG
 from twin.app.output import JsonLogFormatter, use_json
 from twin.core import shutdown
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     ops.add_parsers(sub)
     mirror.add_parsers(sub)
     forecast.add_parsers(sub)
+    whatif.add_parsers(sub)
     return parser
 
 

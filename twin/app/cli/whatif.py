@@ -1,0 +1,184 @@
+"""``twin whatif``: fork a run's state, fly a change beside the unchanged baseline over a
+horizon, print both and the constraints only the change breaks, and say so in the exit code
+(``EXIT_VIOLATES``), so that other systems can ask before they commit work."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+from pathlib import Path
+
+import numpy as np
+
+from twin.app.cli.options import fleet_options, kafka_options, topics_of
+from twin.app.output import say
+from twin.core.settings import ENV_KAFKA, ConfigError, InputError
+
+log = logging.getLogger(__name__)
+
+EXIT_VIOLATES = 3  # the change breaks a constraint the baseline keeps
+SATELLITE_ROWS = 10  # satellites listed, those whose minimum state of charge moved most
+
+
+def add_parsers(sub) -> None:
+    from twin.app import config
+
+    whatif = sub.add_parser(
+        "whatif",
+        help="fork a run's state, fly a change file beside the unchanged baseline over "
+        f"--horizon and compare; exit {EXIT_VIOLATES} when the change breaks a constraint the "
+        "baseline keeps",
+    )
+    fleet_options(whatif)
+    kafka_options(whatif)
+    whatif.add_argument("--start", required=True, help="the run's start (ISO-8601 UTC)")
+    config.add_setting_option(whatif, "step", help="the run's tick")
+    config.add_setting_option(whatif, "seed", help="the run's seed", show_default=False)
+    whatif.add_argument(
+        "--from",
+        dest="fork_from",
+        default="latest",
+        help="'latest': the newest checkpoint of --run-id on Kafka (default); 'start': the "
+        "preset's initial state at --start",
+    )
+    whatif.add_argument(
+        "--run-id", help="the run forked (default: preset, start and shard 0of1, as twin run)"
+    )
+    whatif.add_argument("--horizon", default="6h", help="how far ahead both run (default 6h)")
+    whatif.add_argument("--change", help="change TOML (twin.forecast.whatif); none: baseline only")
+    whatif.add_argument("--topics", help="topic settings TOML (default: the bundled topics.toml)")
+    whatif.add_argument("--stations", help="ground stations TOML (the run's)")
+    whatif.add_argument("--targets", help="imagery target regions TOML (the run's)")
+    whatif.add_argument("--whatif-id", help="the what-if's name (default: random)")
+    whatif.set_defaults(func=cmd_whatif)
+
+
+def cmd_whatif(args: argparse.Namespace) -> int:
+    from twin.app.cli.run import _check_ephemeris_range, load_fleet
+    from twin.core.clock import NS_PER_S, iso, parse_duration_ns, parse_start
+    from twin.core.settings import kafka_bootstrap, kafka_security, topic_prefix
+    from twin.forecast import whatif
+    from twin.sim import engine
+    from twin.sim.presets import load_preset
+    from twin.stream import runner
+
+    start_ns = parse_start(args.start)
+    step_ns = parse_duration_ns("--step", args.step)
+    horizon_ns = parse_duration_ns("--horizon", args.horizon)
+    if horizon_ns < step_ns:
+        raise InputError(f"--horizon: {args.horizon} is shorter than one --step ({args.step})")
+    if args.fork_from not in ("latest", "start"):
+        raise ConfigError("--from", args.fork_from, "'latest' or 'start'")
+    preset_name = Path(args.preset).stem
+    fleet, hw, shells = load_fleet(args, start_ns)
+    kafka = args.fork_from == "latest"
+    if kafka and not (args.kafka or os.environ.get(ENV_KAFKA)):
+        raise InputError("--from latest: needs the run's Kafka (--kafka or $TWIN_KAFKA_BOOTSTRAP)")
+    config = runner.RunConfig(
+        bootstrap=kafka_bootstrap(args.kafka) if kafka else "",
+        topics=topics_of(args, topic_prefix(args.topic_prefix)),
+        preset_name=preset_name,
+        start_ns=start_ns,
+        step_ns=step_ns,
+        n_ticks=1,
+        speed=None,
+        run_id=args.run_id,
+        seed=args.seed,
+        stations_path=args.stations,
+        targets_path=args.targets,
+        **({"security": kafka_security(vars(args))} if kafka else {}),
+    )
+    ctx = runner.run_context(config, fleet, hw)
+    if kafka:
+        saved = runner.saved_checkpoint(config, fleet.sat_id)
+        if saved is None:
+            raise InputError(f"--run-id: no checkpoint of {runner.run_id_of(config)!r} on Kafka")
+        fork = whatif.Fork(start_ns, step_ns, saved.next_tick, saved.state, args.seed)
+    else:
+        fork = whatif.Fork(start_ns, step_ns, 0, engine.initial_twin(ctx), args.seed)
+    _check_ephemeris_range(fork.time_ns, fork.time_ns + horizon_ns)
+    change = whatif.Change()
+    if args.change:
+        preset = load_preset(args.preset).name if not (args.walker or args.elements) else "walker"
+        change = whatif.load_change(args.change, fleet, shells, preset, horizon_ns)
+    result = whatif.fly(fleet, ctx, fork, horizon_ns, change)
+    whatif_id = args.whatif_id or f"whatif-{secrets.token_hex(4)}"
+    source = f"run {runner.run_id_of(config)}" if kafka else "the preset's initial state"
+    say(
+        f"twin whatif: {whatif_id}: {fleet.n_sat} satellites forked at {iso(fork.time_ns)} "
+        f"(tick {fork.tick}, {source}), {horizon_ns / NS_PER_S / 3600:.2f} h ahead"
+    )
+    print(report(result))
+    return EXIT_VIOLATES if result.violates else 0
+
+
+TOTALS = (  # key, label, scale to the unit shown, format
+    ("min_soc", "minimum state of charge (%)", 100.0, "{:.2f}"),
+    ("max_temp_payload_c", "peak payload temperature (°C)", 1.0, "{:.2f}"),
+    ("jobs_completed", "jobs completed", 1, "{:d}"),
+    ("jobs_late", "jobs late", 1, "{:d}"),
+    ("jobs_failed", "jobs failed", 1, "{:d}"),
+    ("energy_wh", "energy drawn (kWh)", 1e-3, "{:.3f}"),
+    ("tera_ops", "delivered (peta-operations)", 1e-3, "{:.1f}"),
+    ("compute_energy_j", "accelerator energy above idle (MJ)", 1e-6, "{:.3f}"),
+)
+
+
+def report(result) -> str:
+    """The what-if as text: fleet totals of both runs and their difference, the satellites
+    whose minimum state of charge moved most, the added jobs' fates, the new violations and
+    the verdict."""
+    from twin.core.clock import iso
+
+    base, branch = result.baseline.totals(), result.branch.totals()
+    lines = [f"{'':<38} {'baseline':>12} {'branch':>12} {'difference':>12}"]
+    for key, label, scale, fmt in TOTALS:
+        a, b = base[key] * scale, branch[key] * scale
+        diff = fmt.format(b - a)
+        lines.append(
+            f"{label:<38} {fmt.format(a):>12} {fmt.format(b):>12} "
+            f"{diff if diff.startswith('-') else '+' + diff:>12}"
+        )
+    moved = result.branch.min_soc - result.baseline.min_soc
+    order = np.argsort(moved, kind="stable")[:SATELLITE_ROWS]
+    order = order[moved[order] < 0]
+    if order.size:
+        lines += ["", "satellites whose minimum state of charge fell most:"]
+        lines.append(f"  {'sat_id':>7} {'baseline %':>11} {'branch %':>9} {'peak °C':>8}")
+        for row in order.tolist():
+            lines.append(
+                f"  {int(result.branch.sat_id[row]):>7} "
+                f"{100 * result.baseline.min_soc[row]:>11.2f} "
+                f"{100 * result.branch.min_soc[row]:>9.2f} "
+                f"{result.branch.max_temp_payload_c[row]:>8.2f}"
+            )
+    if result.added_jobs:
+        steps: dict[str, int] = {}
+        for fate in result.added_jobs.values():
+            steps[fate.step] = steps.get(fate.step, 0) + 1
+        energy_mj = sum(f.energy_j for f in result.added_jobs.values() if f.energy_j == f.energy_j)
+        lines += [
+            "",
+            f"added jobs: {len(result.added_jobs)}, last step by the horizon: "
+            + ", ".join(f"{n} {step}" for step, n in sorted(steps.items()))
+            + f"; accelerator energy of those that ended {energy_mj / 1e6:.3f} MJ",
+        ]
+    lines.append("")
+    if result.new_violations:
+        lines.append(f"constraints only the branch breaks: {len(result.new_violations)}")
+        lines.append(f"  {'sat_id':>7} {'constraint':<24} {'first at':<30} worst")
+        for v in result.new_violations:
+            worst = f"{v.worst:.4g}" if isinstance(v.worst, float) else v.worst
+            lines.append(f"  {v.sat_id:>7} {v.constraint:<24} {iso(v.first_ns):<30} {worst}")
+        lines.append(
+            f"verdict: the change breaks a constraint the baseline keeps (exit {EXIT_VIOLATES})"
+        )
+    else:
+        kept = len(result.baseline.violations())
+        lines.append(
+            "verdict: the change breaks no constraint the baseline keeps (exit 0; the "
+            f"baseline itself breaks {kept})"
+        )
+    return "\n".join(lines)
