@@ -154,6 +154,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "forecasts of eclipse and contact windows, every forecast kept",
         "forecast-windows",
     ),
+    Migration(
+        16,
+        "what-if forks, every one kept",
+        "whatif",
+    ),
 )
 
 

@@ -290,6 +290,100 @@ forecast_windows = Table(
     "(and station for a contact)",
 )
 
+whatif_runs = Table(
+    "whatif_runs",
+    metadata,
+    Column("whatif_id", Text, nullable=False),
+    Column("made_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column(
+        "run_id",
+        Text,
+        comment="the run whose checkpoint was forked; NULL when forked from the initial state",
+    ),
+    Column("fork_at", DateTime(timezone=True), nullable=False),
+    Column("fork_tick", BigInteger, nullable=False),
+    Column("step_s", Double, nullable=False),
+    Column("horizon_s", Double, nullable=False),
+    Column("satellites", Integer, nullable=False),
+    Column("change_toml", Text, nullable=False),
+    Column(
+        "violates",
+        Boolean,
+        nullable=False,
+        comment="the change breaks a constraint the baseline keeps (twin whatif exits 3)",
+    ),
+    Column("baseline_compute_energy_j", Double, nullable=False),
+    Column("branch_compute_energy_j", Double, nullable=False),
+    PrimaryKeyConstraint("whatif_id", name="whatif_runs_pkey"),
+    comment="One row per twin whatif: where it forked, how far it flew, the change file and "
+    "the verdict",
+)
+
+whatif_satellites = Table(
+    "whatif_satellites",
+    metadata,
+    Column("whatif_id", Text, nullable=False),
+    Column("branch", Boolean, nullable=False),
+    Column("sat_id", Integer, nullable=False),
+    Column("min_soc", Double, nullable=False),
+    Column("max_temp_payload_c", Double, nullable=False),
+    Column(
+        "energy_wh", Double, nullable=False, comment="energy drawn by the loads over the horizon"
+    ),
+    Column(
+        "tera_ops",
+        Double,
+        nullable=False,
+        comment="work delivered: throughput integrated over the horizon",
+    ),
+    Column("jobs_completed", Integer, nullable=False),
+    Column("jobs_late", Integer, nullable=False),
+    Column("jobs_failed", Integer, nullable=False),
+    PrimaryKeyConstraint("whatif_id", "branch", "sat_id", name="whatif_satellites_pkey"),
+    comment="Each satellite's outcome over a what-if's horizon, in the baseline (branch false) "
+    "and the branch",
+)
+
+whatif_violations = Table(
+    "whatif_violations",
+    metadata,
+    Column("whatif_id", Text, nullable=False),
+    Column("branch", Boolean, nullable=False),
+    Column("sat_id", Integer, nullable=False),
+    Column("constraint_name", Text, nullable=False),
+    Column("first_at", DateTime(timezone=True), nullable=False),
+    Column(
+        "worst",
+        Text,
+        nullable=False,
+        comment="the value furthest outside the limit, or a failed job's reason",
+    ),
+    Column("only_in_branch", Boolean, nullable=False),
+    PrimaryKeyConstraint(
+        "whatif_id", "branch", "sat_id", "constraint_name", name="whatif_violations_pkey"
+    ),
+    comment="Constraints a what-if's runs broke: red limits, the change's own constraints and "
+    "added jobs that failed",
+)
+
+whatif_jobs = Table(
+    "whatif_jobs",
+    metadata,
+    Column("whatif_id", Text, nullable=False),
+    Column("job_id", Text, nullable=False),
+    Column("step", Text, nullable=False),
+    Column("sat_id", Integer, nullable=False),
+    Column("stepped_at", DateTime(timezone=True)),
+    Column("reason", Text, nullable=False),
+    Column(
+        "energy_j",
+        Double,
+        comment="accelerator energy the job took; NULL unless it ended",
+    ),
+    PrimaryKeyConstraint("whatif_id", "job_id", name="whatif_jobs_pkey"),
+    comment="Each job a what-if's change added: its last step by the horizon",
+)
+
 mirror_estimates = Table(
     "mirror_estimates",
     metadata,

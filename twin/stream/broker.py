@@ -258,6 +258,15 @@ def ensure_topics(
         admin.close()
 
 
+def topic_exists(bootstrap: str, topic: str, security: KafkaSecurity = PLAINTEXT) -> bool:
+    """Whether the broker has ``topic``."""
+    admin = admin_client(bootstrap, security)
+    try:
+        return topic in set(admin.list_topics())
+    finally:
+        admin.close()
+
+
 def schema_headers(schema_id: str, version: int) -> list[tuple[str, bytes]]:
     """Kafka headers naming a message's schema and version."""
     return [("schema_id", schema_id.encode()), ("schema_version", str(version).encode())]

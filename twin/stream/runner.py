@@ -21,7 +21,14 @@ from twin.fleet.hardware import Hardware
 from twin.payload import ground, workload
 from twin.payload import schedule as payload
 from twin.sim import checkpoint, engine, faults
-from twin.stream.broker import Producer, TopicSpec, ensure_topics, latest_value, schema_headers
+from twin.stream.broker import (
+    Producer,
+    TopicSpec,
+    ensure_topics,
+    latest_value,
+    schema_headers,
+    topic_exists,
+)
 from twin.stream.intake import Intake
 from twin.stream.sink import TopicSink
 from twin.wire import jobs, satellites, telemetry
@@ -139,10 +146,12 @@ def publish_registry(
 
 
 def saved_checkpoint(config: RunConfig, sat_id: np.ndarray) -> checkpoint.Checkpoint | None:
-    """The newest checkpoint of ``config``'s run on its checkpoints topic (None: none yet),
-    checked to be of the satellites ``sat_id`` (n_sat,), in order."""
+    """The newest checkpoint of ``config``'s run on its checkpoints topic (None: none yet,
+    or no such topic), checked to be of the satellites ``sat_id`` (n_sat,), in order."""
     run_id = run_id_of(config)
     topic = config.topics[CHECKPOINTS_TOPIC].name
+    if not topic_exists(config.bootstrap, topic, config.security):
+        return None
     saved = latest_value(config.bootstrap, topic, run_id.encode(), config.security)
     if saved is None:
         return None

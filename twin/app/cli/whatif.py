@@ -12,7 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from twin.app.cli.options import fleet_options, kafka_options, topics_of
+from twin.app.cli.options import (
+    database_option,
+    fleet_options,
+    ingest_database_option,
+    kafka_options,
+    topics_of,
+)
 from twin.app.output import say
 from twin.core.settings import ENV_KAFKA, ConfigError, InputError
 
@@ -52,6 +58,12 @@ def add_parsers(sub) -> None:
     whatif.add_argument("--stations", help="ground stations TOML (the run's)")
     whatif.add_argument("--targets", help="imagery target regions TOML (the run's)")
     whatif.add_argument("--whatif-id", help="the what-if's name (default: random)")
+    database_option(
+        whatif,
+        help="PostgreSQL URL to keep the what-if in (whatif_runs and its tables, as "
+        "twin_ingest; default: $TWIN_DATABASE_URL, else it is printed only)",
+    )
+    ingest_database_option(whatif)
     whatif.set_defaults(func=cmd_whatif)
 
 
@@ -111,7 +123,20 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         f"(tick {fork.tick}, {source}), {horizon_ns / NS_PER_S / 3600:.2f} h ahead"
     )
     print(report(result))
+    if args.database or args.ingest_database:
+        _store(args, whatif_id, result, None if not kafka else runner.run_id_of(config))
     return EXIT_VIOLATES if result.violates else 0
+
+
+def _store(args: argparse.Namespace, whatif_id: str, result, run_id: str | None) -> None:
+    from ingest.store.db import connect
+    from ingest.store.roles import INGEST_ROLE, ingest_url
+    from ingest.store.whatif import write_whatif
+
+    change_toml = Path(args.change).read_text(encoding="utf-8") if args.change else ""
+    with connect(ingest_url(args.ingest_database, args.database), role=INGEST_ROLE) as conn:
+        write_whatif(conn, whatif_id, result, change_toml, run_id)
+    say(f"twin whatif: {whatif_id} stored in whatif_runs")
 
 
 TOTALS = (  # key, label, scale to the unit shown, format

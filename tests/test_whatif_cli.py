@@ -1,0 +1,95 @@
+"""``twin whatif`` as a user runs it: forked from a run's checkpoint on the real broker, kept
+in the store, its verdict in the exit code."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ingest.store.db import connect
+from ingest.store.migrate import migrate
+from tests.conftest import TEST_START, run_args, twin_command
+
+RUN_ID = "whatif-source"
+NO_SERVICES = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_")}
+LATE_JOB = """
+[[jobs]]
+job_id = "rush"
+kind = "inference"
+work_tera_ops = 5e5
+deadline_s = 30
+sat_id = 4
+at = "1m"
+"""
+
+
+def whatif(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "twin", "whatif", "--preset", "threebody-12",
+         "--start", TEST_START, "--step", "5s", *args],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+@pytest.mark.integration
+def test_a_fork_of_a_run_on_kafka_is_judged_stored_and_exits_3_when_it_breaks_a_constraint(
+    kafka_env, database, tmp_path
+):
+    migrate(database, store="postgresql")
+    env = {**kafka_env, "TWIN_DATABASE_URL": database}
+    twin_command(
+        *run_args("threebody-12", "10m"), "--step", "5s", "--speed", "max",
+        "--run-id", RUN_ID, "--checkpoint-every", "5m", env=env,
+    )  # fmt: skip
+    change = tmp_path / "rush.toml"
+    change.write_text(LATE_JOB)
+    done = whatif(
+        "--from", "latest", "--run-id", RUN_ID, "--horizon", "30m", "--change", str(change),
+        "--whatif-id", "rush-test", env=env,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert "tick 120, run whatif-source" in done.stdout
+    assert "job rush" in done.stdout and "exit 3" in done.stdout
+    with connect(database) as conn:
+        run = conn.execute(
+            "SELECT run_id, fork_tick, horizon_s, violates, change_toml FROM whatif_runs"
+        ).fetchall()
+        satellites = conn.execute(
+            "SELECT branch, count(*) FROM whatif_satellites GROUP BY branch ORDER BY branch"
+        ).fetchall()
+        violations = conn.execute(
+            "SELECT sat_id, constraint_name, worst FROM whatif_violations WHERE only_in_branch"
+        ).fetchall()
+        jobs = conn.execute("SELECT job_id, step, sat_id FROM whatif_jobs").fetchall()
+    assert run == [(RUN_ID, 120, 1800.0, True, LATE_JOB)]
+    assert satellites == [(False, 12), (True, 12)]
+    assert violations == [(4, "job rush", "deadline passed before the job was computed")]
+    assert jobs == [("rush", "failed", 4)]
+
+
+@pytest.mark.integration
+def test_a_fork_of_a_run_never_checkpointed_is_refused_naming_it(kafka_env):
+    done = whatif("--from", "latest", "--run-id", "no-such-run", "--horizon", "10m", env=kafka_env)
+    assert done.returncode == 2
+    assert "no checkpoint of 'no-such-run'" in done.stderr
+
+
+def test_an_empty_change_from_the_initial_state_exits_0(tmp_path):
+    done = whatif("--from", "start", "--horizon", "20m", env=NO_SERVICES)
+    assert done.returncode == 0, done.stderr
+    assert "breaks no constraint the baseline keeps (exit 0" in done.stdout
+    assert "+0" in done.stdout
+
+
+def test_a_bad_change_file_exits_2_naming_the_key(tmp_path):
+    change = tmp_path / "bad.toml"
+    change.write_text("[[policy]]\ncompute_soc_floor = 2.5\n")
+    done = whatif(
+        "--from", "start", "--horizon", "20m", "--change", str(change),
+        env=NO_SERVICES,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "policy[0].compute_soc_floor: 2.5 is not a number in [0, 1]" in done.stderr
