@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from twin.core.clock import NS_PER_S, parse_start
+from twin.fleet.constellation import subset
 from twin.forecast import whatif
 from twin.payload import schedule as payload
 from twin.sim import engine
@@ -226,3 +227,31 @@ def test_policy_applies_to_its_shell_only(flown):
     assert np.array_equal(
         whatif.changed_hardware(ctx.hw, other, change).compute_soc_floor, ctx.hw.compute_soc_floor
     )
+
+
+def test_one_planes_state_keeps_its_jobs_renumbered_and_flies(flown):
+    fleet, ctx, collected = flown
+    tick = max(collected.states)
+    state = collected.states[tick]
+    everyone = state.take(np.arange(fleet.n_sat))
+    for name in ("sat", "holder", "sending_to", "remaining_tera_ops", "key"):
+        before, after = state.payload.jobs, everyone.payload.jobs
+        assert np.array_equal(getattr(after, name), getattr(before, name))
+    rows = np.flatnonzero(fleet.plane == fleet.plane[-1])
+    part = state.take(rows)
+    table, kept = state.payload.jobs, part.payload.jobs
+    inside = np.isin(table.sat, rows) & np.isin(table.holder, rows)
+    assert kept.n == int(inside.sum()) > 0
+    assert np.array_equal(rows[kept.sat], table.sat[inside])
+    assert np.array_equal(rows[kept.holder], table.holder[inside])
+    assert np.array_equal(kept.remaining_tera_ops, table.remaining_tera_ops[inside])
+    assert np.all((kept.sending_to < rows.shape[0]) & (kept.sending_to >= jobs.GROUND))
+    assert np.array_equal(part.physical.battery_wh, state.physical.battery_wh[rows])
+    assert np.array_equal(part.payload.visible, state.payload.visible[rows])
+    sub_fleet = subset(fleet, rows)
+    sub_ctx = payload.make_context(sub_fleet, ctx.hw.subset(rows), T0)
+    fork = whatif.Fork(T0, STEP_NS, tick, part, SEED)
+    result = whatif.fly(sub_fleet, sub_ctx, fork, 600 * NS_PER_S, whatif.Change())
+    assert result.baseline.sat_id.tolist() == fleet.sat_id[rows].tolist()
+    assert result.baseline.totals() == result.branch.totals()
+    assert np.all(result.baseline.tera_ops > 0)

@@ -21,15 +21,16 @@ change the branch is the baseline, bit for bit, and both continue the run they f
 from __future__ import annotations
 
 import math
+import multiprocessing
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from twin.core.clock import NS_PER_S, parse_duration_ns
-from twin.core.errors import InputError
+from twin.core.errors import InputError, TwinError
 from twin.core.settings import check_keys
 from twin.fleet.constellation import Fleet
 from twin.fleet.hardware import RANGES, Hardware
@@ -56,6 +57,10 @@ POLICY_FIELDS = (
 )
 CONSTRAINT_KEYS = ("soc_min", "temp_payload_max_c")
 SENSOR_FAULTS = ("stuck_sensor", "telemetry_dropout")
+
+
+class WhatIfError(TwinError):
+    """A what-if whose run failed; the message says how."""
 
 
 class ChangeError(InputError):
@@ -479,15 +484,51 @@ def fly(
     def outcome() -> Outcome:
         return Outcome(fleet.sat_id, dt_s, limits, extra, watched)
 
-    baseline = _flown(fleet, ctx, fork, plan, outcome(), None, run_faults)
     branch_ctx = replace(ctx, hw=changed_hardware(ctx.hw, fleet, change))
     branch_faults = _with_change_faults(change, fleet, fork, run_faults)
     intake = Submitted([(fork.time_ns + d, s) for d, s in change.submissions])
-    branch = _flown(fleet, branch_ctx, fork, plan, outcome(), intake, branch_faults)
+    baseline, branch = both(
+        lambda: _flown(fleet, ctx, fork, plan, outcome(), None, run_faults),
+        lambda: _flown(fleet, branch_ctx, fork, plan, outcome(), intake, branch_faults),
+    )
     kept = {(v.sat_id, v.constraint) for v in baseline.violations()}
     new = [v for v in branch.violations() if (v.sat_id, v.constraint) not in kept]
-    added = {job_id: branch.job_fate.get(job_id, ("unanswered", -1, -1, "")) for job_id in watched}
+    added = {job_id: branch.job_fate.get(job_id, UNANSWERED) for job_id in watched}
     return WhatIf(fork, horizon_ns, baseline, branch, new, dict(sorted(added.items())))
+
+
+def both(first: Callable[[], Outcome], second: Callable[[], Outcome]) -> tuple[Outcome, Outcome]:
+    """Both runs' outcomes: ``second`` in a forked child process while this one makes
+    ``first`` (the two runs share nothing, so two cores take half the wall time); one after
+    the other where processes cannot fork."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return first(), second()
+    mp = multiprocessing.get_context("fork")
+    receive, send = mp.Pipe(duplex=False)
+
+    def child() -> None:
+        try:
+            send.send((True, second()))
+        except BaseException as exc:  # reported to the parent, which raises it
+            send.send((False, f"{type(exc).__name__}: {exc}"))
+
+    process = mp.Process(target=child, name="twin-whatif-branch", daemon=True)
+    process.start()
+    send.close()
+    try:
+        a = first()
+        try:
+            ok, b = receive.recv()
+        except EOFError:
+            ok, b = False, f"the branch's process ended with exit code {process.exitcode}"
+    finally:
+        receive.close()
+        process.join(timeout=10)
+        if process.is_alive():
+            process.terminate()
+    if not ok:
+        raise WhatIfError(f"what-if branch failed: {b}")
+    return a, b
 
 
 def _flown(fleet, ctx, fork, plan, sink: Outcome, intake, bound) -> Outcome:

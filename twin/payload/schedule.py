@@ -99,6 +99,32 @@ class PayloadState:
     def total(self, name: str) -> float:
         return float(self.totals[TOTALS.index(name)])
 
+    def take(self, rows: np.ndarray) -> PayloadState:
+        """The payload state of the satellites at fleet ``rows`` (k,), renumbered 0..k-1:
+        the jobs that run on them and whose results are on them; a result on its way to a
+        satellite left out is sent nowhere yet (it is routed again). Run totals are kept."""
+        rows = np.asarray(rows, np.intp)
+        new_row = np.full(self.seq.shape[0], -1, np.intp)
+        new_row[rows] = np.arange(rows.shape[0])
+        table = self.jobs
+        kept = table.take((new_row[table.sat] >= 0) & (new_row[table.holder] >= 0))
+        to = kept.sending_to
+        peer = to >= 0
+        sending_to = np.where(peer, new_row[np.maximum(to, 0)], to)
+        sending_to = np.where(peer & (sending_to < 0), jobs.NOWHERE, sending_to)
+        return replace(
+            self,
+            jobs=kept.update(
+                sat=new_row[kept.sat], holder=new_row[kept.holder], sending_to=sending_to
+            ),
+            seq=self.seq[rows],
+            throttle_level=self.throttle_level[rows],
+            reset_left_s=self.reset_left_s[rows],
+            over_target=self.over_target[rows],
+            link_acquired_s=self.link_acquired_s[rows],
+            visible=self.visible[rows],
+        )
+
 
 def initial_payload(ctx: Context) -> PayloadState:
     n = ctx.sat_id.shape[0]

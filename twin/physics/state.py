@@ -29,6 +29,10 @@ class FleetState:
     heater_on: np.ndarray  # bool
     sunlit: np.ndarray  # int8: 1 sunlit, 0 eclipsed, -1 not known yet (before the first tick)
 
+    def take(self, rows: np.ndarray) -> FleetState:
+        """The state of the satellites at fleet ``rows`` (k,), in that order."""
+        return FleetState(**{f: getattr(self, f)[rows] for f in FleetState.__dataclass_fields__})
+
 
 def initial_state(hw: Hardware) -> FleetState:
     """The state at the start of a run, from the presets' initial values."""

@@ -82,6 +82,13 @@ class TwinState:
     payload: PayloadState
     held: Held | None = None
 
+    def take(self, rows: np.ndarray) -> TwinState:
+        """The state of the satellites at fleet ``rows`` (k,), renumbered 0..k-1."""
+        held = self.held
+        if held is not None:
+            held = Held(held.value[:, rows], held.held[:, rows])
+        return TwinState(self.physical.take(rows), self.payload.take(rows), held)
+
 
 class Sink(Protocol):
     """Where a run's output goes: every telemetry frame, every tick's events (eclipse,

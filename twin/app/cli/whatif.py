@@ -52,6 +52,11 @@ def add_parsers(sub) -> None:
     whatif.add_argument(
         "--run-id", help="the run forked (default: preset, start and shard 0of1, as twin run)"
     )
+    whatif.add_argument(
+        "--shell",
+        help="fly this shell alone (faster; jobs relayed to and laser links with other "
+        "shells are left out)",
+    )
     whatif.add_argument("--horizon", default="6h", help="how far ahead both run (default 6h)")
     whatif.add_argument("--change", help="change TOML (twin.forecast.whatif); none: baseline only")
     whatif.add_argument("--topics", help="topic settings TOML (default: the bundled topics.toml)")
@@ -71,6 +76,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     from twin.app.cli.run import _check_ephemeris_range, load_fleet
     from twin.core.clock import NS_PER_S, iso, parse_duration_ns, parse_start
     from twin.core.settings import kafka_bootstrap, kafka_security, topic_prefix
+    from twin.fleet.constellation import subset
     from twin.forecast import whatif
     from twin.sim import engine
     from twin.sim.presets import load_preset
@@ -102,14 +108,21 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         targets_path=args.targets,
         **({"security": kafka_security(vars(args))} if kafka else {}),
     )
-    ctx = runner.run_context(config, fleet, hw)
+    state, tick = None, 0
     if kafka:
         saved = runner.saved_checkpoint(config, fleet.sat_id)
         if saved is None:
             raise InputError(f"--run-id: no checkpoint of {runner.run_id_of(config)!r} on Kafka")
-        fork = whatif.Fork(start_ns, step_ns, saved.next_tick, saved.state, args.seed)
-    else:
-        fork = whatif.Fork(start_ns, step_ns, 0, engine.initial_twin(ctx), args.seed)
+        state, tick = saved.state, saved.next_tick
+    if args.shell is not None:
+        if args.shell not in shells:
+            raise ConfigError("--shell", args.shell, f"a shell of the fleet: {', '.join(shells)}")
+        rows = np.flatnonzero(fleet.shell == shells.index(args.shell))
+        fleet, hw = subset(fleet, rows), hw.subset(rows)
+        state = None if state is None else state.take(rows)
+    ctx = runner.run_context(config, fleet, hw)
+    state = engine.initial_twin(ctx) if state is None else state
+    fork = whatif.Fork(start_ns, step_ns, tick, state, args.seed)
     _check_ephemeris_range(fork.time_ns, fork.time_ns + horizon_ns)
     change = whatif.Change()
     if args.change:
