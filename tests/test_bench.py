@@ -167,3 +167,17 @@ def test_catalogue_bench_prints_the_structure_and_the_update():
     assert re.search(r"6409 satellites \| structure recovered in [\d.]+ ms", out), out
     assert re.search(r"joining one physical shell .*: 100.00 %", out), out
     assert re.search(r"6405 in both \| predicted position change at the update: median", out)
+
+
+def test_whatif_bench_prints_its_speed_and_ratio_to_a_plain_run():
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_whatif.py"), "--preset", "threebody-12",
+         "--shell", "batch-1", "--hours", "1", "--step", "5s"],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    assert re.search(
+        r"threebody-12 shell batch-1: 12 satellites, 1 h at 5 s, 12 jobs added, \d+ new "
+        r"violations \| what-if [\d.]+ s \([\d,]+x real time\) \| one plain run [\d.]+ s \| "
+        r"what-if/run [\d.]+",
+        out,
+    ), out
