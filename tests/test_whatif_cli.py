@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +94,23 @@ def test_a_bad_change_file_exits_2_naming_the_key(tmp_path):
     )  # fmt: skip
     assert done.returncode == 2
     assert "policy[0].compute_soc_floor: 2.5 is not a number in [0, 1]" in done.stderr
+
+
+def test_the_readme_example_runs_on_a_small_fleet(tmp_path):
+    """docs/examples/train-tonight.toml, the README's worked example, on threebody-12's shell."""
+    example = Path(__file__).parents[1] / "docs" / "examples" / "train-tonight.toml"
+    text = example.read_text()
+    assert 'shell = "training-sso-1000"' in text
+    change = tmp_path / "tonight.toml"
+    change.write_text(text.replace("training-sso-1000", "batch-1"))
+    done = whatif(
+        "--shell", "batch-1", "--from", "start", "--horizon", "6h", "--step", "10s",
+        "--change", str(change), env=NO_SERVICES,
+    )  # fmt: skip
+    assert done.returncode in (0, 3), done.stderr
+    assert "12 satellites forked at 2026-03-20T12:00:00Z" in done.stdout
+    assert "added jobs: 12, last step by the horizon:" in done.stdout
+    listed = "constraints only the branch breaks:" in done.stdout
+    assert listed == (done.returncode == 3)  # the exit code says what the table shows
+    verdict = "breaks a constraint" if listed else "breaks no constraint"
+    assert f"the change {verdict} the baseline keeps (exit {done.returncode}" in done.stdout
