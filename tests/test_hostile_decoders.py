@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 from twin.core.errors import MAX_REASON_CHARS, ContractError
-from twin.wire import elements, events, jobs, observed, satellites, telemetry
+from twin.wire import elements, events, jobs, observed, satellites, telemetry, whatif
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -39,6 +39,7 @@ DECODERS = {
     "twin.satellites": satellites.decode,
     "twin.elements": elements.decode,
     "twin.observed": observed.decode,
+    "twin.whatif.requests": whatif.decode_request,
 }
 # Rules across fields that a JSON Schema cannot state; a contract-valid message may be
 # refused for these reasons only.
@@ -49,6 +50,7 @@ CROSS_FIELD = {
     "twin.jobs.submit": ("the form <sat_id>-<n>",),
     "twin.satellites": (),
     "twin.observed": ("strictly increasing", "is not a list of"),
+    "twin.whatif.requests": (),
     # SGP4's own checks: TLE checksums and catalogue numbers, dates that exist, orbits it flies
     "twin.elements": (
         "checksum",

@@ -3,17 +3,22 @@ in the store, its verdict in the exit code."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator
+from kafka import KafkaProducer
 
 from ingest.store.db import connect
 from ingest.store.migrate import migrate
-from tests.conftest import TEST_START, run_args, twin_command
+from tests.conftest import TEST_START, read_topic, run_args, twin_command
+from twin.wire.whatif import encode_request
 
+ROOT = Path(__file__).parents[1]
 RUN_ID = "whatif-source"
 NO_SERVICES = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_")}
 LATE_JOB = """
@@ -98,7 +103,7 @@ def test_a_bad_change_file_exits_2_naming_the_key(tmp_path):
 
 def test_the_readme_example_runs_on_a_small_fleet(tmp_path):
     """docs/examples/train-tonight.toml, the README's worked example, on threebody-12's shell."""
-    example = Path(__file__).parents[1] / "docs" / "examples" / "train-tonight.toml"
+    example = ROOT / "docs" / "examples" / "train-tonight.toml"
     text = example.read_text()
     assert 'shell = "training-sso-1000"' in text
     change = tmp_path / "tonight.toml"
@@ -114,3 +119,50 @@ def test_the_readme_example_runs_on_a_small_fleet(tmp_path):
     assert listed == (done.returncode == 3)  # the exit code says what the table shows
     verdict = "breaks a constraint" if listed else "breaks no constraint"
     assert f"the change {verdict} the baseline keeps (exit {done.returncode}" in done.stdout
+
+
+@pytest.mark.integration
+def test_requests_on_kafka_are_each_answered_once_and_kept(kafka_env, database):
+    migrate(database, store="postgresql")
+    env = {**kafka_env, "TWIN_DATABASE_URL": database}
+    twin_command(
+        *run_args("threebody-12", "10m"), "--step", "5s", "--speed", "max",
+        "--run-id", RUN_ID, "--checkpoint-every", "5m", env=env,
+    )  # fmt: skip
+    twin_command("topics", "ensure", env=env)
+    prefix, bootstrap = env["TWIN_TOPIC_PREFIX"], env["TWIN_KAFKA_BOOTSTRAP"]
+    requests = [
+        (b"late", encode_request(request_id="late", run_id=RUN_ID, horizon_s=1800.0,
+                                 change=LATE_JOB)),
+        (b"garbage", b"\x00\xff not a request"),
+        (b"shell", encode_request(request_id="shell", shell="nope", **{"from": "start"})),
+        (b"calm", encode_request(request_id="calm", horizon_s=600.0, **{"from": "start"})),
+    ]  # fmt: skip
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    for key, value in requests:
+        producer.send(prefix + "twin.whatif.requests", key=key, value=value)
+    producer.flush()
+    producer.close()
+    out = twin_command(
+        "whatif", "--preset", "threebody-12", "--start", TEST_START, "--step", "5s", "--serve",
+        "--run-id", RUN_ID, "--stop-when-caught-up", env=env,
+    )  # fmt: skip
+    assert "2 done, 2 refused, 0 failed requests answered" in out
+    schema = Draft202012Validator(
+        json.loads((ROOT / "schemas" / "twin.whatif.results.v1.json").read_text())
+    )
+    results = read_topic(bootstrap, prefix + "twin.whatif.results")
+    answers = {r.key: json.loads(r.value) for r in results}
+    assert len(results) == len(requests) and set(answers) == {k for k, _ in requests}
+    for body in answers.values():
+        schema.validate(body)
+    assert (answers[b"late"]["status"], answers[b"late"]["exit_code"]) == ("done", 3)
+    assert answers[b"late"]["fork_tick"] == 120
+    assert [v["constraint"] for v in answers[b"late"]["new_violations"]] == ["job rush"]
+    assert (answers[b"calm"]["status"], answers[b"calm"]["exit_code"]) == ("done", 0)
+    assert answers[b"garbage"]["status"] == "refused"
+    assert answers[b"garbage"]["reason"].startswith("not JSON")
+    assert "'nope' is not a shell of the fleet" in answers[b"shell"]["reason"]
+    with connect(database) as conn:
+        kept = conn.execute("SELECT run_id, violates FROM whatif_runs ORDER BY violates").fetchall()
+    assert kept == [(None, False), (RUN_ID, True)]

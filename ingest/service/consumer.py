@@ -38,7 +38,13 @@ from twin.core import shutdown
 from twin.core.clock import parse_start
 from twin.core.errors import ContractError
 from twin.core.settings import PLAINTEXT, InputError, KafkaSecurity, mask_url
-from twin.stream.broker import DeliveryError, Producer, open_client, schema_headers
+from twin.stream.broker import (
+    DeliveryError,
+    Producer,
+    caught_up,
+    open_client,
+    schema_headers,
+)
 from twin.wire import elements, events, jobs, observed, telemetry
 
 log = logging.getLogger(__name__)
@@ -310,7 +316,7 @@ def run_ingest(
                     if (
                         stop_when_caught_up
                         and not (keep_going is not None and keep_going())
-                        and _caught_up(consumer)
+                        and caught_up(consumer)
                     ):
                         break
                     continue
@@ -540,12 +546,3 @@ def _commit_for_monitoring(consumer: KafkaConsumer, batch: dict) -> None:
         )
     except KafkaError as exc:
         log.warning("Kafka offset commit skipped (%s); the database holds the offsets", exc)
-
-
-def _caught_up(consumer: KafkaConsumer) -> bool:
-    """True when partitions are assigned and each position has reached the end offset."""
-    assigned: set[TopicPartition] = consumer.assignment()
-    if not assigned:
-        return False
-    ends = consumer.end_offsets(list(assigned))
-    return all(consumer.position(tp) >= ends[tp] for tp in assigned)

@@ -96,11 +96,23 @@ def load_change(
     ``horizon_ns`` ahead; raise ``ChangeError`` naming the file, the entry and the key."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise ChangeError(f"{path}: cannot read a change file: {exc}") from None
-    check_keys(data, str(path), TOP_KEYS, required=(), error=ChangeError)
-    where = f"{path}: "
+    return parse_change(text, str(path), fleet, shells, preset, horizon_ns)
+
+
+def parse_change(
+    text: str, source: str, fleet: Fleet, shells: Sequence[str], preset: str, horizon_ns: int
+) -> Change:
+    """A change from its TOML ``text``, read from ``source`` (named in errors); as
+    ``load_change``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ChangeError(f"{source}: cannot read a change file: {exc}") from None
+    check_keys(data, source, TOP_KEYS, required=(), error=ChangeError)
+    where = f"{source}: "
     shell_of = {name: k for k, name in enumerate(shells)}
     submissions = _submissions(_tables(data, "jobs", where), fleet, shell_of, where)
     policy = _policy(_tables(data, "policy", where), shell_of, where)
@@ -151,7 +163,7 @@ def _submissions(
     for i, entry in enumerate(entries):  # the file's entries: few, not satellites
         here = f"{where}jobs[{i}]"
         check_keys(entry, here, JOB_KEYS, required=("job_id", "kind"), error=ChangeError)
-        delay_ns = _delay_ns(entry.get("at", "0s"), f"{here}.at")
+        delay_ns = _delay_ns(entry["at"], f"{here}.at") if "at" in entry else 0
         shell = _shell(entry, shell_of, here)
         if shell is not None and "sat_id" in entry:
             raise ChangeError(f"{here}: shell and sat_id: give one of the two, not both")
@@ -181,6 +193,8 @@ def _submissions(
 def _delay_ns(value: object, where: str) -> int:
     if not isinstance(value, str):
         raise ChangeError(f"{where}: {value!r} is not a duration such as '0s', '30m' or '2h'")
+    if value.strip() in ("0", "0s"):  # at the fork itself
+        return 0
     try:
         return parse_duration_ns(where, value)
     except ValueError as exc:

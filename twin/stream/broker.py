@@ -357,6 +357,15 @@ def topic_partitions(
         time.sleep(0.2)
 
 
+def caught_up(consumer: KafkaConsumer) -> bool:
+    """True when partitions are assigned and each position has reached the end offset."""
+    assigned: set[TopicPartition] = consumer.assignment()
+    if not assigned:
+        return False
+    ends = consumer.end_offsets(list(assigned))
+    return all(consumer.position(tp) >= ends[tp] for tp in assigned)
+
+
 def latest_value(
     bootstrap: str, topic: str, key: bytes, security: KafkaSecurity = PLAINTEXT
 ) -> bytes | None:

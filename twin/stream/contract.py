@@ -14,6 +14,7 @@ from pathlib import Path
 from twin.fleet import dictionary as channel_dictionary
 from twin.fleet import registry
 from twin.wire import elements, events, jobs, observed, satellites, telemetry
+from twin.wire import whatif as whatif_wire
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _JSON_TYPES = {"float64": ["number", "null"], "bool": "boolean", "int16": "integer"}
@@ -427,6 +428,122 @@ def observed_schema() -> dict:
     )
 
 
+def whatif_requests_schema() -> dict:
+    """A ``twin.whatif.requests`` request (validated by ``twin.wire.whatif.decode_request``)."""
+    return _envelope(
+        whatif_wire.REQUESTS_TOPIC,
+        "a what-if asked of the twin",
+        "Sent by other systems; Kafka key: request_id. twin whatif --serve forks the run it "
+        "serves (from its newest checkpoint, or its initial state), flies the change beside "
+        "the unchanged baseline over horizon_s and answers on twin.whatif.results, keyed "
+        "like the request. The change is the text of a change file (README, What-if forks).",
+        ["request_id"],
+        {
+            "request_id": ID_TEXT,
+            "from": {
+                "description": "latest: the run's newest checkpoint (default); start: its "
+                "initial state",
+                "enum": list(whatif_wire.FORKS),
+            },
+            "run_id": {
+                "description": "the run forked (default: the one the service serves)",
+                "type": "string",
+                "pattern": "^[A-Za-z0-9._:+-]{1,200}$",
+            },
+            "horizon_s": {
+                "description": "how far ahead both runs fly, s (default 21600)",
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": whatif_wire.MAX_HORIZON_S,
+            },
+            "shell": {
+                "description": "fly this shell alone",
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 200,
+            },
+            "change": {
+                "description": "TOML text of a change file ([[jobs]], [[policy]], [[faults]], "
+                "[constraints]); empty or absent: the baseline alone",
+                "type": "string",
+                "maxLength": whatif_wire.MAX_CHANGE_CHARS,
+            },
+        },
+    )
+
+
+def whatif_results_schema() -> dict:
+    """A ``twin.whatif.results`` answer."""
+    totals = {
+        "type": "object",
+        "description": "fleet figures over the horizon: min_soc (0..1), max_temp_payload_c, "
+        "jobs_completed, jobs_late, jobs_failed, energy_wh (drawn by the loads), tera_ops "
+        "(delivered), compute_energy_j (accelerator above idle)",
+        "additionalProperties": {"type": "number"},
+    }
+    return _envelope(
+        whatif_wire.RESULTS_TOPIC,
+        "the answer to a what-if request",
+        "Kafka key: the request's. Every request read gets one answer: done (with the "
+        "figures), refused (the request or its change cannot be flown; the reason says why) "
+        "or failed. exit_code is what twin whatif exits with: 0 the change breaks nothing the "
+        "baseline keeps, 3 it breaks at least one constraint (new_violations), 2 refused, 1 "
+        "failed.",
+        ["request_id", "status", "exit_code", "reason"],
+        {
+            "request_id": {**ID_TEXT, "type": ["string", "null"]},
+            "status": {"enum": [whatif_wire.DONE, whatif_wire.REFUSED, whatif_wire.FAILED]},
+            "exit_code": {"enum": [0, 1, 2, 3]},
+            "reason": {"type": "string", "maxLength": 600},
+            "whatif_id": {"type": "string"},
+            "fork_time_unix_ns": TIME_NS,
+            "fork_tick": {"type": "integer", "minimum": 0},
+            "horizon_s": {"type": "number", "exclusiveMinimum": 0},
+            "violates": {"type": "boolean"},
+            "baseline": totals,
+            "branch": totals,
+            "new_violations": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["sat_id", "constraint", "first_unix_ns", "worst"],
+                    "properties": {
+                        "sat_id": {"type": "integer"},
+                        "constraint": {
+                            "description": "a channel's red limit (its name), safe_mode, "
+                            "soc_min, temp_payload_max_c, or job <id>",
+                            "type": "string",
+                        },
+                        "first_unix_ns": TIME_NS,
+                        "worst": {
+                            "description": "the value furthest outside the limit, or a "
+                            "failed job's reason",
+                            "type": ["number", "string", "null"],
+                        },
+                    },
+                },
+            },
+            "added_jobs": {
+                "type": "object",
+                "description": "each job the change added, by job id: its last step by the horizon",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["step", "sat_id", "time_unix_ns", "reason", "energy_j"],
+                    "properties": {
+                        "step": {"enum": [*jobs.STEPS, "unanswered"]},
+                        "sat_id": {"type": "integer"},
+                        "time_unix_ns": {"type": "integer"},
+                        "reason": {"type": "string"},
+                        "energy_j": {"type": ["number", "null"]},
+                    },
+                },
+            },
+        },
+    )
+
+
 SCHEMAS = {
     "twin.telemetry": telemetry_schema,
     "twin.events": events_schema,
@@ -437,6 +554,8 @@ SCHEMAS = {
     "twin.satellites": satellites_schema,
     "twin.elements": elements_schema,
     "twin.observed": observed_schema,
+    "twin.whatif.requests": whatif_requests_schema,
+    "twin.whatif.results": whatif_results_schema,
 }
 
 
@@ -546,7 +665,30 @@ def examples() -> dict[str, list[dict]]:
             json.loads(elements.encode(fleet.elements[0], "THREEBODY-1")),
             json.loads(elements.encode_tle(*ISS_TLE, "ISS (ZARYA)")),
         ],
+        "twin.whatif.requests": [json.loads(WHATIF_REQUEST)],
+        "twin.whatif.results": [json.loads(_whatif_answer(fleet, hw, start))],
     }
+
+
+WHATIF_REQUEST = whatif_wire.encode_request(
+    request_id="ops-2026-0042-check",
+    **{"from": "start"},
+    horizon_s=1800.0,
+    change='[[jobs]]\njob_id = "ops-2026-0042"\nkind = "imagery"\nsat_id = 3\nat = "5m"\n',
+)
+
+
+def _whatif_answer(fleet, hw, start_ns: int) -> bytes:
+    """The answer to ``WHATIF_REQUEST`` on threebody-12 at 10 s ticks."""
+    from twin.core.clock import NS_PER_S
+    from twin.stream.runner import RunConfig
+    from twin.stream.whatif_service import Setup, answer
+
+    config = RunConfig("", {}, "threebody-12", start_ns, 10 * NS_PER_S, 1, None)
+    message, _ = answer(Setup(config, fleet, hw, ["batch-1"], "threebody-12"), WHATIF_REQUEST)
+    body = json.loads(message)
+    body["whatif_id"] = "ops-2026-0042-check-1a2b3c"  # a random suffix, fixed in the example
+    return json.dumps(body).encode()
 
 
 # ISS, 2024-01-01 (an example of the TLE form; checksums valid)

@@ -63,6 +63,18 @@ def add_parsers(sub) -> None:
     whatif.add_argument("--stations", help="ground stations TOML (the run's)")
     whatif.add_argument("--targets", help="imagery target regions TOML (the run's)")
     whatif.add_argument("--whatif-id", help="the what-if's name (default: random)")
+    whatif.add_argument(
+        "--serve",
+        action="store_true",
+        help="answer requests on twin.whatif.requests on twin.whatif.results instead "
+        "(each request names its fork, horizon, shell and change)",
+    )
+    whatif.add_argument("--group", default="twin-whatif", help="--serve's consumer group")
+    whatif.add_argument(
+        "--stop-when-caught-up",
+        action="store_true",
+        help="--serve: exit once every request sent so far is answered",
+    )
     database_option(
         whatif,
         help="PostgreSQL URL to keep the what-if in (whatif_runs and its tables, as "
@@ -73,14 +85,12 @@ def add_parsers(sub) -> None:
 
 
 def cmd_whatif(args: argparse.Namespace) -> int:
-    from twin.app.cli.run import _check_ephemeris_range, load_fleet
+    from twin.app.cli.run import load_fleet
     from twin.core.clock import NS_PER_S, iso, parse_duration_ns, parse_start
     from twin.core.settings import kafka_bootstrap, kafka_security, topic_prefix
-    from twin.fleet.constellation import subset
-    from twin.forecast import whatif
-    from twin.sim import engine
     from twin.sim.presets import load_preset
-    from twin.stream import runner
+    from twin.stream import runner, whatif_service
+    from twin.wire.whatif import Request
 
     start_ns = parse_start(args.start)
     step_ns = parse_duration_ns("--step", args.step)
@@ -89,15 +99,16 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         raise InputError(f"--horizon: {args.horizon} is shorter than one --step ({args.step})")
     if args.fork_from not in ("latest", "start"):
         raise ConfigError("--from", args.fork_from, "'latest' or 'start'")
-    preset_name = Path(args.preset).stem
-    fleet, hw, shells = load_fleet(args, start_ns)
-    kafka = args.fork_from == "latest"
+    kafka = args.serve or args.fork_from == "latest"
     if kafka and not (args.kafka or os.environ.get(ENV_KAFKA)):
-        raise InputError("--from latest: needs the run's Kafka (--kafka or $TWIN_KAFKA_BOOTSTRAP)")
+        raise InputError(
+            "--from latest / --serve: needs the run's Kafka (--kafka or $TWIN_KAFKA_BOOTSTRAP)"
+        )
+    fleet, hw, shells = load_fleet(args, start_ns)
     config = runner.RunConfig(
         bootstrap=kafka_bootstrap(args.kafka) if kafka else "",
         topics=topics_of(args, topic_prefix(args.topic_prefix)),
-        preset_name=preset_name,
+        preset_name=Path(args.preset).stem,
         start_ns=start_ns,
         step_ns=step_ns,
         n_ticks=1,
@@ -108,48 +119,55 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         targets_path=args.targets,
         **({"security": kafka_security(vars(args))} if kafka else {}),
     )
-    state, tick = None, 0
-    if kafka:
-        saved = runner.saved_checkpoint(config, fleet.sat_id)
-        if saved is None:
-            raise InputError(f"--run-id: no checkpoint of {runner.run_id_of(config)!r} on Kafka")
-        state, tick = saved.state, saved.next_tick
-    if args.shell is not None:
-        if args.shell not in shells:
-            raise ConfigError("--shell", args.shell, f"a shell of the fleet: {', '.join(shells)}")
-        rows = np.flatnonzero(fleet.shell == shells.index(args.shell))
-        fleet, hw = subset(fleet, rows), hw.subset(rows)
-        state = None if state is None else state.take(rows)
-    ctx = runner.run_context(config, fleet, hw)
-    state = engine.initial_twin(ctx) if state is None else state
-    fork = whatif.Fork(start_ns, step_ns, tick, state, args.seed)
-    _check_ephemeris_range(fork.time_ns, fork.time_ns + horizon_ns)
-    change = whatif.Change()
-    if args.change:
-        preset = load_preset(args.preset).name if not (args.walker or args.elements) else "walker"
-        change = whatif.load_change(args.change, fleet, shells, preset, horizon_ns)
-    result = whatif.fly(fleet, ctx, fork, horizon_ns, change)
-    whatif_id = args.whatif_id or f"whatif-{secrets.token_hex(4)}"
-    source = f"run {runner.run_id_of(config)}" if kafka else "the preset's initial state"
+    preset = "walker" if (args.walker or args.elements) else load_preset(args.preset).name
+    setup = whatif_service.Setup(config, fleet, hw, shells, preset)
+    keep = _keeper(args) if (args.database or args.ingest_database) else None
+    if args.serve:
+        counts = whatif_service.serve(
+            setup, args.group, keep=keep, stop_when_caught_up=args.stop_when_caught_up
+        )
+        say(
+            "twin whatif --serve: "
+            + ", ".join(f"{n} {status}" for status, n in counts.items())
+            + " requests answered"
+        )
+        return 0
+    request = Request(
+        request_id=args.whatif_id or f"whatif-{secrets.token_hex(4)}",
+        fork_from=args.fork_from,
+        run_id=args.run_id,
+        horizon_s=horizon_ns / NS_PER_S,
+        shell=args.shell,
+        change=Path(args.change).read_text(encoding="utf-8") if args.change else "",
+    )
+    result, run_id = whatif_service.fly_request(setup, request, source=str(args.change))
+    source = f"run {run_id}" if run_id else "the preset's initial state"
+    n_sat = result.baseline.sat_id.shape[0]
     say(
-        f"twin whatif: {whatif_id}: {fleet.n_sat} satellites forked at {iso(fork.time_ns)} "
-        f"(tick {fork.tick}, {source}), {horizon_ns / NS_PER_S / 3600:.2f} h ahead"
+        f"twin whatif: {request.request_id}: {n_sat} satellites forked at "
+        f"{iso(result.fork.time_ns)} (tick {result.fork.tick}, {source}), "
+        f"{horizon_ns / NS_PER_S / 3600:.2f} h ahead"
     )
     print(report(result))
-    if args.database or args.ingest_database:
-        _store(args, whatif_id, result, None if not kafka else runner.run_id_of(config))
+    if keep is not None:
+        keep(request.request_id, result, request.change, run_id)
+        say(f"twin whatif: {request.request_id} stored in whatif_runs")
     return EXIT_VIOLATES if result.violates else 0
 
 
-def _store(args: argparse.Namespace, whatif_id: str, result, run_id: str | None) -> None:
+def _keeper(args: argparse.Namespace):
+    """A function that keeps a what-if in the store of ``--database``, as twin_ingest."""
     from ingest.store.db import connect
     from ingest.store.roles import INGEST_ROLE, ingest_url
     from ingest.store.whatif import write_whatif
 
-    change_toml = Path(args.change).read_text(encoding="utf-8") if args.change else ""
-    with connect(ingest_url(args.ingest_database, args.database), role=INGEST_ROLE) as conn:
-        write_whatif(conn, whatif_id, result, change_toml, run_id)
-    say(f"twin whatif: {whatif_id} stored in whatif_runs")
+    url = ingest_url(args.ingest_database, args.database)
+
+    def keep(whatif_id: str, result, change_toml: str, run_id: str | None) -> None:
+        with connect(url, role=INGEST_ROLE) as conn:
+            write_whatif(conn, whatif_id, result, change_toml, run_id)
+
+    return keep
 
 
 TOTALS = (  # key, label, scale to the unit shown, format
