@@ -2,6 +2,7 @@
 every panel, variable, annotation and alert query runs on both databases with the columns
 its panel reads."""
 
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from ingest.store.dimensions import register_stations
 from ingest.store.forecasts import write_forecast
 from ingest.store.migrate import migrate
 from ingest.store.roles import READER_ROLE, allow_login
+from ingest.store.whatif import write_whatif
 from tests.conftest import KEEP_HISTORY
 from tests.ingest.test_roles_and_audit import T0, _load_two_hours
 from twin.core.clock import NS_PER_S
@@ -31,7 +33,10 @@ from twin.grafana.publish import load_bundle
 from twin.grafana.sql import interpolate
 from twin.payload.ground import load_stations
 from twin.sim.presets import build, load_preset
+from twin.stream.runner import RunConfig
+from twin.stream.whatif_service import Setup, fly_request
 from twin.wire.telemetry import CHANNELS
+from twin.wire.whatif import Request
 
 GRAFANA = Path(__file__).resolve().parent.parent / "grafana"
 register_default_plugins()
@@ -92,12 +97,18 @@ def _run(conn, sql: str):
     return [c.name for c in cur.description], cur.fetchall()
 
 
-def _variables(conn, timescale: bool) -> dict[str, list[str] | str]:
-    """Every variable at "All", in order; the satellite is 3, the one with an anomaly
-    (a single-value variable: a string, as Grafana hands it to its datasource)."""
+def _variables(conn, timescale: bool, board=BOARDS[0]) -> dict[str, list[str] | str]:
+    """Every variable of ``board`` at "All", in order; the satellite is 3, the one with an
+    anomaly, and the what-if the one stored (single-value variables: strings, as Grafana
+    hands them to its datasource)."""
     picked: dict[str, list[str] | str] = {}
     start, end = _range()
-    for variable in BOARDS[0].variables:
+    for variable in board.variables:
+        if variable.name == "whatif":
+            _, rows = _run(conn, variable.sql)
+            assert [r[0] for r in rows] == ["w-test"]
+            picked[variable.name] = "w-test"
+            continue
         sql = interpolate(variable.sql, picked, start, end, "1m", timescale)
         _, rows = _run(conn, sql)
         assert rows, f"variable {variable.name}: no values"
@@ -125,6 +136,19 @@ def _store_a_forecast(url: str, stations) -> None:
                        20 * NS_PER_S, 0, None)  # fmt: skip
 
 
+def _store_a_whatif(url: str) -> None:
+    """A what-if whose added job misses its deadline, as ``twin whatif`` keeps it."""
+    fleet, hw = build(load_preset("threebody-12"), T0)
+    setup = Setup(RunConfig("", {}, "threebody-12", T0, 30 * NS_PER_S, 1, None), fleet, hw,
+                  ["batch-1"], "threebody-12")  # fmt: skip
+    change = '[[jobs]]\njob_id = "late"\nkind = "inference"\nsat_id = 3\ndeadline_s = 1\n'
+    request = Request("w-test", "start", None, 3600.0, None, change)
+    result, _ = fly_request(setup, request)
+    assert result.violates
+    with connect(url) as conn:
+        write_whatif(conn, "w-test", result, change, None)
+
+
 @pytest.fixture(params=["postgresql", "timescaledb"], scope="module")
 def store(request):
     """Two simulated hours of threebody-12 with events, jobs, stations, an anomaly and a
@@ -136,6 +160,7 @@ def store(request):
     stations = load_stations()
     register_stations(url, stations)
     _store_a_forecast(url, stations)
+    _store_a_whatif(url)
     with connect(url, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO dead_letters (topic, partition, kafka_offset, reason, samples, payload) "
@@ -176,8 +201,8 @@ def test_every_panel_query_returns_the_columns_its_panel_reads(store):
     url, timescale = store
     start, end = _range()
     with connect(url) as conn:
-        picked = _variables(conn, timescale)
         for board in BOARDS:
+            picked = _variables(conn, timescale, board)
             for panel in board.panels:
                 sql = interpolate(panel.sql, picked, start, end, "1m", timescale)
                 columns, rows = _run(conn, sql)
@@ -230,7 +255,7 @@ def test_the_expander_puts_single_values_in_unquoted_as_grafana_does():
 
 def test_no_dashboard_query_puts_a_single_value_variable_in_unquoted():
     single = {v.name for board in BOARDS for v in board.variables if not v.multi}
-    assert single == {"satellite"}
+    assert single == {"satellite", "whatif"}
     for board in BOARDS:
         for sql in [p.sql for p in board.panels] + [
             a["target"]["rawSql"] for a in board.annotations
@@ -245,14 +270,15 @@ def test_a_crafted_satellite_value_stays_data_in_every_panel(store):
     url, timescale = store
     start, end = _range()
     with connect(url, autocommit=True) as conn:
-        picked = _variables(conn, timescale)
         for crafted in CRAFTED:
             for board in BOARDS:
-                for panel in board.panels:
-                    if "${satellite:sqlstring}" not in panel.sql:
+                picked = _variables(conn, timescale, board)
+                single = [v.name for v in board.variables if not v.multi]
+                for panel, name in itertools.product(board.panels, single):
+                    if f"${{{name}:sqlstring}}" not in panel.sql:
                         continue
                     sql = interpolate(
-                        panel.sql, {**picked, "satellite": crafted}, start, end, "1m", timescale
+                        panel.sql, {**picked, name: crafted}, start, end, "1m", timescale
                     )
                     try:
                         rows = conn.execute(sql).fetchall()
@@ -260,6 +286,7 @@ def test_a_crafted_satellite_value_stays_data_in_every_panel(store):
                         continue  # '3 OR true' is no integer: refused as data
                     assert rows == [], f"{board.uid} / {panel.title}: {crafted!r} matched rows"
         assert conn.execute("SELECT count(*) FROM satellites").fetchone()[0] == 12
+        assert conn.execute("SELECT count(*) FROM whatif_runs").fetchone()[0] == 1
 
 
 def _panels():

@@ -640,6 +640,119 @@ DATA_HEALTH = Board(
 )
 
 
+WHATIF_VARIABLES = (
+    Variable(
+        "whatif",
+        "What-if",
+        "SELECT whatif_id FROM whatif_runs ORDER BY made_at DESC, whatif_id LIMIT 200",
+        multi=False,
+    ),
+)
+THE_WHATIF = "whatif_id = ${whatif:sqlstring}"
+
+WHATIF = Board(
+    "twin-whatif",
+    "What-if",
+    "A what-if fork (twin whatif) picked by name: the baseline and the branch side by side, "
+    "the constraints only the branch breaks, the satellites whose batteries fall most and "
+    "the added jobs' fates.",
+    (
+        Panel(
+            "What-ifs",
+            "table",
+            "SELECT made_at, whatif_id, run_id, fork_at, horizon_s / 3600 AS horizon_h, "
+            "satellites, CASE WHEN violates THEN 'breaks a constraint' ELSE 'keeps all' END "
+            "AS verdict FROM whatif_runs ORDER BY made_at DESC LIMIT 50",
+            ("made_at", "whatif_id", "run_id", "fork_at", "horizon_h", "satellites", "verdict"),
+            unit="none",
+            table=True,
+            width=24,
+            field_units=(
+                ("made_at", "dateTimeAsIso"),
+                ("fork_at", "dateTimeAsIso"),
+                ("horizon_h", "h"),
+            ),
+            description="The newest what-ifs; pick one in the What-if variable.",
+        ),
+        Panel(
+            "Baseline and branch",
+            "table",
+            "SELECT CASE WHEN w.branch THEN 'branch' ELSE 'baseline' END AS run, "
+            "min(w.min_soc) AS min_soc, max(w.max_temp_payload_c) AS peak_payload_c, "
+            "sum(w.jobs_completed) AS jobs_completed, sum(w.jobs_late) AS jobs_late, "
+            "sum(w.jobs_failed) AS jobs_failed, sum(w.energy_wh) / 1000 AS energy_kwh, "
+            "sum(w.tera_ops) / 1e3 AS peta_ops, max(CASE WHEN w.branch THEN "
+            "r.branch_compute_energy_j ELSE r.baseline_compute_energy_j END) / 1e6 "
+            "AS accelerator_mj FROM whatif_satellites w JOIN whatif_runs r USING (whatif_id) "
+            f"WHERE w.{THE_WHATIF} GROUP BY w.branch ORDER BY w.branch",
+            (
+                "run",
+                "min_soc",
+                "peak_payload_c",
+                "jobs_completed",
+                "jobs_late",
+                "energy_kwh",
+                "peta_ops",
+                "accelerator_mj",
+            ),
+            unit="none",
+            table=True,
+            width=24,
+            field_units=(
+                ("min_soc", "percentunit"),
+                ("peak_payload_c", "celsius"),
+                ("energy_kwh", "kwatth"),
+                ("accelerator_mj", "none"),
+            ),
+            description="Fleet figures over the horizon: lowest state of charge, hottest "
+            "payload, jobs, energy drawn, work delivered (peta-operations) and accelerator "
+            "energy above idle (MJ).",
+        ),
+        Panel(
+            "Constraints only the branch breaks",
+            "table",
+            "SELECT sat_id, constraint_name, first_at, worst FROM whatif_violations "
+            f"WHERE {THE_WHATIF} AND only_in_branch ORDER BY first_at, sat_id LIMIT 500",
+            ("sat_id", "constraint_name", "first_at", "worst"),
+            unit="none",
+            table=True,
+            field_units=(("first_at", "dateTimeAsIso"),),
+            links=(SATELLITE_LINK,),
+            description="Red limits, the change's own constraints and added jobs that "
+            "failed: what makes twin whatif exit 3.",
+        ),
+        Panel(
+            "Lowest state of charge: largest falls",
+            "table",
+            "SELECT b.sat_id, a.min_soc AS baseline, b.min_soc AS branch, "
+            "b.min_soc - a.min_soc AS change FROM whatif_satellites a JOIN whatif_satellites "
+            f"b USING (whatif_id, sat_id) WHERE a.{THE_WHATIF} AND NOT a.branch AND b.branch "
+            "ORDER BY b.min_soc - a.min_soc, b.sat_id LIMIT 20",
+            ("sat_id", "baseline", "branch", "change"),
+            unit="percentunit",
+            table=True,
+            field_units=(("sat_id", "none"),),
+            links=(SATELLITE_LINK,),
+        ),
+        Panel(
+            "Added jobs",
+            "table",
+            "SELECT job_id, step, sat_id, stepped_at, reason, energy_j / 1e6 AS energy_mj "
+            f"FROM whatif_jobs WHERE {THE_WHATIF} ORDER BY job_id LIMIT 500",
+            ("job_id", "step", "sat_id", "stepped_at", "reason", "energy_mj"),
+            unit="none",
+            table=True,
+            width=24,
+            field_units=(("stepped_at", "dateTimeAsIso"),),
+            links=(SATELLITE_LINK,),
+            description="Each job the change added: its last step by the horizon and the "
+            "accelerator energy it took (MJ).",
+        ),
+    ),
+    WHATIF_VARIABLES,
+)
+
+
 def _with_picked(board: Board) -> Board:
     """Start every query that joins the picked satellites ``s`` with their definition."""
     return replace(
@@ -651,5 +764,6 @@ def _with_picked(board: Board) -> Board:
 
 
 BOARDS = tuple(
-    _with_picked(b) for b in (FLEET, SATELLITE, COMPUTE, POWER_THERMAL, CONTACTS, DATA_HEALTH)
+    _with_picked(b)
+    for b in (FLEET, SATELLITE, COMPUTE, POWER_THERMAL, CONTACTS, DATA_HEALTH, WHATIF)
 )
