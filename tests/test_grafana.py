@@ -17,13 +17,14 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from ingest.store.db import connect
 from ingest.store.dimensions import register_stations
-from ingest.store.forecasts import write_forecast
+from ingest.store.forecasts import write_forecast, write_states
 from ingest.store.migrate import migrate
 from ingest.store.roles import READER_ROLE, allow_login
 from ingest.store.whatif import write_whatif
 from tests.conftest import KEEP_HISTORY
 from tests.ingest.test_roles_and_audit import T0, _load_two_hours
 from twin.core.clock import NS_PER_S
+from twin.forecast.states import forecast_states
 from twin.forecast.windows import windows
 from twin.grafana import alerts
 from twin.grafana.board import board_json
@@ -33,8 +34,8 @@ from twin.grafana.publish import load_bundle
 from twin.grafana.sql import interpolate
 from twin.payload.ground import load_stations
 from twin.sim.presets import build, load_preset
+from twin.stream.forks import Setup, fly_request, fork_of
 from twin.stream.runner import RunConfig
-from twin.stream.whatif_service import Setup, fly_request
 from twin.wire.telemetry import CHANNELS
 from twin.wire.whatif import Request
 
@@ -137,7 +138,8 @@ def _store_a_forecast(url: str, stations) -> None:
 
 
 def _store_a_whatif(url: str) -> None:
-    """A what-if whose added job misses its deadline, as ``twin whatif`` keeps it."""
+    """A what-if whose added job misses its deadline, as ``twin whatif`` keeps it, and a
+    state forecast stored after the windows' forecast (each panel must find its own)."""
     fleet, hw = build(load_preset("threebody-12"), T0)
     setup = Setup(RunConfig("", {}, "threebody-12", T0, 30 * NS_PER_S, 1, None), fleet, hw,
                   ["batch-1"], "threebody-12")  # fmt: skip
@@ -147,6 +149,11 @@ def _store_a_whatif(url: str) -> None:
     assert result.violates
     with connect(url) as conn:
         write_whatif(conn, "w-test", result, change, None)
+    # A state forecast of the same two hours, from the same fork.
+    fleet, ctx, fork, _ = fork_of(setup, "start", None, None, 2 * 3600 * NS_PER_S)
+    found = forecast_states(fleet, ctx, fork, 2 * 3600 * NS_PER_S)
+    with connect(url) as conn:
+        write_states(conn, "s-test", found, (T0, T0 + 2 * 3600 * NS_PER_S), 30 * NS_PER_S)
 
 
 @pytest.fixture(params=["postgresql", "timescaledb"], scope="module")

@@ -1,6 +1,6 @@
 """Forecasts into the store: one ``forecast_runs`` row and its windows in
-``forecast_windows``, the windows by one binary COPY into a session stage and one INSERT
-naming them (no loop over windows)."""
+``forecast_windows`` or its states per orbit in ``forecast_states``, each by one binary COPY
+into a session stage and one INSERT naming them (no loop over windows or satellites)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,17 @@ from psycopg import Connection
 
 from ingest.store.pgcopy import PG_EPOCH_UNIX_US, binary_copy_payload
 from twin.core.clock import NS_PER_S, NS_PER_US, iso
+from twin.forecast.states import OrbitStates
 from twin.forecast.windows import ECLIPSE, Windows
+
+
+def _forecast_run(cur, forecast_id, span_ns, step_ns, n_sat, element_sets, newest_epoch) -> None:
+    cur.execute(
+        "INSERT INTO forecast_runs (forecast_id, starts_at, ends_at, step_s, satellites, "
+        "element_sets, newest_epoch) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (forecast_id, iso(span_ns[0]), iso(span_ns[1]), step_ns / NS_PER_S, n_sat,
+         element_sets, newest_epoch),
+    )  # fmt: skip
 
 
 def write_forecast(
@@ -27,18 +37,8 @@ def write_forecast(
     (n_st,) name the windows' rows; ``span_ns`` (start, end) its span, ``step_ns`` its grid;
     ``element_sets`` how many satellites flew a set received, the newest's epoch (ISO)."""
     with conn.cursor() as cur:
-        cur.execute(
-            "INSERT INTO forecast_runs (forecast_id, starts_at, ends_at, step_s, satellites, "
-            "element_sets, newest_epoch) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (
-                forecast_id,
-                iso(span_ns[0]),
-                iso(span_ns[1]),
-                step_ns / NS_PER_S,
-                int(sat_id.shape[0]),
-                element_sets,
-                newest_epoch,
-            ),
+        _forecast_run(
+            cur, forecast_id, span_ns, step_ns, int(sat_id.shape[0]), element_sets, newest_epoch
         )
         cur.execute(
             "CREATE TEMP TABLE forecast_stage (sat_id int4, eclipse bool, station_id int4, "
@@ -76,3 +76,52 @@ def _stage_payload(sat_id: np.ndarray, station_id: np.ndarray, found) -> bytes:
             (joined(lambda w: w.open_end), "bool"),
         ]
     )
+
+
+def write_states(
+    conn: Connection, forecast_id: str, states: OrbitStates, span_ns: tuple[int, int], step_ns: int
+) -> None:
+    """Store one state forecast in ``conn``'s transaction: its ``forecast_runs`` row (no
+    element sets) and a ``forecast_states`` row per satellite and orbit begun before the
+    end of ``span_ns`` (start, end)."""
+    n_sat, n_orbit = states.min_soc.shape
+    period_ns = np.round(states.period_s * NS_PER_S).astype(np.int64)
+    orbit = np.broadcast_to(np.arange(n_orbit), (n_sat, n_orbit))
+    starts_ns = span_ns[0] + orbit * period_ns[:, None]
+    ends_ns = np.minimum(starts_ns + period_ns[:, None], span_ns[1])
+    begun = starts_ns < span_ns[1]
+    row = np.broadcast_to(np.arange(n_sat)[:, None], (n_sat, n_orbit))[begun]
+    flown = states.min_soc_ns[begun] >= 0
+
+    def us(t_ns: np.ndarray) -> np.ndarray:
+        return t_ns // NS_PER_US - PG_EPOCH_UNIX_US
+
+    payload = binary_copy_payload(
+        [
+            (states.sat_id[row].astype(np.int32), "int4"),
+            (orbit[begun].astype(np.int32), "int4"),
+            (us(starts_ns[begun]), "timestamptz"),
+            (us(ends_ns[begun]), "timestamptz"),
+            (np.where(flown, states.min_soc[begun], 0.0), "float8"),
+            (us(np.maximum(states.min_soc_ns[begun], 0)), "timestamptz"),
+            (np.where(flown, states.max_temp_payload_c[begun], 0.0), "float8"),
+            (states.tera_ops[begun], "float8"),
+            (states.available_tera_ops[begun], "float8"),
+        ],
+        nulls={4: ~flown, 5: ~flown, 6: ~flown},
+    )
+    with conn.cursor() as cur:
+        _forecast_run(cur, forecast_id, span_ns, step_ns, n_sat, 0, None)
+        cur.execute(
+            "CREATE TEMP TABLE forecast_states_stage (sat_id int4, orbit int4, "
+            "starts_at timestamptz, ends_at timestamptz, min_soc float8, min_soc_at timestamptz, "
+            "max_temp_payload_c float8, tera_ops float8, available_tera_ops float8) ON COMMIT DROP"
+        )
+        with cur.copy("COPY forecast_states_stage FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(payload)
+        cur.execute(
+            "INSERT INTO forecast_states (forecast_id, sat_id, orbit, starts_at, ends_at, "
+            "min_soc, min_soc_at, max_temp_payload_c, tera_ops, available_tera_ops) "
+            "SELECT %s, * FROM forecast_states_stage",
+            (forecast_id,),
+        )

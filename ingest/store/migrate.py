@@ -159,6 +159,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "what-if forks, every one kept",
         "whatif",
     ),
+    Migration(
+        17,
+        "state forecasts per satellite and orbit, every one kept",
+        "forecast-states",
+    ),
 )
 
 

@@ -290,6 +290,40 @@ forecast_windows = Table(
     "(and station for a contact)",
 )
 
+forecast_states = Table(
+    "forecast_states",
+    metadata,
+    Column("forecast_id", Text, nullable=False),
+    Column("sat_id", Integer, nullable=False),
+    Column(
+        "orbit",
+        Integer,
+        nullable=False,
+        comment="k: the k-th period of the satellite's mean motion after the forecast's start "
+        "(the last one cut by its end)",
+    ),
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True), nullable=False),
+    Column(
+        "min_soc",
+        Double,
+        comment="the lowest state of charge in the orbit (NULL: no position, nothing flown)",
+    ),
+    Column("min_soc_at", DateTime(timezone=True)),
+    Column("max_temp_payload_c", Double),
+    Column("tera_ops", Double, nullable=False, comment="work delivered in the orbit"),
+    Column(
+        "available_tera_ops",
+        Double,
+        nullable=False,
+        comment="work the accelerator could deliver in the orbit: its peak at the clock of "
+        "the throttle state run, none in safe mode",
+    ),
+    PrimaryKeyConstraint("forecast_id", "sat_id", "orbit", name="forecast_states_pkey"),
+    Index("forecast_states_by_min_soc_at", "min_soc_at"),
+    comment="What a state forecast (twin forecast states) predicts for each satellite and orbit",
+)
+
 whatif_runs = Table(
     "whatif_runs",
     metadata,

@@ -39,6 +39,7 @@ FROZEN_SHA256 = {  # the first 16 hex digits of each file's SHA-256
     "0010-element-sets.sql": "98ed9bd73207ae5f",
     "0015-forecast-windows.sql": "956a962cc09484e4",
     "0016-whatif.sql": "c85ae3e638416727",
+    "0017-forecast-states.sql": "51b28ef159620ca6",
     "0014-truth-elements.sql": "1ca562fdc772420a",
     "0013-mirror-estimates.sql": "16bf42cb3bf65978",
     "0012-truth-parameters.sql": "fddf82617424011c",

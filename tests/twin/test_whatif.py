@@ -22,6 +22,7 @@ from twin.wire import jobs
 T0 = parse_start("2026-03-20T12:00:00Z")
 STEP_NS = 5 * NS_PER_S
 SEED = 3
+FLEET = build(load_preset("threebody-12"), T0)[0]
 
 
 @pytest.fixture(scope="module")
@@ -182,8 +183,8 @@ TABLES = st.dictionaries(KEYS, VALUES, max_size=6)
 @settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-def test_any_change_file_is_read_or_refused_with_a_reason(flown, tmp_path, section, entries):
-    fleet, *_ = flown
+def test_any_change_file_is_read_or_refused_with_a_reason(tmp_path, section, entries):
+    fleet = FLEET
     if section == "constraints":
         text = "[constraints]\n" + "".join(
             f"{k} = {toml_value(v)}\n" for k, v in entries[0].items()

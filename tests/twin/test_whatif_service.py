@@ -14,8 +14,8 @@ from jsonschema import Draft202012Validator
 
 from twin.core.clock import NS_PER_S, parse_start
 from twin.sim.presets import build, load_preset
+from twin.stream.forks import Setup, answer
 from twin.stream.runner import RunConfig
-from twin.stream.whatif_service import Setup, answer
 from twin.wire import whatif as contract
 
 T0 = parse_start("2026-03-20T12:00:00Z")

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from twin.core.clock import NS_PER_S, parse_duration_ns
-from twin.core.errors import InputError, TwinError
+from twin.core.errors import InputError, TwinError, shown
 from twin.core.settings import check_keys
 from twin.fleet.constellation import Fleet
 from twin.fleet.hardware import RANGES, Hardware
@@ -139,16 +139,16 @@ def _number(table: dict, key: str, where: str, bounds: tuple[float, float]) -> f
     value = table[key]
     low, high = bounds
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise ChangeError(f"{where}.{key}: {value!r} is not a number in [{low:g}, {high:g}]")
+        raise ChangeError(f"{where}.{key}: {shown(value)} is not a number in [{low:g}, {high:g}]")
     return float(value)
 
 
 def _shell(entry: dict, shell_of: dict[str, int], where: str) -> int | None:
     if "shell" not in entry:
         return None
-    if entry["shell"] not in shell_of:
+    if not isinstance(entry["shell"], str) or entry["shell"] not in shell_of:
         raise ChangeError(
-            f"{where}.shell: {entry['shell']!r} is not a shell of the fleet; "
+            f"{where}.shell: {shown(entry['shell'])} is not a shell of the fleet; "
             f"one of {', '.join(shell_of)}"
         )
     return shell_of[entry["shell"]]
@@ -192,7 +192,7 @@ def _submissions(
 
 def _delay_ns(value: object, where: str) -> int:
     if not isinstance(value, str):
-        raise ChangeError(f"{where}: {value!r} is not a duration such as '0s', '30m' or '2h'")
+        raise ChangeError(f"{where}: {shown(value)} is not a duration such as '0s', '30m' or '2h'")
     if value.strip() in ("0", "0s"):  # at the fork itself
         return 0
     try:

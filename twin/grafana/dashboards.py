@@ -431,6 +431,15 @@ COMPUTE = Board(
     VARIABLES,
 )
 
+
+def _latest_forecast(table: str) -> str:
+    """A query of the id of the newest forecast with rows in ``table``."""
+    return (
+        "SELECT r.forecast_id FROM forecast_runs r WHERE EXISTS (SELECT 1 FROM "
+        f"{table} x WHERE x.forecast_id = r.forecast_id) ORDER BY r.made_at DESC LIMIT 1"
+    )
+
+
 POWER_THERMAL = Board(
     "twin-power-thermal",
     "Power and thermal",
@@ -492,6 +501,23 @@ POWER_THERMAL = Board(
             links=(SATELLITE_LINK,),
             table=True,
         ),
+        Panel(
+            "Predicted state-of-charge minima (latest state forecast)",
+            "table",
+            "SELECT f.min_soc_at AS time, f.sat_id, f.orbit, f.min_soc, f.max_temp_payload_c "
+            f"FROM forecast_states f JOIN ({_latest_forecast('forecast_states')}) latest "
+            "USING (forecast_id) JOIN s USING (sat_id) WHERE $__timeFilter(f.min_soc_at) "
+            "ORDER BY f.min_soc, f.sat_id LIMIT 20",
+            ("time", "sat_id", "orbit", "min_soc", "max_temp_payload_c"),
+            unit="percentunit",
+            field_units=(("sat_id", "none"), ("orbit", "none"), ("max_temp_payload_c", "celsius")),
+            links=(SATELLITE_LINK,),
+            table=True,
+            width=24,
+            description="The lowest state of charge each satellite reaches in each orbit, as "
+            "the latest twin forecast states predicts, lowest first: set the range ahead of "
+            "now to see tonight's.",
+        ),
     ),
     VARIABLES,
 )
@@ -508,8 +534,8 @@ def _next_windows(kind: str, title: str, description: str) -> Panel:
         "table",
         f"SELECT w.starts_at AS time, w.sat_id, {station}"
         "extract(epoch FROM w.ends_at - w.starts_at) / 60 AS minutes "
-        "FROM forecast_windows w JOIN (SELECT forecast_id FROM forecast_runs "
-        "ORDER BY made_at DESC LIMIT 1) latest USING (forecast_id) "
+        f"FROM forecast_windows w JOIN ({_latest_forecast('forecast_windows')}) latest "
+        "USING (forecast_id) "
         f"JOIN s USING (sat_id) {join}"
         f"WHERE w.kind = '{kind}' AND $__timeFilter(w.starts_at) "
         "ORDER BY w.starts_at, w.sat_id LIMIT 500",

@@ -681,8 +681,8 @@ WHATIF_REQUEST = whatif_wire.encode_request(
 def _whatif_answer(fleet, hw, start_ns: int) -> bytes:
     """The answer to ``WHATIF_REQUEST`` on threebody-12 at 10 s ticks."""
     from twin.core.clock import NS_PER_S
+    from twin.stream.forks import Setup, answer
     from twin.stream.runner import RunConfig
-    from twin.stream.whatif_service import Setup, answer
 
     config = RunConfig("", {}, "threebody-12", start_ns, 10 * NS_PER_S, 1, None)
     message, _ = answer(Setup(config, fleet, hw, ["batch-1"], "threebody-12"), WHATIF_REQUEST)

@@ -7,10 +7,16 @@ from __future__ import annotations
 import argparse
 import logging
 import secrets
+from dataclasses import replace
 
 import numpy as np
 
-from twin.app.cli.options import database_option, fleet_options, ingest_database_option
+from twin.app.cli.options import (
+    database_option,
+    fleet_options,
+    ingest_database_option,
+    kafka_options,
+)
 from twin.app.output import say
 from twin.core.settings import InputError
 
@@ -43,6 +49,43 @@ def add_parsers(sub) -> None:
     database_option(make)
     ingest_database_option(make)
     make.set_defaults(func=cmd_forecast_make)
+    states = forecast.add_parser(
+        "states",
+        help="every satellite flown ahead from a run's newest checkpoint (or the initial state, "
+        "with --mirrored the mirror's latest estimates applied): per orbit the lowest state "
+        "of charge, the hottest payload, the work delivered and available, stored in "
+        "forecast_states (as twin_ingest)",
+    )
+    from twin.app import config
+
+    fleet_options(states)
+    kafka_options(states)
+    states.add_argument("--start", required=True, help="the run's start (ISO-8601 UTC)")
+    config.add_setting_option(states, "step", help="the run's tick")
+    config.add_setting_option(states, "seed", help="the run's seed", show_default=False)
+    states.add_argument(
+        "--from",
+        dest="fork_from",
+        default="latest",
+        help="'latest': the newest checkpoint of --run-id on Kafka (default); 'start': the "
+        "preset's initial state at --start",
+    )
+    states.add_argument("--run-id", help="the run forked (default: as twin run names it)")
+    states.add_argument("--shell", help="this shell alone")
+    states.add_argument("--horizon", default="24h", help="how far ahead (default 24h)")
+    states.add_argument(
+        "--mirrored",
+        action="store_true",
+        help="fly each satellite with the mirror's latest estimates of its battery capacity, "
+        "array efficiency and radiator emissivity (latest_mirror_estimates)",
+    )
+    states.add_argument("--topics", help="topic settings TOML (default: the bundled topics.toml)")
+    states.add_argument("--stations", help="ground stations TOML (the run's)")
+    states.add_argument("--targets", help="imagery target regions TOML (the run's)")
+    states.add_argument("--forecast-id", help="the forecast's key (default: random)")
+    database_option(states)
+    ingest_database_option(states)
+    states.set_defaults(func=cmd_forecast_states)
     score = forecast.add_parser(
         "score",
         help="a forecast's window edges against an emulate run's truth orbits: timing error "
@@ -105,6 +148,72 @@ def cmd_forecast_make(args: argparse.Namespace) -> int:
         f"{np.median(age_days):.2f} days old (median), {stale} older than {STALE_DAYS:g} days"
     )
     return 0
+
+
+LOWEST_ROWS = 5  # the predicted minima printed
+
+
+def cmd_forecast_states(args: argparse.Namespace) -> int:
+    from ingest.store.db import connect
+    from ingest.store.forecasts import write_states
+    from ingest.store.roles import INGEST_ROLE, ingest_url
+    from twin.app.cli.whatif import fork_setup
+    from twin.core.clock import NS_PER_S, iso, parse_duration_ns
+    from twin.forecast.states import forecast_states, mirrored
+    from twin.stream import forks
+
+    url = ingest_url(args.ingest_database, args.database)
+    horizon_ns = parse_duration_ns("--horizon", args.horizon)
+    setup = fork_setup(args, kafka=args.fork_from == "latest")
+    if args.mirrored:
+        with connect(url, role=INGEST_ROLE) as conn:
+            estimates = conn.execute(
+                "SELECT sat_id, parameter, multiplier FROM latest_mirror_estimates"
+            ).fetchall()
+        setup = replace(setup, hw=mirrored(setup.hw, _multipliers(setup.fleet.sat_id, estimates)))
+    fleet, ctx, fork, run_id = forks.fork_of(
+        setup, args.fork_from, args.run_id, args.shell, horizon_ns
+    )
+    found = forecast_states(fleet, ctx, fork, horizon_ns)
+    forecast_id = args.forecast_id or f"forecast-{secrets.token_hex(4)}"
+    end_ns = fork.time_ns + horizon_ns // fork.step_ns * fork.step_ns
+    with connect(url, role=INGEST_ROLE) as conn:
+        write_states(conn, forecast_id, found, (fork.time_ns, end_ns), fork.step_ns)
+    source = f"run {run_id}" if run_id else "the initial state"
+    say(
+        f"twin forecast: {forecast_id}: {fleet.n_sat} satellites from {iso(fork.time_ns)} "
+        f"({source}{', mirrored' if args.mirrored else ''}) over "
+        f"{horizon_ns / NS_PER_S / 3600:.2f} h: up to {found.n_orbit} orbits each, stored in "
+        "forecast_states"
+    )
+    lowest = np.where(found.min_soc_ns >= 0, found.min_soc, np.inf)
+    order = np.argsort(lowest.min(axis=1), kind="stable")[:LOWEST_ROWS]
+    print(f"{'sat_id':>7} {'lowest state of charge %':>25} {'at':<30} {'peak payload °C':>16}")
+    for row in order.tolist():
+        k = int(np.argmin(lowest[row]))
+        print(
+            f"{int(fleet.sat_id[row]):>7} {100 * lowest[row, k]:>25.2f} "
+            f"{iso(int(found.min_soc_ns[row, k])):<30} "
+            f"{float(np.max(found.max_temp_payload_c[row])):>16.2f}"
+        )
+    delivered, available = found.tera_ops.sum(), found.available_tera_ops.sum()
+    say(
+        f"work: {delivered / 1e3:,.0f} of {available / 1e3:,.0f} peta-operations available "
+        f"({100 * delivered / max(available, 1e-9):.1f} %)"
+    )
+    return 0
+
+
+def _multipliers(sat_id: np.ndarray, estimates: list[tuple]) -> dict[str, np.ndarray]:
+    """Rows (sat_id, parameter, multiplier) as parameter -> (n_sat,) by ``sat_id``'s order,
+    NaN where a satellite has no estimate (satellites not in the fleet are left out)."""
+    row_of = {int(s): k for k, s in enumerate(sat_id.tolist())}
+    out: dict[str, np.ndarray] = {}
+    for sat, parameter, multiplier in estimates:  # one row per estimate: no hot path
+        if int(sat) in row_of:
+            column = out.setdefault(parameter, np.full(sat_id.shape[0], np.nan))
+            column[row_of[int(sat)]] = multiplier
+    return out
 
 
 def cmd_forecast_score(args: argparse.Namespace) -> int:

@@ -84,33 +84,30 @@ def add_parsers(sub) -> None:
     whatif.set_defaults(func=cmd_whatif)
 
 
-def cmd_whatif(args: argparse.Namespace) -> int:
+def fork_setup(args: argparse.Namespace, kafka: bool):
+    """The run a fork is taken of, from the options that describe it (fleet options,
+    ``--start``, ``--step``, ``--seed``, ``--run-id``, ``--stations``, ``--targets`` and,
+    with ``kafka``, the broker and topics): a ``twin.stream.forks.Setup``."""
     from twin.app.cli.run import load_fleet
-    from twin.core.clock import NS_PER_S, iso, parse_duration_ns, parse_start
+    from twin.core.clock import parse_duration_ns, parse_start
     from twin.core.settings import kafka_bootstrap, kafka_security, topic_prefix
     from twin.sim.presets import load_preset
-    from twin.stream import runner, whatif_service
-    from twin.wire.whatif import Request
+    from twin.stream import forks, runner
 
-    start_ns = parse_start(args.start)
-    step_ns = parse_duration_ns("--step", args.step)
-    horizon_ns = parse_duration_ns("--horizon", args.horizon)
-    if horizon_ns < step_ns:
-        raise InputError(f"--horizon: {args.horizon} is shorter than one --step ({args.step})")
     if args.fork_from not in ("latest", "start"):
         raise ConfigError("--from", args.fork_from, "'latest' or 'start'")
-    kafka = args.serve or args.fork_from == "latest"
     if kafka and not (args.kafka or os.environ.get(ENV_KAFKA)):
         raise InputError(
             "--from latest / --serve: needs the run's Kafka (--kafka or $TWIN_KAFKA_BOOTSTRAP)"
         )
+    start_ns = parse_start(args.start)
     fleet, hw, shells = load_fleet(args, start_ns)
     config = runner.RunConfig(
         bootstrap=kafka_bootstrap(args.kafka) if kafka else "",
         topics=topics_of(args, topic_prefix(args.topic_prefix)),
         preset_name=Path(args.preset).stem,
         start_ns=start_ns,
-        step_ns=step_ns,
+        step_ns=parse_duration_ns("--step", args.step),
         n_ticks=1,
         speed=None,
         run_id=args.run_id,
@@ -120,10 +117,19 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         **({"security": kafka_security(vars(args))} if kafka else {}),
     )
     preset = "walker" if (args.walker or args.elements) else load_preset(args.preset).name
-    setup = whatif_service.Setup(config, fleet, hw, shells, preset)
+    return forks.Setup(config, fleet, hw, shells, preset)
+
+
+def cmd_whatif(args: argparse.Namespace) -> int:
+    from twin.core.clock import NS_PER_S, iso, parse_duration_ns
+    from twin.stream import forks
+    from twin.wire.whatif import Request
+
+    horizon_ns = parse_duration_ns("--horizon", args.horizon)
+    setup = fork_setup(args, kafka=args.serve or args.fork_from == "latest")
     keep = _keeper(args) if (args.database or args.ingest_database) else None
     if args.serve:
-        counts = whatif_service.serve(
+        counts = forks.serve(
             setup, args.group, keep=keep, stop_when_caught_up=args.stop_when_caught_up
         )
         say(
@@ -138,9 +144,9 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         run_id=args.run_id,
         horizon_s=horizon_ns / NS_PER_S,
         shell=args.shell,
-        change=Path(args.change).read_text(encoding="utf-8") if args.change else "",
+        change=_change_text(args.change),
     )
-    result, run_id = whatif_service.fly_request(setup, request, source=str(args.change))
+    result, run_id = forks.fly_request(setup, request, source=str(args.change))
     source = f"run {run_id}" if run_id else "the preset's initial state"
     n_sat = result.baseline.sat_id.shape[0]
     say(
@@ -153,6 +159,18 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         keep(request.request_id, result, request.change, run_id)
         say(f"twin whatif: {request.request_id} stored in whatif_runs")
     return EXIT_VIOLATES if result.violates else 0
+
+
+def _change_text(path: str | None) -> str:
+    """The change file's text ("" for none); a ``ChangeError`` when it cannot be read."""
+    from twin.forecast.whatif import ChangeError
+
+    if path is None:
+        return ""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ChangeError(f"{path}: cannot read a change file: {exc}") from None
 
 
 def _keeper(args: argparse.Namespace):

@@ -1,6 +1,7 @@
-"""What-ifs of one run, asked by command (``twin whatif``) or over Kafka (``twin whatif
---serve``): the fork (the run's newest checkpoint, or its initial state; one shell or the
-whole fleet), the change flown beside the baseline, and the answer.
+"""Forks of one run: its state at the newest checkpoint, or its initial state, for one
+shell or the whole fleet (``fork_of``), flown ahead by state forecasts (``twin forecast
+states``) and by what-ifs asked by command (``twin whatif``) or over Kafka (``twin whatif
+--serve``): the change flown beside the baseline, and the answer.
 
 The service reads ``twin.whatif.requests`` in a consumer group and answers every request on
 ``twin.whatif.results``, keyed like the request, before it commits the request's offset: a
@@ -26,6 +27,7 @@ from twin.core.errors import InputError, TwinError, printable
 from twin.fleet.constellation import Fleet, subset
 from twin.fleet.hardware import Hardware
 from twin.forecast import whatif
+from twin.payload import schedule as payload
 from twin.physics.sun import EPHEMERIS_FIRST_NS, EPHEMERIS_LAST_NS
 from twin.sim import engine
 from twin.stream.broker import Producer, caught_up, ensure_topics, open_client, schema_headers
@@ -49,30 +51,30 @@ class Setup:
     preset: str
 
 
-def fly_request(
-    setup: Setup, request: contract.Request, source: str = "change"
-) -> tuple[whatif.WhatIf, str | None]:
-    """Fork and fly ``request``; return the what-if and the run id forked (None: from the
-    initial state). Raises ``InputError`` (a ``ChangeError`` naming ``source`` for the
-    change) when the request cannot be flown."""
-    config = replace(setup.config, run_id=request.run_id or setup.config.run_id)
+def fork_of(
+    setup: Setup, fork_from: str, run_id: str | None, shell: str | None, horizon_ns: int
+) -> tuple[Fleet, payload.Context, whatif.Fork, str | None]:
+    """The fleet flown (one ``shell`` of it, or all), its context, the fork (``fork_from``
+    ``latest``: the newest checkpoint of ``run_id`` or the setup's run; ``start``: the
+    initial state) and the run id forked (None from the initial state). Raises
+    ``InputError`` when there is no such checkpoint or shell, or the horizon leaves DE421."""
+    config = replace(setup.config, run_id=run_id or setup.config.run_id)
     fleet, hw = setup.fleet, setup.hw
-    horizon_ns = round(request.horizon_s * NS_PER_S)
     if horizon_ns < config.step_ns:
-        raise InputError(f"horizon: {request.horizon_s:g} s is shorter than one tick")
-    state, tick, run_id = None, 0, None
-    if request.fork_from == "latest":
+        raise InputError(f"horizon: {horizon_ns / NS_PER_S:g} s is shorter than one tick")
+    state, tick, forked = None, 0, None
+    if fork_from == "latest":
         saved = saved_checkpoint(config, fleet.sat_id)
         if saved is None:
             raise InputError(f"--run-id: no checkpoint of {run_id_of(config)!r} on Kafka")
-        state, tick, run_id = saved.state, saved.next_tick, run_id_of(config)
-    if request.shell is not None:
-        if request.shell not in setup.shells:
+        state, tick, forked = saved.state, saved.next_tick, run_id_of(config)
+    if shell is not None:
+        if shell not in setup.shells:
             raise InputError(
-                f"--shell: {printable(request.shell, 80)!r} is not a shell of the fleet: "
+                f"--shell: {printable(shell, 80)!r} is not a shell of the fleet: "
                 f"{', '.join(setup.shells)}"
             )
-        rows = np.flatnonzero(fleet.shell == list(setup.shells).index(request.shell))
+        rows = np.flatnonzero(fleet.shell == list(setup.shells).index(shell))
         fleet, hw = subset(fleet, rows), hw.subset(rows)
         state = None if state is None else state.take(rows)
     ctx = run_context(config, fleet, hw)
@@ -84,6 +86,19 @@ def fly_request(
             f"horizon: {iso(fork.time_ns)} .. {iso(end_ns)} is outside the DE421 ephemeris "
             f"({iso(EPHEMERIS_FIRST_NS)} .. {iso(EPHEMERIS_LAST_NS)})"
         )
+    return fleet, ctx, fork, forked
+
+
+def fly_request(
+    setup: Setup, request: contract.Request, source: str = "change"
+) -> tuple[whatif.WhatIf, str | None]:
+    """Fork and fly ``request``; return the what-if and the run id forked (None: from the
+    initial state). Raises ``InputError`` (a ``ChangeError`` naming ``source`` for the
+    change) when the request cannot be flown."""
+    horizon_ns = round(request.horizon_s * NS_PER_S)
+    fleet, ctx, fork, run_id = fork_of(
+        setup, request.fork_from, request.run_id, request.shell, horizon_ns
+    )
     change = whatif.Change()
     if request.change:
         change = whatif.parse_change(

@@ -1,0 +1,121 @@
+"""State forecasts: every satellite flown ahead from a fork (a run's checkpoint, or the
+initial state), its state of charge, payload temperature and work summed per orbit.
+
+An orbit here is one period of the satellite's mean motion counted from the fork (not
+from a node crossing): the k-th orbit of a satellite spans ``[fork + k·P, fork + (k+1)·P)``,
+the last one cut by the horizon. Per orbit: the lowest state of charge and when, the
+hottest payload, the work delivered and the work the accelerator could have delivered (its
+peak at the clock of the throttle state it ran at, while not in safe mode).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from twin.core.clock import NS_PER_S
+from twin.fleet.constellation import Fleet
+from twin.fleet.hardware import Hardware
+from twin.payload import schedule as payload
+from twin.sim import engine, reality
+from twin.wire import events, jobs
+from twin.wire.telemetry import Frame
+
+
+def orbit_periods_s(fleet: Fleet) -> np.ndarray:
+    """(n_sat,) float64 orbital period of each satellite's mean motion, s."""
+    rad_per_min = np.array([s.no_kozai for s in fleet.elements])  # once per forecast
+    return 2.0 * math.pi / rad_per_min * 60.0
+
+
+def mirrored(hw: Hardware, multipliers: dict[str, np.ndarray]) -> Hardware:
+    """``hw`` with the mirror's estimates applied: each parameter (a hardware field) × its
+    multiplier (n_sat,), NaN (no estimate) leaving the preset's value."""
+    known = {name: np.where(np.isnan(m), 1.0, m) for name, m in multipliers.items()}
+    return reality.truth_hardware(hw, known)
+
+
+@dataclass
+class OrbitStates:
+    """A sink that sums a run's telemetry per satellite and orbit; arrays (n_sat, n_orbit)
+    by fleet row, an orbit not reached keeping its initial values (NaN after ``finish``)."""
+
+    sat_id: np.ndarray
+    t0_ns: int  # the fork: orbit 0 starts here
+    period_s: np.ndarray  # (n_sat,)
+    n_orbit: int
+    dt_s: float
+    peak_tops: np.ndarray  # (n_sat,) the accelerator's peak
+    clock_fractions: np.ndarray  # (n_sat, n_state) its clock at each throttle state
+    min_soc: np.ndarray = field(init=False)
+    min_soc_ns: np.ndarray = field(init=False)
+    max_temp_payload_c: np.ndarray = field(init=False)
+    tera_ops: np.ndarray = field(init=False)  # delivered
+    available_tera_ops: np.ndarray = field(init=False)  # the peak at the throttle state run
+    seen_s: np.ndarray = field(init=False)  # simulated time sampled in each orbit
+
+    def __post_init__(self) -> None:
+        shape = (self.sat_id.shape[0], self.n_orbit)
+        self._order = np.argsort(self.sat_id, kind="stable")
+        self._sorted = self.sat_id[self._order]
+        self.min_soc = np.full(shape, np.inf)
+        self.min_soc_ns = np.full(shape, -1, np.int64)
+        self.max_temp_payload_c = np.full(shape, -np.inf)
+        self.tera_ops, self.available_tera_ops = np.zeros(shape), np.zeros(shape)
+        self.seen_s = np.zeros(shape)
+
+    def frame(self, frame: Frame) -> None:
+        rows = self._order[np.searchsorted(self._sorted, frame.sat_id)]
+        since_s = (frame.time_unix_ns - self.t0_ns) / NS_PER_S
+        k = np.minimum((since_s // self.period_s[rows]).astype(np.intp), self.n_orbit - 1)
+        ch = frame.channels
+        if "soc" in ch:
+            soc = ch["soc"]
+            lower = soc < self.min_soc[rows, k]  # NaN (no position) never lower
+            self.min_soc[rows[lower], k[lower]] = soc[lower]
+            self.min_soc_ns[rows[lower], k[lower]] = frame.time_unix_ns
+            self.seen_s[rows, k] += self.dt_s
+        if "temp_payload_c" in ch:
+            hot = np.fmax(self.max_temp_payload_c[rows, k], ch["temp_payload_c"])
+            self.max_temp_payload_c[rows, k] = hot
+        if "throughput_tops" in ch:
+            self.tera_ops[rows, k] += np.nan_to_num(ch["throughput_tops"]) * self.dt_s
+        if "throttle_level" in ch and "safe_mode" in ch:
+            # Available: the peak at the clock of the throttle state run; none in safe mode.
+            last = self.clock_fractions.shape[1] - 1
+            level = np.minimum(ch["throttle_level"].astype(np.intp), last)
+            share = self.clock_fractions[rows, level] * ~ch["safe_mode"].astype(bool)
+            self.available_tera_ops[rows, k] += self.peak_tops[rows] * share * self.dt_s
+
+    def events(self, batch: events.Events) -> None:
+        pass
+
+    def job_steps(self, steps: jobs.JobSteps) -> None:
+        pass
+
+    def block_end(self, next_tick: int, state: engine.TwinState) -> None:
+        pass
+
+
+def forecast_states(fleet: Fleet, ctx: payload.Context, fork, horizon_ns: int) -> OrbitStates:
+    """Fly the fleet of ``ctx`` from ``fork`` (a ``twin.forecast.whatif.Fork``) over
+    ``horizon_ns`` and sum its state per orbit."""
+    period_s = orbit_periods_s(fleet)
+    n_orbit = max(1, math.ceil(horizon_ns / NS_PER_S / float(period_s.min())))
+    n_ticks = fork.tick + max(1, horizon_ns // fork.step_ns)
+    plan = engine.RunPlan(fork.start_ns, fork.step_ns, n_ticks)
+    sink = OrbitStates(
+        fleet.sat_id,
+        fork.time_ns,
+        period_s,
+        n_orbit,
+        fork.step_ns / NS_PER_S,
+        ctx.hw.accelerator_peak_tops.astype(np.float64),
+        ctx.hw.throttle_clock_fractions,
+    )
+    engine.run(
+        fleet, ctx.hw, plan, sink, state=fork.state, start_tick=fork.tick, ctx=ctx, seed=fork.seed
+    )
+    return sink
