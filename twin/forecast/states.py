@@ -99,23 +99,46 @@ class OrbitStates:
         pass
 
 
+def orbit_sink(fleet: Fleet, hw: Hardware, t0_ns: int, horizon_ns: int, step_ns: int):
+    """An empty ``OrbitStates`` for ``fleet`` from ``t0_ns`` over ``horizon_ns``."""
+    period_s = orbit_periods_s(fleet)
+    n_orbit = max(1, math.ceil(horizon_ns / NS_PER_S / float(period_s.min())))
+    return OrbitStates(
+        fleet.sat_id,
+        t0_ns,
+        period_s,
+        n_orbit,
+        step_ns / NS_PER_S,
+        hw.accelerator_peak_tops.astype(np.float64),
+        hw.throttle_clock_fractions,
+    )
+
+
 def forecast_states(fleet: Fleet, ctx: payload.Context, fork, horizon_ns: int) -> OrbitStates:
     """Fly the fleet of ``ctx`` from ``fork`` (a ``twin.forecast.whatif.Fork``) over
     ``horizon_ns`` and sum its state per orbit."""
-    period_s = orbit_periods_s(fleet)
-    n_orbit = max(1, math.ceil(horizon_ns / NS_PER_S / float(period_s.min())))
     n_ticks = fork.tick + max(1, horizon_ns // fork.step_ns)
     plan = engine.RunPlan(fork.start_ns, fork.step_ns, n_ticks)
-    sink = OrbitStates(
-        fleet.sat_id,
-        fork.time_ns,
-        period_s,
-        n_orbit,
-        fork.step_ns / NS_PER_S,
-        ctx.hw.accelerator_peak_tops.astype(np.float64),
-        ctx.hw.throttle_clock_fractions,
-    )
+    sink = orbit_sink(fleet, ctx.hw, fork.time_ns, horizon_ns, fork.step_ns)
     engine.run(
         fleet, ctx.hw, plan, sink, state=fork.state, start_tick=fork.tick, ctx=ctx, seed=fork.seed
     )
+    return sink
+
+
+def truth_states(
+    fleet: Fleet,
+    truth: Hardware,
+    run_start_ns: int,
+    step_ns: int,
+    seed: int,
+    span_ns: tuple[int, int],
+) -> OrbitStates:
+    """What an emulated fleet did per orbit over ``span_ns`` (start, end): the emulator's
+    run (``truth`` hardware, from its initial state at ``run_start_ns``, tick ``step_ns``,
+    ``seed``) flown again, as ``twin emulate`` flies it."""
+    n_ticks = max(1, (span_ns[1] - run_start_ns) // step_ns)
+    plan = engine.RunPlan(run_start_ns, step_ns, n_ticks)
+    sink = orbit_sink(fleet, truth, span_ns[0], span_ns[1] - span_ns[0], step_ns)
+    engine.run(fleet, truth, plan, sink, seed=seed)
     return sink

@@ -86,6 +86,22 @@ def add_parsers(sub) -> None:
     database_option(states)
     ingest_database_option(states)
     states.set_defaults(func=cmd_forecast_states)
+    score_states = forecast.add_parser(
+        "score-states",
+        help="a state forecast against an emulate run's truth, flown again: per satellite "
+        "and orbit the error of the lowest state of charge, the peak payload temperature and "
+        "the work delivered (median, p95, max; as the owner)",
+    )
+    fleet_options(score_states)
+    score_states.add_argument("--run-id", required=True, help="the twin emulate run")
+    score_states.add_argument("--forecast-id", required=True, help="the state forecast")
+    score_states.add_argument("--start", required=True, help="the emulate run's --start")
+    config.add_setting_option(score_states, "step", help="the emulate run's tick")
+    config.add_setting_option(
+        score_states, "seed", help="the emulate run's seed", show_default=False
+    )
+    database_option(score_states)
+    score_states.set_defaults(func=cmd_forecast_score_states)
     score = forecast.add_parser(
         "score",
         help="a forecast's window edges against an emulate run's truth orbits: timing error "
@@ -214,6 +230,66 @@ def _multipliers(sat_id: np.ndarray, estimates: list[tuple]) -> dict[str, np.nda
             column = out.setdefault(parameter, np.full(sat_id.shape[0], np.nan))
             column[row_of[int(sat)]] = multiplier
     return out
+
+
+def cmd_forecast_score_states(args: argparse.Namespace) -> int:
+    from ingest.store.db import connect
+    from twin.app.cli.run import load_fleet
+    from twin.core.clock import NS_PER_US, parse_duration_ns, parse_start
+    from twin.core.settings import database_url
+    from twin.forecast.states import mirrored, truth_states
+
+    start_ns = parse_start(args.start)
+    step_ns = parse_duration_ns("--step", args.step)
+    with connect(database_url(args.database)) as conn:
+        span = conn.execute(
+            "SELECT (extract(epoch FROM starts_at) * 1e6)::int8, "
+            "(extract(epoch FROM ends_at) * 1e6)::int8 FROM forecast_runs WHERE forecast_id = %s",
+            (args.forecast_id,),
+        ).fetchone()
+        stored = conn.execute(
+            "SELECT sat_id, orbit, min_soc, max_temp_payload_c, tera_ops FROM forecast_states "
+            "WHERE forecast_id = %s AND min_soc IS NOT NULL",
+            (args.forecast_id,),
+        ).fetchall()
+        truth = conn.execute(
+            "SELECT sat_id, parameter, multiplier FROM truth_parameters WHERE run_id = %s",
+            (args.run_id,),
+        ).fetchall()
+    if span is None or not stored:
+        raise InputError(f"--forecast-id: {args.forecast_id!r} has no forecast_states rows")
+    if not truth:
+        raise InputError(f"--run-id: {args.run_id!r} has no truth in truth_parameters")
+    fleet, hw, _ = load_fleet(args, start_ns)
+    truth_hw = mirrored(hw, _multipliers(fleet.sat_id, truth))  # the hidden truth applied
+    span_ns = (span[0] * NS_PER_US, span[1] * NS_PER_US)
+    if span_ns[0] < start_ns:
+        raise InputError("--start: the forecast starts before the emulate run")
+    flown = truth_states(fleet, truth_hw, start_ns, step_ns, args.seed, span_ns)
+    sat, orbit, soc, temp, work = (np.array(c) for c in zip(*stored, strict=True))
+    row_of = np.full(int(fleet.sat_id.max()) + 1, -1)
+    row_of[fleet.sat_id] = np.arange(fleet.n_sat)
+    row = row_of[np.clip(sat, 0, row_of.shape[0] - 1)]
+    ok = (row >= 0) & (orbit < flown.n_orbit)
+    row, orbit = row[ok], orbit[ok]
+    seen = flown.min_soc_ns[row, orbit] >= 0
+    print(f"{'quantity per orbit':<36} {'compared':>9} {'median |error|':>15} {'p95':>8} "
+          f"{'max':>8}")  # fmt: skip
+    for label, ours, theirs, scale in (
+        ("lowest state of charge (points of %)", soc[ok], flown.min_soc[row, orbit], 100.0),
+        ("peak payload temperature (K)", temp[ok], flown.max_temp_payload_c[row, orbit], 1.0),
+        ("work delivered (%)", work[ok], flown.tera_ops[row, orbit], None),
+    ):
+        if scale is None:
+            error = 100.0 * (ours - theirs) / np.maximum(theirs, 1e-9)
+        else:
+            error = scale * (ours - theirs)
+        error = np.abs(error[seen])
+        print(
+            f"{label:<36} {error.size:>9} {np.median(error):>15.3f} "
+            f"{np.percentile(error, 95):>8.3f} {error.max():>8.3f}"
+        )
+    return 0
 
 
 def cmd_forecast_score(args: argparse.Namespace) -> int:
