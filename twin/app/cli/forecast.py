@@ -14,8 +14,9 @@ import numpy as np
 from twin.app.cli.options import (
     database_option,
     fleet_options,
+    fork_options,
+    fork_setup,
     ingest_database_option,
-    kafka_options,
 )
 from twin.app.output import say
 from twin.core.settings import InputError
@@ -58,30 +59,13 @@ def add_parsers(sub) -> None:
     )
     from twin.app import config
 
-    fleet_options(states)
-    kafka_options(states)
-    states.add_argument("--start", required=True, help="the run's start (ISO-8601 UTC)")
-    config.add_setting_option(states, "step", help="the run's tick")
-    config.add_setting_option(states, "seed", help="the run's seed", show_default=False)
-    states.add_argument(
-        "--from",
-        dest="fork_from",
-        default="latest",
-        help="'latest': the newest checkpoint of --run-id on Kafka (default); 'start': the "
-        "preset's initial state at --start",
-    )
-    states.add_argument("--run-id", help="the run forked (default: as twin run names it)")
-    states.add_argument("--shell", help="this shell alone")
-    states.add_argument("--horizon", default="24h", help="how far ahead (default 24h)")
+    fork_options(states, horizon="24h")
     states.add_argument(
         "--mirrored",
         action="store_true",
         help="fly each satellite with the mirror's latest estimates of its battery capacity, "
         "array efficiency and radiator emissivity (latest_mirror_estimates)",
     )
-    states.add_argument("--topics", help="topic settings TOML (default: the bundled topics.toml)")
-    states.add_argument("--stations", help="ground stations TOML (the run's)")
-    states.add_argument("--targets", help="imagery target regions TOML (the run's)")
     states.add_argument("--forecast-id", help="the forecast's key (default: random)")
     database_option(states)
     ingest_database_option(states)
@@ -173,7 +157,6 @@ def cmd_forecast_states(args: argparse.Namespace) -> int:
     from ingest.store.db import connect
     from ingest.store.forecasts import write_states
     from ingest.store.roles import INGEST_ROLE, ingest_url
-    from twin.app.cli.whatif import fork_setup
     from twin.core.clock import NS_PER_S, iso, parse_duration_ns
     from twin.forecast.states import forecast_states, mirrored
     from twin.stream import forks

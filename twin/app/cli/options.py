@@ -34,6 +34,82 @@ def fleet_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--elements", help="replace the preset's fleet by a TLE or OMM file")
 
 
+def fork_options(parser: argparse.ArgumentParser, horizon: str) -> None:
+    """The run a fork is taken of (fleet, Kafka, ``--start``, ``--step``, ``--seed``,
+    ``--run-id``, topics, stations, targets), where (``--from``), which ``--shell`` and how
+    far ahead (``--horizon``, default ``horizon``): ``twin whatif`` and ``twin forecast
+    states``; ``fork_setup`` reads them."""
+    from twin.app import config
+
+    fleet_options(parser)
+    kafka_options(parser)
+    parser.add_argument("--start", required=True, help="the run's start (ISO-8601 UTC)")
+    config.add_setting_option(parser, "step", help="the run's tick")
+    config.add_setting_option(parser, "seed", help="the run's seed", show_default=False)
+    parser.add_argument(
+        "--from",
+        dest="fork_from",
+        default="latest",
+        help="'latest': the newest checkpoint of --run-id on Kafka (default); 'start': the "
+        "preset's initial state at --start",
+    )
+    parser.add_argument(
+        "--run-id", help="the run forked (default: preset, start and shard 0of1, as twin run)"
+    )
+    parser.add_argument(
+        "--shell",
+        help="fly this shell alone (faster; jobs relayed to and laser links with other "
+        "shells are left out)",
+    )
+    parser.add_argument("--horizon", default=horizon, help=f"how far ahead (default {horizon})")
+    parser.add_argument("--topics", help="topic settings TOML (default: the bundled topics.toml)")
+    parser.add_argument("--stations", help="ground stations TOML (the run's)")
+    parser.add_argument("--targets", help="imagery target regions TOML (the run's)")
+
+
+def fork_setup(args: argparse.Namespace, kafka: bool):
+    """The run a fork is taken of, from ``fork_options`` (with ``kafka``, the broker and
+    topics too): a ``twin.stream.forks.Setup``."""
+    import os
+
+    from twin.app.cli.run import load_fleet
+    from twin.core.clock import parse_duration_ns, parse_start
+    from twin.core.settings import (
+        ENV_KAFKA,
+        ConfigError,
+        kafka_bootstrap,
+        kafka_security,
+        topic_prefix,
+    )
+    from twin.sim.presets import load_preset
+    from twin.stream import forks, runner
+
+    if args.fork_from not in ("latest", "start"):
+        raise ConfigError("--from", args.fork_from, "'latest' or 'start'")
+    if kafka and not (args.kafka or os.environ.get(ENV_KAFKA)):
+        raise InputError(
+            "--from latest / --serve: needs the run's Kafka (--kafka or $TWIN_KAFKA_BOOTSTRAP)"
+        )
+    start_ns = parse_start(args.start)
+    fleet, hw, shells = load_fleet(args, start_ns)
+    config = runner.RunConfig(
+        bootstrap=kafka_bootstrap(args.kafka) if kafka else "",
+        topics=topics_of(args, topic_prefix(args.topic_prefix)),
+        preset_name=Path(args.preset).stem,
+        start_ns=start_ns,
+        step_ns=parse_duration_ns("--step", args.step),
+        n_ticks=1,
+        speed=None,
+        run_id=args.run_id,
+        seed=args.seed,
+        stations_path=args.stations,
+        targets_path=args.targets,
+        **({"security": kafka_security(vars(args))} if kafka else {}),
+    )
+    preset = "walker" if (args.walker or args.elements) else load_preset(args.preset).name
+    return forks.Setup(config, fleet, hw, shells, preset)
+
+
 def kafka_options(parser: argparse.ArgumentParser) -> None:
     """The broker and topic prefix; the client's TLS and SASL settings come from the
     environment or twin.toml only (``twin.app.config``), with no options."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import secrets
 from pathlib import Path
 
@@ -14,13 +13,11 @@ import numpy as np
 
 from twin.app.cli.options import (
     database_option,
-    fleet_options,
+    fork_options,
+    fork_setup,
     ingest_database_option,
-    kafka_options,
-    topics_of,
 )
 from twin.app.output import say
-from twin.core.settings import ENV_KAFKA, ConfigError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +26,6 @@ SATELLITE_ROWS = 10  # satellites listed, those whose minimum state of charge mo
 
 
 def add_parsers(sub) -> None:
-    from twin.app import config
 
     whatif = sub.add_parser(
         "whatif",
@@ -37,31 +33,8 @@ def add_parsers(sub) -> None:
         f"--horizon and compare; exit {EXIT_VIOLATES} when the change breaks a constraint the "
         "baseline keeps",
     )
-    fleet_options(whatif)
-    kafka_options(whatif)
-    whatif.add_argument("--start", required=True, help="the run's start (ISO-8601 UTC)")
-    config.add_setting_option(whatif, "step", help="the run's tick")
-    config.add_setting_option(whatif, "seed", help="the run's seed", show_default=False)
-    whatif.add_argument(
-        "--from",
-        dest="fork_from",
-        default="latest",
-        help="'latest': the newest checkpoint of --run-id on Kafka (default); 'start': the "
-        "preset's initial state at --start",
-    )
-    whatif.add_argument(
-        "--run-id", help="the run forked (default: preset, start and shard 0of1, as twin run)"
-    )
-    whatif.add_argument(
-        "--shell",
-        help="fly this shell alone (faster; jobs relayed to and laser links with other "
-        "shells are left out)",
-    )
-    whatif.add_argument("--horizon", default="6h", help="how far ahead both run (default 6h)")
+    fork_options(whatif, horizon="6h")
     whatif.add_argument("--change", help="change TOML (twin.forecast.whatif); none: baseline only")
-    whatif.add_argument("--topics", help="topic settings TOML (default: the bundled topics.toml)")
-    whatif.add_argument("--stations", help="ground stations TOML (the run's)")
-    whatif.add_argument("--targets", help="imagery target regions TOML (the run's)")
     whatif.add_argument("--whatif-id", help="the what-if's name (default: random)")
     whatif.add_argument(
         "--serve",
@@ -82,42 +55,6 @@ def add_parsers(sub) -> None:
     )
     ingest_database_option(whatif)
     whatif.set_defaults(func=cmd_whatif)
-
-
-def fork_setup(args: argparse.Namespace, kafka: bool):
-    """The run a fork is taken of, from the options that describe it (fleet options,
-    ``--start``, ``--step``, ``--seed``, ``--run-id``, ``--stations``, ``--targets`` and,
-    with ``kafka``, the broker and topics): a ``twin.stream.forks.Setup``."""
-    from twin.app.cli.run import load_fleet
-    from twin.core.clock import parse_duration_ns, parse_start
-    from twin.core.settings import kafka_bootstrap, kafka_security, topic_prefix
-    from twin.sim.presets import load_preset
-    from twin.stream import forks, runner
-
-    if args.fork_from not in ("latest", "start"):
-        raise ConfigError("--from", args.fork_from, "'latest' or 'start'")
-    if kafka and not (args.kafka or os.environ.get(ENV_KAFKA)):
-        raise InputError(
-            "--from latest / --serve: needs the run's Kafka (--kafka or $TWIN_KAFKA_BOOTSTRAP)"
-        )
-    start_ns = parse_start(args.start)
-    fleet, hw, shells = load_fleet(args, start_ns)
-    config = runner.RunConfig(
-        bootstrap=kafka_bootstrap(args.kafka) if kafka else "",
-        topics=topics_of(args, topic_prefix(args.topic_prefix)),
-        preset_name=Path(args.preset).stem,
-        start_ns=start_ns,
-        step_ns=parse_duration_ns("--step", args.step),
-        n_ticks=1,
-        speed=None,
-        run_id=args.run_id,
-        seed=args.seed,
-        stations_path=args.stations,
-        targets_path=args.targets,
-        **({"security": kafka_security(vars(args))} if kafka else {}),
-    )
-    preset = "walker" if (args.walker or args.elements) else load_preset(args.preset).name
-    return forks.Setup(config, fleet, hw, shells, preset)
 
 
 def cmd_whatif(args: argparse.Namespace) -> int:
