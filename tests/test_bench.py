@@ -181,3 +181,24 @@ def test_whatif_bench_prints_its_speed_and_ratio_to_a_plain_run():
         r"what-if/run [\d.]+",
         out,
     ), out
+
+
+def test_pipeline_bench_prints_the_share_of_the_twin_alone(kafka_bootstrap, timescale_url):
+    import os
+
+    env = {
+        **os.environ,
+        "TWIN_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "TWIN_TIMESCALE_URL": timescale_url,
+    }
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_pipeline.py"), "--walker", "600/20/1",
+         "--minutes", "1"],
+        capture_output=True, text=True, timeout=300, check=True, env=env,
+    ).stdout  # fmt: skip
+    assert re.search(
+        r"walker 600/20/1: 60 ticks at 1 s, speed max, timescaledb \| stored 36,000 of 36,000 "
+        r"samples, the last [\d.]+ s after the run's end \([\d.]+ s\) \| pipeline [\d,]+ "
+        r"samples/s \| twin alone [\d,]+ samples/s \| pipeline/twin [\d.]+",
+        out,
+    ), out

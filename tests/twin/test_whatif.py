@@ -163,7 +163,16 @@ def toml_value(value) -> str:
 
 
 KEYS = st.sampled_from(
-    [*whatif.JOB_KEYS, *whatif.POLICY_FIELDS, "kind", "onset_s", "magnitude", "x", "shell"]
+    [
+        *whatif.JOB_KEYS,
+        *whatif.POLICY_FIELDS,
+        *whatif.OUTAGE_KEYS,
+        "kind",
+        "onset_s",
+        "magnitude",
+        "x",
+        "shell",
+    ]
 )
 VALUES = st.one_of(
     st.booleans(),
@@ -177,7 +186,7 @@ TABLES = st.dictionaries(KEYS, VALUES, max_size=6)
 
 
 @given(
-    section=st.sampled_from(["jobs", "policy", "faults", "constraints", "other"]),
+    section=st.sampled_from(["jobs", "policy", "faults", "outages", "constraints", "other"]),
     entries=st.lists(TABLES, min_size=1, max_size=3),
 )
 @settings(
@@ -256,3 +265,46 @@ def test_one_planes_state_keeps_its_jobs_renumbered_and_flies(flown):
     assert result.baseline.sat_id.tolist() == fleet.sat_id[rows].tolist()
     assert result.baseline.totals() == result.branch.totals()
     assert np.all(result.baseline.tera_ops > 0)
+
+
+def test_a_run_flown_in_segments_is_the_run_flown_whole(flown):
+    """Outages cut the branch into segments: with a station that serves nobody anyway, the
+    segmented run is the whole run, bit for bit."""
+    fleet, ctx, collected = flown
+    antennas = ctx.stations.antennas.copy()
+    antennas[0] = 0
+    quiet = replace(ctx, stations=replace(ctx.stations, antennas=antennas))
+    fork = fork_at(flown, sorted(collected.states)[1])
+    plan = engine.RunPlan(T0, STEP_NS, fork.tick + 500)
+    outcomes = []
+    for out in ((), [(0, 7 * STEP_NS + 1, 333 * STEP_NS)]):
+        sink = whatif.Outcome(fleet.sat_id, STEP_NS / NS_PER_S, {}, {})
+        outcomes.append(whatif._flown(fleet, quiet, fork, plan, sink, None, None, out))
+    whole, cut = outcomes
+    for name in ("min_soc", "max_temp_payload_c", "energy_wh", "tera_ops", "jobs_completed"):
+        assert np.array_equal(getattr(whole, name), getattr(cut, name)), name
+    assert whole.compute_energy_j == pytest.approx(cut.compute_energy_j, rel=1e-12)
+
+
+def test_with_every_station_out_no_result_reaches_the_ground(flown, tmp_path):
+    fleet, ctx, _ = flown
+    outages = "".join(
+        f'[[outages]]\nstation = "{name}"\nduration = "3h"\n' for name in ctx.stations.name
+    )
+    job = '[[jobs]]\njob_id = "j"\nkind = "inference"\nsat_id = 3\nwork_tera_ops = 1e4\n'
+    results = {}
+    for name, text in (("open", job), ("closed", job + outages)):
+        path = tmp_path / f"{name}.toml"
+        path.write_text(text)
+        change = whatif.load_change(path, fleet, ["batch-1"], "threebody-12", 3 * 3600 * NS_PER_S)
+        results[name] = whatif.fly(fleet, ctx, fork_at(flown, 0), 3 * 3600 * NS_PER_S, change)
+    assert results["open"].added_jobs["j"].step == "downlinked"
+    closed = results["closed"].added_jobs["j"]
+    assert (closed.step, closed.reason) == ("failed", jobs.REASONS[jobs.LATE_DOWNLINK])
+    assert [v.constraint for v in results["closed"].new_violations] == ["job j"]
+    assert not results["open"].violates
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[outages]]\nstation = "Atlantis"\nduration = "1h"\n')
+    change = whatif.load_change(bad, fleet, ["batch-1"], "threebody-12", 3600 * NS_PER_S)
+    with pytest.raises(whatif.ChangeError, match="station 'Atlantis' is not one of the run's"):
+        whatif.fly(fleet, ctx, fork_at(flown, 0), 3600 * NS_PER_S, change)

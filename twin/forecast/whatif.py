@@ -10,6 +10,8 @@ A change (``load_change``, a TOML file) may
   or one ``shell``), such as the state-of-charge floor under which no job starts;
 - inject hardware faults (``[[faults]]``: ``twin.sim.faults`` entries, ``onset_s`` counted
   from the fork; sensor faults change what is reported, not what happens, and are refused);
+- take ground stations out of service (``[[outages]]``: ``station`` by name, ``at`` and
+  ``duration``): its antennas serve no satellite while it is out;
 - add constraints (``[constraints]``: ``soc_min``, ``temp_payload_max_c``) to the ones every
   satellite has: the red limits of the channel dictionary, judged with the fleet's own
   (unchanged) hardware.
@@ -20,6 +22,7 @@ change the branch is the baseline, bit for bit, and both continue the run they f
 
 from __future__ import annotations
 
+import itertools
 import math
 import multiprocessing
 import tomllib
@@ -40,7 +43,8 @@ from twin.sim import engine, faults
 from twin.wire import events, jobs
 from twin.wire.telemetry import Frame
 
-TOP_KEYS = ("jobs", "policy", "faults", "constraints")
+TOP_KEYS = ("jobs", "policy", "faults", "outages", "constraints")
+OUTAGE_KEYS = ("station", "at", "duration")
 JOB_KEYS = (*sorted(jobs.SUBMIT_FIELDS - {"schema", "version"}), "at", "shell")
 # Operating policy a change may set: what operators command, not what the satellite is.
 POLICY_FIELDS = (
@@ -74,19 +78,21 @@ class Change:
     submissions : (delay after the fork in ns, submission), in file order.
     policy : (shell index or None for every shell, field of ``POLICY_FIELDS``, value).
     faults : hardware faults, onsets in seconds after the fork; None: none.
+    outages : (station name, from and until in ns after the fork).
     soc_min, temp_payload_max_c : extra constraints on both runs (NaN: none).
     """
 
     submissions: tuple[tuple[int, jobs.Submission], ...] = ()
     policy: tuple[tuple[int | None, str, float], ...] = ()
     faults: faults.Scenario | None = None
+    outages: tuple[tuple[str, int, int], ...] = ()
     soc_min: float = math.nan
     temp_payload_max_c: float = math.nan
 
     @property
     def is_empty(self) -> bool:
         """True when the branch flies exactly as the baseline."""
-        return not (self.submissions or self.policy or self.faults is not None)
+        return not (self.submissions or self.policy or self.faults is not None or self.outages)
 
 
 def load_change(
@@ -117,13 +123,14 @@ def parse_change(
     submissions = _submissions(_tables(data, "jobs", where), fleet, shell_of, where)
     policy = _policy(_tables(data, "policy", where), shell_of, where)
     scenario = _faults(_tables(data, "faults", where), preset, horizon_ns, where)
+    outages = _outages(_tables(data, "outages", where), where)
     constraints = data.get("constraints", {})
     if not isinstance(constraints, dict):
         raise ChangeError(f"{where}constraints: expected a table ([constraints])")
     check_keys(constraints, f"{where}constraints", CONSTRAINT_KEYS, required=(), error=ChangeError)
     soc_min = _number(constraints, "soc_min", f"{where}constraints", (0.0, 1.0))
     temp_max = _number(constraints, "temp_payload_max_c", f"{where}constraints", (-100.0, 300.0))
-    return Change(tuple(submissions), tuple(policy), scenario, soc_min, temp_max)
+    return Change(tuple(submissions), tuple(policy), scenario, tuple(outages), soc_min, temp_max)
 
 
 def _tables(data: dict, key: str, where: str) -> list[dict]:
@@ -199,6 +206,19 @@ def _delay_ns(value: object, where: str) -> int:
         return parse_duration_ns(where, value)
     except ValueError as exc:
         raise ChangeError(str(exc)) from None
+
+
+def _outages(entries: list[dict], where: str) -> list[tuple[str, int, int]]:
+    out = []
+    for i, entry in enumerate(entries):
+        here = f"{where}outages[{i}]"
+        check_keys(entry, here, OUTAGE_KEYS, required=("station", "duration"), error=ChangeError)
+        station = entry["station"]
+        if not isinstance(station, str) or not 0 < len(station) <= 200:
+            raise ChangeError(f"{here}.station: {shown(station)} is not a station name")
+        begin_ns = _delay_ns(entry["at"], f"{here}.at") if "at" in entry else 0
+        out.append((station, begin_ns, begin_ns + _delay_ns(entry["duration"], f"{here}.duration")))
+    return out
 
 
 def _policy(
@@ -501,9 +521,10 @@ def fly(
     branch_ctx = replace(ctx, hw=changed_hardware(ctx.hw, fleet, change))
     branch_faults = _with_change_faults(change, fleet, fork, run_faults)
     intake = Submitted([(fork.time_ns + d, s) for d, s in change.submissions])
+    out = _outage_rows(ctx, change.outages)
     baseline, branch = both(
         lambda: _flown(fleet, ctx, fork, plan, outcome(), None, run_faults),
-        lambda: _flown(fleet, branch_ctx, fork, plan, outcome(), intake, branch_faults),
+        lambda: _flown(fleet, branch_ctx, fork, plan, outcome(), intake, branch_faults, out),
     )
     kept = {(v.sat_id, v.constraint) for v in baseline.violations()}
     new = [v for v in branch.violations() if (v.sat_id, v.constraint) not in kept]
@@ -545,21 +566,52 @@ def both(first: Callable[[], Outcome], second: Callable[[], Outcome]) -> tuple[O
     return a, b
 
 
-def _flown(fleet, ctx, fork, plan, sink: Outcome, intake, bound) -> Outcome:
-    stats = engine.run(
-        fleet,
-        ctx.hw,
-        plan,
-        sink,
-        state=fork.state,
-        start_tick=fork.tick,
-        ctx=ctx,
-        seed=fork.seed,
-        intake=intake,
-        faults=bound,
-    )
-    sink.compute_energy_j = stats.compute_energy_j
+def _flown(fleet, ctx, fork, plan, sink: Outcome, intake, bound, out=()) -> Outcome:
+    """One run from ``fork`` into ``sink``: in segments between the ticks where a station
+    of ``out`` (row, from and until in ns after the fork) goes out of service or comes back
+    (its antennas serve none while out), each continuing the last exactly (ticks keep
+    their numbers, blocks their alignment)."""
+    edges = {fork.tick, plan.n_ticks}
+    for _, begin_ns, end_ns in out:
+        for delay_ns in (begin_ns, end_ns):
+            edges.add(min(plan.n_ticks, fork.tick + -(-delay_ns // fork.step_ns)))
+    ticks = sorted(edges)
+    state = fork.state
+    for first, end in itertools.pairwise(ticks):
+        t_ns = fork.start_ns + first * fork.step_ns
+        down = [row for row, begin_ns, end_ns in out
+                if fork.time_ns + begin_ns <= t_ns < fork.time_ns + end_ns]  # fmt: skip
+        seg_ctx = ctx
+        if down:
+            antennas = ctx.stations.antennas.copy()
+            antennas[down] = 0
+            seg_ctx = replace(ctx, stations=replace(ctx.stations, antennas=antennas))
+        stats = engine.run(
+            fleet,
+            seg_ctx.hw,
+            replace(plan, n_ticks=end),
+            sink,
+            state=state,
+            start_tick=first,
+            ctx=seg_ctx,
+            seed=fork.seed,
+            intake=intake,
+            faults=bound,
+        )
+        sink.compute_energy_j += stats.compute_energy_j
+        state = stats.final_state
     return sink
+
+
+def _outage_rows(ctx: payload.Context, outages) -> list[tuple[int, int, int]]:
+    """The outages by station row; a station not in the run's list is a ``ChangeError``."""
+    names = list(ctx.stations.name)
+    for station, _, _ in outages:
+        if station not in names:
+            raise ChangeError(
+                f"outages: station {shown(station)} is not one of the run's: {', '.join(names)}"
+            )
+    return [(names.index(station), begin, end) for station, begin, end in outages]
 
 
 def _with_change_faults(

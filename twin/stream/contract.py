@@ -464,7 +464,7 @@ def whatif_requests_schema() -> dict:
             },
             "change": {
                 "description": "TOML text of a change file ([[jobs]], [[policy]], [[faults]], "
-                "[constraints]); empty or absent: the baseline alone",
+                "[[outages]], [constraints]); empty or absent: the baseline alone",
                 "type": "string",
                 "maxLength": whatif_wire.MAX_CHANGE_CHARS,
             },
