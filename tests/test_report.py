@@ -230,6 +230,34 @@ def test_empty_store_still_shows_every_figure_with_a_note(postgres_url, tmp_path
     assert "No anomaly" in found.captions["anomalies"]
 
 
+def test_the_newest_what_ifs_are_listed_with_their_verdicts(postgres_url, tmp_path):
+    change = tmp_path / "late.toml"
+    change.write_text('[[jobs]]\njob_id = "late"\nkind = "inference"\nsat_id = 3\n'
+                      'deadline_s = 1\n')  # fmt: skip
+    with fresh_database(postgres_url) as url:
+        migrate(url, store="postgresql")
+        env = {**os.environ, "TWIN_DATABASE_URL": url}
+        for whatif_id, extra in (("calm", ()), ("late-job", ("--change", str(change)))):
+            done = subprocess.run(
+                [sys.executable, "-m", "twin", "whatif", "--preset", PRESET, "--start",
+                 TEST_START, "--from", "start", "--step", "30s", "--horizon", "1h",
+                 "--whatif-id", whatif_id, *extra],
+                env=env, capture_output=True, text=True, timeout=300,
+            )  # fmt: skip
+            assert done.returncode == (3 if extra else 0), done.stderr
+        out = tmp_path / "whatifs.html"
+        twin_command("report", "--out", str(out), env=env)
+        page = out.read_text(encoding="utf-8")
+    table = page[page.index("<table id='whatifs'>") :]
+    table = table[: table.index("</table>")]
+    rows = re.findall(r"<tr><td class='text'>([^<]+)</td>.*?</tr>", table)
+    assert sorted(rows) == ["calm", "late-job"]
+    late = table[table.index("late-job") :]
+    assert "breaks a constraint</td><td>1</td>" in late
+    calm = table[table.index("calm") :]
+    assert "keeps all</td><td>0</td><td>+0.00</td>" in calm
+
+
 def test_coastlines_are_natural_earth_land():
     lonlat, starts = load_coastlines()
     lines = coastline_polylines()

@@ -59,7 +59,8 @@ REQUIRED_RELATIONS = (
     "fleet_1m",
 )
 # Made by later schema versions: without them a figure says so instead.
-OPTIONAL_RELATIONS = ("audit_anomaly_history", "fault_truth")
+OPTIONAL_RELATIONS = ("audit_anomaly_history", "fault_truth", "whatif_runs")
+WHATIFS_SHOWN = 5  # the newest what-ifs listed
 
 
 @dataclass
@@ -111,6 +112,11 @@ class ReportData:
     faults: list[tuple[int, str, datetime, datetime | None]] = field(
         default_factory=list
     )  # sat_id, kind, onset, end (None: permanent)
+    # the newest what-ifs: id, made, fork time, horizon h, satellites, verdict, broken only
+    # in the branch, the branch's lowest state of charge less the baseline's
+    whatifs: list[tuple[str, datetime, datetime, float, int, bool, int, float | None]] = field(
+        default_factory=list
+    )
     notes: list[str] = field(default_factory=list)
 
 
@@ -439,6 +445,7 @@ def gather(
                 samples=0,
                 fleets=fleets,
             )
+            _whatifs(conn, d)
             if since is None or until is None or since >= until:
                 d.notes.append("No telemetry is stored in the span.")
                 return d
@@ -451,6 +458,21 @@ def gather(
             _contacts(conn, d)
             _anomalies(conn, d)
     return d
+
+
+def _whatifs(conn: psycopg.Connection, d: ReportData) -> None:
+    """The newest what-ifs (``twin whatif``), whatever the span: a store before schema
+    version 16 has none."""
+    if conn.execute("SELECT to_regclass('whatif_runs')").fetchone()[0] is None:
+        return
+    d.whatifs = conn.execute(
+        "SELECT r.whatif_id, r.made_at, r.fork_at, r.horizon_s / 3600, r.satellites, "
+        "r.violates, (SELECT count(*) FROM whatif_violations v WHERE v.whatif_id = r.whatif_id "
+        "AND v.only_in_branch), (SELECT min(min_soc) FILTER (WHERE branch) - min(min_soc) "
+        "FILTER (WHERE NOT branch) FROM whatif_satellites w WHERE w.whatif_id = r.whatif_id) "
+        "FROM whatif_runs r ORDER BY r.made_at DESC, r.whatif_id LIMIT %s",
+        (WHATIFS_SHOWN,),
+    ).fetchall()
 
 
 def _minutes(width: timedelta) -> str:
@@ -511,6 +533,22 @@ def _header(d: ReportData) -> str:
     )
     engine = "TimescaleDB" if d.timescaledb else "PostgreSQL"
     notes = "".join(f"<li>{e(n)}</li>" for n in d.notes)
+    whatifs = "".join(
+        f"<tr><td class='text'>{e(w[0])}</td><td class='text'>{_when(w[1])}</td>"
+        f"<td class='text'>{_when(w[2])}</td><td>{w[3]:.2f}</td><td>{w[4]:,}</td>"
+        f"<td class='text'>{'breaks a constraint' if w[5] else 'keeps all'}</td><td>{w[6]}</td>"
+        f"<td>{_number(None if w[7] is None else 100 * w[7], '+.2f')}</td></tr>"
+        for w in d.whatifs
+    )
+    whatif_table = (
+        f"<h2>What-ifs (newest {WHATIFS_SHOWN})</h2><table id='whatifs'><tr>"
+        "<th class='text'>what-if</th><th class='text'>made</th><th class='text'>forked at</th>"
+        "<th>horizon (h)</th><th>satellites</th><th class='text'>verdict</th>"
+        "<th>broken only in the branch</th><th>lowest SoC, branch − baseline (points)</th>"
+        f"</tr>{whatifs}</table>"
+        if d.whatifs
+        else ""
+    )
     return (
         "<header><h1>Orbital twin report</h1>"
         f"<p class='sub'>Database {e(d.database)} ({engine}), written "
@@ -519,7 +557,7 @@ def _header(d: ReportData) -> str:
         f"reporting ({fleets}) from {span} ({hours:.2f} h); <b>{samples}</b> telemetry samples; "
         f"<b>{opened:,}</b> anomalies ({still_open:,} still open at the end){faults}. Series "
         f"in buckets of {_minutes(d.bucket)}.</p>"
-        f"<h2>Worst satellites</h2>{table}"
+        f"<h2>Worst satellites</h2>{table}{whatif_table}"
         f"{f'<ul class=notes>{notes}</ul>' if notes else ''}</header>"
     )
 
