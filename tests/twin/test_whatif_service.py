@@ -97,3 +97,14 @@ def test_a_good_request_is_flown_and_a_bad_change_is_refused_naming_the_key(setu
     body = json.loads(answer(setup, bad)[0])
     assert body["status"] == "refused" and body["request_id"] == "bad"
     assert body["reason"].startswith("change: policy[0].throttle_above_c: 900")
+
+
+def test_a_request_too_large_to_fly_is_refused_before_anything_is_flown(setup):
+    big = contract.encode_request(request_id="big", **{"from": "start"}, horizon_s=86400.0)
+    body = json.loads(answer(setup, big, max_samples=12 * 47)[0])
+    assert (body["status"], body["request_id"]) == ("refused", "big")
+    assert "576 samples a run, over the 564 this service flies" in body["reason"]
+    shell = contract.encode_request(
+        request_id="shell", **{"from": "start"}, horizon_s=86400.0, shell="batch-1"
+    )
+    assert json.loads(answer(setup, shell, max_samples=12 * 48)[0])["status"] == "done"

@@ -37,6 +37,10 @@ from twin.wire import whatif as contract
 log = logging.getLogger(__name__)
 
 Keep = Callable[[str, whatif.WhatIf, str, str | None], None]
+# The most satellite-ticks a request over Kafka may ask for, each of the two runs: about
+# 3 minutes of CPU at the engine's ~120k samples/s (a 6-hour what-if of 1,000 satellites at
+# 1 s); the service answers one request at a time, so one request must not hold it for hours.
+MAX_REQUEST_SAMPLES = 25_000_000
 
 
 @dataclass(frozen=True)
@@ -140,11 +144,28 @@ def answer_of(whatif_id: str, result: whatif.WhatIf) -> dict:
     }
 
 
-def answer(setup: Setup, payload: bytes | None, keep: Keep | None = None) -> tuple[bytes, str]:
+def answer(
+    setup: Setup,
+    payload: bytes | None,
+    keep: Keep | None = None,
+    max_samples: int = MAX_REQUEST_SAMPLES,
+) -> tuple[bytes, str]:
     """The result message for one request's bytes, and its status; never raises for
-    anything the request holds."""
+    anything the request holds. A request over ``max_samples`` satellite-ticks a run is
+    refused before anything is flown."""
     try:
         request = contract.decode_request(payload)
+        n_sat = setup.fleet.n_sat
+        if request.shell in setup.shells:
+            n_sat = int((setup.fleet.shell == list(setup.shells).index(request.shell)).sum())
+        samples = n_sat * request.horizon_s * NS_PER_S / setup.config.step_ns
+        if samples > max_samples:
+            raise contract.RequestError(
+                f"horizon_s: {request.horizon_s:g} s of {n_sat} satellites at "
+                f"{setup.config.step_ns / NS_PER_S:g} s ticks is {samples:,.0f} samples a run, "
+                f"over the {max_samples:,} this service flies for one request",
+                request.request_id,
+            )
     except contract.RequestError as exc:
         reason = str(exc)
         return contract.encode_result(exc.request_id, contract.REFUSED, 2, reason), contract.REFUSED
