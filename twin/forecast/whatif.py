@@ -22,6 +22,7 @@ change the branch is the baseline, bit for bit, and both continue the run they f
 
 from __future__ import annotations
 
+import collections
 import itertools
 import math
 import multiprocessing
@@ -88,11 +89,6 @@ class Change:
     outages: tuple[tuple[str, int, int], ...] = ()
     soc_min: float = math.nan
     temp_payload_max_c: float = math.nan
-
-    @property
-    def is_empty(self) -> bool:
-        """True when the branch flies exactly as the baseline."""
-        return not (self.submissions or self.policy or self.faults is not None or self.outages)
 
 
 def load_change(
@@ -167,6 +163,7 @@ def _submissions(
     """Each ``[[jobs]]`` entry as submissions: one, or one per satellite of its ``shell``
     (job ids ``<job_id>.<sat_id>``), each checked by the submission decoder."""
     out = []
+    known = set(fleet.sat_id.tolist())
     for i, entry in enumerate(entries):  # the file's entries: few, not satellites
         here = f"{where}jobs[{i}]"
         check_keys(entry, here, JOB_KEYS, required=("job_id", "kind"), error=ChangeError)
@@ -187,13 +184,13 @@ def _submissions(
                 submission = jobs.decode_submission(jobs.encode_submission(**fields_))
             except (jobs.SubmissionError, TypeError) as exc:
                 raise ChangeError(f"{here}: {exc}") from None
-            if submission.sat_id is not None and submission.sat_id not in set(fleet.sat_id):
+            if submission.sat_id is not None and submission.sat_id not in known:
                 raise ChangeError(f"{here}.sat_id: {submission.sat_id} is not in the fleet")
             out.append((delay_ns, submission))
-    ids = [s.job_id for _, s in out]
-    if len(set(ids)) != len(ids):
-        twice = sorted({j for j in ids if ids.count(j) > 1})[0]
-        raise ChangeError(f"{where}jobs: job_id {twice!r} is submitted twice")
+    counts = collections.Counter(s.job_id for _, s in out)
+    twice = sorted(job_id for job_id, n in counts.items() if n > 1)
+    if twice:
+        raise ChangeError(f"{where}jobs: job_id {twice[0]!r} is submitted twice")
     return out
 
 
@@ -331,7 +328,7 @@ UNANSWERED = JobFate("unanswered", -1, -1, "", math.nan)
 @dataclass
 class Outcome:
     """A run's results per satellite (arrays (n_sat,) by fleet row) and its violations.
-    Fed as the run's sink; ``finish`` makes the violations."""
+    Fed as the run's sink; ``violations`` and ``totals`` read it."""
 
     sat_id: np.ndarray
     dt_s: float
@@ -461,9 +458,10 @@ class Outcome:
         """Fleet figures: minimum state of charge, peak payload temperature, jobs completed,
         late and failed, energy drawn (Wh), delivered tera-operations and accelerator energy
         above idle (J)."""
-        return {
-            "min_soc": float(np.min(self.min_soc)),
-            "max_temp_payload_c": float(np.max(self.max_temp_payload_c)),
+        soc, temp = self.min_soc, self.max_temp_payload_c
+        return {  # NaN: no satellite had a value (every one lost by SGP4 throughout)
+            "min_soc": float(np.min(soc)) if np.isfinite(soc).any() else math.nan,
+            "max_temp_payload_c": float(np.max(temp)) if np.isfinite(temp).any() else math.nan,
             "jobs_completed": int(self.jobs_completed.sum()),
             "jobs_late": int(self.jobs_late.sum()),
             "jobs_failed": int(self.jobs_failed.sum()),

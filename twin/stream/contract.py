@@ -478,8 +478,9 @@ def whatif_results_schema() -> dict:
         "type": "object",
         "description": "fleet figures over the horizon: min_soc (0..1), max_temp_payload_c, "
         "jobs_completed, jobs_late, jobs_failed, energy_wh (drawn by the loads), tera_ops "
-        "(delivered), compute_energy_j (accelerator above idle)",
-        "additionalProperties": {"type": "number"},
+        "(delivered), compute_energy_j (accelerator above idle); null: no satellite had a "
+        "value",
+        "additionalProperties": {"type": ["number", "null"]},
     }
     return _envelope(
         whatif_wire.RESULTS_TOPIC,
