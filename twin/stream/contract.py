@@ -525,6 +525,18 @@ def whatif_results_schema() -> dict:
                     },
                 },
             },
+            "new_violations_total": {
+                "description": "how many constraints only the branch breaks (new_violations "
+                "lists the first 1,000 by time)",
+                "type": "integer",
+                "minimum": 0,
+            },
+            "added_jobs_total": {
+                "description": "how many jobs the change added (added_jobs lists the first "
+                "1,000 by job id)",
+                "type": "integer",
+                "minimum": 0,
+            },
             "added_jobs": {
                 "type": "object",
                 "description": "each job the change added, by job id: its last step by the horizon",

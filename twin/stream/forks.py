@@ -41,6 +41,9 @@ Keep = Callable[[str, whatif.WhatIf, str, str | None], None]
 # 3 minutes of CPU at the engine's ~120k samples/s (a 6-hour what-if of 1,000 satellites at
 # 1 s); the service answers one request at a time, so one request must not hold it for hours.
 MAX_REQUEST_SAMPLES = 25_000_000
+# Violations and added jobs listed in one answer at most (the first by time and by job id;
+# the totals say how many there were): an answer stays well under a Kafka message's 1 MB.
+MAX_LISTED = 1000
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,9 @@ def answer_of(whatif_id: str, result: whatif.WhatIf) -> dict:
         "violates": result.violates,
         "baseline": result.baseline.totals(),
         "branch": result.branch.totals(),
-        "new_violations": [violation(v) for v in result.new_violations],
+        "new_violations": [violation(v) for v in result.new_violations[:MAX_LISTED]],
+        "new_violations_total": len(result.new_violations),
+        "added_jobs_total": len(result.added_jobs),
         "added_jobs": {
             job_id: {
                 "step": fate.step,
@@ -139,7 +144,7 @@ def answer_of(whatif_id: str, result: whatif.WhatIf) -> dict:
                 "reason": fate.reason,
                 "energy_j": None if np.isnan(fate.energy_j) else fate.energy_j,
             }
-            for job_id, fate in result.added_jobs.items()
+            for job_id, fate in list(result.added_jobs.items())[:MAX_LISTED]
         },
     }
 
