@@ -11,7 +11,7 @@ peak at the clock of the throttle state it ran at, while not in safe mode).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -31,10 +31,25 @@ def orbit_periods_s(fleet: Fleet) -> np.ndarray:
 
 
 def mirrored(hw: Hardware, multipliers: dict[str, np.ndarray]) -> Hardware:
-    """``hw`` with the mirror's estimates applied: each parameter (a hardware field) × its
-    multiplier (n_sat,), NaN (no estimate) leaving the preset's value."""
-    known = {name: np.where(np.isnan(m), 1.0, m) for name, m in multipliers.items()}
+    """``hw`` with the mirror's estimates applied: each parameter that is a hardware field
+    × its multiplier (n_sat,), NaN (no estimate) leaving the preset's value."""
+    known = {
+        name: np.where(np.isnan(m), 1.0, m) for name, m in multipliers.items() if name in hw.arrays
+    }
     return reality.truth_hardware(hw, known)
+
+
+def mirrored_battery(state: engine.TwinState, capacity: np.ndarray) -> engine.TwinState:
+    """``state`` with each battery's capacity and charge × ``capacity`` (n_sat,)
+    multipliers, NaN leaving it (the state of charge is kept): a checkpoint's batteries as
+    the mirror estimates them."""
+    m = np.where(np.isnan(capacity), 1.0, capacity)
+    physical = replace(
+        state.physical,
+        battery_capacity_wh=state.physical.battery_capacity_wh * m,
+        battery_wh=state.physical.battery_wh * m,
+    )
+    return replace(state, physical=physical)
 
 
 @dataclass

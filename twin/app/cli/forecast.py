@@ -158,12 +158,13 @@ def cmd_forecast_states(args: argparse.Namespace) -> int:
     from ingest.store.forecasts import write_states
     from ingest.store.roles import INGEST_ROLE, ingest_url
     from twin.core.clock import NS_PER_S, iso, parse_duration_ns
-    from twin.forecast.states import forecast_states, mirrored
+    from twin.forecast.states import forecast_states, mirrored, mirrored_battery
     from twin.stream import forks
 
     url = ingest_url(args.ingest_database, args.database)
     horizon_ns = parse_duration_ns("--horizon", args.horizon)
     setup = fork_setup(args, kafka=args.fork_from == "latest")
+    estimates = []
     if args.mirrored:
         with connect(url, role=INGEST_ROLE) as conn:
             estimates = conn.execute(
@@ -173,6 +174,10 @@ def cmd_forecast_states(args: argparse.Namespace) -> int:
     fleet, ctx, fork, run_id = forks.fork_of(
         setup, args.fork_from, args.run_id, args.shell, horizon_ns
     )
+    if args.mirrored and run_id is not None:  # a checkpoint's batteries hold their capacity
+        capacity = _multipliers(fleet.sat_id, estimates).get("battery_capacity_wh")
+        if capacity is not None:
+            fork = replace(fork, state=mirrored_battery(fork.state, capacity))
     found = forecast_states(fleet, ctx, fork, horizon_ns)
     forecast_id = args.forecast_id or f"forecast-{secrets.token_hex(4)}"
     end_ns = fork.time_ns + horizon_ns // fork.step_ns * fork.step_ns
