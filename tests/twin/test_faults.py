@@ -515,3 +515,14 @@ def test_run_refuses_a_scenario_of_another_preset(capsys):
     assert main([*argv, "--scenario", str(BUNDLED)]) == 2
     err = capsys.readouterr().err
     assert "--scenario" in err and "threebody-2800" in err
+
+
+def test_a_run_ends_with_the_values_stuck_sensors_hold():
+    """A run chained from ``final_state`` keeps reporting what its stuck sensors hold."""
+    channel = STUCK_CHANNELS[0]
+    _, _, stats = _run(_scenario(("stuck_sensor", 8, 200.0, None, 0.0, channel)))
+    held = stats.final_state.held
+    row = int(np.flatnonzero(_fleet()[0].sat_id == 8)[0])
+    k = STUCK_CHANNELS.index(channel)
+    assert held is not None and held.held[k, row] and held.held.sum() == 1
+    assert np.isfinite(held.value[k, row])

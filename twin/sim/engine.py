@@ -431,7 +431,7 @@ def run(
         sink.block_end(first + t_block.shape[0], replace(state, held=held))
     stats.samples = stats.ticks * fleet.n_sat
     stats.wall_s = max(0.0, monotonic() - wall_start)
-    stats.final_state = state
+    stats.final_state = replace(state, held=held)  # with the values stuck sensors hold
     return stats
 
 
