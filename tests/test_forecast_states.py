@@ -3,17 +3,21 @@ and the mirror's estimates changing what it predicts."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
+from jsonschema import Draft202012Validator
 
 from ingest.store.db import connect
 from ingest.store.migrate import migrate
-from tests.conftest import TEST_START, twin_command
+from tests.conftest import TEST_START, read_topic, twin_command
 
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).parents[1]
 
 ARGS = ("forecast", "states", "--preset", "threebody-12", "--start", TEST_START, "--from",
         "start", "--step", "10s", "--horizon", "4h")  # fmt: skip
@@ -94,3 +98,28 @@ def test_the_mirrored_forecast_follows_the_hidden_truth_and_the_preset_does_not(
     assert scores["mirrored"][soc][2] <= 3.0  # p95 within 3 points of the truth over 6 h
     assert scores["mirrored"][soc][2] < scores["plain"][soc][2] / 5
     assert scores["mirrored"][temp][2] < scores["plain"][temp][2] / 5
+
+
+def test_published_forecasts_keep_their_contract_and_match_the_store(kafka_env, database):
+    migrate(database, store="postgresql")
+    env = {**kafka_env, "TWIN_DATABASE_URL": database}
+    out = twin_command(*ARGS, "--forecast-id", "pub", "--publish", env=env)
+    assert "12 satellites' forecasts sent to twin.forecasts" in out
+    schema = Draft202012Validator(
+        json.loads((ROOT / "schemas" / "twin.forecasts.v1.json").read_text())
+    )
+    records = read_topic(env["TWIN_KAFKA_BOOTSTRAP"], env["TWIN_TOPIC_PREFIX"] + "twin.forecasts")
+    bodies = {int(r.key): json.loads(r.value) for r in records}
+    assert sorted(bodies) == list(range(1, 13)) and len(records) == 12
+    for body in bodies.values():
+        schema.validate(body)
+        assert body["forecast_id"] == "pub"
+    with connect(database) as conn:
+        stored = conn.execute(
+            "SELECT orbit, min_soc, max_temp_payload_c, tera_ops FROM forecast_states "
+            "WHERE forecast_id = 'pub' AND sat_id = 3 ORDER BY orbit"
+        ).fetchall()
+    three = bodies[3]
+    assert [r[1] for r in stored] == three["min_soc"]
+    assert [r[2] for r in stored] == three["max_temp_payload_c"]
+    assert [r[3] for r in stored] == three["tera_ops"]

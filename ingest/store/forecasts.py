@@ -9,7 +9,7 @@ from psycopg import Connection
 
 from ingest.store.pgcopy import PG_EPOCH_UNIX_US, binary_copy_payload
 from twin.core.clock import NS_PER_S, NS_PER_US, iso
-from twin.forecast.states import OrbitStates
+from twin.forecast.states import OrbitStates, orbit_columns
 from twin.forecast.windows import ECLIPSE, Windows
 
 
@@ -84,29 +84,27 @@ def write_states(
     """Store one state forecast in ``conn``'s transaction: its ``forecast_runs`` row (no
     element sets) and a ``forecast_states`` row per satellite and orbit begun before the
     end of ``span_ns`` (start, end)."""
+    c = orbit_columns(states, span_ns)
     n_sat, n_orbit = states.min_soc.shape
-    period_ns = np.round(states.period_s * NS_PER_S).astype(np.int64)
-    orbit = np.broadcast_to(np.arange(n_orbit), (n_sat, n_orbit))
-    starts_ns = span_ns[0] + orbit * period_ns[:, None]
-    ends_ns = np.minimum(starts_ns + period_ns[:, None], span_ns[1])
-    begun = starts_ns < span_ns[1]
+    begun = c["starts_unix_ns"] >= 0
+    flown = ~np.isnan(c["min_soc"][begun])
+    orbit = np.broadcast_to(np.arange(n_orbit), (n_sat, n_orbit))[begun]
     row = np.broadcast_to(np.arange(n_sat)[:, None], (n_sat, n_orbit))[begun]
-    flown = states.min_soc_ns[begun] >= 0
 
-    def us(t_ns: np.ndarray) -> np.ndarray:
-        return t_ns // NS_PER_US - PG_EPOCH_UNIX_US
+    def us(name: str) -> np.ndarray:
+        return np.maximum(c[name][begun], 0) // NS_PER_US - PG_EPOCH_UNIX_US
 
     payload = binary_copy_payload(
         [
             (states.sat_id[row].astype(np.int32), "int4"),
-            (orbit[begun].astype(np.int32), "int4"),
-            (us(starts_ns[begun]), "timestamptz"),
-            (us(ends_ns[begun]), "timestamptz"),
-            (np.where(flown, states.min_soc[begun], 0.0), "float8"),
-            (us(np.maximum(states.min_soc_ns[begun], 0)), "timestamptz"),
-            (np.where(flown, states.max_temp_payload_c[begun], 0.0), "float8"),
-            (states.tera_ops[begun], "float8"),
-            (states.available_tera_ops[begun], "float8"),
+            (orbit.astype(np.int32), "int4"),
+            (us("starts_unix_ns"), "timestamptz"),
+            (us("ends_unix_ns"), "timestamptz"),
+            (np.nan_to_num(c["min_soc"][begun]), "float8"),
+            (us("min_soc_unix_ns"), "timestamptz"),
+            (np.nan_to_num(c["max_temp_payload_c"][begun]), "float8"),
+            (c["tera_ops"][begun], "float8"),
+            (c["available_tera_ops"][begun], "float8"),
         ],
         nulls={4: ~flown, 5: ~flown, 6: ~flown},
     )

@@ -114,6 +114,28 @@ class OrbitStates:
         pass
 
 
+def orbit_columns(states: OrbitStates, span_ns: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Per satellite and orbit (arrays (n_sat, n_orbit)): ``starts_unix_ns`` and
+    ``ends_unix_ns`` (the last orbit cut by the end of ``span_ns``; -1 for an orbit not
+    begun before it), ``min_soc`` and ``max_temp_payload_c`` (NaN where nothing was flown),
+    ``min_soc_unix_ns`` (-1 there), ``tera_ops`` and ``available_tera_ops``."""
+    n_orbit = states.min_soc.shape[1]
+    period_ns = np.round(states.period_s * NS_PER_S).astype(np.int64)
+    starts = span_ns[0] + np.arange(n_orbit)[None, :] * period_ns[:, None]
+    ends = np.minimum(starts + period_ns[:, None], span_ns[1])
+    begun = starts < span_ns[1]
+    flown = states.min_soc_ns >= 0
+    return {
+        "starts_unix_ns": np.where(begun, starts, -1),
+        "ends_unix_ns": np.where(begun, ends, -1),
+        "min_soc": np.where(flown, states.min_soc, np.nan),
+        "min_soc_unix_ns": states.min_soc_ns,
+        "max_temp_payload_c": np.where(flown, states.max_temp_payload_c, np.nan),
+        "tera_ops": states.tera_ops,
+        "available_tera_ops": states.available_tera_ops,
+    }
+
+
 def orbit_sink(fleet: Fleet, hw: Hardware, t0_ns: int, horizon_ns: int, step_ns: int):
     """An empty ``OrbitStates`` for ``fleet`` from ``t0_ns`` over ``horizon_ns``."""
     period_s = orbit_periods_s(fleet)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from twin.fleet import dictionary as channel_dictionary
 from twin.fleet import registry
-from twin.wire import elements, events, jobs, observed, satellites, telemetry
+from twin.wire import elements, events, forecasts, jobs, observed, satellites, telemetry
 from twin.wire import whatif as whatif_wire
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -557,6 +557,46 @@ def whatif_results_schema() -> dict:
     )
 
 
+def forecasts_schema() -> dict:
+    """A ``twin.forecasts`` message: one satellite's latest state forecast."""
+
+    def column(description: str, items: dict) -> dict:
+        return {"description": description, "type": "array", "items": items}
+
+    number_or_null = {"type": ["number", "null"]}
+    return _envelope(
+        forecasts.FORECASTS_TOPIC,
+        "what the latest state forecast predicts for one satellite",
+        "Kafka key: sat_id (compacted: the newest forecast of each satellite). Published by "
+        "twin forecast states --publish. Columns per orbit, each a period of the satellite's "
+        "mean motion from the forecast's start (the last cut by its end); all equally long. "
+        "Nulls in the state columns: an orbit where nothing was flown.",
+        ["forecast_id", "made_unix_ns", "sat_id", *forecasts.COLUMNS],
+        {
+            "forecast_id": {"type": "string", "minLength": 1, "maxLength": 200},
+            "made_unix_ns": TIME_NS,
+            "sat_id": SAT_ID,
+            "starts_unix_ns": column("orbit start", TIME_NS),
+            "ends_unix_ns": column("orbit end", TIME_NS),
+            "min_soc": column(
+                "lowest state of charge, 0..1",
+                {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+            ),
+            "min_soc_unix_ns": column(
+                "when the lowest state of charge is reached",
+                {**TIME_NS, "type": ["integer", "null"]},
+            ),
+            "max_temp_payload_c": column("hottest payload, °C", number_or_null),
+            "tera_ops": column("work delivered, tera-operations", {"type": "number", "minimum": 0}),
+            "available_tera_ops": column(
+                "work the accelerator could deliver (its peak at the clock of the throttle "
+                "state run, none in safe mode), tera-operations",
+                {"type": "number", "minimum": 0},
+            ),
+        },
+    )
+
+
 SCHEMAS = {
     "twin.telemetry": telemetry_schema,
     "twin.events": events_schema,
@@ -569,6 +609,7 @@ SCHEMAS = {
     "twin.observed": observed_schema,
     "twin.whatif.requests": whatif_requests_schema,
     "twin.whatif.results": whatif_results_schema,
+    "twin.forecasts": forecasts_schema,
 }
 
 
@@ -680,7 +721,25 @@ def examples() -> dict[str, list[dict]]:
         ],
         "twin.whatif.requests": [json.loads(WHATIF_REQUEST)],
         "twin.whatif.results": [json.loads(_whatif_answer(fleet, hw, start))],
+        "twin.forecasts": [json.loads(_forecast_message(fleet, hw, start))],
     }
+
+
+def _forecast_message(fleet, hw, start_ns: int) -> bytes:
+    """Satellite 1's message of a 3-hour state forecast of threebody-12 at 60 s ticks."""
+    from twin.core.clock import NS_PER_S
+    from twin.forecast.states import forecast_states, orbit_columns
+    from twin.forecast.whatif import Fork
+    from twin.payload.schedule import make_context
+    from twin.sim.engine import initial_twin
+
+    ctx = make_context(fleet, hw, start_ns)
+    horizon_ns = 3 * 3600 * NS_PER_S
+    fork = Fork(start_ns, 60 * NS_PER_S, 0, initial_twin(ctx))
+    found = forecast_states(fleet, ctx, fork, horizon_ns)
+    columns = orbit_columns(found, (start_ns, start_ns + horizon_ns))
+    _, value = next(forecasts.encode_states("forecast-1a2b3c4d", start_ns, fleet.sat_id, columns))
+    return value
 
 
 WHATIF_REQUEST = whatif_wire.encode_request(

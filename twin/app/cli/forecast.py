@@ -17,6 +17,7 @@ from twin.app.cli.options import (
     fork_options,
     fork_setup,
     ingest_database_option,
+    topics_of,
 )
 from twin.app.output import say
 from twin.core.settings import InputError
@@ -67,6 +68,12 @@ def add_parsers(sub) -> None:
         "array efficiency and radiator emissivity (latest_mirror_estimates)",
     )
     states.add_argument("--forecast-id", help="the forecast's key (default: random)")
+    states.add_argument(
+        "--publish",
+        action="store_true",
+        help="also send each satellite's forecast to twin.forecasts (keyed by satellite, "
+        "compacted: other systems read the newest)",
+    )
     database_option(states)
     ingest_database_option(states)
     states.set_defaults(func=cmd_forecast_states)
@@ -183,6 +190,9 @@ def cmd_forecast_states(args: argparse.Namespace) -> int:
     end_ns = fork.time_ns + horizon_ns // fork.step_ns * fork.step_ns
     with connect(url, role=INGEST_ROLE) as conn:
         write_states(conn, forecast_id, found, (fork.time_ns, end_ns), fork.step_ns)
+    if args.publish:
+        sent = _publish_states(args, forecast_id, found, (fork.time_ns, end_ns))
+        say(f"twin forecast: {sent} satellites' forecasts sent to twin.forecasts")
     source = f"run {run_id}" if run_id else "the initial state"
     say(
         f"twin forecast: {forecast_id}: {fleet.n_sat} satellites from {iso(fork.time_ns)} "
@@ -206,6 +216,33 @@ def cmd_forecast_states(args: argparse.Namespace) -> int:
         f"({100 * delivered / max(available, 1e-9):.1f} %)"
     )
     return 0
+
+
+def _publish_states(args: argparse.Namespace, forecast_id: str, found, span_ns) -> int:
+    """Send each satellite's forecast to ``twin.forecasts``; return how many were sent."""
+    import time
+
+    from twin.core.settings import kafka_bootstrap, kafka_security, topic_prefix
+    from twin.forecast.states import orbit_columns
+    from twin.stream.broker import Producer, ensure_topics, schema_headers
+    from twin.wire import forecasts
+
+    bootstrap, security = kafka_bootstrap(args.kafka), kafka_security(vars(args))
+    spec = topics_of(args, topic_prefix(args.topic_prefix))[forecasts.FORECASTS_TOPIC]
+    ensure_topics(bootstrap, [spec], security)
+    producer = Producer(bootstrap, client_id="twin-forecast", security=security)
+    headers = schema_headers(forecasts.SCHEMA_ID, forecasts.SCHEMA_VERSION)
+    sent = 0
+    try:
+        for key, value in forecasts.encode_states(
+            forecast_id, time.time_ns(), found.sat_id, orbit_columns(found, span_ns)
+        ):
+            producer.send(spec.name, key, value, headers)
+            sent += 1
+        producer.flush()
+    finally:
+        producer.close()
+    return sent
 
 
 def _multipliers(sat_id: np.ndarray, estimates: list[tuple]) -> dict[str, np.ndarray]:
