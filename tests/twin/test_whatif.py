@@ -57,6 +57,7 @@ def test_an_empty_change_continues_the_run_it_forked_bit_for_bit(flown):
     for steps in collected.steps:
         if steps.time_unix_ns.size and steps.time_unix_ns[0] >= fork_ns:
             seen.job_steps(steps)
+    seen.flush()
     for name in ("min_soc", "max_temp_payload_c", "energy_wh", "tera_ops", "jobs_completed"):
         assert np.array_equal(getattr(result.baseline, name), getattr(seen, name)), name
         assert np.array_equal(getattr(result.branch, name), getattr(seen, name)), name

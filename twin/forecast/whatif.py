@@ -352,6 +352,7 @@ class Outcome:
         n = self.sat_id.shape[0]
         self._order = np.argsort(self.sat_id, kind="stable")
         self._sorted = self.sat_id[self._order]
+        self._pending: list[Frame] = []
         self.min_soc = np.full(n, np.inf)
         self.max_temp_payload_c = np.full(n, -np.inf)
         self.energy_wh, self.tera_ops = np.zeros(n), np.zeros(n)
@@ -368,7 +369,27 @@ class Outcome:
         return self._order[np.searchsorted(self._sorted, sat_id)]
 
     def frame(self, frame: Frame) -> None:
-        rows, ch, t_ns = self.rows(frame.sat_id), frame.channels, frame.time_unix_ns
+        """Keep ``frame`` until its tick's others have come (a tick's frames are judged
+        together, one numpy call per channel and tick instead of per frame)."""
+        if self._pending and self._pending[0].time_unix_ns != frame.time_unix_ns:
+            self.flush()
+        self._pending.append(frame)
+
+    def flush(self) -> None:
+        """Judge the frames kept (``block_end`` does; call it after feeding frames by hand)."""
+        pending, self._pending = self._pending, []
+        by_channels: dict[tuple[str, ...], list[Frame]] = {}
+        for frame in pending:  # a tick's frames, a few per orbital plane
+            by_channels.setdefault(tuple(frame.channels), []).append(frame)
+        for names, frames in by_channels.items():
+            self._judge_tick(
+                frames[0].time_unix_ns,
+                np.concatenate([f.sat_id for f in frames]),
+                {n: np.concatenate([f.channels[n] for f in frames]) for n in names},
+            )
+
+    def _judge_tick(self, t_ns: int, sat_id: np.ndarray, ch: dict[str, np.ndarray]) -> None:
+        rows = self.rows(sat_id)
         if "soc" in ch:
             self.min_soc[rows] = np.fmin(self.min_soc[rows], ch["soc"])
             self.energy_wh[rows] += np.nan_to_num(ch["load_w"]) * self.dt_s / 3600.0
@@ -437,7 +458,7 @@ class Outcome:
                 )
 
     def block_end(self, next_tick: int, state: engine.TwinState) -> None:
-        pass
+        self.flush()
 
     def violations(self) -> list[Violation]:
         """Every constraint broken, by satellite, constraint: the red limits, the extra
