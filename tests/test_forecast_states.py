@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 
 from ingest.store.db import connect
 from ingest.store.migrate import migrate
-from tests.conftest import TEST_START, read_topic, twin_command
+from tests.conftest import KEEP_HISTORY, TEST_START, read_topic, twin_command
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parents[1]
@@ -77,7 +77,7 @@ def test_the_mirrored_forecast_follows_the_hidden_truth_and_the_preset_does_not(
     """The whole loop: an emulated fleet with hidden parameters publishes what a ground
     segment receives; ingest stores it; the mirror estimates; the state forecast flies the
     estimates; the score flies the truth again and compares, orbit by orbit."""
-    migrate(timescale_db, store="timescaledb")
+    migrate(timescale_db, KEEP_HISTORY, store="timescaledb")  # no policy drops 2026-03
     env = {**kafka_env, "TWIN_DATABASE_URL": timescale_db}
     twin_command("topics", "ensure", env=env)
     common = ("--preset", "threebody-12", "--start", TEST_START, "--step", "10s", "--seed", "7")
@@ -92,6 +92,15 @@ def test_the_mirrored_forecast_follows_the_hidden_truth_and_the_preset_does_not(
         out = twin_command("forecast", "score-states", *common, "--run-id", "e1",
                            "--forecast-id", name, env=env)  # fmt: skip
         scores[name] = _score(out)
+    # From what the ground received at 15:00 instead: every satellite starts from a sample.
+    at = "2026-03-20T15:00:00Z"
+    out = twin_command("forecast", "states", *common, "--from", "observed", "--at", at,
+                       "--horizon", "3h", "--forecast-id", "seen", "--mirrored",
+                       env=env)  # fmt: skip
+    assert f"12 of 12 satellites start from a sample within 1m of {at}" in out
+    seen = _score(twin_command("forecast", "score-states", *common, "--run-id", "e1",
+                               "--forecast-id", "seen", env=env))  # fmt: skip
+    assert seen["lowest state of charge (points of %)"][0] == 12 * 2  # 3 h: two orbits each
     soc = "lowest state of charge (points of %)"
     temp = "peak payload temperature (K)"
     assert scores["mirrored"][soc][0] == scores["plain"][soc][0] == 12 * 4

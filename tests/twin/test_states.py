@@ -10,6 +10,7 @@ from twin.core.clock import NS_PER_S, parse_start
 from twin.forecast import states
 from twin.forecast.whatif import Fork
 from twin.payload import schedule as payload
+from twin.physics import power
 from twin.physics.orbit import propagate
 from twin.sim import engine
 from twin.sim.presets import build, load_preset
@@ -59,3 +60,28 @@ def test_a_mirrored_battery_keeps_its_state_of_charge():
     )
     others = np.arange(fleet.n_sat) != 3
     assert np.array_equal(after_p.battery_wh[others], before_p.battery_wh[others])
+
+
+def test_an_observed_pack_gives_back_its_state_of_charge_and_temperatures():
+    fleet, hw = build(load_preset("threebody-12"), T0)
+    initial = engine.initial_twin(payload.make_context(fleet, hw, T0))
+    capacity = initial.physical.battery_capacity_wh
+    soc = np.linspace(0.2, 0.95, fleet.n_sat)
+    battery_w = np.linspace(-300.0, 200.0, fleet.n_sat)  # discharging and charging
+    volts, amps = power.pack_voltage_current(soc, battery_w, capacity)
+    seen = states.Observed(
+        time_ns=np.full(fleet.n_sat, T0),
+        battery_v=np.where(np.arange(fleet.n_sat) == 4, np.nan, volts),  # one not sampled
+        battery_a=amps,
+        temp_payload_c=np.full(fleet.n_sat, 41.5),
+        temp_radiator_c=np.full(fleet.n_sat, np.nan),
+        safe_mode=np.where(np.arange(fleet.n_sat) == 2, 1.0, 0.0),
+    )
+    state = states.observed_state(initial, seen).physical
+    got = state.battery_wh / state.battery_capacity_wh
+    others = np.arange(fleet.n_sat) != 4
+    assert np.allclose(got[others], soc[others], atol=1e-12)
+    assert state.battery_wh[4] == initial.physical.battery_wh[4]
+    assert np.allclose(state.temp_payload_k, 41.5 + 273.15)
+    assert np.array_equal(state.temp_radiator_k, initial.physical.temp_radiator_k)
+    assert state.safe_mode.tolist() == [k == 2 for k in range(fleet.n_sat)]

@@ -19,6 +19,7 @@ from twin.core.clock import NS_PER_S
 from twin.fleet.constellation import Fleet
 from twin.fleet.hardware import Hardware
 from twin.payload import schedule as payload
+from twin.physics import power, thermal
 from twin.sim import engine, reality
 from twin.wire import events, jobs
 from twin.wire.telemetry import Frame
@@ -112,6 +113,44 @@ class OrbitStates:
 
     def block_end(self, next_tick: int, state: engine.TwinState) -> None:
         pass
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Each satellite's latest observed sample, arrays (n_sat,) by fleet row: its time (-1:
+    none), battery voltage (V) and current (A, positive charging), temperatures (°C) and
+    mode; NaN where not sampled."""
+
+    time_ns: np.ndarray
+    battery_v: np.ndarray
+    battery_a: np.ndarray
+    temp_payload_c: np.ndarray
+    temp_radiator_c: np.ndarray
+    safe_mode: np.ndarray  # float: 1, 0 or NaN
+
+
+def observed_state(initial: engine.TwinState, seen: Observed) -> engine.TwinState:
+    """``initial`` with each satellite's physical state as its latest sample says: the state
+    of charge its pack's voltage and current imply at ``initial``'s capacity (the mirror's,
+    when the fleet flies mirrored), its temperatures and mode; a value not observed keeps
+    ``initial``'s. Which side is sunlit is left unknown (the first tick finds it); the
+    payload starts afresh (its queue is not observed)."""
+    p = initial.physical
+    capacity = p.battery_capacity_wh
+    soc = np.clip(power.state_of_charge(seen.battery_v, seen.battery_a, capacity), 0.0, 1.0)
+    known_soc = np.isfinite(soc)
+    physical = replace(
+        p,
+        battery_wh=np.where(known_soc, soc * capacity, p.battery_wh),
+        temp_payload_k=_or(seen.temp_payload_c + thermal.KELVIN, p.temp_payload_k),
+        temp_radiator_k=_or(seen.temp_radiator_c + thermal.KELVIN, p.temp_radiator_k),
+        safe_mode=np.where(np.isfinite(seen.safe_mode), seen.safe_mode == 1.0, p.safe_mode),
+    )
+    return replace(initial, physical=physical)
+
+
+def _or(observed: np.ndarray, otherwise: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(observed), observed, otherwise)
 
 
 def orbit_columns(states: OrbitStates, span_ns: tuple[int, int]) -> dict[str, np.ndarray]:

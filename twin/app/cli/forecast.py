@@ -60,7 +60,18 @@ def add_parsers(sub) -> None:
     )
     from twin.app import config
 
-    fork_options(states, horizon="24h")
+    fork_options(states, horizon="24h", observed=True)
+    states.add_argument(
+        "--at",
+        help="--from observed: when the forecast starts (ISO-8601 UTC, on the run's tick grid "
+        "from --start; default: --start)",
+    )
+    states.add_argument(
+        "--max-age",
+        default="1m",
+        help="--from observed: the oldest sample that still says a satellite's state at "
+        "--start (default 1m; older, or none: the preset's initial state)",
+    )
     states.add_argument(
         "--mirrored",
         action="store_true",
@@ -164,8 +175,8 @@ def cmd_forecast_states(args: argparse.Namespace) -> int:
     from ingest.store.db import connect
     from ingest.store.forecasts import write_states
     from ingest.store.roles import INGEST_ROLE, ingest_url
-    from twin.core.clock import NS_PER_S, iso, parse_duration_ns
-    from twin.forecast.states import forecast_states, mirrored, mirrored_battery
+    from twin.core.clock import NS_PER_S, iso, parse_duration_ns, parse_start
+    from twin.forecast.states import forecast_states, mirrored, mirrored_battery, observed_state
     from twin.stream import forks
 
     url = ingest_url(args.ingest_database, args.database)
@@ -181,6 +192,20 @@ def cmd_forecast_states(args: argparse.Namespace) -> int:
     fleet, ctx, fork, run_id = forks.fork_of(
         setup, args.fork_from, args.run_id, args.shell, horizon_ns
     )
+    if args.fork_from == "observed":
+        if args.at is not None:  # the run's tick numbers kept: its workload's dice too
+            at_ns = parse_start(args.at)
+            if at_ns < fork.start_ns or (at_ns - fork.start_ns) % fork.step_ns:
+                raise InputError(f"--at: {args.at} is not a tick of the run from --start")
+            fork = replace(fork, tick=(at_ns - fork.start_ns) // fork.step_ns)
+        with connect(url, role=INGEST_ROLE) as conn:
+            seen = _latest_observed(conn, fleet.sat_id, fork.time_ns, args.max_age)
+        fork = replace(fork, state=observed_state(fork.state, seen))
+        fresh = int((seen.time_ns >= 0).sum())
+        say(
+            f"twin forecast: {fresh} of {fleet.n_sat} satellites start from a sample within "
+            f"{args.max_age} of {iso(fork.time_ns)}; the rest from the preset's initial state"
+        )
     if args.mirrored and run_id is not None:  # a checkpoint's batteries hold their capacity
         capacity = _multipliers(fleet.sat_id, estimates).get("battery_capacity_wh")
         if capacity is not None:
@@ -243,6 +268,33 @@ def _publish_states(args: argparse.Namespace, forecast_id: str, found, span_ns) 
     finally:
         producer.close()
     return sent
+
+
+OBSERVED_STATE = (
+    "SELECT DISTINCT ON (sat_id) sat_id, (extract(epoch FROM time) * 1e6)::int8, battery_v, "
+    "battery_a, temp_payload_c, temp_radiator_c, safe_mode::int FROM observed "
+    "WHERE time <= %(at)s AND time > %(at)s - %(age)s::interval ORDER BY sat_id, time DESC"
+)
+
+
+def _latest_observed(conn, sat_id: np.ndarray, at_ns: int, max_age: str):
+    """Each satellite's latest observed sample within ``max_age`` before ``at_ns``, as a
+    ``twin.forecast.states.Observed`` by ``sat_id``'s order."""
+    from twin.core.clock import NS_PER_S, NS_PER_US, iso, parse_duration_ns
+    from twin.forecast.states import Observed
+
+    age_s = parse_duration_ns("--max-age", max_age) / NS_PER_S
+    rows = conn.execute(OBSERVED_STATE, {"at": iso(at_ns), "age": f"{age_s} seconds"}).fetchall()
+    n = sat_id.shape[0]
+    columns = [np.full(n, -1, np.int64), *(np.full(n, np.nan) for _ in range(5))]
+    row_of = {int(s): k for k, s in enumerate(sat_id.tolist())}
+    for sat, t_us, *values in rows:  # one row per satellite: the reading, not a hot path
+        k = row_of.get(int(sat))
+        if k is not None:
+            columns[0][k] = t_us * NS_PER_US
+            for column, value in zip(columns[1:], values, strict=True):
+                column[k] = np.nan if value is None else value
+    return Observed(*columns)
 
 
 def _multipliers(sat_id: np.ndarray, estimates: list[tuple]) -> dict[str, np.ndarray]:

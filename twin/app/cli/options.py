@@ -14,6 +14,7 @@ from pathlib import Path
 from twin.core.settings import InputError, database_url, mask_url
 
 EXIT_CONFIG = 2
+FORKS = ("latest", "start", "observed")  # where a fork starts (``observed``: forecasts only)
 
 DATABASE_HELP = "PostgreSQL URL (default: $TWIN_DATABASE_URL)"
 RULES_HELP = "rules YAML (default: the bundled ingest/rules/rules.yaml)"
@@ -34,7 +35,7 @@ def fleet_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--elements", help="replace the preset's fleet by a TLE or OMM file")
 
 
-def fork_options(parser: argparse.ArgumentParser, horizon: str) -> None:
+def fork_options(parser: argparse.ArgumentParser, horizon: str, observed: bool = False) -> None:
     """The run a fork is taken of (fleet, Kafka, ``--start``, ``--step``, ``--seed``,
     ``--run-id``, topics, stations, targets), where (``--from``), which ``--shell`` and how
     far ahead (``--horizon``, default ``horizon``): ``twin whatif`` and ``twin forecast
@@ -51,7 +52,13 @@ def fork_options(parser: argparse.ArgumentParser, horizon: str) -> None:
         dest="fork_from",
         default="latest",
         help="'latest': the newest checkpoint of --run-id on Kafka (default); 'start': the "
-        "preset's initial state at --start",
+        "preset's initial state at --start"
+        + (
+            "; 'observed': each satellite as its latest observed sample at --start says "
+            "(within --max-age)"
+            if observed
+            else ""
+        ),
     )
     parser.add_argument(
         "--run-id", help="the run forked (default: preset, start and shard 0of1, as twin run)"
@@ -84,8 +91,8 @@ def fork_setup(args: argparse.Namespace, kafka: bool):
     from twin.sim.presets import load_preset
     from twin.stream import forks, runner
 
-    if args.fork_from not in ("latest", "start"):
-        raise ConfigError("--from", args.fork_from, "'latest' or 'start'")
+    if args.fork_from not in FORKS:
+        raise ConfigError("--from", args.fork_from, " or ".join(repr(f) for f in FORKS))
     if kafka and not (args.kafka or os.environ.get(ENV_KAFKA)):
         raise InputError(
             "--from latest / --serve: needs the run's Kafka (--kafka or $TWIN_KAFKA_BOOTSTRAP)"

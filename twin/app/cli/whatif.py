@@ -18,6 +18,7 @@ from twin.app.cli.options import (
     ingest_database_option,
 )
 from twin.app.output import say
+from twin.core.settings import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     from twin.wire.whatif import Request
 
     horizon_ns = parse_duration_ns("--horizon", args.horizon)
+    if args.fork_from == "observed":
+        raise ConfigError("--from", args.fork_from, "'latest' or 'start' for a what-if")
     setup = fork_setup(args, kafka=args.serve or args.fork_from == "latest")
     keep = _keeper(args) if (args.database or args.ingest_database) else None
     if args.serve:
