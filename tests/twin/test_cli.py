@@ -3,6 +3,10 @@ import pytest
 from twin.app.cli import main
 from twin.core.settings import ENV_DATABASE, ENV_KAFKA
 
+T = "2026-03-20T12:00:00Z"
+# A database nobody listens on: every check above must refuse before connecting.
+STATES = ["forecast", "states", "--start", T, "--database", "postgresql://u@127.0.0.1:1/x"]
+
 
 @pytest.mark.parametrize(
     ("argv", "field"),
@@ -28,6 +32,27 @@ from twin.core.settings import ENV_DATABASE, ENV_KAFKA
         (["forecast", "make", "--step", "5m"], "--step: at most 60s"),
         (["forecast", "make", "--horizon", "5s"], "--horizon: 5s is shorter than one --step"),
         (["forecast", "make", "--horizon", "forever"], "--horizon"),
+        # Forks: where from, how far, which shell, when.
+        (["whatif", "--start", T, "--from", "yesterday"], "--from"),
+        (["whatif", "--start", T, "--from", "observed"], "--from"),
+        (["whatif", "--start", T, "--from", "latest"], "--from latest"),
+        (["whatif", "--start", T, "--from", "start", "--horizon", "forever"], "--horizon"),
+        (["whatif", "--start", T, "--from", "start", "--horizon", "500ms"], "one tick"),
+        (["whatif", "--start", T, "--from", "start", "--shell", "x"], "--shell: 'x'"),
+        (
+            ["whatif", "--start", "2053-09-30T12:00:00Z", "--from", "start", "--horizon", "1d"],
+            "DE421",
+        ),
+        (
+            ["whatif", "--start", T, "--from", "start", "--change", "/nonexistent.toml"],
+            "cannot read a change file",
+        ),
+        ([*STATES, "--from", "observed", "--max-age", "old"], "--max-age"),
+        ([*STATES, "--from", "observed", "--at", "soon"], "start"),
+        (
+            [*STATES, "--from", "observed", "--at", "2026-03-20T12:00:05Z", "--step", "10s"],
+            "--at: 2026-03-20T12:00:05Z is not a tick",
+        ),
     ],
 )
 def test_bad_configuration_exits_2_naming_the_field(argv, field, capsys, monkeypatch):

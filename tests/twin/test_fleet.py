@@ -82,3 +82,12 @@ def test_shards_keep_the_frame_groups_of_the_whole_fleet():
     assert set().union(*parts) == whole and sum(map(len, parts)) == len(whole)
     rows = np.concatenate([shard_rows(fleet, i, 4) for i in range(4)])
     assert np.array_equal(np.sort(rows), np.arange(2800))
+
+
+def test_rows_of_finds_each_id_once_and_marks_the_missing():
+    from twin.fleet.constellation import RowsOf
+
+    sat_id = np.array([40, 7, 19, 3])
+    rows = RowsOf(sat_id)(np.array([3, 19, 99, 40, 0, 7, 3, -1]))
+    assert rows.tolist() == [3, 2, -1, 0, -1, 1, 3, -1]
+    assert RowsOf(np.zeros(0, np.int32))(np.array([1, 2])).tolist() == [-1, -1]

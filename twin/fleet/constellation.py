@@ -66,6 +66,22 @@ def subset(fleet: Fleet, rows: np.ndarray) -> Fleet:
     )
 
 
+class RowsOf:
+    """Fleet rows of satellite ids, by one sorted search: built once for a fleet's ``sat_id``
+    (n_sat,), called with any ids (k,), giving (k,) intp rows, -1 for an id not in it."""
+
+    def __init__(self, sat_id: np.ndarray) -> None:
+        self._order = np.argsort(sat_id, kind="stable")
+        self._sorted = np.asarray(sat_id)[self._order]
+
+    def __call__(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(ids)
+        if self._sorted.shape[0] == 0:
+            return np.full(ids.shape, -1, np.intp)
+        pos = np.minimum(np.searchsorted(self._sorted, ids), self._sorted.shape[0] - 1)
+        return np.where(self._sorted[pos] == ids, self._order[pos], -1).astype(np.intp)
+
+
 FRAME_MIN_SATELLITES = 200  # satellites per telemetry frame, at least (whole planes)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from twin.core.clock import NS_PER_S
-from twin.fleet.constellation import Fleet
+from twin.fleet.constellation import Fleet, RowsOf
 from twin.fleet.hardware import Hardware
 from twin.payload import schedule as payload
 from twin.physics import power, thermal
@@ -74,8 +74,7 @@ class OrbitStates:
 
     def __post_init__(self) -> None:
         shape = (self.sat_id.shape[0], self.n_orbit)
-        self._order = np.argsort(self.sat_id, kind="stable")
-        self._sorted = self.sat_id[self._order]
+        self._rows = RowsOf(self.sat_id)
         self.min_soc = np.full(shape, np.inf)
         self.min_soc_ns = np.full(shape, -1, np.int64)
         self.max_temp_payload_c = np.full(shape, -np.inf)
@@ -83,7 +82,7 @@ class OrbitStates:
         self.seen_s = np.zeros(shape)
 
     def frame(self, frame: Frame) -> None:
-        rows = self._order[np.searchsorted(self._sorted, frame.sat_id)]
+        rows = self._rows(frame.sat_id)
         since_s = (frame.time_unix_ns - self.t0_ns) / NS_PER_S
         k = np.minimum((since_s // self.period_s[rows]).astype(np.intp), self.n_orbit - 1)
         ch = frame.channels

@@ -36,7 +36,7 @@ import numpy as np
 from twin.core.clock import NS_PER_S, parse_duration_ns
 from twin.core.errors import InputError, TwinError, shown
 from twin.core.settings import check_keys
-from twin.fleet.constellation import Fleet
+from twin.fleet.constellation import Fleet, RowsOf
 from twin.fleet.hardware import RANGES, Hardware
 from twin.fleet.limits import RED, colour, resolve
 from twin.payload import schedule as payload
@@ -350,8 +350,7 @@ class Outcome:
 
     def __post_init__(self) -> None:
         n = self.sat_id.shape[0]
-        self._order = np.argsort(self.sat_id, kind="stable")
-        self._sorted = self.sat_id[self._order]
+        self.rows = RowsOf(self.sat_id)  # fleet rows of satellite ids
         self._pending: list[Frame] = []
         self.min_soc = np.full(n, np.inf)
         self.max_temp_payload_c = np.full(n, -np.inf)
@@ -363,10 +362,6 @@ class Outcome:
         self._first_ns = {c: np.full(n, -1, np.int64) for c in names}
         self._lowest = {c: np.full(n, np.nan) for c in names}
         self._highest = {c: np.full(n, np.nan) for c in names}
-
-    def rows(self, sat_id: np.ndarray) -> np.ndarray:
-        """Fleet rows of ``sat_id`` (k,)."""
-        return self._order[np.searchsorted(self._sorted, sat_id)]
 
     def frame(self, frame: Frame) -> None:
         """Keep ``frame`` until its tick's others have come (a tick's frames are judged
@@ -434,8 +429,8 @@ class Outcome:
 
     def job_steps(self, steps: jobs.JobSteps) -> None:
         step = steps.step
-        known = steps.sat_id >= 0
-        rows = np.where(known, self.rows(np.where(known, steps.sat_id, self._sorted[0])), -1)
+        rows = self.rows(steps.sat_id)
+        known = rows >= 0
         done = (step == jobs.STEPS.index("completed")) & known
         failed = (step == jobs.STEPS.index("failed")) & known
         late = failed & np.isin(

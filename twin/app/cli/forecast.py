@@ -181,6 +181,8 @@ def cmd_forecast_states(args: argparse.Namespace) -> int:
 
     url = ingest_url(args.ingest_database, args.database)
     horizon_ns = parse_duration_ns("--horizon", args.horizon)
+    max_age_ns = parse_duration_ns("--max-age", args.max_age)
+    at_ns = None if args.at is None else parse_start(args.at)
     setup = fork_setup(args, kafka=args.fork_from == "latest")
     estimates = []
     if args.mirrored:
@@ -193,13 +195,12 @@ def cmd_forecast_states(args: argparse.Namespace) -> int:
         setup, args.fork_from, args.run_id, args.shell, horizon_ns
     )
     if args.fork_from == "observed":
-        if args.at is not None:  # the run's tick numbers kept: its workload's dice too
-            at_ns = parse_start(args.at)
+        if at_ns is not None:  # the run's tick numbers kept: its workload's dice too
             if at_ns < fork.start_ns or (at_ns - fork.start_ns) % fork.step_ns:
                 raise InputError(f"--at: {args.at} is not a tick of the run from --start")
             fork = replace(fork, tick=(at_ns - fork.start_ns) // fork.step_ns)
         with connect(url, role=INGEST_ROLE) as conn:
-            seen = _latest_observed(conn, fleet.sat_id, fork.time_ns, args.max_age)
+            seen = _latest_observed(conn, fleet.sat_id, fork.time_ns, max_age_ns)
         fork = replace(fork, state=observed_state(fork.state, seen))
         fresh = int((seen.time_ns >= 0).sum())
         say(
@@ -277,35 +278,41 @@ OBSERVED_STATE = (
 )
 
 
-def _latest_observed(conn, sat_id: np.ndarray, at_ns: int, max_age: str):
-    """Each satellite's latest observed sample within ``max_age`` before ``at_ns``, as a
+def _latest_observed(conn, sat_id: np.ndarray, at_ns: int, max_age_ns: int):
+    """Each satellite's latest observed sample within ``max_age_ns`` before ``at_ns``, as a
     ``twin.forecast.states.Observed`` by ``sat_id``'s order."""
-    from twin.core.clock import NS_PER_S, NS_PER_US, iso, parse_duration_ns
+    from twin.core.clock import NS_PER_S, NS_PER_US, iso
+    from twin.fleet.constellation import RowsOf
     from twin.forecast.states import Observed
 
-    age_s = parse_duration_ns("--max-age", max_age) / NS_PER_S
-    rows = conn.execute(OBSERVED_STATE, {"at": iso(at_ns), "age": f"{age_s} seconds"}).fetchall()
+    age = f"{max_age_ns / NS_PER_S} seconds"
+    rows = conn.execute(OBSERVED_STATE, {"at": iso(at_ns), "age": age}).fetchall()
     n = sat_id.shape[0]
     columns = [np.full(n, -1, np.int64), *(np.full(n, np.nan) for _ in range(5))]
-    row_of = {int(s): k for k, s in enumerate(sat_id.tolist())}
-    for sat, t_us, *values in rows:  # one row per satellite: the reading, not a hot path
-        k = row_of.get(int(sat))
-        if k is not None:
-            columns[0][k] = t_us * NS_PER_US
-            for column, value in zip(columns[1:], values, strict=True):
-                column[k] = np.nan if value is None else value
+    if rows:
+        found = np.array(rows, dtype=np.float64)  # NULL (not sampled) becomes NaN
+        row = RowsOf(sat_id)(found[:, 0].astype(np.int64))
+        mine = row >= 0
+        columns[0][row[mine]] = found[mine, 1].astype(np.int64) * NS_PER_US
+        for k, column in enumerate(columns[1:], start=2):
+            column[row[mine]] = found[mine, k]
     return Observed(*columns)
 
 
 def _multipliers(sat_id: np.ndarray, estimates: list[tuple]) -> dict[str, np.ndarray]:
     """Rows (sat_id, parameter, multiplier) as parameter -> (n_sat,) by ``sat_id``'s order,
     NaN where a satellite has no estimate (satellites not in the fleet are left out)."""
-    row_of = {int(s): k for k, s in enumerate(sat_id.tolist())}
+    from twin.fleet.constellation import RowsOf
+
     out: dict[str, np.ndarray] = {}
-    for sat, parameter, multiplier in estimates:  # one row per estimate: no hot path
-        if int(sat) in row_of:
-            column = out.setdefault(parameter, np.full(sat_id.shape[0], np.nan))
-            column[row_of[int(sat)]] = multiplier
+    if not estimates:
+        return out
+    sat, parameter, multiplier = (np.array(c) for c in zip(*estimates, strict=True))
+    row = RowsOf(sat_id)(sat.astype(np.int64))
+    for name in np.unique(parameter).tolist():  # a few parameters, each for every satellite
+        mine = (parameter == name) & (row >= 0)
+        out[name] = np.full(sat_id.shape[0], np.nan)
+        out[name][row[mine]] = multiplier[mine].astype(np.float64)
     return out
 
 
@@ -314,6 +321,7 @@ def cmd_forecast_score_states(args: argparse.Namespace) -> int:
     from twin.app.cli.run import load_fleet
     from twin.core.clock import NS_PER_US, parse_duration_ns, parse_start
     from twin.core.settings import database_url
+    from twin.fleet.constellation import RowsOf
     from twin.forecast.states import mirrored, truth_states
 
     start_ns = parse_start(args.start)
@@ -344,9 +352,7 @@ def cmd_forecast_score_states(args: argparse.Namespace) -> int:
         raise InputError("--start: the forecast starts before the emulate run")
     flown = truth_states(fleet, truth_hw, start_ns, step_ns, args.seed, span_ns)
     sat, orbit, soc, temp, work = (np.array(c) for c in zip(*stored, strict=True))
-    row_of = np.full(int(fleet.sat_id.max()) + 1, -1)
-    row_of[fleet.sat_id] = np.arange(fleet.n_sat)
-    row = row_of[np.clip(sat, 0, row_of.shape[0] - 1)]
+    row = RowsOf(fleet.sat_id)(sat)
     ok = (row >= 0) & (orbit < flown.n_orbit)
     row, orbit = row[ok], orbit[ok]
     seen = flown.min_soc_ns[row, orbit] >= 0

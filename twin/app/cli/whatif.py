@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import secrets
 from pathlib import Path
 
@@ -172,7 +173,9 @@ def report(result) -> str:
         steps: dict[str, int] = {}
         for fate in result.added_jobs.values():
             steps[fate.step] = steps.get(fate.step, 0) + 1
-        energy_mj = sum(f.energy_j for f in result.added_jobs.values() if f.energy_j == f.energy_j)
+        energy_mj = sum(
+            f.energy_j for f in result.added_jobs.values() if not math.isnan(f.energy_j)
+        )
         lines += [
             "",
             f"added jobs: {len(result.added_jobs)}, last step by the horizon: "
