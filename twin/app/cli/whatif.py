@@ -5,6 +5,7 @@ horizon, print both and the constraints only the change breaks, and say so in th
 from __future__ import annotations
 
 import argparse
+import collections
 import logging
 import math
 import secrets
@@ -170,17 +171,13 @@ def report(result) -> str:
                 f"{result.branch.max_temp_payload_c[row]:>8.2f}"
             )
     if result.added_jobs:
-        steps: dict[str, int] = {}
-        for fate in result.added_jobs.values():
-            steps[fate.step] = steps.get(fate.step, 0) + 1
-        energy_mj = sum(
-            f.energy_j for f in result.added_jobs.values() if not math.isnan(f.energy_j)
-        )
+        steps = collections.Counter(f.step for f in result.added_jobs.values())
+        energy_j = sum(f.energy_j for f in result.added_jobs.values() if not math.isnan(f.energy_j))
         lines += [
             "",
             f"added jobs: {len(result.added_jobs)}, last step by the horizon: "
             + ", ".join(f"{n} {step}" for step, n in sorted(steps.items()))
-            + f"; accelerator energy of those that ended {energy_mj / 1e6:.3f} MJ",
+            + f"; accelerator energy of those that ended {energy_j / 1e6:.3f} MJ",
         ]
     lines.append("")
     if result.new_violations:
